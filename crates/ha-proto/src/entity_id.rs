@@ -1,0 +1,198 @@
+//! `EntityId`: `<domain>.<object_id>`, validated exactly like Home Assistant's `valid_entity_id`.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::sync::Arc;
+
+/// A validated entity id such as `light.kitchen`.
+///
+/// Home Assistant's rule (`homeassistant/core.py`, `VALID_ENTITY_ID`, 2024.3):
+/// `^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$`, that is: lowercase ASCII
+/// letters, digits and `_`; exactly one `.`; neither part empty, starting or ending
+/// with `_`; and no `__` anywhere.
+///
+/// Cloning is cheap (the text is shared).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityId(Arc<str>);
+
+/// An entity id that Home Assistant would reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid entity id {id:?}: {reason}")]
+pub struct InvalidEntityId {
+    /// The rejected text.
+    pub id: String,
+    /// Which rule it broke.
+    pub reason: &'static str,
+}
+
+impl EntityId {
+    /// Validates `id` and wraps it.
+    pub fn new(id: &str) -> Result<Self, InvalidEntityId> {
+        validate(id)?;
+        Ok(EntityId(Arc::from(id)))
+    }
+
+    /// The entity id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the dot, e.g. `light`.
+    pub fn domain(&self) -> &str {
+        split(&self.0).0
+    }
+
+    /// The part after the dot, e.g. `kitchen`.
+    pub fn object_id(&self) -> &str {
+        split(&self.0).1
+    }
+}
+
+fn split(id: &str) -> (&str, &str) {
+    // Validated ids hold exactly one dot.
+    id.split_once('.').unwrap_or((id, ""))
+}
+
+/// Checks `id` against Home Assistant's entity id rule without allocating.
+pub fn validate(id: &str) -> Result<(), InvalidEntityId> {
+    let fail = |reason| Err(InvalidEntityId { id: id.to_owned(), reason });
+    let Some((domain, object_id)) = id.split_once('.') else {
+        return fail("missing '.' between domain and object id");
+    };
+    for (part, name) in [(domain, "domain"), (object_id, "object id")] {
+        let bytes = part.as_bytes();
+        let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+            return fail(if name == "domain" { "empty domain" } else { "empty object id" });
+        };
+        if first == b'_' || last == b'_' {
+            return fail(if name == "domain" {
+                "domain starts or ends with '_'"
+            } else {
+                "object id starts or ends with '_'"
+            });
+        }
+        if !bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')) {
+            return fail("only lowercase letters, digits, '_' and one '.' are allowed");
+        }
+    }
+    if id.contains("__") {
+        return fail("contains '__'");
+    }
+    Ok(())
+}
+
+impl fmt::Debug for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for EntityId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for EntityId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for EntityId {
+    type Err = InvalidEntityId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EntityId::new(s)
+    }
+}
+
+impl TryFrom<&str> for EntityId {
+    type Error = InvalidEntityId;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        EntityId::new(s)
+    }
+}
+
+impl PartialEq<str> for EntityId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EntityId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl serde::Serialize for EntityId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntityId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        EntityId::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_ids() {
+        for id in ["light.kitchen", "sensor.power_2", "a.b", "input_boolean.x1", "1.2"] {
+            assert!(EntityId::new(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn rejects_ids_home_assistant_rejects() {
+        let bad = [
+            "",
+            "light",
+            "light.",
+            ".kitchen",
+            "Light.kitchen",
+            "light.kit chen",
+            "light.kitchen.extra",
+            "_light.kitchen",
+            "light_.kitchen",
+            "light._kitchen",
+            "light.kitchen_",
+            "light.kit__chen",
+            "lig__ht.kitchen",
+            "light.küche",
+        ];
+        for id in bad {
+            assert!(EntityId::new(id).is_err(), "{id:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn error_names_the_id() {
+        let err = EntityId::new("Light.Kitchen").unwrap_err();
+
+        let text = err.to_string();
+
+        assert!(text.contains("\"Light.Kitchen\""), "{text}");
+    }
+
+    #[test]
+    fn splits_domain_and_object_id() {
+        let id = EntityId::new("media_player.living_room").unwrap();
+
+        let parts = (id.domain(), id.object_id());
+
+        assert_eq!(parts, ("media_player", "living_room"));
+    }
+}

@@ -1,0 +1,78 @@
+//! Event payloads: the envelope Home Assistant sends for `subscribe_events`, and the
+//! `state_changed` data decoded on demand.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::entity_id::EntityId;
+use crate::error::ProtoError;
+use crate::raw::RawJson;
+use crate::state::{Context, State};
+use crate::timestamp::Timestamp;
+
+/// The `event` object of a `subscribe_events` event. `data` stays raw until asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event<'a> {
+    /// e.g. `state_changed`, `call_service`, or any custom type.
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    /// The event data as raw JSON.
+    #[serde(borrow, default = "RawJson::null")]
+    pub data: RawJson<'a>,
+    /// `LOCAL` or `REMOTE`.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Cow<'a, str>>,
+    /// When the event was fired.
+    pub time_fired: Timestamp,
+    /// What caused it.
+    pub context: Context,
+}
+
+/// `data` of a `state_changed` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChangedData {
+    /// Which entity.
+    pub entity_id: EntityId,
+    /// The state before; `None` when the entity was added.
+    pub old_state: Option<State>,
+    /// The state after; `None` when the entity was removed.
+    pub new_state: Option<State>,
+}
+
+/// The name of the event type whose data is [`StateChangedData`].
+pub const STATE_CHANGED: &str = "state_changed";
+
+impl<'a> Event<'a> {
+    /// Decodes the `event` object of an event message.
+    pub fn parse(json: &'a str) -> Result<Self, ProtoError> {
+        serde_json::from_str(json).map_err(|e| ProtoError::json("event", &e))
+    }
+
+    /// The `state_changed` data, when this is a `state_changed` event.
+    pub fn state_changed(&self) -> Option<Result<StateChangedData, ProtoError>> {
+        (self.event_type == STATE_CHANGED)
+            .then(|| serde_json::from_str(self.data.get()).map_err(|e| ProtoError::json("state_changed data", &e)))
+    }
+
+    /// Detaches from the frame.
+    pub fn into_owned(self) -> Event<'static> {
+        Event {
+            event_type: Cow::Owned(self.event_type.into_owned()),
+            data: self.data.into_owned(),
+            origin: self.origin.map(|o| Cow::Owned(o.into_owned())),
+            time_fired: self.time_fired,
+            context: self.context,
+        }
+    }
+}
+
+/// An event of a `subscribe_trigger` subscription: `{"variables": {...}, "context": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerEvent {
+    /// The trigger variables (`variables.trigger` holds what fired).
+    pub variables: serde_json::Value,
+    /// What caused it, when sent.
+    #[serde(default)]
+    pub context: Option<Context>,
+}

@@ -1,0 +1,59 @@
+//! Home Assistant's WebSocket and REST wire protocol as Rust types.
+//!
+//! - [`Frame::parse`] decodes a server frame (one object or a coalesced array) into
+//!   [`ServerMessage`]s whose payloads stay raw JSON borrowed from the frame.
+//! - [`CompressedEvent`] decodes `subscribe_entities` events without building a value tree.
+//! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand.
+//! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
+//!   (what a server does).
+//!
+//! Bad input never panics: it becomes a [`ProtoError`] that says where.
+//!
+//! ```
+//! use ha_proto::{CompressedEvent, Frame, ServerMessage};
+//!
+//! let text = r#"[{"id":7,"type":"event","event":{"c":{"light.a":{"+":{"s":"off","lc":1683832800.5}}}}},
+//!               {"id":8,"type":"result","success":true,"result":null}]"#;
+//! let frame = Frame::parse(text)?;
+//! assert_eq!(frame.messages.len(), 2);
+//! let ServerMessage::Event { id: 7, event } = &frame.messages[0] else { panic!() };
+//! let diff = CompressedEvent::parse(event.get())?;
+//! assert_eq!(diff.changed[0].0.as_str(), "light.a");
+//! # Ok::<(), ha_proto::ProtoError>(())
+//! ```
+
+mod client_msg;
+mod compressed;
+mod entity_id;
+mod error;
+mod event;
+pub mod raw;
+pub mod rest;
+mod server_msg;
+mod state;
+pub mod timestamp;
+
+pub use client_msg::{
+    AuthMessage, ClientMessage, Command, CommandError, Features, OneOrMany, Secret, Target, parse_client_frame,
+};
+pub use compressed::{
+    AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,
+};
+pub use entity_id::{EntityId, InvalidEntityId, validate as validate_entity_id};
+pub use error::ProtoError;
+pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
+pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
+pub use state::{Attributes, Context, State};
+pub use timestamp::{InvalidTimestamp, Timestamp};
+
+impl<'a> CompressedEvent<'a> {
+    /// Decodes the `event` object of a `subscribe_entities` event.
+    pub fn parse(json: &'a str) -> Result<Self, ProtoError> {
+        serde_json::from_str(json).map_err(|e| ProtoError::json("compressed state event", &e))
+    }
+}
+
+/// Decodes a `get_states` result (or `GET /api/states` body).
+pub fn parse_states(json: &str) -> Result<Vec<State>, ProtoError> {
+    serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
+}
