@@ -12,6 +12,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use crate::cow::CowStr;
 use crate::entity_id::{self, EntityId};
 use crate::raw::RawJson;
 use crate::state::{Attributes, Context, State};
@@ -59,7 +60,7 @@ impl Serialize for EntityKey<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for EntityKey<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <Cow<'de, str>>::deserialize(d)?;
+        let text = crate::cow::borrow(d)?;
         EntityKey::new(text).map_err(serde::de::Error::custom)
     }
 }
@@ -105,7 +106,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for AttrPatch<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
                     let v = map.next_value::<&'de RawValue>()?;
                     out.push((k, RawJson::borrowed(v)));
                 }
@@ -200,11 +201,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContextPatch<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = ContextPatch::default();
-                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
                     match &*k {
-                        "id" => out.id = Some(map.next_value::<Cow<'de, str>>()?),
-                        "parent_id" => out.parent_id = Some(map.next_value::<Option<Cow<'de, str>>>()?),
-                        "user_id" => out.user_id = Some(map.next_value::<Option<Cow<'de, str>>>()?),
+                        "id" => out.id = Some(map.next_value::<CowStr<'de>>()?.0),
+                        "parent_id" => {
+                            out.parent_id = Some(map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0));
+                        }
+                        "user_id" => out.user_id = Some(map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0)),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -268,7 +271,13 @@ impl<'a> CompressedState<'a> {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DiffAdditions<'a> {
     /// `s`: the new state, only when it changed.
-    #[serde(rename = "s", default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "s",
+        default,
+        borrow,
+        deserialize_with = "crate::cow::borrow_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub state: Option<Cow<'a, str>>,
     /// `a`: added or changed attributes (merge them).
     #[serde(rename = "a", default, borrow, skip_serializing_if = "Option::is_none")]
@@ -288,7 +297,7 @@ pub struct DiffAdditions<'a> {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DiffRemovals<'a> {
     /// `a`: removed attribute keys.
-    #[serde(rename = "a", default, borrow)]
+    #[serde(rename = "a", default, borrow, deserialize_with = "crate::cow::borrow_vec")]
     pub attributes: Vec<Cow<'a, str>>,
 }
 
@@ -453,7 +462,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for CompressedEvent<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut ev = CompressedEvent::default();
-                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
                     match &*k {
                         "a" => ev.added = map.next_value::<PairVec<_, _>>()?.0,
                         "c" => ev.changed = map.next_value::<PairVec<_, _>>()?.0,

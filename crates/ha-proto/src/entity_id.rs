@@ -139,7 +139,7 @@ impl serde::Serialize for EntityId {
 
 impl<'de> serde::Deserialize<'de> for EntityId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let text = crate::cow::borrow(d)?;
         EntityId::new(&text).map_err(serde::de::Error::custom)
     }
 }

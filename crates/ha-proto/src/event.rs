@@ -21,7 +21,7 @@ pub struct Event<'a> {
     #[serde(borrow, default = "RawJson::null")]
     pub data: RawJson<'a>,
     /// `LOCAL` or `REMOTE`.
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(default, borrow, deserialize_with = "crate::cow::borrow_option", skip_serializing_if = "Option::is_none")]
     pub origin: Option<Cow<'a, str>>,
     /// When the event was fired.
     pub time_fired: Timestamp,

@@ -24,6 +24,7 @@
 
 mod client_msg;
 mod compressed;
+mod cow;
 mod entity_id;
 mod error;
 mod event;

@@ -100,7 +100,7 @@ impl Serialize for ErrorCode {
 
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ErrorCode::from(&*<Cow<'de, str>>::deserialize(d)?))
+        Ok(ErrorCode::from(&*crate::cow::borrow(d)?))
     }
 }
 
@@ -395,7 +395,7 @@ impl<'de> Deserialize<'de> for MessageFields<'de> {
 
 fn read_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawFields<'de>, A::Error> {
     let mut f = RawFields::default();
-    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+    while let Some(crate::cow::CowStr(key)) = map.next_key::<crate::cow::CowStr<'de>>()? {
         let slot = match &*key {
             "type" => &mut f.msg_type,
             "id" => &mut f.id,
@@ -425,7 +425,9 @@ fn push<'a>(frame: &mut Frame<'a>, index: usize, f: RawFields<'a>, whole: Option
 
 fn text<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Cow<'a, str>, String> {
     let raw = raw.ok_or_else(|| format!("missing field `{field}`"))?;
-    serde_json::from_str::<Cow<'a, str>>(raw.get()).map_err(|_| format!("field `{field}` is not a string"))
+    serde_json::from_str::<crate::cow::CowStr<'a>>(raw.get())
+        .map(|c| c.0)
+        .map_err(|_| format!("field `{field}` is not a string"))
 }
 
 fn decode<'a>(f: &RawFields<'a>, whole: Option<&'a RawValue>) -> Result<ServerMessage<'a>, (String, String)> {

@@ -137,9 +137,9 @@ impl<'de> Deserialize<'de> for Attributes {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
                 let mut attrs = Attributes(Vec::with_capacity(map.size_hint().unwrap_or(8)));
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(key) = map.next_key::<crate::cow::CowStr<'de>>()? {
                     let value: Box<RawValue> = map.next_value()?;
-                    attrs.insert(&key, value);
+                    attrs.insert(&key.0, value);
                 }
                 Ok(attrs)
             }
