@@ -1,0 +1,342 @@
+//! One stored entity, Home Assistant's merge rules applied to it, and [`EntityRef`], the cheap
+//! read-only view callers get.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::mem::size_of;
+
+use ha_proto::raw::same_json;
+use ha_proto::{Attributes, CompressedState, Context, EntityId, EntityKey, State, StateDiff, Timestamp};
+use serde_json::value::RawValue;
+
+use crate::error::StateError;
+use crate::heap;
+use crate::keys::{Key, KeyInterner};
+
+/// One entity as the store holds it. There is no `last_reported`: the compressed feed does not
+/// carry it, and the mirror must hold the same data whichever feed built it.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) id: EntityId,
+    pub(crate) state: String,
+    /// Raw JSON per key, in received order; keys are unique.
+    pub(crate) attrs: Vec<(Key, Box<RawValue>)>,
+    pub(crate) last_changed: Timestamp,
+    pub(crate) last_updated: Timestamp,
+    pub(crate) context: Context,
+    /// Index of the entity's domain in the store's domain table.
+    pub(crate) domain: u32,
+    /// Position of this entry's slot in its domain's member list.
+    pub(crate) domain_pos: u32,
+}
+
+/// Overwrites `dst` with `src`, reusing its buffer (state texts and context ids are short and
+/// change often; reusing their buffers keeps the hot path free of allocations).
+fn assign(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
+impl Entry {
+    /// An empty entry for `id`, to be filled by [`FullState::write_into`].
+    pub(crate) fn empty(id: EntityId) -> Self {
+        Entry {
+            id,
+            state: String::new(),
+            attrs: Vec::new(),
+            last_changed: Timestamp::default(),
+            last_updated: Timestamp::default(),
+            context: Context::default(),
+            domain: 0,
+            domain_pos: 0,
+        }
+    }
+
+    pub(crate) fn attr(&self, key: &str) -> Option<&RawValue> {
+        self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+
+    /// Sets one attribute: replaces the value of an existing key, else appends.
+    fn set_attr(&mut self, key: &str, value: &RawValue, keys: &mut KeyInterner) {
+        match self.attrs.iter_mut().find(|(k, _)| &**k == key) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => self.attrs.push((keys.intern(key), value.to_owned())),
+        }
+    }
+
+    fn remove_attr(&mut self, key: &str) {
+        if let Some(at) = self.attrs.iter().position(|(k, _)| &**k == key) {
+            self.attrs.remove(at);
+        }
+    }
+
+    /// Applies a `c` entry with Home Assistant's merge rules:
+    /// `+.s` sets the state; `+.lc` sets last_changed and last_updated, else `+.lu` sets
+    /// last_updated; `+.c` as a string replaces the context id only, as an object the fields it
+    /// names; `+.a` merges attributes; then `-.a` removes attribute keys.
+    pub(crate) fn apply_diff(&mut self, diff: &StateDiff<'_>, keys: &mut KeyInterner) {
+        if let Some(add) = &diff.additions {
+            if let Some(state) = &add.state {
+                assign(&mut self.state, state);
+            }
+            if let Some(lc) = add.last_changed {
+                self.last_changed = lc;
+                self.last_updated = lc;
+            } else if let Some(lu) = add.last_updated {
+                self.last_updated = lu;
+            }
+            if let Some(ctx) = &add.context {
+                ctx.apply_to(&mut self.context);
+            }
+            if let Some(attrs) = &add.attributes {
+                for (k, v) in &attrs.0 {
+                    self.set_attr(k, v, keys);
+                }
+            }
+        }
+        if let Some(removals) = &diff.removals {
+            for k in &removals.attributes {
+                self.remove_attr(k);
+            }
+        }
+    }
+
+    /// Same entity content (everything but the store's own bookkeeping). Attribute order is
+    /// ignored and values compare as JSON.
+    pub(crate) fn same_content(&self, other: &Entry) -> bool {
+        self.id == other.id
+            && self.state == other.state
+            && self.last_changed == other.last_changed
+            && self.last_updated == other.last_updated
+            && self.context == other.context
+            && self.attrs.len() == other.attrs.len()
+            && self.attrs.iter().all(|(k, v)| other.attr(k).is_some_and(|w| same_json(v, w)))
+    }
+
+    /// The full state (with `last_reported: None`).
+    pub(crate) fn to_state(&self) -> State {
+        let mut attributes = Attributes::new();
+        for (k, v) in &self.attrs {
+            attributes.insert(k, v.clone());
+        }
+        State {
+            entity_id: self.id.clone(),
+            state: self.state.clone(),
+            attributes,
+            last_changed: self.last_changed,
+            last_reported: None,
+            last_updated: self.last_updated,
+            context: self.context.clone(),
+        }
+    }
+
+    /// Heap owned by this entry alone. The entity id is counted here (the index shares it);
+    /// attribute keys are interned and counted by the interner.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let ctx = &self.context;
+        heap::arc_str(self.id.as_str())
+            + heap::buffer::<u8>(self.state.capacity())
+            + heap::buffer::<(Key, Box<RawValue>)>(self.attrs.capacity())
+            + self.attrs.iter().map(|(_, v)| heap::block(v.get().len())).sum::<usize>()
+            + heap::buffer::<u8>(ctx.id.capacity())
+            + ctx.parent_id.as_ref().map_or(0, |p| heap::buffer::<u8>(p.capacity()))
+            + ctx.user_id.as_ref().map_or(0, |u| heap::buffer::<u8>(u.capacity()))
+    }
+}
+
+/// A full state from any feed: a [`State`] (`get_states`, REST, `state_changed`) or an `a`
+/// entry of a compressed event. Lets snapshots and upserts share one code path.
+pub(crate) trait FullState {
+    fn entity_id(&self) -> &str;
+    fn owned_id(&self) -> EntityId;
+    fn validate(&self) -> Result<(), StateError>;
+    /// Whether `entry` already holds exactly this state.
+    fn same_as(&self, entry: &Entry) -> bool;
+    /// Overwrites every field of `entry` but its id and bookkeeping.
+    fn write_into(self, entry: &mut Entry, keys: &mut KeyInterner);
+}
+
+impl FullState for State {
+    fn entity_id(&self) -> &str {
+        self.entity_id.as_str()
+    }
+
+    fn owned_id(&self) -> EntityId {
+        self.entity_id.clone()
+    }
+
+    fn validate(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn same_as(&self, e: &Entry) -> bool {
+        self.state == e.state
+            && self.last_changed == e.last_changed
+            && self.last_updated == e.last_updated
+            && self.context == e.context
+            && self.attributes.len() == e.attrs.len()
+            && self.attributes.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+    }
+
+    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+        e.state = self.state;
+        e.last_changed = self.last_changed;
+        e.last_updated = self.last_updated;
+        e.context = self.context;
+        e.attrs.clear();
+        e.attrs.reserve_exact(self.attributes.len());
+        // `Attributes` keys are unique already, so no duplicate check.
+        for (k, v) in self.attributes.iter() {
+            e.attrs.push((keys.intern(k), v.to_owned()));
+        }
+    }
+}
+
+impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
+    fn entity_id(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn owned_id(&self) -> EntityId {
+        self.0.to_entity_id()
+    }
+
+    fn validate(&self) -> Result<(), StateError> {
+        match self.1.context.id {
+            Some(_) => Ok(()),
+            None => Err(StateError::MissingContextId { entity_id: self.0.to_entity_id() }),
+        }
+    }
+
+    fn same_as(&self, e: &Entry) -> bool {
+        let cs = self.1;
+        let ctx = &cs.context;
+        cs.state == e.state
+            && cs.last_changed == e.last_changed
+            && cs.last_updated.unwrap_or(cs.last_changed) == e.last_updated
+            && ctx.id.as_deref() == Some(e.context.id.as_str())
+            && nullable(&ctx.parent_id) == e.context.parent_id.as_deref()
+            && nullable(&ctx.user_id) == e.context.user_id.as_deref()
+            && cs.attributes.0.len() == e.attrs.len()
+            && cs.attributes.0.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+    }
+
+    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+        let cs = self.1;
+        assign(&mut e.state, &cs.state);
+        e.last_changed = cs.last_changed;
+        e.last_updated = cs.last_updated.unwrap_or(cs.last_changed);
+        let ctx = &cs.context;
+        assign(&mut e.context.id, ctx.id.as_deref().unwrap_or_default());
+        e.context.parent_id = nullable(&ctx.parent_id).map(str::to_owned);
+        e.context.user_id = nullable(&ctx.user_id).map(str::to_owned);
+        e.attrs.clear();
+        e.attrs.reserve_exact(cs.attributes.0.len());
+        // A JSON object with a repeated key is legal; the last value wins, as in Home Assistant.
+        for (k, v) in &cs.attributes.0 {
+            e.set_attr(k, v, keys);
+        }
+    }
+}
+
+/// A context field of a full compressed state: absent and `null` both mean none.
+fn nullable<'s>(field: &'s Option<Option<Cow<'_, str>>>) -> Option<&'s str> {
+    field.as_ref().and_then(|v| v.as_deref())
+}
+
+/// A read-only view of one stored entity; copying it is free.
+///
+/// Everything is borrowed from the store; [`to_state`](Self::to_state) materialises an owned
+/// [`State`] (with `last_reported: None`, which the mirror never holds).
+#[derive(Clone, Copy)]
+pub struct EntityRef<'a> {
+    entry: &'a Entry,
+}
+
+impl<'a> EntityRef<'a> {
+    pub(crate) fn new(entry: &'a Entry) -> Self {
+        EntityRef { entry }
+    }
+
+    /// The entity id.
+    pub fn entity_id(&self) -> &'a EntityId {
+        &self.entry.id
+    }
+
+    /// The domain, e.g. `light` for `light.kitchen`.
+    pub fn domain(&self) -> &'a str {
+        self.entry.id.domain()
+    }
+
+    /// The state text.
+    pub fn state(&self) -> &'a str {
+        &self.entry.state
+    }
+
+    /// One attribute's raw JSON, `None` when absent. Decode it with `serde_json::from_str(raw.get())`.
+    pub fn attribute(&self, key: &str) -> Option<&'a RawValue> {
+        self.entry.attr(key)
+    }
+
+    /// Every attribute as key and raw JSON, in the order received.
+    pub fn attributes(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a RawValue)> + 'a {
+        self.entry.attrs.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// Number of attributes.
+    pub fn attribute_count(&self) -> usize {
+        self.entry.attrs.len()
+    }
+
+    /// When the state text last changed.
+    pub fn last_changed(&self) -> Timestamp {
+        self.entry.last_changed
+    }
+
+    /// When the state or the attributes last changed.
+    pub fn last_updated(&self) -> Timestamp {
+        self.entry.last_updated
+    }
+
+    /// What caused the last change.
+    pub fn context(&self) -> &'a Context {
+        &self.entry.context
+    }
+
+    /// The full state, owned (`last_reported: None`).
+    pub fn to_state(&self) -> State {
+        self.entry.to_state()
+    }
+
+    /// Heap bytes this entity holds on its own (shared attribute keys not included).
+    pub fn approx_heap_bytes(&self) -> usize {
+        self.entry.heap_bytes() + size_of::<Entry>()
+    }
+}
+
+impl fmt::Debug for EntityRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Attrs<'e>(&'e Entry);
+        impl fmt::Debug for Attrs<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map().entries(self.0.attrs.iter().map(|(k, v)| (k, v.get()))).finish()
+            }
+        }
+        let e = self.entry;
+        f.debug_struct("EntityRef")
+            .field("entity_id", &e.id)
+            .field("state", &e.state)
+            .field("attributes", &Attrs(e))
+            .field("last_changed", &e.last_changed)
+            .field("last_updated", &e.last_updated)
+            .field("context", &e.context)
+            .finish()
+    }
+}
+
+/// Equal when the entities' content is equal (attribute order ignored, values as JSON).
+impl PartialEq for EntityRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entry.same_content(other.entry)
+    }
+}

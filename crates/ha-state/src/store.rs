@@ -1,0 +1,453 @@
+//! [`EntityStore`]: the entity mirror, its slot table, id index and domain index.
+//!
+//! Layout: entries live in a slot table (`slots`, holes reused through `free`), so an entry
+//! never moves while it exists. `index` maps an entity id to its slot; each domain keeps the
+//! list of its slots, and each entry remembers its position in that list, so adding and
+//! removing stay O(1) and a domain query touches only that domain's entities.
+
+use std::fmt;
+use std::mem::size_of;
+
+use ha_proto::{CompressedEvent, EntityId, State, StateChangedData};
+
+use crate::entry::{EntityRef, Entry, FullState};
+use crate::error::StateError;
+use crate::hash::FastMap;
+use crate::heap;
+use crate::keys::KeyInterner;
+use crate::report::{Change, ChangeReport};
+
+/// How a store behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Fill [`ChangeReport::changes`] with every entity's full state before and after each
+    /// update. Off by default: it copies every touched entity twice.
+    pub record_changes: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Domain {
+    name: Box<str>,
+    /// Slots of the entities in this domain, in no particular order.
+    members: Vec<u32>,
+}
+
+/// A mirror of Home Assistant's entity states.
+///
+/// Fed by a snapshot ([`replace_from_states`](Self::replace_from_states) with a `get_states`
+/// result, or [`replace_from_compressed`](Self::replace_from_compressed) with the first
+/// `subscribe_entities` event), then by updates ([`apply_compressed`](Self::apply_compressed)
+/// or [`apply_state_changed`](Self::apply_state_changed)). Every update returns a
+/// [`ChangeReport`].
+///
+/// The mirror does not hold `last_reported`: the compressed feed does not carry it, and the
+/// store must be identical whichever feed built it. Everything the store hands out has
+/// `last_reported: None`.
+///
+/// Pure: no I/O, no clock, no async, no interior mutability; clone it to keep a copy.
+#[derive(Clone, Default)]
+pub struct EntityStore {
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    index: FastMap<EntityId, u32>,
+    domains: Vec<Domain>,
+    domain_index: FastMap<Box<str>, u32>,
+    keys: KeyInterner,
+    config: StoreConfig,
+    unknown_changes: u64,
+}
+
+impl EntityStore {
+    /// An empty store that does not record changes.
+    pub fn new() -> Self {
+        EntityStore::default()
+    }
+
+    /// An empty store with the given configuration.
+    pub fn with_config(config: StoreConfig) -> Self {
+        EntityStore { config, ..EntityStore::default() }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> StoreConfig {
+        self.config
+    }
+
+    /// Changes the configuration; it applies from the next update on.
+    pub fn set_config(&mut self, config: StoreConfig) {
+        self.config = config;
+    }
+
+    /// Number of entities.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the store holds no entity.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// How many changes and removals for entities the store did not hold were skipped since
+    /// the store was created (see [`ChangeReport::unknown`]).
+    pub fn unknown_changes(&self) -> u64 {
+        self.unknown_changes
+    }
+
+    /// Number of distinct attribute keys the store holds (each is stored once, shared by
+    /// every entity that has it).
+    pub fn distinct_attribute_keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    // ---- feeding ----
+
+    /// Replaces everything with a `get_states` result (or a REST `GET /api/states` list):
+    /// entities absent from `states` are removed. `last_reported` is dropped.
+    ///
+    /// The report lists added and removed entities and those whose content differs.
+    pub fn replace_from_states(&mut self, states: Vec<State>) -> ChangeReport {
+        let mut report = ChangeReport::new();
+        self.replace_with(states, &mut report);
+        report
+    }
+
+    /// Replaces everything with the first event of a `subscribe_entities` subscription, whose
+    /// `a` map is the snapshot. Entities absent from it are removed: after a reconnect the new
+    /// snapshot never says `r` for entities deleted meanwhile, so merging would keep them.
+    ///
+    /// Fails, leaving the store untouched, when the event also holds `c` or `r` entries (it is
+    /// not a snapshot) or a state is invalid.
+    pub fn replace_from_compressed(&mut self, event: &CompressedEvent<'_>) -> Result<ChangeReport, StateError> {
+        if !event.changed.is_empty() || !event.removed.is_empty() {
+            return Err(StateError::NotASnapshot { changed: event.changed.len(), removed: event.removed.len() });
+        }
+        validate_added(event)?;
+        let mut report = ChangeReport::new();
+        self.replace_with(event.added.iter().map(|(k, s)| (k, s)), &mut report);
+        Ok(report)
+    }
+
+    /// Applies a later `subscribe_entities` event with Home Assistant's merge rules.
+    ///
+    /// Order within the event, as Home Assistant's JavaScript client does it: `a` (an entry for
+    /// an id the store holds replaces it whole), then `r`, then `c` (merged, see the crate
+    /// docs). `c` and `r` entries for entities the store does not hold are skipped and listed in
+    /// [`ChangeReport::unknown`].
+    ///
+    /// Fails, leaving the store untouched, when an `a` entry is invalid.
+    pub fn apply_compressed(&mut self, event: &CompressedEvent<'_>) -> Result<ChangeReport, StateError> {
+        let mut report = ChangeReport::new();
+        self.apply_compressed_into(event, &mut report)?;
+        Ok(report)
+    }
+
+    /// [`apply_compressed`](Self::apply_compressed) appending to a caller-owned report, so a
+    /// loop that reuses one report (clearing it in between) does not allocate per event.
+    /// On error nothing is appended.
+    pub fn apply_compressed_into(
+        &mut self,
+        event: &CompressedEvent<'_>,
+        report: &mut ChangeReport,
+    ) -> Result<(), StateError> {
+        validate_added(event)?;
+        for (key, state) in &event.added {
+            self.upsert((key, state), report);
+        }
+        for key in &event.removed {
+            if !self.remove_id(key.as_str(), report) {
+                self.skip_unknown(key.to_entity_id(), report);
+            }
+        }
+        let record = self.config.record_changes;
+        for (key, diff) in &event.changed {
+            let Some(&slot) = self.index.get(key.as_str()) else {
+                self.skip_unknown(key.to_entity_id(), report);
+                continue;
+            };
+            let entry = live_mut(&mut self.slots, slot);
+            let old = record.then(|| entry.to_state());
+            entry.apply_diff(diff, &mut self.keys);
+            report.updated.push(entry.id.clone());
+            if record {
+                report.changes.push(Change { entity_id: entry.id.clone(), old, new: Some(entry.to_state()) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the data of a `state_changed` event: `new_state: null` removes the entity,
+    /// otherwise `new_state` replaces it whole (or adds it).
+    ///
+    /// Whether the entity counts as added or updated depends on whether the store held it, not
+    /// on `old_state` (which the store does not need): the two agree on a consistent stream,
+    /// and the store's view is the one that keeps the report truthful when they do not. The
+    /// entity is keyed by `new_state.entity_id` when there is a new state, else by `entity_id`.
+    pub fn apply_state_changed(&mut self, data: StateChangedData) -> ChangeReport {
+        let mut report = ChangeReport::new();
+        self.apply_state_changed_into(data, &mut report);
+        report
+    }
+
+    /// [`apply_state_changed`](Self::apply_state_changed) appending to a caller-owned report.
+    pub fn apply_state_changed_into(&mut self, data: StateChangedData, report: &mut ChangeReport) {
+        match data.new_state {
+            Some(state) => self.upsert(state, report),
+            None => {
+                if !self.remove_id(data.entity_id.as_str(), report) {
+                    self.skip_unknown(data.entity_id, report);
+                }
+            }
+        }
+    }
+
+    // ---- queries ----
+
+    /// The full state of one entity (`last_reported: None`).
+    pub fn get(&self, entity_id: &str) -> Option<State> {
+        self.entity(entity_id).map(|e| e.to_state())
+    }
+
+    /// A borrowed view of one entity (no copying).
+    pub fn entity(&self, entity_id: &str) -> Option<EntityRef<'_>> {
+        self.index.get(entity_id).map(|&slot| EntityRef::new(live(&self.slots, slot)))
+    }
+
+    /// Whether the store holds the entity.
+    pub fn contains(&self, entity_id: &str) -> bool {
+        self.index.contains_key(entity_id)
+    }
+
+    /// Every entity, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = EntityRef<'_>> {
+        self.slots.iter().flatten().map(EntityRef::new)
+    }
+
+    /// The entities of one domain (`"light"`), in no particular order. Costs one map lookup
+    /// plus the domain's own entities; an unknown domain gives nothing.
+    pub fn domain(&self, domain: &str) -> impl Iterator<Item = EntityRef<'_>> {
+        let members = match self.domain_index.get(domain) {
+            Some(&d) => &self.domains[d as usize].members[..],
+            None => &[],
+        };
+        members.iter().map(|&slot| EntityRef::new(live(&self.slots, slot)))
+    }
+
+    /// The domains that hold at least one entity, sorted.
+    pub fn domains(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.domains.iter().filter(|d| !d.members.is_empty()).map(|d| &*d.name).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Every entity's full state, sorted by entity id (`last_reported: None`).
+    pub fn to_states(&self) -> Vec<State> {
+        let mut states: Vec<State> = self.iter().map(|e| e.to_state()).collect();
+        states.sort_unstable_by(|a, b| a.entity_id.cmp(&b.entity_id));
+        states
+    }
+
+    /// An estimate of the heap the store uses, in bytes: tables, entity ids, state texts,
+    /// contexts, attribute values and the shared attribute keys, each allocation charged what
+    /// a typical allocator uses for it. Walks every entity: O(entities + attributes).
+    pub fn approx_heap_bytes(&self) -> usize {
+        let tables = heap::buffer::<Option<Entry>>(self.slots.capacity())
+            + heap::buffer::<u32>(self.free.capacity())
+            + heap::hash_table::<(EntityId, u32)>(self.index.capacity())
+            + heap::buffer::<Domain>(self.domains.capacity())
+            + heap::hash_table::<(Box<str>, u32)>(self.domain_index.capacity());
+        let domains: usize = self
+            .domains
+            .iter()
+            .map(|d| heap::block(d.name.len()) * 2 + heap::buffer::<u32>(d.members.capacity()))
+            .sum();
+        let entries: usize = self.slots.iter().flatten().map(Entry::heap_bytes).sum();
+        tables + domains + entries + self.keys.heap_bytes()
+    }
+
+    // ---- internals ----
+
+    fn skip_unknown(&mut self, id: EntityId, report: &mut ChangeReport) {
+        self.unknown_changes += 1;
+        report.unknown.push(id);
+    }
+
+    /// Adds or wholly replaces one entity.
+    fn upsert<S: FullState>(&mut self, src: S, report: &mut ChangeReport) {
+        let record = self.config.record_changes;
+        match self.index.get(src.entity_id()) {
+            Some(&slot) => {
+                let entry = live_mut(&mut self.slots, slot);
+                let old = record.then(|| entry.to_state());
+                src.write_into(entry, &mut self.keys);
+                report.updated.push(entry.id.clone());
+                if record {
+                    report.changes.push(Change { entity_id: entry.id.clone(), old, new: Some(entry.to_state()) });
+                }
+            }
+            None => {
+                self.insert_new(src, report);
+            }
+        }
+    }
+
+    fn insert_new<S: FullState>(&mut self, src: S, report: &mut ChangeReport) -> u32 {
+        let mut entry = Entry::empty(src.owned_id());
+        src.write_into(&mut entry, &mut self.keys);
+        let id = entry.id.clone();
+        if self.config.record_changes {
+            report.changes.push(Change { entity_id: id.clone(), old: None, new: Some(entry.to_state()) });
+        }
+        let slot = self.place(entry);
+        report.added.push(id);
+        slot
+    }
+
+    /// Puts a new entry in a free slot and indexes it.
+    fn place(&mut self, mut entry: Entry) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                // More than u32::MAX entities would need 100+ GB; Home Assistant sizes for 16,384.
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 entities");
+                self.slots.push(None);
+                slot
+            }
+        };
+        let domain = self.domain_slot(entry.id.domain());
+        let members = &mut self.domains[domain as usize].members;
+        entry.domain = domain;
+        entry.domain_pos = members.len() as u32;
+        members.push(slot);
+        self.index.insert(entry.id.clone(), slot);
+        self.slots[slot as usize] = Some(entry);
+        slot
+    }
+
+    fn domain_slot(&mut self, name: &str) -> u32 {
+        if let Some(&d) = self.domain_index.get(name) {
+            return d;
+        }
+        let d = self.domains.len() as u32;
+        self.domains.push(Domain { name: name.into(), members: Vec::new() });
+        self.domain_index.insert(name.into(), d);
+        d
+    }
+
+    /// Removes one entity by id; false when the store does not hold it.
+    fn remove_id(&mut self, id: &str, report: &mut ChangeReport) -> bool {
+        match self.index.remove(id) {
+            Some(slot) => {
+                self.remove_slot(slot, report);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees a slot whose index entry is already gone and reports the removal.
+    fn remove_slot(&mut self, slot: u32, report: &mut ChangeReport) {
+        let entry = self.slots[slot as usize].take().expect("removed slot is live");
+        let members = &mut self.domains[entry.domain as usize].members;
+        members.swap_remove(entry.domain_pos as usize);
+        if let Some(&moved) = members.get(entry.domain_pos as usize) {
+            live_mut(&mut self.slots, moved).domain_pos = entry.domain_pos;
+        }
+        self.free.push(slot);
+        if self.config.record_changes {
+            report.changes.push(Change { entity_id: entry.id.clone(), old: Some(entry.to_state()), new: None });
+        }
+        report.removed.push(entry.id);
+    }
+
+    /// Makes the store hold exactly `states`: mark every entity the snapshot names, then sweep
+    /// the rest.
+    fn replace_with<S: FullState>(&mut self, states: impl IntoIterator<Item = S>, report: &mut ChangeReport) {
+        let states = states.into_iter();
+        let record = self.config.record_changes;
+        let mut seen = vec![false; self.slots.len()];
+        if self.index.is_empty() {
+            let (n, _) = states.size_hint();
+            self.index.reserve(n);
+            self.slots.reserve(n);
+        }
+        for src in states {
+            let slot = match self.index.get(src.entity_id()) {
+                Some(&slot) => {
+                    let entry = live_mut(&mut self.slots, slot);
+                    if !src.same_as(entry) {
+                        let old = record.then(|| entry.to_state());
+                        src.write_into(entry, &mut self.keys);
+                        report.updated.push(entry.id.clone());
+                        if record {
+                            report.changes.push(Change {
+                                entity_id: entry.id.clone(),
+                                old,
+                                new: Some(entry.to_state()),
+                            });
+                        }
+                    }
+                    slot
+                }
+                None => self.insert_new(src, report),
+            };
+            let slot = slot as usize;
+            if slot >= seen.len() {
+                seen.resize(slot + 1, false);
+            }
+            seen[slot] = true;
+        }
+        let first_removed = report.removed.len();
+        for slot in 0..self.slots.len() {
+            if !seen.get(slot).copied().unwrap_or(false)
+                && let Some(entry) = &self.slots[slot]
+            {
+                let id = entry.id.clone();
+                self.index.remove(&id);
+                self.remove_slot(slot as u32, report);
+            }
+        }
+        report.removed[first_removed..].sort_unstable();
+        self.keys.prune();
+    }
+}
+
+fn validate_added(event: &CompressedEvent<'_>) -> Result<(), StateError> {
+    event.added.iter().try_for_each(|(k, s)| (k, s).validate())
+}
+
+fn live(slots: &[Option<Entry>], slot: u32) -> &Entry {
+    slots[slot as usize].as_ref().expect("indexed slot is live")
+}
+
+fn live_mut(slots: &mut [Option<Entry>], slot: u32) -> &mut Entry {
+    slots[slot as usize].as_mut().expect("indexed slot is live")
+}
+
+/// Two stores are equal when they hold the same entities with the same content, however they
+/// were fed (slot layout, configuration and counters are not compared).
+impl PartialEq for EntityStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|e| other.entity(e.entity_id().as_str()).is_some_and(|o| o == e))
+    }
+}
+
+impl fmt::Debug for EntityStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Entities<'s>(&'s EntityStore);
+        impl fmt::Debug for Entities<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list().entries(self.0.iter()).finish()
+            }
+        }
+        f.debug_struct("EntityStore")
+            .field("len", &self.len())
+            .field("config", &self.config)
+            .field("unknown_changes", &self.unknown_changes)
+            .field("entities", &Entities(self))
+            .finish()
+    }
+}
+
+// Keep the entry small: it is copied into the slot table once per added entity.
+const _: () = assert!(size_of::<Option<Entry>>() == size_of::<Entry>());
