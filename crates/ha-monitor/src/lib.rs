@@ -1,0 +1,17 @@
+//! Metrics, alerting and sinks for hapulse (work in progress).
+
+mod error;
+mod histogram;
+mod time;
+mod window;
+
+pub use error::MonitorError;
+pub use histogram::{DEFAULT_HISTOGRAM_WINDOWS, Histogram, MAX_VALUE, WindowStats};
+pub use time::Millis;
+pub use window::WindowSpec;
+mod counter;
+mod payloads;
+mod topk;
+pub use counter::{Counter, DEFAULT_COUNTER_WINDOWS, Gauge};
+pub use payloads::{LargestPayloads, Payload, RECORDER_ATTRIBUTE_LIMIT};
+pub use topk::{SpaceSaving, TopEntry, TopRate, WindowedTopK};
