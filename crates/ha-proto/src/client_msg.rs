@@ -37,11 +37,30 @@ impl fmt::Display for Secret {
 }
 
 /// The client's auth-phase message: `{"type":"auth","access_token":"..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Decoding insists on `"type":"auth"` (Home Assistant's auth schema does too).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename = "auth")]
 pub struct AuthMessage {
     /// Long-lived or OAuth access token.
     pub access_token: Secret,
+}
+
+impl<'de> Deserialize<'de> for AuthMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            #[serde(rename = "type", borrow, deserialize_with = "crate::cow::borrow")]
+            msg_type: std::borrow::Cow<'a, str>,
+            access_token: Secret,
+        }
+        let wire = Wire::deserialize(d)?;
+        if wire.msg_type != "auth" {
+            // The type is not secret; the token never enters the error.
+            return Err(serde::de::Error::custom(format_args!("expected type \"auth\", found {:?}", wire.msg_type)));
+        }
+        Ok(AuthMessage { access_token: wire.access_token })
+    }
 }
 
 /// One or many ids, as service targets accept them.

@@ -118,9 +118,23 @@ pub struct ErrorInfo {
     /// Translation domain (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translation_domain: Option<String>,
-    /// Translation placeholders (optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Translation placeholders (optional). Home Assistant means them as strings; any other
+    /// value is kept as its JSON text rather than failing the whole result.
+    #[serde(default, deserialize_with = "lenient_placeholders", skip_serializing_if = "Option::is_none")]
     pub translation_placeholders: Option<BTreeMap<String, String>>,
+}
+
+fn lenient_placeholders<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    // Error results are rare, so a small `Value` per placeholder costs nothing that matters,
+    // and unlike `&RawValue` it decodes from any deserializer.
+    let Some(raw) = Option::<BTreeMap<String, serde_json::Value>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let text = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Ok(Some(raw.into_iter().map(|(k, v)| (k, text(v))).collect()))
 }
 
 impl ErrorInfo {

@@ -39,7 +39,9 @@ impl Timestamp {
     /// From epoch seconds as Home Assistant's compressed states send them.
     pub fn from_epoch_secs(secs: f64) -> Result<Self, InvalidTimestamp> {
         let micros = (secs * 1e6).round();
-        if !micros.is_finite() || micros < MIN_MICROS as f64 || micros > MAX_MICROS as f64 {
+        // Compare as integers: MAX_MICROS as f64 rounds up to year 10000. `as` saturates,
+        // so huge values land outside the range too.
+        if !micros.is_finite() || !(MIN_MICROS..=MAX_MICROS).contains(&(micros as i64)) {
             return Err(InvalidTimestamp { value: secs.to_string(), reason: "out of range" });
         }
         Ok(Timestamp(micros as i64))
@@ -322,6 +324,22 @@ mod tests {
     #[test]
     fn rejects_non_finite_epoch() {
         assert!(Timestamp::from_epoch_secs(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn rejects_epoch_seconds_past_year_9999() {
+        let first_second_of_year_10000 = 253_402_300_800.0;
+
+        let result = Timestamp::from_epoch_secs(first_second_of_year_10000);
+
+        assert!(result.is_err(), "{result:?}");
+    }
+
+    #[test]
+    fn accepts_last_second_of_year_9999() {
+        let t = Timestamp::from_epoch_secs(253_402_300_799.0).unwrap();
+
+        assert_eq!(t.to_string(), "9999-12-31T23:59:59+00:00");
     }
 
     #[test]
