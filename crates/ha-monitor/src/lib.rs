@@ -1,6 +1,7 @@
 //! Metrics, alerting and sinks for hapulse (work in progress).
 
 mod error;
+mod fxhash;
 mod histogram;
 mod time;
 mod window;
@@ -15,3 +16,8 @@ mod topk;
 pub use counter::{Counter, DEFAULT_COUNTER_WINDOWS, Gauge};
 pub use payloads::{LargestPayloads, Payload, RECORDER_ATTRIBUTE_LIMIT};
 pub use topk::{SpaceSaving, TopEntry, TopRate, WindowedTopK};
+pub mod procfs;
+pub mod registry;
+mod stdmetrics;
+pub use registry::{Aggregation, MetricSource, Query, Registry, Snapshot};
+pub use stdmetrics::{StdMetrics, names};

@@ -4,12 +4,15 @@
 //! evicts the smallest counter and inherits its count as an error bound. Any key whose true count
 //! exceeds `total / capacity` is guaranteed to be present, and every reported count over-estimates
 //! the truth by at most its `error`. The minimum is found through an indexed min-heap, so each
-//! observation costs one hash lookup and O(log capacity) swaps.
+//! observation costs one hash lookup and O(log capacity) swaps, and no allocation once a slot's
+//! key buffer is large enough. Keys are identified by their 64-bit Fx hash: among a few hundred
+//! kept keys a collision (which would merge two keys' counts) is vanishingly unlikely.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::Millis;
+use crate::fxhash::{FxBuild, hash_str};
 
 /// One reported heavy hitter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +27,8 @@ pub struct TopEntry {
 
 #[derive(Debug)]
 struct Slot {
-    key: Box<str>,
+    key: String,
+    hash: u64,
     count: u64,
     error: u64,
 }
@@ -33,7 +37,7 @@ struct Slot {
 #[derive(Debug)]
 pub struct SpaceSaving {
     capacity: usize,
-    index: HashMap<Box<str>, usize>,
+    index: HashMap<u64, usize, FxBuild>,
     slots: Vec<Slot>,
     heap: Vec<usize>, // slot ids, min-heap by count
     pos: Vec<usize>,  // slot id -> position in heap
@@ -46,7 +50,7 @@ impl SpaceSaving {
         let capacity = capacity.max(1);
         Self {
             capacity,
-            index: HashMap::with_capacity(capacity),
+            index: HashMap::with_capacity_and_hasher(capacity, FxBuild::default()),
             slots: Vec::with_capacity(capacity),
             heap: Vec::with_capacity(capacity),
             pos: Vec::with_capacity(capacity),
@@ -57,24 +61,27 @@ impl SpaceSaving {
     /// Counts `n` occurrences of `key`.
     pub fn observe(&mut self, key: &str, n: u64) {
         self.total += n;
-        if let Some(&id) = self.index.get(key) {
+        let hash = hash_str(key);
+        if let Some(&id) = self.index.get(&hash) {
             self.slots[id].count += n;
             self.sift_down(self.pos[id]);
         } else if self.slots.len() < self.capacity {
             let id = self.slots.len();
-            self.slots.push(Slot { key: key.into(), count: n, error: 0 });
-            self.index.insert(key.into(), id);
+            self.slots.push(Slot { key: key.to_owned(), hash, count: n, error: 0 });
+            self.index.insert(hash, id);
             self.heap.push(id);
             self.pos.push(self.heap.len() - 1);
             self.sift_up(self.heap.len() - 1);
         } else {
             let id = self.heap[0];
             let slot = &mut self.slots[id];
-            self.index.remove(&slot.key);
-            slot.key = key.into();
+            self.index.remove(&slot.hash);
+            slot.key.clear();
+            slot.key.push_str(key);
+            slot.hash = hash;
             slot.error = slot.count;
             slot.count += n;
-            self.index.insert(key.into(), id);
+            self.index.insert(hash, id);
             self.sift_down(0);
         }
     }
@@ -101,6 +108,15 @@ impl SpaceSaving {
         all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
         all.truncate(k);
         all
+    }
+
+    /// Forgets everything, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.heap.clear();
+        self.pos.clear();
+        self.total = 0;
     }
 
     fn count_at(&self, heap_pos: usize) -> u64 {
@@ -148,7 +164,6 @@ impl SpaceSaving {
 #[derive(Debug)]
 pub struct WindowedTopK {
     interval_ms: u64,
-    capacity: usize,
     epoch: u64,
     current: SpaceSaving,
     previous: SpaceSaving,
@@ -170,7 +185,6 @@ impl WindowedTopK {
     pub fn new(capacity: usize, interval: Duration) -> Self {
         Self {
             interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1),
-            capacity,
             epoch: 0,
             current: SpaceSaving::new(capacity),
             previous: SpaceSaving::new(capacity),
@@ -182,9 +196,11 @@ impl WindowedTopK {
         if epoch <= self.epoch {
             return;
         }
-        let fresh = SpaceSaving::new(self.capacity);
-        let old = std::mem::replace(&mut self.current, fresh);
-        self.previous = if epoch == self.epoch + 1 { old } else { SpaceSaving::new(self.capacity) };
+        std::mem::swap(&mut self.current, &mut self.previous);
+        self.current.clear();
+        if epoch != self.epoch + 1 {
+            self.previous.clear();
+        }
         self.epoch = epoch;
     }
 
