@@ -37,8 +37,14 @@ impl Timestamp {
     }
 
     /// From epoch seconds as Home Assistant's compressed states send them.
+    ///
+    /// Exact to the microsecond while the float's ulp stays below one microsecond, that is
+    /// for |secs| < 2^33 (years 1698 to 2242); Home Assistant's floats share that limit.
     pub fn from_epoch_secs(secs: f64) -> Result<Self, InvalidTimestamp> {
-        let micros = (secs * 1e6).round();
+        // Scale only the fraction: `secs * 1e6` rounds once more, which after 2^32 s
+        // (year 2106) is enough to land on the neighbouring microsecond.
+        let whole = secs.trunc();
+        let micros = whole * 1e6 + ((secs - whole) * 1e6).round();
         // Compare as integers: MAX_MICROS as f64 rounds up to year 10000. `as` saturates,
         // so huge values land outside the range too.
         if !micros.is_finite() || !(MIN_MICROS..=MAX_MICROS).contains(&(micros as i64)) {
@@ -324,6 +330,15 @@ mod tests {
     #[test]
     fn rejects_non_finite_epoch() {
         assert!(Timestamp::from_epoch_secs(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn epoch_seconds_keep_microseconds_after_2106() {
+        let t = Timestamp::parse_iso("2106-02-07T11:19:38.687347+00:00").unwrap();
+
+        let back = Timestamp::from_epoch_secs(t.as_epoch_secs()).unwrap();
+
+        assert_eq!(back, t);
     }
 
     #[test]
