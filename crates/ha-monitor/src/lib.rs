@@ -21,3 +21,5 @@ pub mod registry;
 mod stdmetrics;
 pub use registry::{Aggregation, MetricSource, Query, Registry, Snapshot};
 pub use stdmetrics::{StdMetrics, names};
+pub mod alert;
+pub mod rules;
