@@ -187,7 +187,8 @@ pub enum Command {
         /// The features.
         features: Features,
     },
-    /// Create a long-lived access token.
+    /// Create a long-lived access token. The result is the token itself: decode it into a
+    /// [`Secret`] at once, because the raw `ServerMessage` shows it in `Debug`.
     #[serde(rename = "auth/long_lived_access_token")]
     LongLivedAccessToken {
         /// Name shown in the user's profile.

@@ -315,6 +315,11 @@ pub struct StateDiff<'a> {
 impl<'a> StateDiff<'a> {
     /// Computes the diff Home Assistant sends for `old` → `new` (`_state_diff` in its
     /// `websocket_api/messages.py`).
+    ///
+    /// One deliberate difference: Home Assistant tests `old.get(key) != value` with Python
+    /// equality, so it does not send a newly added attribute whose value is `null`, nor a
+    /// change between values Python deems equal (`1`, `1.0`, `true`). This diff sends them,
+    /// so applying it always yields `new` exactly; a mirror fed by a real server can miss them.
     pub fn between(old: &'a State, new: &'a State) -> Self {
         let mut add = DiffAdditions::default();
         if old.state != new.state {

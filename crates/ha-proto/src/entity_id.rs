@@ -11,6 +11,11 @@ use std::sync::Arc;
 /// letters, digits and `_`; exactly one `.`; neither part empty, starting or ending
 /// with `_`; and no `__` anywhere.
 ///
+/// Two deliberate differences from Python's regex semantics, where Home Assistant is looser
+/// than it means to be: Python's `\d` also matches non-ASCII decimal digits (`sensor.temp_٣`)
+/// and `$` also matches before a final `\n`; both are rejected here. Home Assistant's own
+/// `slugify` never produces such ids.
+///
 /// Cloning is cheap (the text is shared).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntityId(Arc<str>);

@@ -33,6 +33,7 @@ pub mod rest;
 mod server_msg;
 mod state;
 pub mod timestamp;
+mod unknown_fields;
 
 pub use client_msg::{
     AuthMessage, ClientMessage, Command, CommandError, Features, OneOrMany, Secret, Target, parse_client_frame,
@@ -46,6 +47,7 @@ pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
 pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
 pub use state::{Attributes, Context, State};
 pub use timestamp::{InvalidTimestamp, Timestamp};
+pub use unknown_fields::UnknownField;
 
 impl<'a> CompressedEvent<'a> {
     /// Decodes the `event` object of a `subscribe_entities` event.

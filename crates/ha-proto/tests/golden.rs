@@ -372,6 +372,31 @@ fn frame_encode_reproduces_every_server_golden() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn unknown_fields_lists_exactly_what_re_encoding_drops_from_the_envelope() {
+    // arrange
+    let servers = GOLDENS.iter().filter(|g| matches!(g.decoder, Server(_)));
+
+    // act
+    let failures: Vec<String> = servers
+        .filter_map(|g| {
+            let text: &'static str = Box::leak(read(g.file).into_boxed_str());
+            let listed: BTreeSet<String> =
+                Frame::unknown_fields(text).unwrap().into_iter().map(|f| f.path.replace('.', "/")).collect();
+            let dropped: BTreeSet<String> = g
+                .dropped
+                .iter()
+                .filter(|p| !p.starts_with("/event/") && !p.starts_with("/result/"))
+                .map(|p| p[1..].to_owned())
+                .collect();
+            (listed != dropped).then(|| format!("{}: listed {listed:?}, dropped {dropped:?}", g.file))
+        })
+        .collect();
+
+    // assert
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 // ---------------------------------------------------------------- auth phase
 
 #[test]

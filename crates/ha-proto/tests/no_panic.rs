@@ -131,6 +131,10 @@ fn assert_positioned(err: &ProtoError, text: &str) {
 
 /// What a client does with a frame: decode it, then decode every payload it can.
 fn drive_frame(text: &str) {
+    match Frame::unknown_fields(text) {
+        Ok(fields) => fields.iter().for_each(|f| assert!(!f.path.is_empty())),
+        Err(e) => assert_positioned(&e, text),
+    }
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(e) => return assert_positioned(&e, text),
