@@ -22,4 +22,5 @@ mod stdmetrics;
 pub use registry::{Aggregation, MetricSource, Query, Registry, Snapshot};
 pub use stdmetrics::{StdMetrics, names};
 pub mod alert;
+pub mod exposition;
 pub mod rules;
