@@ -1,0 +1,648 @@
+//! The connection task: owns the one WebSocket, assigns ids, routes results and events,
+//! applies mirrors, keeps the heartbeat, and reconnects (re-issuing every subscription)
+//! when the connection ends.
+//!
+//! Invariants:
+//! - Only this task assigns ids and writes commands, so ids on a connection strictly increase.
+//! - Writes go through an unbounded queue to a separate writer task, and stream items go
+//!   into rings that drop the oldest item; so reading never waits on the server reading,
+//!   nor on a slow consumer.
+//! - When a connection ends, every command still waiting for its answer fails with
+//!   `ConnectionLost`; nothing waits forever.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use ha_proto::raw::RawJson;
+use ha_proto::{AuthMessage, Command, CompressedEvent, Event, Features, Frame, ServerMessage};
+use ha_state::{ChangeReport, EntityStore};
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+
+use crate::config::ClientConfig;
+use crate::error::{ClientError, DisconnectReason};
+use crate::stats::{CommandKind, Stats};
+use crate::stream::{RingSender, StreamItem};
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Identifies a subscription across reconnects (its wire id changes; this does not).
+pub(crate) type SubKey = u64;
+
+/// A successful answer to a command.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// `result` with `success: true`.
+    Result(Box<RawValue>),
+    /// `pong`.
+    Pong,
+}
+
+pub(crate) type ReplyTx = oneshot::Sender<Result<Reply, ClientError>>;
+
+/// What the client handles ask of the connection task.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// Send a command (`body` is the command's JSON without `id`) and route its answer.
+    Command { kind: CommandKind, body: String, reply: ReplyTx },
+    /// Start a subscription and keep it alive across reconnects until `Unsubscribe`.
+    Subscribe {
+        key: SubKey,
+        kind: CommandKind,
+        body: String,
+        sink: Sink,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
+    /// End a subscription (sent when its handle is dropped).
+    Unsubscribe { key: SubKey },
+    /// Close the connection and stop.
+    Shutdown,
+}
+
+/// Where a subscription's events go.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// `subscribe_events`: decoded events.
+    Events(RingSender<Event<'static>>),
+    /// Any other subscription: the raw `event` objects.
+    Raw(RingSender<Box<RawValue>>),
+    /// `subscribe_entities`: applied to a mirror.
+    Entities(MirrorSink),
+}
+
+/// A mirror kept current by the connection task.
+#[derive(Debug)]
+pub(crate) struct MirrorSink {
+    pub(crate) store: Arc<RwLock<EntityStore>>,
+    pub(crate) changes: RingSender<ChangeReport>,
+    /// Counts the snapshots applied (1 after subscribing, +1 per resync).
+    pub(crate) snapshots: watch::Sender<u64>,
+    /// The next event is a snapshot that must replace the mirror.
+    pub(crate) needs_snapshot: bool,
+}
+
+/// The connection as the client's handles see it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Authenticated and usable.
+    Connected {
+        /// 1 for the first connection, +1 per reconnect.
+        generation: u64,
+        /// Home Assistant's version.
+        ha_version: String,
+        /// Why the previous connection ended (`None` for the first).
+        after: Option<DisconnectReason>,
+    },
+    /// The connection ended; a reconnect is under way.
+    Reconnecting {
+        /// Why it ended.
+        reason: DisconnectReason,
+    },
+    /// The client stopped for good (token rejected, or shut down).
+    Failed(ClientError),
+}
+
+/// State shared between the client's handles and the connection task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) state: watch::Sender<ConnectionState>,
+    /// Set once when the task stops for good; later calls fail with it.
+    pub(crate) fatal: OnceLock<ClientError>,
+}
+
+struct Subscription {
+    kind: CommandKind,
+    body: String,
+    sink: Sink,
+    wire_id: Option<u64>,
+}
+
+enum Pending {
+    Command { kind: CommandKind, reply: ReplyTx },
+    Subscribe { key: SubKey, reply: Option<oneshot::Sender<Result<(), ClientError>>> },
+    Heartbeat,
+    Ignore,
+}
+
+/// The write half of one connection: ids start at 1 on each connection.
+struct Link {
+    out: mpsc::UnboundedSender<Message>,
+    next_id: u64,
+    stats: Arc<Stats>,
+}
+
+impl Link {
+    fn send(&mut self, body: &str) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        // `body` is a JSON object starting with `{"type":`: put the id in front.
+        let text = format!("{{\"id\":{id},{}", &body[1..]);
+        Stats::add(&self.stats.frames_out, 1);
+        Stats::add(&self.stats.bytes_out, text.len() as u64);
+        // A closed queue means the writer died; the session notices that on its own.
+        let _ = self.out.send(Message::text(text));
+        id
+    }
+}
+
+pub(crate) fn encode(command: &Command) -> String {
+    serde_json::to_string(command).expect("commands serialise")
+}
+
+/// Opens a connection and authenticates. Never retried on `auth_invalid`.
+pub(crate) async fn open(cfg: &ClientConfig) -> Result<(Ws, String), ClientError> {
+    let url = cfg.endpoints.websocket.as_str();
+    let fail = |reason: String| ClientError::Connect { url: url.to_owned(), reason };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(cfg.max_message_size))
+        .max_frame_size(Some(cfg.max_message_size));
+    let handshake = async {
+        let (mut ws, _) =
+            connect_async_with_config(url, Some(ws_config), true).await.map_err(|e| fail(e.to_string()))?;
+        match next_auth_message(&mut ws).await.map_err(fail)? {
+            ServerMessage::AuthRequired { .. } => {}
+            other => return Err(fail(format!("expected auth_required, got {other:?}"))),
+        }
+        let auth = serde_json::to_string(&AuthMessage { access_token: cfg.token.clone() }).expect("auth serialises");
+        ws.send(Message::text(auth)).await.map_err(|e| fail(e.to_string()))?;
+        match next_auth_message(&mut ws).await.map_err(fail)? {
+            ServerMessage::AuthOk { ha_version } => Ok((ws, ha_version.into_owned())),
+            ServerMessage::AuthInvalid { message } => Err(ClientError::AuthInvalid { message: message.into_owned() }),
+            other => Err(fail(format!("expected auth_ok or auth_invalid, got {other:?}"))),
+        }
+    };
+    timeout(cfg.command_timeout, handshake)
+        .await
+        .map_err(|_| fail(format!("no auth_ok within {:?}", cfg.command_timeout)))?
+}
+
+async fn next_auth_message(ws: &mut Ws) -> Result<ServerMessage<'static>, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let frame = Frame::parse(text.as_str()).map_err(|e| e.to_string())?;
+                return frame
+                    .messages
+                    .into_iter()
+                    .next()
+                    .map(ServerMessage::into_owned)
+                    .ok_or_else(|| "empty frame".into());
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(other)) => return Err(format!("unexpected {} frame during auth", frame_kind(&other))),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("connection closed during auth".into()),
+        }
+    }
+}
+
+fn frame_kind(msg: &Message) -> &'static str {
+    match msg {
+        Message::Text(_) => "text",
+        Message::Binary(_) => "binary",
+        Message::Ping(_) => "ping",
+        Message::Pong(_) => "pong",
+        Message::Close(_) => "close",
+        Message::Frame(_) => "raw",
+    }
+}
+
+fn disconnect_reason(err: WsError, limit: usize) -> DisconnectReason {
+    match err {
+        WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => {
+            DisconnectReason::MessageTooLarge { size, limit }
+        }
+        WsError::ConnectionClosed | WsError::AlreadyClosed => DisconnectReason::ClosedByServer,
+        WsError::Utf8(_) => DisconnectReason::Malformed("text frame is not UTF-8".into()),
+        WsError::Protocol(e) => DisconnectReason::Malformed(e.to_string()),
+        other => DisconnectReason::Io(other.to_string()),
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    mut queue: mpsc::UnboundedReceiver<Message>,
+) -> Result<(), WsError> {
+    while let Some(msg) = queue.recv().await {
+        sink.feed(msg).await?;
+        // Write everything queued meanwhile, then flush once.
+        while let Ok(more) = queue.try_recv() {
+            sink.feed(more).await?;
+        }
+        sink.flush().await?;
+    }
+    sink.close().await
+}
+
+/// The task behind a [`crate::Client`].
+pub(crate) struct Actor {
+    cfg: ClientConfig,
+    shared: Arc<Shared>,
+    requests: mpsc::UnboundedReceiver<Request>,
+    backlog: VecDeque<Request>,
+    subs: HashMap<SubKey, Subscription>,
+    wire: HashMap<u64, SubKey>,
+    pending: HashMap<u64, Pending>,
+    link: Option<Link>,
+    heartbeat_id: Option<u64>,
+    rearm_heartbeat: Option<Instant>,
+    generation: u64,
+}
+
+impl Actor {
+    pub(crate) fn new(cfg: ClientConfig, shared: Arc<Shared>, requests: mpsc::UnboundedReceiver<Request>) -> Self {
+        Actor {
+            cfg,
+            shared,
+            requests,
+            backlog: VecDeque::new(),
+            subs: HashMap::new(),
+            wire: HashMap::new(),
+            pending: HashMap::new(),
+            link: None,
+            heartbeat_id: None,
+            rearm_heartbeat: None,
+            generation: 0,
+        }
+    }
+
+    /// Runs the connection `ws` (already authenticated), then reconnects until shut down or
+    /// the token is rejected.
+    pub(crate) async fn run(mut self, ws: Ws, ha_version: String) {
+        let mut next = Some((ws, ha_version));
+        let mut last_reason = None;
+        let mut attempt = 0u32;
+        loop {
+            if let Some((ws, ha_version)) = next.take() {
+                self.generation += 1;
+                let stats = Arc::clone(&self.shared.stats);
+                Stats::add(&stats.connects, 1);
+                if self.generation > 1 {
+                    Stats::add(&stats.reconnects, 1);
+                }
+                stats.connected.store(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared.state.send_replace(ConnectionState::Connected {
+                    generation: self.generation,
+                    ha_version,
+                    after: last_reason.take(),
+                });
+                let reason = self.session(ws).await;
+                stats.connected.store(0, std::sync::atomic::Ordering::Relaxed);
+                self.end_session(&reason);
+                if reason == DisconnectReason::Shutdown {
+                    self.finish(ClientError::Shutdown);
+                    return;
+                }
+                tracing::info!(%reason, "connection to home assistant lost; reconnecting");
+                self.shared.state.send_replace(ConnectionState::Reconnecting { reason: reason.clone() });
+                last_reason = Some(reason);
+                attempt = 0;
+            }
+            let delay = self.cfg.backoff.delay(attempt, &mut rand::rng());
+            attempt = attempt.saturating_add(1);
+            if !self.idle_until(Instant::now() + delay).await {
+                self.finish(ClientError::Shutdown);
+                return;
+            }
+            match open(&self.cfg).await {
+                Ok(pair) => next = Some(pair),
+                Err(err @ ClientError::AuthInvalid { .. }) => {
+                    tracing::error!(%err, "token rejected on reconnect; not retrying (home assistant bans repeated failures)");
+                    self.finish(err);
+                    return;
+                }
+                Err(err) => tracing::debug!(%err, attempt, "reconnect attempt failed"),
+            }
+        }
+    }
+
+    /// Waits until `deadline` while disconnected, queueing commands for the next connection.
+    /// Returns false when the client shut down.
+    async fn idle_until(&mut self, deadline: Instant) -> bool {
+        loop {
+            tokio::select! {
+                () = sleep_until(deadline) => return true,
+                req = self.requests.recv() => match req {
+                    None | Some(Request::Shutdown) => return false,
+                    Some(Request::Unsubscribe { key }) => {
+                        self.subs.remove(&key);
+                        self.backlog.retain(|r| !matches!(r, Request::Subscribe { key: k, .. } if *k == key));
+                    }
+                    Some(other) => self.backlog.push_back(other),
+                },
+            }
+        }
+    }
+
+    /// Stops for good: every waiting caller and every later call gets `err`; streams end.
+    fn finish(&mut self, err: ClientError) {
+        let _ = self.shared.fatal.set(err.clone());
+        self.shared.state.send_replace(ConnectionState::Failed(err.clone()));
+        self.subs.clear();
+        self.requests.close();
+        let mut rest: Vec<Request> = self.backlog.drain(..).collect();
+        while let Ok(req) = self.requests.try_recv() {
+            rest.push(req);
+        }
+        for req in rest {
+            match req {
+                Request::Command { reply, .. } => {
+                    let _ = reply.send(Err(err.clone()));
+                }
+                Request::Subscribe { reply, .. } => {
+                    let _ = reply.send(Err(err.clone()));
+                }
+                Request::Unsubscribe { .. } | Request::Shutdown => {}
+            }
+        }
+    }
+
+    fn end_session(&mut self, reason: &DisconnectReason) {
+        self.link = None;
+        self.heartbeat_id = None;
+        self.rearm_heartbeat = None;
+        self.wire.clear();
+        let lost = || ClientError::ConnectionLost { reason: reason.clone() };
+        for (_, pending) in self.pending.drain() {
+            match pending {
+                Pending::Command { reply, .. } => {
+                    let _ = reply.send(Err(lost()));
+                }
+                Pending::Subscribe { key, reply: Some(reply) } => {
+                    // Never confirmed: the caller gets an error and no subscription.
+                    self.subs.remove(&key);
+                    let _ = reply.send(Err(lost()));
+                }
+                Pending::Subscribe { reply: None, .. } | Pending::Heartbeat | Pending::Ignore => {}
+            }
+        }
+        for sub in self.subs.values_mut() {
+            sub.wire_id = None;
+        }
+    }
+
+    async fn session(&mut self, ws: Ws) -> DisconnectReason {
+        let (sink, mut stream) = ws.split();
+        let (out, queue) = mpsc::unbounded_channel();
+        let mut writer = tokio::spawn(write_loop(sink, queue));
+        let mut link = Link { out, next_id: 1, stats: Arc::clone(&self.shared.stats) };
+        let features = Command::SupportedFeatures { features: Features { coalesce_messages: Some(1) } };
+        let id = link.send(&encode(&features));
+        self.pending.insert(id, Pending::Ignore);
+        self.link = Some(link);
+        self.resubscribe_all();
+        for req in std::mem::take(&mut self.backlog) {
+            self.on_request(req);
+        }
+
+        let heartbeat = self.cfg.heartbeat;
+        let first_ping = heartbeat.map_or(Duration::from_secs(86_400 * 365), |h| h.interval);
+        let mut heartbeat_timer = std::pin::pin!(sleep(first_ping));
+        let limit = self.cfg.max_message_size;
+        let reason = loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    let outcome = match frame {
+                        None => Err(DisconnectReason::ClosedByServer),
+                        Some(Err(e)) => Err(disconnect_reason(e, limit)),
+                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => {
+                            Stats::add(&self.shared.stats.malformed, 1);
+                            Err(DisconnectReason::Malformed("unexpected binary frame".into()))
+                        }
+                        Some(Ok(Message::Close(_))) => Err(DisconnectReason::ClosedByServer),
+                        // Protocol pings are answered by tungstenite itself.
+                        Some(Ok(_)) => Ok(()),
+                    };
+                    if let Err(reason) = outcome {
+                        break reason;
+                    }
+                }
+                req = self.requests.recv() => match req {
+                    None | Some(Request::Shutdown) => break DisconnectReason::Shutdown,
+                    Some(req) => self.on_request(req),
+                },
+                () = &mut heartbeat_timer, if heartbeat.is_some() => {
+                    let h = heartbeat.expect("guarded");
+                    if self.heartbeat_id.is_some() {
+                        break DisconnectReason::HeartbeatTimeout(h.timeout);
+                    }
+                    self.heartbeat_id = Some(self.send_command(&encode(&Command::Ping), Pending::Heartbeat));
+                    heartbeat_timer.as_mut().reset(Instant::now() + h.timeout);
+                }
+                res = &mut writer => break match res {
+                    Ok(Err(e)) => disconnect_reason(e, limit),
+                    _ => DisconnectReason::Io("writer stopped".into()),
+                },
+            }
+            if let Some(at) = self.rearm_heartbeat.take() {
+                heartbeat_timer.as_mut().reset(at);
+            }
+        };
+        if reason == DisconnectReason::Shutdown {
+            if let Some(link) = self.link.take() {
+                let _ = link.out.send(Message::Close(None));
+            }
+            // A clean close when the server reads; never hang on one that does not.
+            let _ = timeout(Duration::from_secs(1), &mut writer).await;
+        }
+        writer.abort();
+        reason
+    }
+
+    fn send_command(&mut self, body: &str, pending: Pending) -> u64 {
+        let link = self.link.as_mut().expect("only called while connected");
+        let id = link.send(body);
+        self.pending.insert(id, pending);
+        id
+    }
+
+    fn resubscribe_all(&mut self) {
+        let keys: Vec<SubKey> = self.subs.keys().copied().collect();
+        for key in keys {
+            self.issue_subscription(key, None);
+            if let Some(sub) = self.subs.get_mut(&key) {
+                match &mut sub.sink {
+                    Sink::Events(tx) => tx.push(StreamItem::Reconnected),
+                    Sink::Raw(tx) => tx.push(StreamItem::Reconnected),
+                    Sink::Entities(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Sends the subscribe command of `key` on the current connection.
+    fn issue_subscription(&mut self, key: SubKey, reply: Option<oneshot::Sender<Result<(), ClientError>>>) {
+        let (Some(sub), Some(link)) = (self.subs.get_mut(&key), self.link.as_mut()) else { return };
+        let id = link.send(&sub.body);
+        sub.wire_id = Some(id);
+        if let Sink::Entities(m) = &mut sub.sink {
+            m.needs_snapshot = true;
+        }
+        self.wire.insert(id, key);
+        self.pending.insert(id, Pending::Subscribe { key, reply });
+    }
+
+    fn on_request(&mut self, req: Request) {
+        match req {
+            Request::Command { kind, body, reply } => {
+                if !reply.is_closed() {
+                    self.send_command(&body, Pending::Command { kind, reply });
+                }
+            }
+            Request::Subscribe { key, kind, body, sink, reply } => {
+                if reply.is_closed() {
+                    return;
+                }
+                self.subs.insert(key, Subscription { kind, body, sink, wire_id: None });
+                self.issue_subscription(key, Some(reply));
+            }
+            Request::Unsubscribe { key } => {
+                if let Some(wire_id) = self.subs.remove(&key).and_then(|s| s.wire_id) {
+                    self.wire.remove(&wire_id);
+                    let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
+                    self.send_command(&body, Pending::Ignore);
+                }
+            }
+            Request::Shutdown => {}
+        }
+    }
+
+    fn on_text(&mut self, text: &str) -> Result<(), DisconnectReason> {
+        let stats = Arc::clone(&self.shared.stats);
+        Stats::add(&stats.frames_in, 1);
+        Stats::add(&stats.bytes_in, text.len() as u64);
+        let frame = Frame::parse(text).map_err(|e| {
+            Stats::add(&stats.malformed, 1);
+            DisconnectReason::Malformed(e.to_string())
+        })?;
+        Stats::add(&stats.messages_in, frame.messages.len() as u64);
+        for msg in frame.messages {
+            self.on_message(msg)?;
+        }
+        if let Some(err) = frame.errors.first() {
+            Stats::add(&stats.malformed, 1);
+            return Err(DisconnectReason::Malformed(err.to_string()));
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, msg: ServerMessage<'_>) -> Result<(), DisconnectReason> {
+        match msg {
+            ServerMessage::Result { id, outcome } => match self.pending.remove(&id) {
+                Some(Pending::Command { kind, reply }) => {
+                    let result = outcome
+                        .map(|raw| Reply::Result(raw.into_boxed()))
+                        .map_err(|error| ClientError::Command { command: kind.as_str(), error: Box::new(error) });
+                    let _ = reply.send(result);
+                }
+                Some(Pending::Subscribe { key, reply }) => match outcome {
+                    Ok(_) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    Err(error) => {
+                        self.wire.remove(&id);
+                        let kind = self.subs.remove(&key).map_or(CommandKind::Other, |s| s.kind);
+                        let err = ClientError::Command { command: kind.as_str(), error: Box::new(error) };
+                        match reply {
+                            Some(reply) => {
+                                let _ = reply.send(Err(err));
+                            }
+                            None => tracing::warn!(%err, "re-subscribing after reconnect failed; subscription ended"),
+                        }
+                    }
+                },
+                Some(Pending::Heartbeat | Pending::Ignore) | None => {}
+            },
+            ServerMessage::Event { id, event } => {
+                Stats::add(&self.shared.stats.events_in, 1);
+                if let Some(&key) = self.wire.get(&id) {
+                    self.on_event(key, id, event)?;
+                }
+            }
+            ServerMessage::Pong { id } => match self.pending.remove(&id) {
+                Some(Pending::Command { reply, .. }) => {
+                    let _ = reply.send(Ok(Reply::Pong));
+                }
+                Some(Pending::Heartbeat) => {
+                    self.heartbeat_id = None;
+                    if let Some(h) = self.cfg.heartbeat {
+                        self.rearm_heartbeat = Some(Instant::now() + h.interval);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) -> Result<(), DisconnectReason> {
+        let stats = Arc::clone(&self.shared.stats);
+        let malformed = |e: ha_proto::ProtoError| {
+            Stats::add(&stats.malformed, 1);
+            DisconnectReason::Malformed(e.to_string())
+        };
+        let Some(sub) = self.subs.get_mut(&key) else { return Ok(()) };
+        match &mut sub.sink {
+            Sink::Events(tx) if tx.is_closed() => {}
+            Sink::Raw(tx) if tx.is_closed() => {}
+            Sink::Events(tx) => {
+                let parsed = Event::parse(event.get()).map_err(malformed)?;
+                tx.push(StreamItem::Item(parsed.into_owned()));
+            }
+            Sink::Raw(tx) => tx.push(StreamItem::Item(event.into_boxed())),
+            Sink::Entities(mirror) => {
+                let diff = CompressedEvent::parse(event.get()).map_err(malformed)?;
+                let applied = {
+                    let mut store = mirror.store.write().unwrap_or_else(|p| p.into_inner());
+                    if mirror.needs_snapshot {
+                        store.replace_from_compressed(&diff)
+                    } else {
+                        store.apply_compressed(&diff)
+                    }
+                };
+                // A change or removal for an entity the mirror does not hold means it diverged.
+                let applied = applied.map_err(|e| e.to_string()).and_then(|report| match report.unknown.first() {
+                    Some(id) => Err(format!("change for unknown entity {id}")),
+                    None => Ok(report),
+                });
+                match applied {
+                    Ok(report) => {
+                        Stats::add(&stats.entity_changes, diff.len() as u64);
+                        if mirror.needs_snapshot {
+                            mirror.needs_snapshot = false;
+                            if *mirror.snapshots.borrow() > 0 {
+                                Stats::add(&stats.resyncs, 1);
+                            }
+                            mirror.snapshots.send_modify(|n| *n += 1);
+                        }
+                        mirror.changes.push(StreamItem::Item(report));
+                    }
+                    Err(err) => {
+                        // The mirror no longer matches the server: start over from a snapshot.
+                        tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");
+                        self.wire.remove(&wire_id);
+                        let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
+                        self.send_command(&body, Pending::Ignore);
+                        self.issue_subscription(key, None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

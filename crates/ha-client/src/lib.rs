@@ -1,0 +1,50 @@
+//! An async Home Assistant client: one multiplexed WebSocket shared by any number of
+//! callers, typed commands, subscriptions that survive reconnects, a live entity mirror,
+//! and a pooled REST client.
+//!
+//! - [`Client::connect`] authenticates; the client then reconnects by itself (exponential
+//!   backoff with full jitter), except after `auth_invalid`, which it surfaces as
+//!   [`ClientError::AuthInvalid`] and never retries (Home Assistant bans IPs that keep failing).
+//! - [`Client::subscribe_entities`] returns a [`Mirror`]: an `ha_state::EntityStore` kept
+//!   current by the connection task itself, replaced by a fresh snapshot after each reconnect.
+//! - Streams never make the connection wait: a consumer that falls behind gets
+//!   [`StreamItem::Lagged`] instead of silently missing items.
+//! - [`Client::stats`] is a cheap snapshot of counters and latencies.
+//!
+//! ```no_run
+//! use ha_client::{Client, ClientConfig, ServiceCall};
+//! use ha_proto::{Secret, Target};
+//!
+//! # async fn demo() -> Result<(), ha_client::ClientError> {
+//! let config = ClientConfig::new("http://127.0.0.1:8123", Secret::new("TOKEN"))?;
+//! let client = Client::connect(config).await?;
+//!
+//! let mirror = client.subscribe_entities(None).await?;
+//! println!("{} entities", mirror.len());
+//!
+//! let call = ServiceCall::new("light", "turn_on").target(Target::entities(["light.kitchen"]));
+//! client.call_service(&call).await?;
+//! println!("round trip {:?}", client.ping().await?);
+//! # Ok(()) }
+//! ```
+
+mod backoff;
+mod client;
+mod config;
+mod conn;
+mod error;
+mod rest;
+mod stats;
+mod stream;
+mod subscription;
+
+pub use backoff::BackoffPolicy;
+pub use client::{Client, ServiceCall};
+pub use config::{ClientConfig, Endpoints, Heartbeat, SUPERVISOR_URL};
+pub use conn::ConnectionState;
+pub use error::{ClientError, DisconnectReason};
+pub use ha_state::ChangeReport;
+pub use rest::{HistoryQuery, RestClient, RestServiceResult, SetStateOutcome};
+pub use stats::{ClientStats, CommandKind, CommandStats};
+pub use stream::{RingReceiver, StreamItem};
+pub use subscription::{Mirror, Subscription};
