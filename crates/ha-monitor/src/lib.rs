@@ -23,4 +23,5 @@ pub use registry::{Aggregation, MetricSource, Query, Registry, Snapshot};
 pub use stdmetrics::{StdMetrics, names};
 pub mod alert;
 pub mod exposition;
+pub mod publish;
 pub mod rules;
