@@ -37,9 +37,12 @@ pub fn install(seed: u64, entities: usize) -> Vec<State> {
         let last_changed = if rng.random_bool(0.4) {
             restart + rng.random_range(0..90_000_000)
         } else {
-            // Log-uniform age: many recent changes, fewer old ones.
-            let span = (now.as_micros() - restart) as f64;
-            now.as_micros() - (span.powf(rng.random::<f64>())) as i64
+            // Roughly log-uniform age (a random power of two, then uniform inside it): many
+            // recent changes, fewer old ones; integers only, so identical on every platform.
+            let span = now.as_micros() - restart;
+            let bits = 64 - span.leading_zeros();
+            let low = 1i64 << rng.random_range(0..bits);
+            now.as_micros() - rng.random_range(low..=(2 * low).min(span))
         };
         let last_updated =
             if rng.random_bool(0.25) { rng.random_range(last_changed..=now.as_micros()) } else { last_changed };

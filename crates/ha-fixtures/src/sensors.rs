@@ -79,7 +79,8 @@ pub(crate) fn format_number(value: f64, decimals: usize) -> String {
 pub(crate) fn initial_value<R: Rng>(rng: &mut R, kind: &NumericKind) -> f64 {
     if kind.increasing {
         // Meters have been counting for a while: skew towards the low end.
-        kind.lo + (kind.hi - kind.lo) * rng.random::<f64>().powi(3)
+        let u = rng.random::<f64>();
+        kind.lo + (kind.hi - kind.lo) * u * u * u
     } else {
         rng.random_range(kind.lo..=kind.hi)
     }
@@ -88,7 +89,7 @@ pub(crate) fn initial_value<R: Rng>(rng: &mut R, kind: &NumericKind) -> f64 {
 /// The next reading: a random walk inside the range (meters only grow), always giving a
 /// different text so that Home Assistant would record a change.
 pub(crate) fn drift<R: Rng>(rng: &mut R, kind: &NumericKind, current: &str) -> String {
-    let unit_step = 10f64.powi(-(kind.decimals as i32));
+    let unit_step = [1.0, 0.1, 0.01, 0.001][kind.decimals.min(3)];
     let Ok(value) = current.parse::<f64>() else {
         return format_number(initial_value(rng, kind), kind.decimals);
     };
