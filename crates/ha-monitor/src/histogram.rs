@@ -213,6 +213,23 @@ mod tests {
         assert_eq!(h.window_stats(Millis(0), Duration::from_secs(1)).unwrap().max, MAX_VALUE);
     }
 
+    #[test]
+    fn concurrent_recorders_lose_no_sample_across_interval_changes() {
+        let h = Histogram::default();
+
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let h = &h;
+                s.spawn(move || (0..5_000u64).for_each(|i| h.record(t * 1000 + i % 1000, Millis(i))));
+            }
+        });
+
+        let short = h.window_stats(Millis(4_999), Duration::from_secs(10)).unwrap(); // 1 s slots
+        let long = h.window_stats(Millis(4_999), Duration::from_secs(300)).unwrap(); // 10 s slots
+        assert_eq!((short.count, long.count, h.total_count()), (20_000, 20_000, 20_000));
+        assert_eq!(short.max, 3999);
+    }
+
     /// The rank HdrHistogram uses: the smallest sample with at least `ceil(q * n)` samples at or below it.
     fn naive_quantile(sorted: &[u64], q: f64) -> u64 {
         let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
