@@ -85,7 +85,12 @@ pub(crate) fn next<R: Rng>(rng: &mut R, stash: &mut Stash, current: &State, at: 
         return go_unavailable(stash, current);
     }
     let mut attrs = current.attributes.clone();
-    let state = by_domain(rng, domain, current, &mut attrs, at);
+    let mut state = by_domain(rng, domain, current, &mut attrs, at);
+    if state == "unavailable" {
+        // Back from unavailable with no remembered state: Home Assistant shows "unknown"
+        // until the device reports a value.
+        state = "unknown".to_owned();
+    }
     if state == current.state && attrs == current.attributes {
         // Nothing this domain can vary: the device dropped off instead.
         return go_unavailable(stash, current);
