@@ -1,0 +1,108 @@
+//! Absolute budgets (the product promises): every heap scenario's peak bytes, and the load test's
+//! figures from `target/perf/load.json`, whose format is defined here:
+//! `{"p99_latency_ms": f64, "peak_rss_bytes": f64, "rss_slope_bytes_per_min": f64, "lost_updates": u64}`.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::config::{Budgets, LoadBudgets};
+use super::schema::{Measurement, Metric};
+
+/// One budget, checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BudgetCheck {
+    /// What was checked: a benchmark id or `load`.
+    pub(crate) subject: String,
+    /// The figure's name.
+    pub(crate) figure: String,
+    /// The measured value.
+    pub(crate) value: f64,
+    /// The budget (inclusive upper limit).
+    pub(crate) limit: f64,
+    /// Unit of value and limit.
+    pub(crate) unit: String,
+    /// Whether the value is within the budget.
+    pub(crate) ok: bool,
+}
+
+/// The load test's figures (written by the load test into `target/perf/load.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LoadFigures {
+    /// 99th percentile latency, ms.
+    pub(crate) p99_latency_ms: f64,
+    /// Peak resident set size, bytes.
+    pub(crate) peak_rss_bytes: f64,
+    /// Resident set growth, bytes per minute.
+    pub(crate) rss_slope_bytes_per_min: f64,
+    /// Updates lost.
+    pub(crate) lost_updates: u64,
+}
+
+/// Parses `load.json`.
+pub(crate) fn parse_load(text: &str) -> Result<LoadFigures> {
+    serde_json::from_str(text).context("load.json is not the documented format")
+}
+
+fn check(subject: &str, figure: &str, value: f64, limit: f64, unit: &str) -> BudgetCheck {
+    BudgetCheck {
+        subject: subject.to_owned(),
+        figure: figure.to_owned(),
+        value,
+        limit,
+        unit: unit.to_owned(),
+        ok: value <= limit,
+    }
+}
+
+/// Every heap scenario's `max_bytes` against the heap budget.
+pub(crate) fn heap(current: &[Measurement], budgets: &Budgets) -> Vec<BudgetCheck> {
+    current
+        .iter()
+        .filter(|m| m.metric == Metric::HeapMaxBytes)
+        .map(|m| check(&m.id, "heap_max_bytes", m.value, budgets.heap_max_bytes, "bytes"))
+        .collect()
+}
+
+/// The load figures against their budgets.
+pub(crate) fn load(figures: &LoadFigures, budgets: &LoadBudgets) -> Vec<BudgetCheck> {
+    vec![
+        check("load", "p99_latency_ms", figures.p99_latency_ms, budgets.p99_latency_ms, "ms"),
+        check("load", "peak_rss_bytes", figures.peak_rss_bytes, budgets.peak_rss_bytes, "bytes"),
+        check(
+            "load",
+            "rss_slope_bytes_per_min",
+            figures.rss_slope_bytes_per_min,
+            budgets.rss_slope_bytes_per_min,
+            "bytes/min",
+        ),
+        check("load", "lost_updates", figures.lost_updates as f64, budgets.lost_updates, "updates"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_scenario_over_500_mb_exceeds_the_budget() {
+        let current = [
+            Measurement::count("a/b/small", Metric::HeapMaxBytes, 1e6, "heap_a"),
+            Measurement::count("a/b/big", Metric::HeapMaxBytes, 600e6, "heap_b"),
+        ];
+
+        let checks = heap(&current, &Budgets::default());
+
+        let ok: Vec<(&str, bool)> = checks.iter().map(|c| (c.subject.as_str(), c.ok)).collect();
+        assert_eq!(ok, [("a/b/small", true), ("a/b/big", false)]);
+    }
+
+    #[test]
+    fn one_lost_update_breaks_the_load_budget() {
+        let text = r#"{"p99_latency_ms":120.5,"peak_rss_bytes":2e8,"rss_slope_bytes_per_min":1000,"lost_updates":1}"#;
+
+        let checks = load(&parse_load(text).unwrap(), &LoadBudgets::default());
+
+        let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.figure.as_str()).collect();
+        assert_eq!(failing, ["lost_updates"]);
+    }
+}

@@ -1,0 +1,287 @@
+//! `perf.toml`: the reviewed decision rules (per metric kind, with per-benchmark overrides), absolute
+//! budgets and run settings. Every field has a default, so a missing file means the documented defaults.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use super::schema::Metric;
+
+/// A partial rule as written in `perf.toml`; unset fields fall back to the metric's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuleConfig {
+    /// Relative tolerance, 0.01 = 1%.
+    pub(crate) tolerance: Option<f64>,
+    /// Instruction metrics: the tolerance is at least this factor times the spread measured at bless time.
+    pub(crate) spread_factor: Option<f64>,
+    /// Absolute slack in the metric's unit, added to the tolerance (heap bytes).
+    pub(crate) slack: Option<f64>,
+    /// Whether a regression of this metric fails the gate (false = advisory).
+    pub(crate) enforce: Option<bool>,
+}
+
+/// A fully resolved rule for one benchmark and metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rule {
+    /// Relative tolerance.
+    pub(crate) tolerance: f64,
+    /// Factor applied to the bless-time spread.
+    pub(crate) spread_factor: f64,
+    /// Absolute slack in the metric's unit.
+    pub(crate) slack: f64,
+    /// Whether a regression fails the gate.
+    pub(crate) enforce: bool,
+}
+
+impl Rule {
+    /// The built-in default of each metric kind (documented in docs/benchmarking.md).
+    pub(crate) fn default_for(metric: Metric) -> Rule {
+        let rule = |tolerance, spread_factor, slack, enforce| Rule { tolerance, spread_factor, slack, enforce };
+        match metric {
+            Metric::Instructions => rule(0.01, 3.0, 0.0, true),
+            // The cache model is sensitive to code layout: reported, but advisory by default.
+            Metric::EstimatedCycles => rule(0.02, 3.0, 0.0, false),
+            Metric::WallNs => rule(0.10, 0.0, 0.0, true),
+            Metric::HeapTotalBlocks => rule(0.0, 0.0, 0.0, true),
+            Metric::HeapTotalBytes | Metric::HeapMaxBytes => rule(0.0, 0.0, 64.0, true),
+        }
+    }
+
+    fn apply(mut self, config: &RuleConfig) -> Rule {
+        self.tolerance = config.tolerance.unwrap_or(self.tolerance);
+        self.spread_factor = config.spread_factor.unwrap_or(self.spread_factor);
+        self.slack = config.slack.unwrap_or(self.slack);
+        self.enforce = config.enforce.unwrap_or(self.enforce);
+        self
+    }
+}
+
+/// A per-benchmark override: `id` is exact or ends in `*` (prefix match); `metric` unset = every metric.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Override {
+    /// Benchmark id or prefix ending in `*`.
+    pub(crate) id: String,
+    /// Metric name; all metrics when absent.
+    pub(crate) metric: Option<String>,
+    /// The overriding rule fields.
+    #[serde(flatten)]
+    pub(crate) rule: RuleConfig,
+}
+
+impl Override {
+    fn matches(&self, id: &str, metric: Metric) -> bool {
+        let id_matches = match self.id.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => self.id == id,
+        };
+        id_matches && self.metric.as_deref().is_none_or(|m| m == metric.name())
+    }
+}
+
+/// Where the bench crate is and how it is named.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct BenchConfig {
+    /// Cargo package holding every benchmark.
+    pub(crate) package: String,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig { package: "benches".to_owned() }
+    }
+}
+
+/// Criterion measurement settings.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CriterionSettings {
+    /// `--warm-up-time`, seconds.
+    pub(crate) warm_up_s: f64,
+    /// `--measurement-time`, seconds.
+    pub(crate) measurement_s: f64,
+    /// `--sample-size` (criterion's minimum is 10).
+    pub(crate) sample_size: u32,
+}
+
+/// Wall-clock suite settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WallConfig {
+    /// Benchmarks whose id starts with this are calibration benchmarks.
+    pub(crate) calibration_prefix: String,
+    /// Normal runs.
+    pub(crate) full: CriterionSettings,
+    /// `--quick` runs.
+    pub(crate) quick: CriterionSettings,
+}
+
+impl Default for WallConfig {
+    fn default() -> Self {
+        WallConfig {
+            calibration_prefix: "calibration/".to_owned(),
+            full: CriterionSettings { warm_up_s: 1.0, measurement_s: 3.0, sample_size: 50 },
+            quick: CriterionSettings { warm_up_s: 0.3, measurement_s: 1.0, sample_size: 10 },
+        }
+    }
+}
+
+/// Instruction suite settings for bless.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct InstrConfig {
+    /// Bytes of environment padding for each bless run; one run per entry (the first is the gate's own condition).
+    pub(crate) bless_env_padding: Vec<usize>,
+}
+
+impl Default for InstrConfig {
+    fn default() -> Self {
+        InstrConfig { bless_env_padding: vec![0, 1000, 4093] }
+    }
+}
+
+/// Budgets of the load test, compared with `target/perf/load.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LoadBudgets {
+    /// 99th percentile latency, ms.
+    pub(crate) p99_latency_ms: f64,
+    /// Peak resident set size, bytes.
+    pub(crate) peak_rss_bytes: f64,
+    /// Resident set growth, bytes per minute.
+    pub(crate) rss_slope_bytes_per_min: f64,
+    /// Updates lost.
+    pub(crate) lost_updates: f64,
+}
+
+impl Default for LoadBudgets {
+    fn default() -> Self {
+        LoadBudgets {
+            p99_latency_ms: 2000.0,
+            peak_rss_bytes: 500_000_000.0,
+            rss_slope_bytes_per_min: 1_000_000.0,
+            lost_updates: 0.0,
+        }
+    }
+}
+
+/// Absolute budgets (the product promises).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Budgets {
+    /// Every heap scenario's `max_bytes` must stay at or below this.
+    pub(crate) heap_max_bytes: f64,
+    /// Load-test budgets.
+    pub(crate) load: LoadBudgets,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets { heap_max_bytes: 500_000_000.0, load: LoadBudgets::default() }
+    }
+}
+
+/// The whole `perf.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    /// Bench crate.
+    pub(crate) bench: BenchConfig,
+    /// Per-metric rules keyed by metric name.
+    pub(crate) rules: BTreeMap<String, RuleConfig>,
+    /// Per-benchmark overrides, applied in order (later wins).
+    pub(crate) overrides: Vec<Override>,
+    /// Absolute budgets.
+    pub(crate) budgets: Budgets,
+    /// Wall-clock settings.
+    pub(crate) wall: WallConfig,
+    /// Instruction settings.
+    pub(crate) instr: InstrConfig,
+}
+
+impl Config {
+    /// Parses and validates `perf.toml` text.
+    pub(crate) fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).context("perf.toml is invalid")?;
+        for name in config.rules.keys().chain(config.overrides.iter().filter_map(|o| o.metric.as_ref())) {
+            anyhow::ensure!(Metric::from_name(name).is_some(), "perf.toml names an unknown metric `{name}`");
+        }
+        anyhow::ensure!(!config.instr.bless_env_padding.is_empty(), "perf.toml: instr.bless_env_padding is empty");
+        Ok(config)
+    }
+
+    /// Reads `perf.toml`; defaults when the file does not exist.
+    pub(crate) fn load(path: &Path) -> Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text).with_context(|| format!("in {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The rule for one benchmark and metric: default, then `[rules.<metric>]`, then matching overrides.
+    pub(crate) fn rule(&self, id: &str, metric: Metric) -> Rule {
+        let base = Rule::default_for(metric);
+        let base = self.rules.get(metric.name()).map_or(base, |r| base.apply(r));
+        self.overrides.iter().filter(|o| o.matches(id, metric)).fold(base, |rule, o| rule.apply(&o.rule))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let text = "";
+
+        let config = Config::parse(text).unwrap();
+
+        assert_eq!(config.rule("a/b/c", Metric::Instructions), Rule::default_for(Metric::Instructions));
+        assert_eq!(config.budgets.heap_max_bytes, 500_000_000.0);
+    }
+
+    #[test]
+    fn metric_rule_then_override_apply_in_order() {
+        let text = r#"
+            [rules.wall_ns]
+            tolerance = 0.2
+            [[overrides]]
+            id = "client/*"
+            metric = "wall_ns"
+            tolerance = 0.5
+            [[overrides]]
+            id = "client/roundtrip/one"
+            enforce = false
+        "#;
+
+        let config = Config::parse(text).unwrap();
+
+        let rule = config.rule("client/roundtrip/one", Metric::WallNs);
+        assert_eq!((rule.tolerance, rule.enforce), (0.5, false));
+        assert_eq!(config.rule("proto/parse/n1", Metric::WallNs).tolerance, 0.2);
+        assert_eq!(config.rule("client/roundtrip/one", Metric::Instructions).tolerance, 0.01);
+    }
+
+    #[test]
+    fn unknown_metric_name_is_rejected() {
+        let text = "[rules.walltime]\ntolerance = 0.1\n";
+
+        let result = Config::parse(text);
+
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn checked_in_perf_toml_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf.toml");
+
+        let config = Config::load(&path);
+
+        assert!(config.is_ok(), "{config:?}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Probing the tree and the machine (I/O edge): cargo metadata, bench targets by naming convention,
+//! toolchain and valgrind versions, Cargo.lock hash, CPU model, git commit and the current date.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use xshell::{Shell, cmd};
+
+use super::baseline::{Environment, Provenance};
+use super::schema::Suite;
+
+/// A bench target of the bench package, classified by its name prefix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Target {
+    /// Which suite.
+    pub(crate) suite: Suite,
+    /// The `[[bench]]` name, e.g. `instr_proto`.
+    pub(crate) name: String,
+}
+
+/// What cargo metadata says about the bench workspace.
+#[derive(Debug, Clone)]
+pub(crate) struct Workspace {
+    /// Workspace root (holds Cargo.lock, perf.toml, baselines/).
+    pub(crate) root: PathBuf,
+    /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
+    pub(crate) target_dir: PathBuf,
+    /// Bench targets following the naming convention, sorted by suite (instr, heap, wall) then name.
+    pub(crate) targets: Vec<Target>,
+    /// Bench targets that follow no convention (warned about, never run).
+    pub(crate) ignored: Vec<String>,
+    /// Versions of criterion, iai-callgrind and dhat resolved in the workspace.
+    pub(crate) tools: BTreeMap<String, String>,
+}
+
+impl Workspace {
+    /// Reads `cargo metadata` for the workspace at `root`, looking for the package `package`.
+    pub(crate) fn load(sh: &Shell, root: &Path, package: &str) -> Result<Workspace> {
+        let _dir = sh.push_dir(root);
+        let text = cmd!(sh, "cargo metadata --format-version 1").quiet().read().context("running cargo metadata")?;
+        Workspace::from_metadata(root, &text, package)
+    }
+
+    /// Parses `cargo metadata` output (pure).
+    pub(crate) fn from_metadata(root: &Path, text: &str, package: &str) -> Result<Workspace> {
+        let json: Value = serde_json::from_str(text).context("cargo metadata output is not JSON")?;
+        let target_dir =
+            json.get("target_directory").and_then(Value::as_str).context("metadata has no target_directory")?;
+        let packages = json.get("packages").and_then(Value::as_array).context("metadata has no packages")?;
+        let members: Vec<&str> = json
+            .get("workspace_members")
+            .and_then(Value::as_array)
+            .map(|m| m.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let bench_pkg = packages
+            .iter()
+            .find(|p| {
+                p.get("name").and_then(Value::as_str) == Some(package)
+                    && p.get("id").and_then(Value::as_str).is_some_and(|id| members.contains(&id))
+            })
+            .with_context(|| format!("the workspace at {} has no package `{package}`", root.display()))?;
+        let mut targets = Vec::new();
+        let mut ignored = Vec::new();
+        for target in bench_pkg.get("targets").and_then(Value::as_array).into_iter().flatten() {
+            let is_bench = target.get("kind").and_then(Value::as_array).is_some_and(|k| k.iter().any(|k| k == "bench"));
+            let Some(name) = target.get("name").and_then(Value::as_str).filter(|_| is_bench) else { continue };
+            match Suite::of_target(name) {
+                Some(suite) => targets.push(Target { suite, name: name.to_owned() }),
+                None => ignored.push(name.to_owned()),
+            }
+        }
+        targets.sort();
+        let mut tools = BTreeMap::new();
+        for p in packages {
+            let (Some(name), Some(version)) =
+                (p.get("name").and_then(Value::as_str), p.get("version").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if ["criterion", "iai-callgrind", "dhat"].contains(&name) {
+                tools.insert(name.to_owned(), version.to_owned());
+            }
+        }
+        Ok(Workspace { root: root.to_owned(), target_dir: PathBuf::from(target_dir), targets, ignored, tools })
+    }
+
+    /// Bench target names of one suite.
+    pub(crate) fn target_names(&self, suite: Suite) -> Vec<String> {
+        self.targets.iter().filter(|t| t.suite == suite).map(|t| t.name.clone()).collect()
+    }
+
+    /// Where the gate writes its files: `<target dir>/perf`.
+    pub(crate) fn perf_dir(&self) -> PathBuf {
+        self.target_dir.join("perf")
+    }
+}
+
+/// sha256 of a file, hex.
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `valgrind --version`, or `None` when valgrind cannot be run.
+pub(crate) fn valgrind_version(sh: &Shell) -> Option<String> {
+    cmd!(sh, "valgrind --version").quiet().ignore_stderr().read().ok().map(|v| v.trim().to_owned())
+}
+
+/// The current environment for the staleness check.
+pub(crate) fn environment(sh: &Shell, ws: &Workspace) -> Result<Environment> {
+    let _dir = sh.push_dir(&ws.root);
+    let rustc = cmd!(sh, "rustc -vV").quiet().read().context("running rustc -vV")?;
+    let mut targets = BTreeMap::new();
+    for suite in Suite::ALL {
+        targets.insert(suite, ws.target_names(suite));
+    }
+    Ok(Environment {
+        rustc,
+        valgrind: valgrind_version(sh),
+        cargo_lock_sha256: sha256_file(&ws.root.join("Cargo.lock"))?,
+        targets,
+    })
+}
+
+/// `model name` of the first CPU in /proc/cpuinfo text (pure).
+pub(crate) fn cpu_model(cpuinfo: &str) -> String {
+    cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name").and_then(|rest| rest.split_once(':')).map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// RFC 3339 UTC date for seconds since the Unix epoch (pure; civil-from-days algorithm).
+pub(crate) fn rfc3339_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Provenance of a bless of `suite` now, with `reason`.
+pub(crate) fn provenance(
+    sh: &Shell,
+    ws: &Workspace,
+    env: &Environment,
+    suite: Suite,
+    reason: &str,
+) -> Result<Provenance> {
+    let _dir = sh.push_dir(&ws.root);
+    let git_commit =
+        cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().unwrap_or_else(|_| "unknown".to_owned());
+    let git_dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|s| !s.trim().is_empty())
+        .unwrap_or(false);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("clock before 1970")?;
+    Ok(Provenance {
+        git_commit,
+        git_dirty,
+        rustc: env.rustc.clone(),
+        valgrind: if suite == Suite::Instr { env.valgrind.clone() } else { None },
+        cargo_lock_sha256: env.cargo_lock_sha256.clone(),
+        cpu_model: cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
+        date: rfc3339_utc(now.as_secs()),
+        reason: reason.to_owned(),
+        targets: ws.target_names(suite),
+        tools: ws.tools.clone(),
+    })
+}
+
+/// Installs `iai-callgrind-runner` at exactly `version` unless `cargo install --list` already shows it.
+pub(crate) fn ensure_iai_runner(sh: &Shell, version: &str) -> Result<()> {
+    let installed = cmd!(sh, "cargo install --list").quiet().read().context("running cargo install --list")?;
+    if installed.lines().any(|l| l.trim_end_matches(':') == format!("iai-callgrind-runner v{version}")) {
+        return Ok(());
+    }
+    eprintln!("perf: installing iai-callgrind-runner {version} to match the library (about 3 minutes on 2 cores)");
+    let exact = format!("={version}");
+    cmd!(sh, "cargo install iai-callgrind-runner --version {exact} --locked")
+        .run()
+        .with_context(|| format!("installing iai-callgrind-runner {version}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        let instants = [0, 951_782_400, 1_795_737_600 + 3_661];
+
+        let dates: Vec<String> = instants.iter().map(|s| rfc3339_utc(*s)).collect();
+
+        assert_eq!(dates, ["1970-01-01T00:00:00Z", "2000-02-29T00:00:00Z", "2026-11-27T01:01:01Z"]);
+    }
+
+    #[test]
+    fn cpu_model_reads_the_first_model_name() {
+        let text =
+            "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\nprocessor\t: 1\n";
+
+        let model = cpu_model(text);
+
+        assert_eq!(model, "Intel(R) Xeon(R) CPU @ 2.20GHz");
+    }
+
+    #[test]
+    fn metadata_classifies_bench_targets_by_prefix() {
+        let text = r#"{"target_directory":"/t","workspace_members":["path+file:///w/benches#0.1.0"],
+            "packages":[{"name":"benches","id":"path+file:///w/benches#0.1.0","version":"0.1.0","targets":[
+              {"name":"benches","kind":["lib"]},{"name":"wall_proto","kind":["bench"]},
+              {"name":"instr_proto","kind":["bench"]},{"name":"heap_load","kind":["bench"]},{"name":"misc","kind":["bench"]}]},
+              {"name":"iai-callgrind","id":"registry+x#iai-callgrind@0.16.1","version":"0.16.1","targets":[]}]}"#;
+
+        let ws = Workspace::from_metadata(Path::new("/w"), text, "benches").unwrap();
+
+        let names: Vec<&str> = ws.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["instr_proto", "heap_load", "wall_proto"]);
+        assert_eq!(ws.ignored, ["misc"]);
+        assert_eq!(ws.tools.get("iai-callgrind").map(String::as_str), Some("0.16.1"));
+    }
+}

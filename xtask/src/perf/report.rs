@@ -1,0 +1,301 @@
+//! Report rendering: the terminal table and `report.md` (summary line first, then the table of
+//! changes, everything else in `<details>`). Pure functions over a [`Report`].
+
+use std::fmt::Write as _;
+
+use super::decision::{Mode, Outcome, Report};
+use super::rules::{Row, Verdict};
+use super::schema::Metric;
+
+/// GitHub's limit on a comment body; report.md is kept below it so it can be posted as is.
+pub(crate) const MAX_MARKDOWN: usize = 65_536;
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if value < 0.0 { format!("-{out}") } else { out }
+}
+
+/// A value in its metric's natural unit: counts with separators, time scaled, bytes exact or in MiB.
+pub(crate) fn format_value(metric: Metric, value: f64) -> String {
+    match metric {
+        Metric::WallNs if value >= 1e9 => format!("{:.3} s", value / 1e9),
+        Metric::WallNs if value >= 1e6 => format!("{:.3} ms", value / 1e6),
+        Metric::WallNs if value >= 1e3 => format!("{:.2} µs", value / 1e3),
+        Metric::WallNs => format!("{value:.1} ns"),
+        Metric::HeapTotalBytes | Metric::HeapMaxBytes if value >= 1024.0 * 1024.0 => {
+            format!("{:.2} MiB", value / (1024.0 * 1024.0))
+        }
+        Metric::HeapTotalBytes | Metric::HeapMaxBytes => format!("{} B", thousands(value)),
+        Metric::Instructions | Metric::EstimatedCycles | Metric::HeapTotalBlocks => thousands(value),
+    }
+}
+
+fn format_change(row: &Row) -> String {
+    match (row.change, row.change_ci) {
+        (Some(c), Some((lo, hi))) => format!("{:+.1}% [{:+.1}%, {:+.1}%]", c * 100.0, lo * 100.0, hi * 100.0),
+        (Some(c), None) if c.is_infinite() => "from 0".to_owned(),
+        (Some(c), None) => format!("{:+.2}%", c * 100.0),
+        (None, _) => "—".to_owned(),
+    }
+}
+
+fn verdict_text(row: &Row) -> String {
+    match row.verdict {
+        Verdict::Regression if !row.fails => "regression (advisory)".to_owned(),
+        v => v.name().to_owned(),
+    }
+}
+
+fn cells(row: &Row) -> [String; 6] {
+    let value = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format_value(row.metric, v));
+    [
+        row.id.clone(),
+        row.metric.name().to_owned(),
+        value(row.baseline),
+        value(row.current),
+        format_change(row),
+        verdict_text(row),
+    ]
+}
+
+fn mode_text(mode: &Mode) -> String {
+    match mode {
+        Mode::Baselines => "committed baselines/".to_owned(),
+        Mode::Ab(rev) => format!("A/B against `{rev}` (interleaved runs)"),
+        Mode::Compare(what) => format!("compare against `{what}`"),
+    }
+}
+
+fn outcome_text(report: &Report) -> String {
+    let why = match report.outcome {
+        Outcome::Pass => "pass",
+        Outcome::Regression => "regression or budget exceeded",
+        Outcome::Stale => "baselines missing or stale",
+        Outcome::Incomplete => "not everything could be measured",
+    };
+    format!("{} (exit {}: {why})", report.outcome.word(), report.exit_code)
+}
+
+/// Whether a row belongs in the headline table (anything but a quiet unchanged or calibration row).
+fn notable(row: &Row) -> bool {
+    !matches!(row.verdict, Verdict::Unchanged | Verdict::Calibration)
+}
+
+/// The terminal rendering: every row in an aligned table, then staleness, budgets and the summary.
+pub(crate) fn render_terminal(report: &Report) -> String {
+    let header = ["benchmark", "metric", "baseline", "current", "change", "verdict"].map(str::to_owned);
+    let body: Vec<[String; 6]> = report.rows.iter().map(cells).collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, row: &[String; 6]| {
+        let padded: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                let pad = " ".repeat(w - cell.chars().count());
+                if (2..5).contains(&i) { format!("{pad}{cell}") } else { format!("{cell}{pad}") }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(&mut out, &header);
+    for row in &body {
+        line(&mut out, row);
+    }
+    for b in &report.budgets {
+        let _ = writeln!(
+            out,
+            "budget {} {}: {} {} (limit {}) {}",
+            b.subject,
+            b.figure,
+            b.value,
+            b.unit,
+            b.limit,
+            if b.ok { "ok" } else { "EXCEEDED" }
+        );
+    }
+    for n in &report.not_measured {
+        let _ = writeln!(out, "not measured: {} suite: {}", n.suite.name(), n.reason);
+    }
+    for reason in &report.stale {
+        let _ = writeln!(out, "stale: {reason}");
+    }
+    if !report.stale.is_empty() {
+        let _ = writeln!(out, "run `{}` and commit", report.bless_command);
+    }
+    let _ = writeln!(out, "{}", report.summary);
+    let _ = writeln!(out, "perf gate: {} · {}", outcome_text(report), mode_text(&report.mode));
+    out
+}
+
+fn markdown_table(rows: &[&Row], with_detail: bool) -> String {
+    let mut out = String::new();
+    if with_detail {
+        out.push_str(
+            "| benchmark | metric | baseline | current | change | verdict | why |\n|---|---|--:|--:|--:|---|---|\n",
+        );
+    } else {
+        out.push_str("| benchmark | metric | baseline | current | change | verdict |\n|---|---|--:|--:|--:|---|\n");
+    }
+    for row in rows {
+        let c = cells(row);
+        let detail = if with_detail { format!(" {} |", row.detail.replace('|', "\\|")) } else { String::new() };
+        let _ = writeln!(out, "| `{}` | {} | {} | {} | {} | {} |{detail}", c[0], c[1], c[2], c[3], c[4], c[5]);
+    }
+    out
+}
+
+/// `report.md`: summary line first, the table of notable rows, then `<details>`; kept under [`MAX_MARKDOWN`].
+pub(crate) fn render_markdown(report: &Report) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "{}\n", report.summary);
+    let _ = writeln!(head, "**perf gate: {}** · {}\n", outcome_text(report), mode_text(&report.mode));
+    if !report.stale.is_empty() {
+        head.push_str("Baselines are stale:\n\n");
+        for reason in &report.stale {
+            let _ = writeln!(head, "- {reason}");
+        }
+        let _ = writeln!(head, "\nRun `{}` and commit.\n", report.bless_command);
+    }
+    for n in &report.not_measured {
+        let _ = writeln!(head, "- **not measured**: {} suite: {}", n.suite.name(), n.reason);
+    }
+    let exceeded: Vec<_> = report.budgets.iter().filter(|b| !b.ok).collect();
+    for b in &exceeded {
+        let _ = writeln!(
+            head,
+            "- **budget exceeded**: {} {} = {} {} (limit {})",
+            b.subject, b.figure, b.value, b.unit, b.limit
+        );
+    }
+    let notable: Vec<&Row> = report.rows.iter().filter(|r| notable(r)).collect();
+    if notable.is_empty() {
+        head.push_str("No change beyond tolerance.\n");
+    } else {
+        head.push_str(&markdown_table(&notable, false));
+    }
+
+    let all: Vec<&Row> = report.rows.iter().collect();
+    let mut details = format!("\n<details><summary>All {} results</summary>\n\n", all.len());
+    details.push_str(&markdown_table(&all, true));
+    details.push_str("\n</details>\n");
+    if !report.budgets.is_empty() {
+        details.push_str("\n<details><summary>Budgets</summary>\n\n| subject | figure | value | limit | ok |\n|---|---|--:|--:|---|\n");
+        for b in &report.budgets {
+            let _ = writeln!(
+                details,
+                "| {} | {} | {} {} | {} | {} |",
+                b.subject,
+                b.figure,
+                b.value,
+                b.unit,
+                b.limit,
+                if b.ok { "yes" } else { "**no**" }
+            );
+        }
+        details.push_str("\n</details>\n");
+    }
+    if head.len() + details.len() > MAX_MARKDOWN {
+        details = "\n_Full results omitted to stay within GitHub's comment size; see report.json._\n".to_owned();
+    }
+    let mut out = head + &details;
+    if out.len() > MAX_MARKDOWN {
+        let mut cut = MAX_MARKDOWN - 100;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("\n\n_Truncated; see report.json._\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::decision::{decide, tests::row};
+
+    fn report() -> Report {
+        let rows = vec![
+            row("proto/parse/n1000", Metric::Instructions, Verdict::Regression, true),
+            row("proto/parse/n10k", Metric::Instructions, Verdict::Unchanged, false),
+        ];
+        decide(Mode::Baselines, rows, vec![], vec![], vec![], true)
+    }
+
+    #[test]
+    fn format_value_uses_natural_units() {
+        let cases = [
+            (Metric::Instructions, 46_006_873.0),
+            (Metric::WallNs, 31_407.7),
+            (Metric::HeapMaxBytes, 1600.0),
+            (Metric::HeapMaxBytes, 3.0 * 1048576.0),
+        ];
+
+        let texts: Vec<String> = cases.iter().map(|(m, v)| format_value(*m, *v)).collect();
+
+        assert_eq!(texts, ["46,006,873", "31.41 µs", "1,600 B", "3.00 MiB"]);
+    }
+
+    #[test]
+    fn markdown_starts_with_the_summary_line_then_lists_only_notable_rows() {
+        let report = report();
+
+        let md = render_markdown(&report);
+
+        assert!(md.starts_with("1 regression, 1 unchanged\n"), "{md}");
+        let (head, details) = md.split_once("<details>").unwrap();
+        assert!(head.contains("| `proto/parse/n1000` | instructions | 100 | 103 | +3.00% | regression |"), "{head}");
+        assert!(!head.contains("n10k") && details.contains("n10k"), "{md}");
+    }
+
+    #[test]
+    fn markdown_of_stale_report_names_the_bless_command() {
+        let report = decide(Mode::Baselines, vec![], vec![], vec!["instr: toolchain differs".into()], vec![], true);
+
+        let md = render_markdown(&report);
+
+        assert!(
+            md.contains("instr: toolchain differs")
+                && md.contains("Run `cargo xtask perf bless --reason \"...\"` and commit."),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn markdown_stays_within_the_comment_limit() {
+        let rows = (0..5000)
+            .map(|i| row(&format!("area/op/case{i}"), Metric::Instructions, Verdict::Regression, true))
+            .collect();
+        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![], true);
+
+        let md = render_markdown(&report);
+
+        assert!(md.len() <= MAX_MARKDOWN, "{}", md.len());
+    }
+
+    #[test]
+    fn terminal_table_aligns_columns_and_ends_with_outcome() {
+        let report = report();
+
+        let text = render_terminal(&report);
+
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("benchmark          metric"), "{text}");
+        assert_eq!(lines[1].find("instructions"), lines[0].find("metric"));
+        assert!(lines.last().unwrap().starts_with("perf gate: fail (exit 3"), "{text}");
+    }
+}

@@ -1,0 +1,263 @@
+//! Running the bench targets (I/O edge): one `cargo bench -p <package> --bench <target>` per target,
+//! each writing into its own fresh raw-output directory, output streamed into a log file and turned
+//! into progress events, results read back through the criterion / iai / dhat readers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
+
+use super::config::Config;
+use super::probe::Target;
+use super::progress::Progress;
+use super::schema::{Measurement, Suite};
+use super::{criterion, dhat, iai};
+
+/// How one pass over the targets is run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunSettings {
+    /// Short criterion measurement.
+    pub(crate) quick: bool,
+    /// Keep only benchmark ids containing this (calibration benchmarks are always kept).
+    pub(crate) filter: Option<String>,
+    /// Bytes of padding appended to `LD_LIBRARY_PATH` (the one variable iai-callgrind passes to the
+    /// benchmark after clearing the environment): perturbs the stack layout at bless time.
+    pub(crate) env_padding: usize,
+}
+
+/// One bench workspace to run (the head tree, or the base worktree in A/B mode).
+#[derive(Debug)]
+pub(crate) struct Bench<'a> {
+    /// Shell used to start every process.
+    pub(crate) sh: &'a Shell,
+    /// Workspace root to run cargo in.
+    pub(crate) root: PathBuf,
+    /// The bench package.
+    pub(crate) package: String,
+    /// `CARGO_TARGET_DIR` for this workspace, when it must differ from the inherited one.
+    pub(crate) cargo_target_dir: Option<PathBuf>,
+    /// Where raw tool output and logs go.
+    pub(crate) raw_dir: PathBuf,
+    /// Label in progress lines (`head`, `base`).
+    pub(crate) label: String,
+    /// The rules and settings.
+    pub(crate) config: &'a Config,
+}
+
+/// Escapes regex metacharacters so a substring filter can be handed to criterion.
+pub(crate) fn regex_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
+impl Bench<'_> {
+    fn cargo_bench(&self, extra: &[String]) -> Command {
+        let _dir = self.sh.push_dir(&self.root);
+        let package = &self.package;
+        let mut command: Command = cmd!(self.sh, "cargo bench --package {package} {extra...}").into();
+        if let Some(dir) = &self.cargo_target_dir {
+            command.env("CARGO_TARGET_DIR", dir);
+        }
+        command
+    }
+
+    /// Builds the given targets once, so that timing and progress exclude compilation.
+    pub(crate) fn build(&self, targets: &[Target]) -> Result<()> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["--no-run".to_owned()];
+        for t in targets {
+            args.extend(["--bench".to_owned(), t.name.clone()]);
+        }
+        let log = self.raw_dir.join(format!("build-{}.log", self.label));
+        stream(self.cargo_bench(&args), &log, |_| {}).with_context(|| format!("building the {} benches", self.label))
+    }
+
+    /// Number of benchmarks a target will run (from its `--list`); 1 for heap targets.
+    pub(crate) fn count(&self, target: &Target) -> Result<usize> {
+        if target.suite == Suite::Heap {
+            return Ok(1);
+        }
+        let args =
+            ["--bench".to_owned(), target.name.clone(), "--quiet".to_owned(), "--".to_owned(), "--list".to_owned()];
+        let log = self.raw_dir.join(format!("list-{}-{}.log", self.label, target.name));
+        let mut n = 0;
+        stream(self.cargo_bench(&args), &log, |line| n += usize::from(line.ends_with(": benchmark")))?;
+        Ok(n)
+    }
+
+    /// Runs one target and returns its measurements.
+    pub(crate) fn run(
+        &self,
+        target: &Target,
+        settings: &RunSettings,
+        progress: &mut Progress,
+    ) -> Result<Vec<Measurement>> {
+        let out = self.raw_dir.join(target.suite.name()).join(&target.name);
+        if out.exists() {
+            std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+        }
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let out = std::path::absolute(&out)?;
+        let mut args = vec!["--bench".to_owned(), target.name.clone(), "--quiet".to_owned(), "--".to_owned()];
+        let mut command;
+        match target.suite {
+            Suite::Wall => {
+                let s = if settings.quick { self.config.wall.quick } else { self.config.wall.full };
+                args.extend([
+                    "--noplot".to_owned(),
+                    format!("--warm-up-time={}", s.warm_up_s),
+                    format!("--measurement-time={}", s.measurement_s),
+                    format!("--sample-size={}", s.sample_size),
+                ]);
+                if let Some(filter) = &settings.filter {
+                    args.push(format!(
+                        "^{}|{}",
+                        regex_escape(&self.config.wall.calibration_prefix),
+                        regex_escape(filter)
+                    ));
+                }
+                command = self.cargo_bench(&args);
+                command.env("CRITERION_HOME", &out);
+            }
+            Suite::Instr => {
+                args.extend(["--save-summary=json".to_owned(), format!("--home={}", out.display())]);
+                command = self.cargo_bench(&args);
+                if settings.env_padding > 0 {
+                    let mut path = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
+                    if !path.is_empty() {
+                        path.push(":");
+                    }
+                    path.push(format!("/nonexistent-hapulse-perf-padding-{}", "x".repeat(settings.env_padding)));
+                    command.env("LD_LIBRARY_PATH", path);
+                }
+            }
+            Suite::Heap => {
+                command = self.cargo_bench(&args);
+                command.env(dhat::DIR_ENV, &out);
+            }
+        }
+        let stage = format!("{} {}", self.label, target.suite.name());
+        progress.mark(Instant::now());
+        eprintln!("{}", progress.line(&stage, &format!("{} started", target.name), Instant::now()));
+        let log = self.raw_dir.join(format!("run-{}-{}.log", self.label, target.name));
+        let iai_prefix = format!("{}::", target.name);
+        stream(command, &log, |line| {
+            let finished = match target.suite {
+                Suite::Wall => line.contains("time:") && line.contains('['),
+                Suite::Instr => line.starts_with(&iai_prefix),
+                Suite::Heap => false,
+            };
+            if finished {
+                progress.finished(target.suite, Instant::now());
+                let name = progress_name(target.suite, line);
+                eprintln!("{}", progress.line(&stage, &name, Instant::now()));
+            }
+        })
+        .with_context(|| format!("running bench target {}", target.name))?;
+        if target.suite == Suite::Heap {
+            progress.finished(Suite::Heap, Instant::now());
+        }
+
+        let measurements = match target.suite {
+            Suite::Wall => {
+                let results = criterion::read_home(&out)?;
+                criterion::to_measurements(&results, &target.name, &self.config.wall.calibration_prefix)
+            }
+            Suite::Instr => iai::to_measurements(&iai::read_home(&out)?, &target.name),
+            Suite::Heap => {
+                let stats = dhat::read_dir(&out)?;
+                anyhow::ensure!(
+                    !stats.is_empty(),
+                    "heap target {} wrote no stats file into ${} (see docs/benchmarking.md)",
+                    target.name,
+                    dhat::DIR_ENV
+                );
+                dhat::to_measurements(&stats, &target.name)
+            }
+        };
+        Ok(measurements
+            .into_iter()
+            .filter(|m| {
+                settings.filter.as_deref().is_none_or(|f| m.id.contains(f))
+                    || m.id.starts_with(&self.config.wall.calibration_prefix)
+            })
+            .collect())
+    }
+}
+
+/// The benchmark id in a tool's "finished" output line (criterion: `<id> time: [..]`; iai-callgrind:
+/// `<target>::<group>::<function> <id>:<details>`).
+fn progress_name(suite: Suite, line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or("");
+    if suite != Suite::Instr {
+        return first.to_owned();
+    }
+    let case = line.split_whitespace().nth(1).and_then(|s| s.split(':').next()).unwrap_or("");
+    let path: Vec<&str> = first.split("::").skip(1).collect();
+    format!("{}/{case}", path.join("/"))
+}
+
+/// Runs `command`, handing each stdout line to `on_line`, and writes stdout then stderr to `log`.
+/// On failure the error carries the log's last lines.
+fn stream(mut command: Command, log: &Path, mut on_line: impl FnMut(&str)) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = command.spawn().with_context(|| format!("starting {command:?}"))?;
+    let stderr = child.stderr.take().context("no stderr pipe")?;
+    let err_reader =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let mut out_lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().context("no stdout pipe")?).lines() {
+        let line = line.context("reading benchmark output")?;
+        on_line(&line);
+        out_lines.push(line);
+    }
+    let status = child.wait().context("waiting for cargo bench")?;
+    let err_lines = err_reader.join().unwrap_or_default();
+    let text = format!("{}\n--- stderr ---\n{}\n", out_lines.join("\n"), err_lines.join("\n"));
+    std::fs::write(log, &text).with_context(|| format!("writing {}", log.display()))?;
+    if !status.success() {
+        let tail: Vec<&String> = out_lines.iter().chain(&err_lines).collect();
+        let tail = tail[tail.len().saturating_sub(25)..].iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n");
+        anyhow::bail!("{command:?} failed ({status}); last lines:\n{tail}\n(full log: {})", log.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_escape_quotes_metacharacters() {
+        let text = "proto/parse.x(1)";
+
+        let escaped = regex_escape(text);
+
+        assert_eq!(escaped, r"proto/parse\.x\(1\)");
+    }
+
+    #[test]
+    fn progress_name_is_the_benchmark_id() {
+        let lines = [
+            (Suite::Wall, "synth/sum/small         time:   [31.385 µs 31.408 µs 31.432 µs]"),
+            (Suite::Instr, "instr_synth::synth::sum small:benches :: iterations_from_env()"),
+        ];
+
+        let names: Vec<String> = lines.iter().map(|(s, l)| progress_name(*s, l)).collect();
+
+        assert_eq!(names, ["synth/sum/small", "synth/sum/small"]);
+    }
+}

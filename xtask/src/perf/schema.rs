@@ -1,0 +1,223 @@
+//! The gate's own versioned result schema: every tool's output is normalised into [`Measurement`]s,
+//! so nothing downstream depends on criterion's, iai-callgrind's or dhat's private file layouts.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the result, baseline and report files written by this module's users.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// The three suites, each fed by one tool and one bench-target name prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Suite {
+    /// iai-callgrind instruction counts (`instr_*.rs`).
+    Instr,
+    /// dhat heap scenarios (`heap_*.rs`).
+    Heap,
+    /// criterion wall-clock benchmarks (`wall_*.rs`).
+    Wall,
+}
+
+impl Suite {
+    /// Every suite, in the order the runner executes them (the deterministic ones first).
+    pub(crate) const ALL: [Suite; 3] = [Suite::Instr, Suite::Heap, Suite::Wall];
+
+    /// The suite's name as used in file names and on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Suite::Wall => "wall",
+            Suite::Instr => "instr",
+            Suite::Heap => "heap",
+        }
+    }
+
+    /// Which suite a bench target belongs to, by the naming convention `wall_*`, `instr_*`, `heap_*`.
+    pub(crate) fn of_target(target: &str) -> Option<Suite> {
+        Suite::ALL.into_iter().find(|suite| target.strip_prefix(suite.name()).is_some_and(|rest| rest.starts_with('_')))
+    }
+}
+
+/// A measured quantity; each has one unit and one decision rule kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Metric {
+    /// Instructions executed (callgrind `Ir`).
+    Instructions,
+    /// Cycles estimated by callgrind's cache model (`EstimatedCycles`).
+    EstimatedCycles,
+    /// Wall-clock nanoseconds per iteration (criterion).
+    WallNs,
+    /// Bytes allocated over the scenario (dhat `total_bytes`).
+    HeapTotalBytes,
+    /// Allocations over the scenario (dhat `total_blocks`).
+    HeapTotalBlocks,
+    /// Peak live heap bytes (dhat `max_bytes`).
+    HeapMaxBytes,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub(crate) const ALL: [Metric; 6] = [
+        Metric::Instructions,
+        Metric::EstimatedCycles,
+        Metric::WallNs,
+        Metric::HeapTotalBytes,
+        Metric::HeapTotalBlocks,
+        Metric::HeapMaxBytes,
+    ];
+
+    /// The name used in files, perf.toml and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Metric::Instructions => "instructions",
+            Metric::EstimatedCycles => "estimated_cycles",
+            Metric::WallNs => "wall_ns",
+            Metric::HeapTotalBytes => "heap_total_bytes",
+            Metric::HeapTotalBlocks => "heap_total_blocks",
+            Metric::HeapMaxBytes => "heap_max_bytes",
+        }
+    }
+
+    /// Parses [`Metric::name`].
+    pub(crate) fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The unit of the metric's values.
+    pub(crate) fn unit(self) -> &'static str {
+        match self {
+            Metric::Instructions => "instructions",
+            Metric::EstimatedCycles => "cycles",
+            Metric::WallNs => "ns",
+            Metric::HeapTotalBytes | Metric::HeapMaxBytes => "bytes",
+            Metric::HeapTotalBlocks => "blocks",
+        }
+    }
+
+    /// The suite that measures this metric.
+    pub(crate) fn suite(self) -> Suite {
+        match self {
+            Metric::Instructions | Metric::EstimatedCycles => Suite::Instr,
+            Metric::WallNs => Suite::Wall,
+            Metric::HeapTotalBytes | Metric::HeapTotalBlocks | Metric::HeapMaxBytes => Suite::Heap,
+        }
+    }
+}
+
+/// A confidence interval around a value, same unit as the value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Interval {
+    /// Lower bound.
+    pub(crate) lower: f64,
+    /// Upper bound.
+    pub(crate) upper: f64,
+}
+
+/// One normalised measurement: benchmark id `area/op/case`, metric, value and what backs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Measurement {
+    /// Benchmark id, `area/op/case`.
+    pub(crate) id: String,
+    /// What was measured.
+    pub(crate) metric: Metric,
+    /// Unit of `value` (redundant with `metric`, kept for readers of the JSON).
+    pub(crate) unit: String,
+    /// The measured value.
+    pub(crate) value: f64,
+    /// 95% confidence interval (wall clock only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ci: Option<Interval>,
+    /// Number of samples behind `value` (wall clock only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) samples: Option<u64>,
+    /// The calibration benchmark's ns per iteration in the same process (wall clock only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) calibration_ns: Option<f64>,
+    /// Relative spread measured at bless time under perturbed conditions (instruction metrics only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spread: Option<f64>,
+    /// The bench target (file) that produced it, e.g. `instr_proto`.
+    pub(crate) target: String,
+}
+
+impl Measurement {
+    /// A measurement with only a value (counts: instructions, heap figures).
+    pub(crate) fn count(id: &str, metric: Metric, value: f64, target: &str) -> Measurement {
+        Measurement {
+            id: id.to_owned(),
+            metric,
+            unit: metric.unit().to_owned(),
+            value,
+            ci: None,
+            samples: None,
+            calibration_ns: None,
+            spread: None,
+            target: target.to_owned(),
+        }
+    }
+}
+
+/// Whether `id` has the `area/op/case` shape: three non-empty segments separated by `/`.
+pub(crate) fn is_valid_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('/').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.chars().any(char::is_whitespace))
+}
+
+/// A suite (or part of one) that the run could not measure, and why; never a silent pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NotMeasured {
+    /// The suite left out.
+    pub(crate) suite: Suite,
+    /// Why, and how to fix it.
+    pub(crate) reason: String,
+}
+
+/// Everything one run measured: `target/perf/results.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunResults {
+    /// [`SCHEMA_VERSION`].
+    pub(crate) schema: u32,
+    /// All measurements, sorted by id then metric.
+    pub(crate) measurements: Vec<Measurement>,
+    /// Suites that could not be measured.
+    pub(crate) not_measured: Vec<NotMeasured>,
+}
+
+impl RunResults {
+    /// Sorts measurements by (id, metric) so files and reports are stable.
+    pub(crate) fn sort(&mut self) {
+        self.measurements.sort_by(|a, b| (&a.id, a.metric).cmp(&(&b.id, b.metric)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suite_of_target_follows_the_prefix_convention() {
+        let names = ["wall_proto", "instr_state", "heap_load", "walls", "proto", "instr"];
+
+        let suites: Vec<Option<Suite>> = names.iter().map(|n| Suite::of_target(n)).collect();
+
+        assert_eq!(suites, [Some(Suite::Wall), Some(Suite::Instr), Some(Suite::Heap), None, None, None]);
+    }
+
+    #[test]
+    fn valid_id_needs_three_non_empty_segments() {
+        let ids = ["proto/parse/n1000", "proto/parse", "proto//x", "a/b/c/d", "a/b c/d"];
+
+        let valid: Vec<bool> = ids.iter().map(|id| is_valid_id(id)).collect();
+
+        assert_eq!(valid, [true, false, false, false, false]);
+    }
+
+    #[test]
+    fn metric_names_round_trip() {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+
+        let parsed: Vec<Option<Metric>> = names.iter().map(|n| Metric::from_name(n)).collect();
+
+        assert_eq!(parsed, Metric::ALL.map(Some));
+    }
+}
