@@ -211,6 +211,13 @@ impl PublisherState {
         self.sensors.insert(post.entity_id.clone(), (post.value, now));
     }
 
+    /// Treats the notifications of `rules` as shown, e.g. at start-up: the first plan then dismisses
+    /// those a previous run left behind for rules that no longer fire (dismissing an absent
+    /// notification is harmless).
+    pub fn assume_shown<'a>(&mut self, rules: impl IntoIterator<Item = &'a str>) {
+        self.notifications.extend(rules.into_iter().map(notification_id));
+    }
+
     /// Notification ids believed to be shown.
     pub fn notifications(&self) -> impl Iterator<Item = &str> {
         self.notifications.iter().map(String::as_str)

@@ -287,14 +287,18 @@ impl Registry {
         &self.activity
     }
 
-    /// Whether `query` names a known metric with an aggregation it supports; `Err` says why not.
-    pub fn check(&self, query: &Query) -> Result<(), String> {
+    /// Whether `query` names a known metric with an aggregation it supports and a window where
+    /// the aggregation needs one.
+    pub fn check(&self, query: &Query) -> Result<(), QueryError> {
         use Aggregation as A;
         let kind = match query.metric.as_str() {
             TOP_ENTITY_METRIC | PAYLOAD_METRIC => MetricKind::Gauge,
             name => self.position(name).map(|i| self.entries[i].kind()).ok_or_else(|| {
                 let known: Vec<&str> = self.entries.iter().map(|e| e.desc().name).collect();
-                format!("unknown metric {name:?}; known: {}, {TOP_ENTITY_METRIC}, {PAYLOAD_METRIC}", known.join(", "))
+                let known = known.join(", ");
+                QueryError::UnknownMetric(format!(
+                    "unknown metric {name:?}; known: {known}, {TOP_ENTITY_METRIC}, {PAYLOAD_METRIC}"
+                ))
             })?,
         };
         let ok = match kind {
@@ -302,7 +306,14 @@ impl Registry {
             MetricKind::Gauge => matches!(query.aggregation, A::Value | A::Max),
             MetricKind::Histogram => !matches!(query.aggregation, A::Value | A::Increase),
         };
-        if ok { Ok(()) } else { Err(format!("aggregation {} does not apply to a {kind:?} metric", query.aggregation)) }
+        if !ok {
+            let m = format!("aggregation {} does not apply to a {kind:?} metric", query.aggregation);
+            return Err(QueryError::Aggregation(m));
+        }
+        if kind != MetricKind::Gauge && query.aggregation != A::Value && query.window.is_zero() {
+            return Err(QueryError::Window(format!("aggregation {} needs a window", query.aggregation)));
+        }
+        Ok(())
     }
 
     /// Evaluates `query` at `now` in base units (seconds, bytes, per second). `None` when the metric
@@ -482,6 +493,35 @@ impl std::fmt::Display for Aggregation {
     }
 }
 
+/// Why a [`Query`] cannot be answered; each variant holds the explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// No metric of that name.
+    UnknownMetric(String),
+    /// The aggregation does not apply to the metric's kind.
+    Aggregation(String),
+    /// The aggregation needs a window and none was given.
+    Window(String),
+}
+
+impl QueryError {
+    /// The rule key at fault: `metric`, `aggregation` or `window`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            QueryError::UnknownMetric(_) => "metric",
+            QueryError::Aggregation(_) => "aggregation",
+            QueryError::Window(_) => "window",
+        }
+    }
+
+    /// The explanation.
+    pub fn message(&self) -> &str {
+        match self {
+            QueryError::UnknownMetric(m) | QueryError::Aggregation(m) | QueryError::Window(m) => m,
+        }
+    }
+}
+
 /// One number to read from the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -637,10 +677,12 @@ mod tests {
 
         let unknown = r.check(&Query::new("nope", Aggregation::Value, Duration::ZERO));
         let wrong = r.check(&Query::new(RSS, Aggregation::P99, Duration::ZERO));
+        let no_window = r.check(&Query::new(RECONNECTS, Aggregation::Increase, Duration::ZERO));
         let fine = r.check(&Query::new(RECONNECTS, Aggregation::Increase, Duration::from_secs(3600)));
 
-        assert!(unknown.unwrap_err().contains("unknown metric \"nope\""));
-        assert!(wrong.unwrap_err().contains("p99"));
+        assert!(unknown.unwrap_err().message().contains("unknown metric \"nope\""));
+        assert_eq!(wrong.unwrap_err().key(), "aggregation");
+        assert_eq!(no_window.unwrap_err().key(), "window");
         assert_eq!(fine, Ok(()));
     }
 

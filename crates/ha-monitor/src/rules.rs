@@ -7,7 +7,7 @@
 //! metric = "hapulse_command_latency_seconds"
 //! labels = { command = "call_service" }     # optional: one series instead of all merged
 //! aggregation = "p99"                       # value rate increase count p50 p90 p99 max mean
-//! window = "5m"                             # ms s m h d; not needed for `value`
+//! window = "5m"                             # ms s m h d; not needed for gauges and `value`
 //! above = "1s"                              # or `below`; numbers or "500ms" "2s" "400MB" "1GiB"
 //! resolve = "500ms"                         # hysteresis: firing ends only past this (default: threshold)
 //! for = "2m"                                # how long the breach must last before firing (default 0s)
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::MonitorError;
-use crate::registry::{Aggregation, Query, Registry};
+use crate::registry::{Aggregation, Query, QueryError, Registry};
 
 /// How bad a firing alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -76,6 +76,10 @@ pub struct Rule {
     metric_at: Position,
     /// Position of the `aggregation` value.
     aggregation_at: Position,
+    /// Position of the `window` value (of `aggregation` when there is none).
+    window_at: Position,
+    /// Position of the `name` value.
+    name_at: Position,
 }
 
 impl Rule {
@@ -176,7 +180,7 @@ impl RuleSet {
         for r in raw.rules {
             let rule = convert(text, r)?;
             if rules.iter().any(|o| o.name == rule.name) {
-                let at = rule.metric_at;
+                let at = rule.name_at;
                 return Err(config_err(at, "name", format!("rule name {:?} is used twice", rule.name)));
             }
             rules.push(rule);
@@ -188,13 +192,13 @@ impl RuleSet {
     /// do not apply are errors naming the line and key.
     pub fn check(&self, registry: &Registry) -> Result<(), MonitorError> {
         for rule in &self.rules {
-            if let Err(message) = registry.check(&rule.query) {
-                let (at, key) = if message.starts_with("unknown metric") {
-                    (rule.metric_at, "metric")
-                } else {
-                    (rule.aggregation_at, "aggregation")
+            if let Err(e) = registry.check(&rule.query) {
+                let at = match e {
+                    QueryError::UnknownMetric(_) => rule.metric_at,
+                    QueryError::Aggregation(_) => rule.aggregation_at,
+                    QueryError::Window(_) => rule.window_at,
                 };
-                return Err(config_err(at, key, format!("rule {:?}: {message}", rule.name)));
+                return Err(config_err(at, e.key(), format!("rule {:?}: {}", rule.name, e.message())));
             }
         }
         Ok(())
@@ -224,15 +228,14 @@ fn convert(text: &str, r: RawRule) -> Result<Rule, MonitorError> {
 
     let aggregation_at = pos(r.aggregation.span());
     let aggregation = r.aggregation.into_inner();
-    let window = match r.window {
+    // A missing window is only an error for aggregations that need one, which depends on the
+    // metric's kind: `RuleSet::check` reports it, at the aggregation.
+    let (window, window_at) = match r.window {
         Some(w) => {
             let at = pos(w.span());
-            parse_duration(w.get_ref()).map_err(|m| config_err(at, "window", in_rule(m)))?
+            (parse_duration(w.get_ref()).map_err(|m| config_err(at, "window", in_rule(m)))?, at)
         }
-        None if aggregation == Aggregation::Value || r.metric.get_ref() == crate::registry::TOP_ENTITY_METRIC => {
-            Duration::ZERO
-        }
-        None => return Err(config_err(aggregation_at, "window", in_rule(format!("{aggregation} needs a window")))),
+        None => (Duration::ZERO, aggregation_at),
     };
 
     let amount = |a: Spanned<Amount>, key: &str| -> Result<f64, MonitorError> {
@@ -287,6 +290,8 @@ fn convert(text: &str, r: RawRule) -> Result<Rule, MonitorError> {
         for_duration,
         severity: r.severity.map_or(Severity::Warning, Spanned::into_inner),
         aggregation_at,
+        window_at,
+        name_at,
         name,
     })
 }

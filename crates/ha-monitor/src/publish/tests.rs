@@ -152,3 +152,15 @@ fn default_sensors_read_the_standard_metrics() {
         registry.check(&s.query).unwrap();
     }
 }
+
+#[test]
+fn notifications_assumed_shown_at_start_are_dismissed_unless_firing() {
+    let mut state = PublisherState::default();
+    state.assume_shown(["memory", "event_lag"]);
+    let firing = [alert(AlertState::Firing { since: Millis(0) })];
+
+    let p = plan(Millis(0), &[], &[], &firing, &state, &config());
+
+    assert!(p.create.is_empty());
+    assert_eq!(p.dismiss, vec!["hapulse_event_lag".to_string()]);
+}

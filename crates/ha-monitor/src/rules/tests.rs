@@ -147,3 +147,24 @@ fn unknown_metric_is_reported_by_check_with_line_and_key() {
     assert_eq!((*line, key.as_str()), (4, "metric"));
     assert!(err.to_string().starts_with("alert config line 4 column 10, key `metric`"), "{err}");
 }
+
+#[test]
+fn missing_window_is_reported_by_check_at_the_aggregation() {
+    let mut registry = Registry::default();
+    StdMetrics::register(&mut registry);
+    let set = RuleSet::parse(&LATENCY.replace("window = \"5m\"\n", "")).unwrap();
+
+    let err = set.check(&registry).unwrap_err();
+
+    let MonitorError::Config { line, key, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((*line, key.as_str()), (5, "window"));
+}
+
+#[test]
+fn duplicate_rule_name_points_at_the_second_name() {
+    let text = format!("use_default_rules = false\n{LATENCY}{LATENCY}");
+
+    let (line, key, _) = err_of(&text);
+
+    assert_eq!((line, key.as_str()), (14, "name"));
+}
