@@ -109,7 +109,7 @@ fn clock_is_monotonic_and_contexts_are_fresh() {
 fn attributes_are_sometimes_added_and_removed() {
     let mut states = install(DEFAULT_SEED, SMALL);
 
-    let changes = run(6, &mut states, 50_000);
+    let changes = run(6, &mut states, 20_000);
 
     let removed = changes.iter().filter(|(_, o, n)| o.attributes.iter().any(|(k, _)| n.attributes.get(k).is_none()));
     let added = changes.iter().filter(|(_, o, n)| n.attributes.iter().any(|(k, _)| o.attributes.get(k).is_none()));
@@ -143,4 +143,48 @@ fn states_stay_within_255_characters() {
     let changes = run(10, &mut states, 20_000);
 
     assert!(changes.iter().all(|(_, _, n)| n.state.chars().count() <= 255));
+}
+
+#[test]
+fn unavailable_entities_keep_only_capability_attributes() {
+    let mut states = install(DEFAULT_SEED, SMALL);
+
+    let changes = run(11, &mut states, 20_000);
+
+    let went_away: Vec<_> =
+        changes.iter().filter(|(_, o, n)| o.state != "unavailable" && n.state == "unavailable").collect();
+    assert!(!went_away.is_empty());
+    for (_, old, new) in went_away {
+        assert!(new.attributes.iter().all(|(k, v)| old.attributes.get(k).is_some_and(|o| o.get() == v.get())));
+        assert_eq!(
+            new.attributes.get("friendly_name").map(|v| v.get()),
+            old.attributes.get("friendly_name").map(|v| v.get())
+        );
+        for gone in ["brightness", "media_title", "current_temperature"] {
+            assert!(new.attributes.get(gone).is_none(), "{} kept {gone}", new.entity_id);
+        }
+    }
+}
+
+#[test]
+fn unavailable_entities_come_back_as_they_were_or_unknown() {
+    let mut states = install(DEFAULT_SEED, SMALL);
+    let mut before_outage = std::collections::HashMap::new();
+
+    let changes = run(12, &mut states, 20_000);
+
+    let mut returns = 0;
+    for (_, old, new) in &changes {
+        if new.state == "unavailable" {
+            before_outage.insert(new.entity_id.clone(), old.clone());
+        }
+        if old.state == "unavailable" {
+            returns += 1;
+            assert_ne!(new.state, "unavailable", "{}", new.entity_id);
+            if let Some(was) = before_outage.remove(&new.entity_id) {
+                assert_eq!((&new.state, &new.attributes), (&was.state, &was.attributes));
+            }
+        }
+    }
+    assert!(returns > 10, "only {returns} returns");
 }
