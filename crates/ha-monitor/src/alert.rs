@@ -133,7 +133,7 @@ impl AlertEngine {
     pub fn evaluate(&mut self, source: &dyn MetricSource, now: Millis) -> Vec<Transition> {
         let mut changes = Vec::new();
         for s in &mut self.statuses {
-            let value = source.value(&s.rule.query, now);
+            let value = s.rule.read(source, now);
             let next = step(&s.rule, s.state, value, now);
             if std::mem::discriminant(&next) != std::mem::discriminant(&s.state) {
                 changes.push(Transition {

@@ -64,10 +64,11 @@ impl Counter {
         (sum, covered.unwrap_or(window))
     }
 
-    /// Average increase per second over the last `window`.
+    /// Average increase per second over the last `window`. The covered time counts as at least one
+    /// second, so a burst in the first milliseconds after start is not read as a huge rate.
     pub fn rate(&self, now: Millis, window: Duration) -> f64 {
         let (sum, covered) = self.increase(now, window);
-        sum as f64 / covered.as_secs_f64().max(0.001)
+        sum as f64 / covered.as_secs_f64().max(1.0)
     }
 }
 
@@ -116,6 +117,16 @@ mod tests {
 
         assert_eq!(rate, 5.0);
         assert_eq!(c.total(), 50);
+    }
+
+    #[test]
+    fn rate_right_after_start_divides_by_at_least_one_second() {
+        let c = Counter::default();
+        c.add(50, Millis(0));
+
+        let rate = c.rate(Millis(0), Duration::from_secs(10));
+
+        assert_eq!(rate, 50.0);
     }
 
     #[test]

@@ -377,7 +377,7 @@ impl Registry {
                     A::Mean => unit.to_base(hdr.mean()),
                     A::Count => hdr.len() as f64,
                     _ => {
-                        let secs = query.window.as_secs_f64().max(0.001);
+                        let secs = query.window.as_secs_f64().max(1.0);
                         hdr.len() as f64 / secs
                     }
                 })

@@ -14,6 +14,11 @@
 //! severity = "warning"                      # info warning critical (default warning)
 //! summary = "Commands are slow"             # optional text for notifications
 //! ```
+//!
+//! "Far above normal" rules compare with the metric's own past: with `relative_to = "1h"` the
+//! value is the ratio of the aggregation over `window` to the same aggregation over `relative_to`
+//! (`above = 5` means five times the last hour), and `min_value` ignores ratios while the absolute
+//! value is below it (a quiet installation doubling from 0.1 to 0.2 events/s is no flood).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -68,6 +73,8 @@ pub struct Rule {
     pub resolve: f64,
     /// How long a breach must last before the rule fires.
     pub for_duration: Duration,
+    /// When set, the rule judges the ratio of `query` to the same query over this longer window.
+    pub baseline: Option<Baseline>,
     /// How bad it is.
     pub severity: Severity,
     /// Human text for notifications.
@@ -104,6 +111,28 @@ impl Rule {
         match self.condition {
             Condition::Above(t) | Condition::Below(t) => t,
         }
+    }
+}
+
+/// The reference of a relative ("far above normal") rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// The longer window the same aggregation is computed over.
+    pub window: Duration,
+    /// Below this absolute value the ratio counts as 0 (healthy).
+    pub min_value: f64,
+}
+
+impl Rule {
+    /// The value the rule judges at `now`: the query's value, or its ratio to the baseline.
+    pub fn read(&self, source: &dyn crate::MetricSource, now: crate::Millis) -> Option<f64> {
+        let value = source.value(&self.query, now)?;
+        let Some(baseline) = self.baseline else { return Some(value) };
+        if value < baseline.min_value {
+            return Some(0.0);
+        }
+        let reference = source.value(&Query { window: baseline.window, ..self.query.clone() }, now)?;
+        Some(if reference > 0.0 { value / reference } else { f64::INFINITY })
     }
 }
 
@@ -146,6 +175,8 @@ struct RawRule {
     for_duration: Option<Spanned<String>>,
     severity: Option<Spanned<Severity>>,
     summary: Option<String>,
+    relative_to: Option<Spanned<String>>,
+    min_value: Option<Spanned<Amount>>,
 }
 
 #[derive(Deserialize)]
@@ -281,7 +312,25 @@ fn convert(text: &str, r: RawRule) -> Result<Rule, MonitorError> {
         }
     };
 
+    let min_value = match r.min_value {
+        Some(m) => amount(m, "min_value")?,
+        None => 0.0,
+    };
+    let baseline = match r.relative_to {
+        None => None,
+        Some(b) => {
+            let at = pos(b.span());
+            let bw = parse_duration(b.get_ref()).map_err(|m| config_err(at, "relative_to", in_rule(m)))?;
+            if bw <= window {
+                let m = format!("relative_to ({bw:?}) must be longer than window ({window:?})");
+                return Err(config_err(at, "relative_to", in_rule(m)));
+            }
+            Some(Baseline { window: bw, min_value })
+        }
+    };
+
     Ok(Rule {
+        baseline,
         summary: r.summary.unwrap_or_else(|| format!("{} {aggregation} is past {threshold}", r.metric.get_ref())),
         metric_at: pos(r.metric.span()),
         query: Query { metric: r.metric.into_inner(), label, aggregation, window },

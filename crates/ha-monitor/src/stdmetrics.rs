@@ -28,6 +28,8 @@ pub mod names {
     pub const OVERSIZED_ATTRIBUTES: &str = "hapulse_oversized_attributes_total";
     /// Entities in the mirror.
     pub const MIRROR_ENTITIES: &str = "hapulse_mirror_entities";
+    /// Heap bytes held by the mirror (as the mirror accounts them).
+    pub const MIRROR_BYTES: &str = "hapulse_mirror_bytes";
     /// Resident memory of the hapulse process.
     pub const RSS: &str = "hapulse_process_resident_memory_bytes";
     /// Peak resident memory of the hapulse process.
@@ -65,6 +67,8 @@ pub struct StdMetrics {
     pub oversized_attributes: Arc<Counter>,
     /// Entities in the mirror.
     pub mirror_entities: Arc<Gauge>,
+    /// Heap bytes of the mirror.
+    pub mirror_bytes: Arc<Gauge>,
     /// RSS bytes.
     pub rss: Arc<Gauge>,
     /// Peak RSS bytes.
@@ -111,6 +115,7 @@ impl StdMetrics {
                 None,
             )),
             mirror_entities: registry.gauge(desc(MIRROR_ENTITIES, "Entities in the mirror.", Unit::Count, None)),
+            mirror_bytes: registry.gauge(desc(MIRROR_BYTES, "Heap bytes held by the mirror.", Unit::Bytes, None)),
             rss: registry.gauge(desc(RSS, "Resident memory of the hapulse process.", Unit::Bytes, None)),
             peak_rss: registry.gauge(desc(PEAK_RSS, "Peak resident memory of the hapulse process.", Unit::Bytes, None)),
             cpu_seconds: registry.gauge(desc(CPU_SECONDS, "CPU time used by the hapulse process.", Unit::Count, None)),

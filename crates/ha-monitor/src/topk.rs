@@ -211,14 +211,16 @@ impl WindowedTopK {
     }
 
     /// The `k` keys with the highest counts over the previous and the current interval, with their
-    /// rate per second over that time.
+    /// rate per second over that time (at least one second).
     pub fn top(&mut self, k: usize, now: Millis) -> Vec<TopRate> {
         self.rotate(now);
         let mut merged: HashMap<&str, u64> = HashMap::new();
         for s in self.previous.slots.iter().chain(self.current.slots.iter()) {
             *merged.entry(&s.key).or_default() += s.count;
         }
-        let covered_ms = (self.interval_ms + now.0 % self.interval_ms).min(now.0.max(1));
+        // Covered: the previous interval and the elapsed part of this one, no more than the time since
+        // start, and at least a second so that the first events are not read as a huge rate.
+        let covered_ms = (self.interval_ms + now.0 % self.interval_ms).min(now.0).max(1000);
         let secs = covered_ms as f64 / 1000.0;
         let mut out: Vec<TopRate> = merged
             .into_iter()

@@ -166,3 +166,69 @@ fn engine_fires_on_slow_commands_recorded_in_the_registry() {
     assert!((p99 - 3.0).abs() < 3.0 / 64.0, "p99 {p99} is within one bucket of 3 s");
     assert_eq!(engine.statuses()[0].rule.query.metric, names::COMMAND_LATENCY);
 }
+
+#[test]
+fn relative_rule_fires_when_the_rate_jumps_far_above_the_last_hour() {
+    // arrange: 10 events/s for 50 minutes, then 200/s
+    let mut registry = Registry::default();
+    let metrics = StdMetrics::register(&mut registry);
+    let rules = RuleSet::defaults().rules.into_iter().filter(|r| r.name == "event_flood").collect();
+    let mut engine = AlertEngine::new(RuleSet { rules });
+    let mut firing_at = None;
+
+    // act
+    for s in 0..3300u64 {
+        let per_second = if s < 3000 { 10 } else { 200 };
+        let now = Millis(s * 1000);
+        for _ in 0..per_second {
+            metrics.on_event(100, now);
+        }
+        if s % 10 == 0 {
+            for t in engine.evaluate(&registry, now) {
+                if t.to.is_firing() {
+                    firing_at.get_or_insert(s);
+                }
+            }
+        }
+    }
+
+    // assert: quiet for the first 50 minutes, firing about `for` (2 min) after the jump
+    let at = firing_at.expect("flood fires");
+    assert!((3120..3200).contains(&at), "fired at {at} s");
+}
+
+#[test]
+fn relative_rule_ignores_ratios_below_min_value() {
+    let rule = RuleSet::defaults().rules.into_iter().find(|r| r.name == "event_flood").unwrap();
+    let quiet_doubling = Fixed(vec![0.4, 0.1], Default::default()); // 1 min rate, then 1 h rate
+
+    let value = rule.read(&quiet_doubling, Millis(0));
+
+    assert_eq!(value, Some(0.0));
+}
+
+#[test]
+fn healthy_ten_minutes_raise_no_default_alert() {
+    // arrange: a busy but healthy installation, sampled every second
+    let mut registry = Registry::default();
+    let metrics = StdMetrics::register(&mut registry);
+    let mut engine = AlertEngine::new(RuleSet::defaults());
+    let mut transitions = Vec::new();
+    let entities: Vec<String> = (0..50).map(|i| format!("sensor.power_{i}")).collect();
+
+    // act
+    for s in 0..600u64 {
+        let now = Millis(s * 1000);
+        for (i, e) in entities.iter().enumerate() {
+            metrics.on_event(400, now);
+            metrics.on_state_changed(e, 300 + i, Some(Duration::from_millis(5 + i as u64)), now);
+        }
+        metrics.on_command("call_service", Duration::from_millis(40 + s % 60), now);
+        metrics.on_ping(Duration::from_millis(2), now);
+        metrics.rss.set(90e6 + s as f64 * 1e4);
+        transitions.extend(engine.evaluate(&registry, now));
+    }
+
+    // assert
+    assert_eq!(transitions, vec![]);
+}

@@ -168,3 +168,12 @@ fn duplicate_rule_name_points_at_the_second_name() {
 
     assert_eq!((line, key.as_str()), (14, "name"));
 }
+
+#[test]
+fn relative_to_must_be_longer_than_the_window() {
+    let text = LATENCY.replace("for = \"1m\"", "relative_to = \"1m\"");
+
+    let (line, key, _) = err_of(&text);
+
+    assert_eq!((line, key.as_str()), (9, "relative_to"));
+}
