@@ -1,0 +1,264 @@
+//! The command phase: Home Assistant's id rules (`admit`) and every command's handler.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+
+use ha_proto::raw::RawJson;
+use ha_proto::{ClientMessage, Command, CommandError, EntityId, ErrorCode, ErrorInfo, ServerMessage, State};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Shared;
+use crate::conn::Conn;
+use crate::hub::{self, Out, SubKind};
+use crate::services::{self, Call};
+
+/// `{"id":<id>,"type":"result","success":true,"result":<result>}`, encoded in one pass.
+pub(crate) fn result_json<T: Serialize + ?Sized>(id: u64, result: &T) -> String {
+    let mut buf = Vec::with_capacity(128);
+    write!(buf, "{{\"id\":{id},\"type\":\"result\",\"success\":true,\"result\":").expect("writes to memory");
+    serde_json::to_writer(&mut buf, result).expect("results serialise");
+    buf.push(b'}');
+    String::from_utf8(buf).expect("JSON is UTF-8")
+}
+
+/// A result whose payload is already JSON text.
+fn raw_result(id: u64, json: &str) -> String {
+    format!("{{\"id\":{id},\"type\":\"result\",\"success\":true,\"result\":{json}}}")
+}
+
+fn error_json(id: u64, info: ErrorInfo) -> String {
+    ServerMessage::Result { id, outcome: Err(info) }.to_json()
+}
+
+fn error(id: u64, code: ErrorCode, message: &str) -> String {
+    error_json(id, ErrorInfo::new(code, message))
+}
+
+/// Applies Home Assistant's checks before a command runs (`ActiveConnection.async_handle`):
+/// a message without a usable id gets `invalid_format` with a null id; an id not above the
+/// last one gets `id_reuse`; an unknown type gets `unknown_command` (and does not count as
+/// the last id); a bad shape gets `invalid_format` (and does count).
+pub(crate) fn admit(
+    conn: &Conn,
+    last_id: &mut u64,
+    item: Result<ClientMessage, CommandError>,
+) -> Option<ClientMessage> {
+    let id = match &item {
+        Ok(msg) => msg.id,
+        Err(CommandError::MissingId) => {
+            conn.send(
+                r#"{"id":null,"type":"result","success":false,"error":{"code":"invalid_format","message":"Message incorrectly formatted."}}"#
+                    .to_owned(),
+            );
+            return None;
+        }
+        Err(CommandError::UnknownCommand { id, .. } | CommandError::InvalidFormat { id, .. }) => *id,
+    };
+    if id <= *last_id {
+        conn.send(error(id, ErrorCode::IdReuse, "Identifier values have to increase."));
+        return None;
+    }
+    match item {
+        Ok(msg) => {
+            *last_id = id;
+            Some(msg)
+        }
+        Err(CommandError::UnknownCommand { .. }) => {
+            conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command."));
+            None
+        }
+        Err(CommandError::InvalidFormat { message, .. }) => {
+            *last_id = id;
+            conn.send(error(id, ErrorCode::InvalidFormat, &format!("Message format incorrect: {message}")));
+            None
+        }
+        Err(CommandError::MissingId) => None,
+    }
+}
+
+/// Runs one admitted command; its answer (and any events) go to the connection's queue.
+pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, msg: ClientMessage) {
+    let id = msg.id;
+    match msg.command {
+        Command::GetStates => {
+            let states: Vec<Arc<State>> = shared.core().world.states().to_vec();
+            let list: Vec<&State> = states.iter().map(|s| &**s).collect();
+            conn.send(result_json(id, &list));
+        }
+        Command::GetConfig => {
+            let version = shared.core().ha_version.clone();
+            conn.send(result_json(id, &config_value(&version)));
+        }
+        Command::GetServices => conn.send(raw_result(id, services::descriptions_json())),
+        Command::CallService { domain, service, service_data, target, return_response } => {
+            let want_response = return_response.unwrap_or(false);
+            let mut core = shared.core();
+            let call = Call {
+                domain: &domain,
+                service: &service,
+                data: service_data,
+                target,
+                return_response: want_response,
+                user_id: &shared.user_id,
+            };
+            // As in Home Assistant, the events a call causes are queued before its result.
+            match services::call(&mut core, call) {
+                Ok(outcome) => {
+                    let body = match outcome.response {
+                        Some(response) if want_response => json!({"context": outcome.context, "response": response}),
+                        _ => json!({"context": outcome.context}),
+                    };
+                    conn.send(result_json(id, &body));
+                }
+                Err(err) => conn.send(error_json(id, err.to_error_info())),
+            }
+        }
+        Command::SubscribeEvents { event_type } => {
+            let mut core = shared.core();
+            core.hub.add(conn.outbox.clone(), id, SubKind::Events(event_type));
+            conn.send(result_json(id, &()));
+        }
+        Command::UnsubscribeEvents { subscription } => {
+            let removed = shared.core().hub.remove(conn.id(), subscription);
+            if removed {
+                conn.send(result_json(id, &()));
+            } else {
+                conn.send(error(id, ErrorCode::NotFound, "Subscription not found."));
+            }
+        }
+        Command::SubscribeEntities { entity_ids } => {
+            let filter = match entity_ids {
+                None => None,
+                Some(list) => {
+                    let mut set = HashSet::new();
+                    for text in &list {
+                        match EntityId::new(text) {
+                            Ok(eid) => {
+                                set.insert(eid);
+                            }
+                            Err(_) => {
+                                let message = format!(
+                                    "Message format incorrect: Entity ID {text} is an invalid entity ID for dictionary value @ data['entity_ids']"
+                                );
+                                conn.send(error(id, ErrorCode::InvalidFormat, &message));
+                                return;
+                            }
+                        }
+                    }
+                    // An empty list means every entity, as in Home Assistant.
+                    (!set.is_empty()).then_some(set)
+                }
+            };
+            // Listener first, then the snapshot, under one lock: no change can fall between.
+            let mut core = shared.core();
+            let snapshot = match &filter {
+                None => hub::encode_snapshot(core.world.states().iter().map(|s| &**s)),
+                Some(f) => {
+                    hub::encode_snapshot(core.world.states().iter().map(|s| &**s).filter(|s| f.contains(&s.entity_id)))
+                }
+            };
+            core.hub.add(conn.outbox.clone(), id, SubKind::Entities(filter));
+            conn.send(result_json(id, &()));
+            conn.outbox.push(Out::Event { id, body: snapshot });
+        }
+        Command::FireEvent { event_type, event_data } => {
+            let mut core = shared.core();
+            let context = core.world.context(Some(&shared.user_id));
+            let now = core.world.clock.now();
+            let data = event_data.unwrap_or_else(|| json!({}));
+            core.hub.event(&event_type, RawJson::from_value(&data), &context, now);
+            conn.send(result_json(id, &json!({"context": context})));
+        }
+        Command::Ping => conn.send(ServerMessage::Pong { id }.to_json()),
+        Command::SupportedFeatures { features } => {
+            let on = features.coalesce_messages == Some(1);
+            conn.outbox.coalesce.store(on, std::sync::atomic::Ordering::Release);
+            conn.send(result_json(id, &()));
+        }
+        Command::LongLivedAccessToken { .. } => {
+            let mut core = shared.core();
+            let token = format!("{}{}", core.world.ids.hex32(), core.world.ids.hex32());
+            core.extra_tokens.push(ha_proto::Secret::new(token.clone()));
+            conn.send(result_json(id, &token));
+        }
+        Command::RenderTemplate { template, .. } => {
+            let rendered = render_template(&shared.core().world, &template);
+            conn.send(result_json(id, &()));
+            let event = json!({
+                "result": rendered,
+                "listeners": {"all": false, "domains": [], "entities": [], "time": false},
+            });
+            conn.outbox.push(Out::Event { id, body: serde_json::to_string(&event).expect("serialises").into() });
+        }
+        Command::SubscribeTrigger { .. } => {
+            conn.send(error(id, ErrorCode::NotSupported, "Triggers are not supported by the simulator."));
+        }
+        _ => conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command.")),
+    }
+}
+
+/// A very small template renderer: `{{ states('entity_id') }}` and literal text.
+fn render_template(world: &crate::world::World, template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        let value = expr
+            .strip_prefix("states(")
+            .and_then(|e| e.strip_suffix(')'))
+            .map(|arg| arg.trim_matches(|c| c == '\'' || c == '"'))
+            .map(|eid| world.get(eid).map_or_else(|| "unknown".to_owned(), |s| s.state.clone()))
+            .unwrap_or_default();
+        out.push_str(&value);
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `get_config`'s result: the shape of `hass.config.as_dict()` in 2024.3.
+pub(crate) fn config_value(version: &str) -> serde_json::Value {
+    json!({
+        "latitude": 52.3731,
+        "longitude": 4.8922,
+        "elevation": 0,
+        "unit_system": {
+            "length": "km",
+            "accumulated_precipitation": "mm",
+            "mass": "g",
+            "pressure": "Pa",
+            "temperature": "°C",
+            "volume": "L",
+            "wind_speed": "m/s",
+        },
+        "location_name": "Simulated Home",
+        "time_zone": "UTC",
+        "components": [
+            "api", "conversation", "frontend", "history", "homeassistant", "http", "input_boolean",
+            "input_number", "light", "persistent_notification", "recorder", "sensor", "switch",
+            "system_log", "weather", "websocket_api",
+        ],
+        "config_dir": "/config",
+        "allowlist_external_dirs": ["/config/www", "/media"],
+        "allowlist_external_urls": [],
+        "version": version,
+        "config_source": "storage",
+        "recovery_mode": false,
+        "state": "RUNNING",
+        "external_url": null,
+        "internal_url": null,
+        "currency": "EUR",
+        "country": "NL",
+        "language": "en",
+        "safe_mode": false,
+        "debug": false,
+        "radius": 100,
+    })
+}

@@ -1,0 +1,330 @@
+//! One WebSocket connection: the auth phase, then a reader (commands) and a writer (the
+//! connection's queue, coalesced into array frames when the client asked, plus protocol
+//! pings) that run until the client leaves, a fault closes it, or flow control cuts it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use ha_proto::{AuthMessage, ServerMessage};
+use tokio::sync::mpsc;
+
+use crate::Shared;
+use crate::commands;
+use crate::hub::{Out, Outbox};
+
+/// Most messages put into one coalesced frame.
+const MAX_BATCH: usize = 2048;
+
+/// What a connection's command handlers need.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) outbox: Arc<Outbox>,
+    /// Set by the reader when a protocol pong arrives; cleared by the writer's pings.
+    pong_seen: AtomicBool,
+}
+
+impl Conn {
+    pub(crate) fn id(&self) -> u64 {
+        self.outbox.conn_id
+    }
+
+    /// Queues one message.
+    pub(crate) fn send(&self, msg: String) {
+        self.outbox.push(Out::Msg(msg));
+    }
+}
+
+/// Serves one upgraded socket to the end.
+pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+    let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    if !authenticate(&shared, &mut sink, &mut stream).await {
+        return;
+    }
+    let (outbox, rx) = Outbox::new(conn_id, shared.limits());
+    let conn = Arc::new(Conn { outbox: outbox.clone(), pong_seen: AtomicBool::new(true) });
+    shared.conn_opened(outbox.clone());
+    tracing::debug!(conn = conn_id, "authenticated");
+
+    let writer = write_loop(sink, rx, conn.clone(), shared.clone());
+    let reader = read_loop(stream, conn.clone(), shared.clone());
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+        () = outbox.cancel.cancelled() => {}
+        () = shared.shutdown.cancelled() => {}
+    }
+    outbox.cancel.cancel();
+    shared.conn_closed(conn_id);
+    tracing::debug!(conn = conn_id, overflowed = outbox.overflowed.load(Ordering::Acquire), "closed");
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+fn text(s: String) -> Message {
+    Message::Text(Utf8Bytes::from(s))
+}
+
+/// The auth phase; true when the client may go on.
+async fn authenticate(shared: &Shared, sink: &mut Sink, stream: &mut Stream) -> bool {
+    let version = shared.core().ha_version.clone();
+    let hello = ServerMessage::AuthRequired { ha_version: version.as_str().into() }.to_json();
+    if sink.send(text(hello)).await.is_err() {
+        return false;
+    }
+    let first = tokio::select! {
+        msg = tokio::time::timeout(shared.config.auth_timeout, stream.next()) => msg,
+        () = shared.shutdown.cancelled() => return false,
+    };
+    let frame = match first {
+        Err(_) => {
+            tracing::debug!("did not receive auth message in time");
+            let _ = sink.close().await;
+            return false;
+        }
+        Ok(Some(Ok(Message::Text(frame)))) => frame,
+        // Not text, a broken socket, or gone: Home Assistant just disconnects.
+        Ok(_) => {
+            let _ = sink.close().await;
+            return false;
+        }
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(frame.as_str()) else {
+        let _ = sink.close().await;
+        return false;
+    };
+    let reply = match serde_json::from_value::<AuthMessage>(value) {
+        Err(err) => Err(format!("Auth message incorrectly formatted: {}", describe(&err))),
+        Ok(auth)
+            if shared.faults.reject_auth.load(Ordering::Acquire) || !shared.token_ok(auth.access_token.expose()) =>
+        {
+            Err("Invalid access token or password".to_owned())
+        }
+        Ok(_) => Ok(()),
+    };
+    match reply {
+        Ok(()) => {
+            let version = shared.core().ha_version.clone();
+            let ok = ServerMessage::AuthOk { ha_version: version.as_str().into() }.to_json();
+            sink.send(text(ok)).await.is_ok()
+        }
+        Err(message) => {
+            shared.auth_failures.fetch_add(1, Ordering::AcqRel);
+            let invalid = ServerMessage::AuthInvalid { message: message.into() }.to_json();
+            let _ = sink.send(text(invalid)).await;
+            let _ = sink.close().await;
+            false
+        }
+    }
+}
+
+/// serde's message without the token (serde never echoes string values, but be sure).
+fn describe(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    match full.rfind(" at line ") {
+        Some(cut) => full[..cut].to_owned(),
+        None => full,
+    }
+}
+
+async fn read_loop(mut stream: Stream, conn: Arc<Conn>, shared: Arc<Shared>) {
+    let mut last_id = 0u64;
+    loop {
+        if let Some(until) = shared.faults.reading_paused_until() {
+            tokio::time::sleep_until(until).await;
+            continue;
+        }
+        let changed = shared.faults.changed.notified();
+        let msg = tokio::select! {
+            msg = stream.next() => msg,
+            () = changed => continue,
+        };
+        let frame = match msg {
+            Some(Ok(Message::Text(frame))) => frame,
+            Some(Ok(Message::Pong(_))) => {
+                conn.pong_seen.store(true, Ordering::Release);
+                continue;
+            }
+            Some(Ok(Message::Ping(_))) => continue,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            Some(Ok(Message::Binary(_))) => {
+                tracing::debug!(conn = conn.id(), "received non-text message");
+                return;
+            }
+        };
+        let Ok(items) = ha_proto::parse_client_frame(frame.as_str()) else {
+            tracing::debug!(conn = conn.id(), "received invalid JSON");
+            return;
+        };
+        for item in items {
+            if let Some(command) = commands::admit(&conn, &mut last_id, item) {
+                let delay = shared.faults.delay();
+                if delay.is_zero() {
+                    commands::handle(&shared, &conn, command);
+                } else {
+                    let (shared, conn) = (shared.clone(), conn.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        commands::handle(&shared, &conn, command);
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Where the writer stands with the drop-after fault.
+struct DropCount {
+    generation: u64,
+    limit: Option<u64>,
+    sent: u64,
+}
+
+impl DropCount {
+    /// How many more messages may go out (None = no limit).
+    fn allowance(&mut self, shared: &Shared) -> Option<u64> {
+        match shared.faults.drop_after() {
+            None => self.limit = None,
+            Some((generation, n)) if generation != self.generation => {
+                self.generation = generation;
+                self.limit = Some(self.sent + n);
+            }
+            Some(_) => {}
+        }
+        self.limit.map(|limit| limit.saturating_sub(self.sent))
+    }
+}
+
+fn render(out: &Out, into: &mut String) {
+    match out {
+        Out::Msg(m) => into.push_str(m),
+        Out::Event { id, body } => {
+            into.push_str("{\"id\":");
+            into.push_str(&id.to_string());
+            into.push_str(",\"type\":\"event\",\"event\":");
+            into.push_str(body);
+            into.push('}');
+        }
+        Out::Malformed | Out::Oversized(_) => {}
+    }
+}
+
+/// The message of the oversized fault: valid JSON of an unknown type that clients ignore
+/// when they can take it at all.
+fn oversized(bytes: usize) -> String {
+    let head = "{\"type\":\"sim_oversized\",\"padding\":\"";
+    let pad = bytes.saturating_sub(head.len() + 2);
+    let mut s = String::with_capacity(head.len() + pad + 2);
+    s.push_str(head);
+    s.extend(std::iter::repeat_n('x', pad));
+    s.push_str("\"}");
+    s
+}
+
+async fn write_loop(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: Arc<Conn>, shared: Arc<Shared>) {
+    let mut drops = DropCount { generation: 0, limit: None, sent: 0 };
+    if let Some((generation, n)) = shared.faults.drop_after() {
+        drops = DropCount { generation, limit: Some(n), sent: 0 };
+    }
+    let heartbeat = shared.config.heartbeat;
+    let mut ticker = tokio::time::interval(if heartbeat.is_zero() { std::time::Duration::MAX / 4 } else { heartbeat });
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut batch: Vec<Out> = Vec::new();
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some(first) = item else { return };
+                batch.push(first);
+            }
+            _ = ticker.tick(), if !heartbeat.is_zero() => {
+                if !conn.pong_seen.swap(false, Ordering::AcqRel) {
+                    tracing::debug!(conn = conn.id(), "no pong to the last ping");
+                    return;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        if conn.outbox.coalesce.load(Ordering::Acquire) {
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let taken = batch.len();
+        let allowance = drops.allowance(&shared);
+        let ok = send_batch(&mut sink, &mut batch, allowance, &mut drops.sent).await;
+        conn.outbox.sent(taken);
+        if !ok {
+            return;
+        }
+    }
+}
+
+/// Writes a batch: runs of plain messages as one frame each (an array when more than one),
+/// fault frames alone. Returns false when the connection must end.
+async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64>, sent: &mut u64) -> bool {
+    let mut budget = allowance.unwrap_or(u64::MAX);
+    let mut frame = String::new();
+    let mut in_frame = 0usize;
+    let mut result = true;
+    for out in batch.drain(..) {
+        if budget == 0 {
+            result = false;
+            break;
+        }
+        match out {
+            Out::Malformed | Out::Oversized(_) => {
+                if in_frame > 0 && !flush(sink, &mut frame, &mut in_frame).await {
+                    result = false;
+                    break;
+                }
+                let text_frame = match out {
+                    Out::Oversized(bytes) => oversized(bytes),
+                    _ => "this is not JSON {".to_owned(),
+                };
+                if sink.feed(text(text_frame)).await.is_err() {
+                    result = false;
+                    break;
+                }
+            }
+            plain => {
+                if in_frame > 0 {
+                    frame.push(',');
+                }
+                render(&plain, &mut frame);
+                in_frame += 1;
+            }
+        }
+        budget -= 1;
+        *sent += 1;
+    }
+    batch.clear();
+    if result && in_frame > 0 {
+        result = flush(sink, &mut frame, &mut in_frame).await;
+    } else if !result && in_frame > 0 {
+        // The drop-after limit fell inside the batch: deliver what was allowed, then drop.
+        let _ = flush(sink, &mut frame, &mut in_frame).await;
+    }
+    if sink.flush().await.is_err() {
+        return false;
+    }
+    // "After n more messages": the n-th message was the last one.
+    result && !(allowance.is_some() && budget == 0)
+}
+
+async fn flush(sink: &mut Sink, frame: &mut String, in_frame: &mut usize) -> bool {
+    let body = std::mem::take(frame);
+    let body = if *in_frame > 1 { format!("[{body}]") } else { body };
+    *in_frame = 0;
+    sink.feed(text(body)).await.is_ok()
+}

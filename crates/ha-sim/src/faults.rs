@@ -1,0 +1,128 @@
+//! Fault injection: a cheap handle that tests (and the binary's flags) use to make the
+//! simulator misbehave the ways real installs do.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::Shared;
+use crate::hub::Out;
+
+/// Standing faults, read by every connection's tasks.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    /// `(generation, n)`: close each connection after `n` more messages; a new generation
+    /// restarts the count on existing connections.
+    drop_after: Mutex<Option<(u64, u64)>>,
+    drop_generation: AtomicU64,
+    delay: Mutex<Duration>,
+    stop_reading_until: Mutex<Option<Instant>>,
+    pub(crate) reject_auth: AtomicBool,
+    /// Woken when a fault that readers must notice at once is set.
+    pub(crate) changed: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FaultState {
+    pub(crate) fn drop_after(&self) -> Option<(u64, u64)> {
+        *lock(&self.drop_after)
+    }
+
+    pub(crate) fn delay(&self) -> Duration {
+        *lock(&self.delay)
+    }
+
+    /// When reading may resume, if it is paused now.
+    pub(crate) fn reading_paused_until(&self) -> Option<Instant> {
+        lock(&self.stop_reading_until).filter(|until| *until > Instant::now())
+    }
+}
+
+/// A handle on the simulator's faults; clones share the simulator.
+#[derive(Clone)]
+pub struct Faults {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Faults").finish_non_exhaustive()
+    }
+}
+
+impl Faults {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Faults { shared }
+    }
+
+    fn state(&self) -> &FaultState {
+        &self.shared.faults
+    }
+
+    /// Closes every WebSocket connection now, abruptly (no close frame).
+    pub fn drop_all_now(&self) {
+        for outbox in self.shared.core().conns.values() {
+            outbox.cancel.cancel();
+        }
+    }
+
+    /// Closes each connection (abruptly) after it has been sent `n` more messages; also
+    /// applies to connections opened later (counted from `auth_ok`, excluded).
+    pub fn drop_after_messages(&self, n: u64) {
+        let generation = self.state().drop_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *lock(&self.state().drop_after) = Some((generation, n));
+    }
+
+    /// Delays every command's handling (and so its response) by `d`; `Duration::ZERO` = off.
+    pub fn delay_responses(&self, d: Duration) {
+        *lock(&self.state().delay) = d;
+    }
+
+    /// Stops reading from every client for `d` (commands wait; events keep flowing).
+    pub fn stop_reading(&self, d: Duration) {
+        *lock(&self.state().stop_reading_until) = Some(Instant::now() + d);
+        self.state().changed.notify_waiters();
+    }
+
+    /// Sends one frame that is not JSON to each connection.
+    pub fn send_malformed_frame(&self) {
+        for outbox in self.shared.core().conns.values() {
+            outbox.push(Out::Malformed);
+        }
+    }
+
+    /// Answers `auth_invalid` even for the right token while `on`.
+    pub fn reject_auth(&self, on: bool) {
+        self.state().reject_auth.store(on, Ordering::Release);
+    }
+
+    /// Restarts "Home Assistant": closes every connection, bumps `ha_version`'s patch
+    /// number, drops entities written over the API and replaces some fixture entities
+    /// with new ones, all while no client is connected (so no client sees a removal).
+    pub fn restart(&self) {
+        self.shared.restart();
+    }
+
+    /// Sends one message of about `bytes` bytes to each connection.
+    pub fn send_oversized(&self, bytes: usize) {
+        for outbox in self.shared.core().conns.values() {
+            outbox.push(Out::Oversized(bytes));
+        }
+    }
+
+    /// Removes every standing fault (drop-after, delay, stopped reading, rejected auth).
+    pub fn clear(&self) {
+        *lock(&self.state().drop_after) = None;
+        *lock(&self.state().delay) = Duration::ZERO;
+        *lock(&self.state().stop_reading_until) = None;
+        self.state().reject_auth.store(false, Ordering::Release);
+        self.state().changed.notify_waiters();
+    }
+}

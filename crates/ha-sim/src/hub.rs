@@ -1,0 +1,271 @@
+//! Connections' outgoing queues and the subscriptions that feed them.
+//!
+//! Every change is serialised once and the bytes are shared (`Arc<str>`) by every
+//! subscriber; queues are unbounded channels with a counter, so the world never waits for a
+//! slow client: a client too far behind is cut off instead (Home Assistant's flow control).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ha_proto::raw::RawJson;
+use ha_proto::{CompressedEvent, CompressedState, Context, EntityId, EntityKey, Event, State, StateDiff, Timestamp};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::world::Change;
+
+/// One item of a connection's queue.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A whole message (JSON object text).
+    Msg(String),
+    /// `{"id":<id>,"type":"event","event":<body>}` with a shared body.
+    Event { id: u64, body: Arc<str> },
+    /// A frame that is not JSON (fault), always sent alone.
+    Malformed,
+    /// A message of about this many bytes (fault), always sent alone.
+    Oversized(usize),
+}
+
+/// Flow-control limits (Home Assistant: 4096 at any time, or 1024 for 10 s).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlowLimits {
+    pub(crate) max_pending: usize,
+    pub(crate) peak: usize,
+    pub(crate) peak_time: Duration,
+}
+
+/// The sending side of one connection's queue.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    pub(crate) conn_id: u64,
+    tx: mpsc::UnboundedSender<Out>,
+    pending: AtomicUsize,
+    /// Cancelled when the connection must close (abruptly, without a close frame).
+    pub(crate) cancel: CancellationToken,
+    /// Set when flow control cut the connection.
+    pub(crate) overflowed: AtomicBool,
+    pub(crate) coalesce: AtomicBool,
+    limits: FlowLimits,
+    peak_since: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Outbox {
+    pub(crate) fn new(conn_id: u64, limits: FlowLimits) -> (Arc<Outbox>, mpsc::UnboundedReceiver<Out>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            conn_id,
+            tx,
+            pending: AtomicUsize::new(0),
+            cancel: CancellationToken::new(),
+            overflowed: AtomicBool::new(false),
+            coalesce: AtomicBool::new(false),
+            limits,
+            peak_since: std::sync::Mutex::new(None),
+        };
+        (Arc::new(outbox), rx)
+    }
+
+    /// Queues a message; never waits. Returns false when the connection is (now) closed.
+    pub(crate) fn push(&self, out: Out) -> bool {
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        let pending = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        if pending >= self.limits.max_pending || self.peak_exceeded(pending) {
+            tracing::warn!(conn = self.conn_id, pending, "client unable to keep up with pending messages");
+            self.overflowed.store(true, Ordering::Release);
+            self.cancel.cancel();
+            return false;
+        }
+        self.tx.send(out).is_ok()
+    }
+
+    fn peak_exceeded(&self, pending: usize) -> bool {
+        let mut since = self.peak_since.lock().unwrap_or_else(|e| e.into_inner());
+        if pending <= self.limits.peak {
+            *since = None;
+            return false;
+        }
+        let now = Instant::now();
+        match *since {
+            Some(start) => now.duration_since(start) >= self.limits.peak_time,
+            None => {
+                *since = Some(now);
+                false
+            }
+        }
+    }
+
+    /// Called by the writer once `n` messages have left.
+    pub(crate) fn sent(&self, n: usize) {
+        self.pending.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// What a subscription receives.
+#[derive(Debug)]
+pub(crate) enum SubKind {
+    /// `subscribe_events`, optionally of one type.
+    Events(Option<String>),
+    /// `subscribe_entities`, optionally of some entities.
+    Entities(Option<HashSet<EntityId>>),
+}
+
+#[derive(Debug)]
+struct Sub {
+    outbox: Arc<Outbox>,
+    id: u64,
+    kind: SubKind,
+}
+
+/// The live subscriptions of every connection.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    subs: Vec<Sub>,
+}
+
+/// Events that `subscribe_events` without a type does not receive (Home Assistant's
+/// `EVENTS_EXCLUDED_FROM_MATCH_ALL`).
+const NOT_FOR_MATCH_ALL: &[&str] = &["homeassistant_close", "state_reported"];
+
+#[derive(Serialize)]
+struct StateChangedRef<'a> {
+    entity_id: &'a EntityId,
+    old_state: Option<&'a State>,
+    new_state: Option<&'a State>,
+}
+
+impl Hub {
+    pub(crate) fn add(&mut self, outbox: Arc<Outbox>, id: u64, kind: SubKind) {
+        self.subs.push(Sub { outbox, id, kind });
+    }
+
+    /// Removes one subscription of a connection; whether it existed.
+    pub(crate) fn remove(&mut self, conn_id: u64, id: u64) -> bool {
+        let before = self.subs.len();
+        self.subs.retain(|s| !(s.outbox.conn_id == conn_id && s.id == id));
+        before != self.subs.len()
+    }
+
+    /// Drops every subscription of a connection.
+    pub(crate) fn remove_conn(&mut self, conn_id: u64) {
+        self.subs.retain(|s| s.outbox.conn_id != conn_id);
+    }
+
+    /// Listener counts per event type (`GET /api/events`).
+    pub(crate) fn listener_counts(&self) -> Vec<(String, u64)> {
+        let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for sub in &self.subs {
+            let name = match &sub.kind {
+                SubKind::Events(Some(t)) => t.clone(),
+                SubKind::Events(None) => "*".to_owned(),
+                SubKind::Entities(_) => "state_changed".to_owned(),
+            };
+            *counts.entry(name).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    /// Sends a state change to every interested subscriber, serialising each form once.
+    pub(crate) fn state_changed(&mut self, change: &Change) {
+        let mut full: Option<Arc<str>> = None;
+        let mut compressed: Option<Arc<str>> = None;
+        let mut closed = false;
+        for sub in &self.subs {
+            let body = match &sub.kind {
+                SubKind::Events(filter) => {
+                    if filter.as_deref().is_some_and(|t| t != ha_proto::STATE_CHANGED) {
+                        continue;
+                    }
+                    full.get_or_insert_with(|| encode_state_changed(change)).clone()
+                }
+                SubKind::Entities(filter) => {
+                    if filter.as_ref().is_some_and(|f| !f.contains(&change.entity_id)) {
+                        continue;
+                    }
+                    compressed.get_or_insert_with(|| encode_compressed(change)).clone()
+                }
+            };
+            closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
+        }
+        if closed {
+            self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
+        }
+    }
+
+    /// Sends any other event to `subscribe_events` subscribers.
+    pub(crate) fn event(&mut self, event_type: &str, data: RawJson<'_>, context: &Context, time_fired: Timestamp) {
+        let mut body: Option<Arc<str>> = None;
+        let mut closed = false;
+        for sub in &self.subs {
+            let wanted = match &sub.kind {
+                SubKind::Events(Some(t)) => t == event_type,
+                SubKind::Events(None) => !NOT_FOR_MATCH_ALL.contains(&event_type),
+                SubKind::Entities(_) => false,
+            };
+            if !wanted {
+                continue;
+            }
+            let body = body
+                .get_or_insert_with(|| {
+                    let event = Event {
+                        event_type: event_type.into(),
+                        data: data.clone(),
+                        origin: Some("LOCAL".into()),
+                        time_fired,
+                        context: context.clone(),
+                    };
+                    serde_json::to_string(&event).expect("events serialise").into()
+                })
+                .clone();
+            closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
+        }
+        if closed {
+            self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
+        }
+    }
+}
+
+/// The `event` object of a `state_changed` event.
+pub(crate) fn encode_state_changed(change: &Change) -> Arc<str> {
+    let data = StateChangedRef {
+        entity_id: &change.entity_id,
+        old_state: change.old.as_deref(),
+        new_state: change.new.as_deref(),
+    };
+    let event = Event {
+        event_type: ha_proto::STATE_CHANGED.into(),
+        data: RawJson::from_value(&data),
+        origin: Some("LOCAL".into()),
+        time_fired: change.time_fired,
+        context: change.context.clone(),
+    };
+    serde_json::to_string(&event).expect("events serialise").into()
+}
+
+/// The `subscribe_entities` event for one change: `a`, `c` or `r`.
+pub(crate) fn encode_compressed(change: &Change) -> Arc<str> {
+    let key = EntityKey::from(&change.entity_id);
+    let event = match (&change.old, &change.new) {
+        (Some(old), Some(new)) => {
+            CompressedEvent { changed: vec![(key, StateDiff::between(old, new))], ..CompressedEvent::default() }
+        }
+        (None, Some(new)) => {
+            CompressedEvent { added: vec![(key, CompressedState::from_state(new))], ..CompressedEvent::default() }
+        }
+        _ => CompressedEvent { removed: vec![key], ..CompressedEvent::default() },
+    };
+    serde_json::to_string(&event).expect("compressed events serialise").into()
+}
+
+/// The snapshot event of `subscribe_entities`: every (filtered) state under `a`.
+pub(crate) fn encode_snapshot<'s>(states: impl Iterator<Item = &'s State>) -> Arc<str> {
+    let added = states.map(|s| (EntityKey::from(&s.entity_id), CompressedState::from_state(s))).collect();
+    let event = CompressedEvent { added, ..CompressedEvent::default() };
+    serde_json::to_string(&event).expect("compressed events serialise").into()
+}

@@ -1,0 +1,431 @@
+//! A simulated Home Assistant 2024.3 on 127.0.0.1: the WebSocket API (`/api/websocket`),
+//! the REST API (`/api/...`), a world of fixture entities that changes at a chosen rate,
+//! and fault injection for tests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ha_sim::SimError> {
+//! use ha_sim::{Sim, SimConfig};
+//!
+//! let sim = Sim::start(SimConfig { entities: 10, ..SimConfig::default() }).await?;
+//! assert!(sim.ws_url().ends_with("/api/websocket"));
+//! assert_eq!(sim.states().len(), 10);
+//! sim.faults().reject_auth(true); // every login now gets auth_invalid
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod commands;
+mod conn;
+mod faults;
+mod history;
+mod hub;
+mod load;
+mod rest;
+mod services;
+mod world;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ha_proto::{Attributes, EntityId, State};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::Faults;
+pub use world::Notification;
+
+use crate::hub::{FlowLimits, Hub, Outbox};
+use crate::world::{Change, Force, World};
+
+/// How the simulator is set up. Start from `SimConfig::default()` and change what matters.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// World size, populated from the fixtures.
+    pub entities: usize,
+    /// Seed of the fixtures and of the change stream.
+    pub seed: u64,
+    /// The only valid access token (REST Bearer and WebSocket auth). Never logged.
+    pub token: String,
+    /// Background state changes per second (0 = none; tests drive changes explicitly).
+    pub rate: f64,
+    /// Port to bind on 127.0.0.1 (0 = any free port).
+    pub port: u16,
+    /// The `ha_version` announced (bumped by the restart fault).
+    pub ha_version: String,
+    /// How long a new connection may take to send its auth message.
+    pub auth_timeout: Duration,
+    /// Flow control: a client this many messages behind is disconnected.
+    pub max_pending: usize,
+    /// Flow control: a client more than this many messages behind for `pending_peak_time`
+    /// is disconnected too.
+    pub pending_peak: usize,
+    /// See `pending_peak`.
+    pub pending_peak_time: Duration,
+    /// Interval of WebSocket protocol pings; a ping unanswered by the next one closes the
+    /// connection. `Duration::ZERO` switches the heartbeat off.
+    pub heartbeat: Duration,
+    /// How many recent state changes `/api/history/period` can see.
+    pub history_capacity: usize,
+    /// How many entities the restart fault removes (and adds); `None` = 5% (at least one).
+    pub restart_churn: Option<usize>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            entities: 100,
+            seed: ha_fixtures::DEFAULT_SEED,
+            token: "sim-token".to_owned(),
+            rate: 0.0,
+            port: 0,
+            ha_version: "2024.3.3".to_owned(),
+            auth_timeout: Duration::from_secs(10),
+            max_pending: 4096,
+            pending_peak: 1024,
+            pending_peak_time: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(55),
+            history_capacity: 100_000,
+            restart_churn: None,
+        }
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("entities", &self.entities)
+            .field("seed", &self.seed)
+            .field("token", &"***")
+            .field("rate", &self.rate)
+            .field("port", &self.port)
+            .field("ha_version", &self.ha_version)
+            .field("auth_timeout", &self.auth_timeout)
+            .field("max_pending", &self.max_pending)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The listening socket could not be bound.
+    #[error("cannot bind 127.0.0.1:{port}")]
+    Bind {
+        /// The requested port.
+        port: u16,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything the server's tasks share.
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    pub(crate) core: Mutex<Core>,
+    pub(crate) faults: faults::FaultState,
+    pub(crate) connections: watch::Sender<usize>,
+    pub(crate) auth_failures: AtomicUsize,
+    pub(crate) next_conn: AtomicU64,
+    pub(crate) shutdown: CancellationToken,
+    /// The user every token belongs to (an admin), as context `user_id`.
+    pub(crate) user_id: String,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The state behind the one lock: the world, the subscriptions and the open connections.
+/// Changes are applied and fanned out under the lock, so every subscriber sees them in the
+/// same order and a new subscription never misses one.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) world: World,
+    pub(crate) hub: Hub,
+    pub(crate) conns: HashMap<u64, Arc<Outbox>>,
+    pub(crate) ha_version: String,
+    /// Extra valid tokens (`auth/long_lived_access_token`).
+    pub(crate) extra_tokens: Vec<ha_proto::Secret>,
+}
+
+impl Core {
+    /// Records a change in the world's history and sends it to subscribers.
+    pub(crate) fn publish(&mut self, change: &Change) {
+        self.hub.state_changed(change);
+    }
+}
+
+impl Shared {
+    pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn limits(&self) -> FlowLimits {
+        FlowLimits {
+            max_pending: self.config.max_pending.max(1),
+            peak: self.config.pending_peak.max(1),
+            peak_time: self.config.pending_peak_time,
+        }
+    }
+
+    /// Whether `token` is valid (compared without early exit).
+    pub(crate) fn token_ok(&self, token: &str) -> bool {
+        let same = |a: &str, b: &str| {
+            a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        };
+        same(token, &self.config.token) || self.core().extra_tokens.iter().any(|t| same(token, t.expose()))
+    }
+
+    pub(crate) fn conn_opened(&self, outbox: Arc<Outbox>) {
+        let n = {
+            let mut core = self.core();
+            core.conns.insert(outbox.conn_id, outbox);
+            core.conns.len()
+        };
+        self.connections.send_replace(n);
+    }
+
+    pub(crate) fn conn_closed(&self, conn_id: u64) {
+        let n = {
+            let mut core = self.core();
+            core.hub.remove_conn(conn_id);
+            core.conns.remove(&conn_id);
+            core.conns.len()
+        };
+        self.connections.send_replace(n);
+    }
+
+    fn restart_churn(&self, len: usize) -> usize {
+        self.config.restart_churn.unwrap_or((len / 20).max(1))
+    }
+
+    /// Closes every connection, then changes the world as a restart would.
+    pub(crate) fn restart(&self) {
+        let mut core = self.core();
+        for outbox in core.conns.values() {
+            outbox.cancel.cancel();
+        }
+        core.hub = Hub::default();
+        let churn = self.restart_churn(core.world.len());
+        core.world.restart(churn);
+        core.ha_version = bump_patch(&core.ha_version);
+    }
+}
+
+/// `2024.3.3` → `2024.3.4` (a version without a numeric patch gets `.1`).
+fn bump_patch(version: &str) -> String {
+    match version.rsplit_once('.') {
+        Some((head, patch)) => match patch.parse::<u64>() {
+            Ok(n) => format!("{head}.{}", n + 1),
+            Err(_) => format!("{version}.1"),
+        },
+        None => format!("{version}.1"),
+    }
+}
+
+/// A running simulator. Dropping it (or [`Sim::shutdown`]) stops it.
+#[derive(Debug)]
+pub struct Sim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sim {
+    /// Binds 127.0.0.1 and starts serving.
+    pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
+        let port = config.port;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| SimError::Bind { port, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { port, source })?;
+        let world = World::new(config.seed, config.entities, config.history_capacity);
+        let mut ids = world::IdGen::new(config.seed ^ 0x05E5);
+        let user_id = ids.hex32();
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                world,
+                hub: Hub::default(),
+                conns: HashMap::new(),
+                ha_version: config.ha_version.clone(),
+                extra_tokens: Vec::new(),
+            }),
+            faults: faults::FaultState::default(),
+            connections: watch::channel(0).0,
+            auth_failures: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            user_id,
+            config,
+        });
+        let app = rest::router(shared.clone());
+        let stop = shared.shutdown.clone();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(err) = serve.await {
+                tracing::error!(%err, "server stopped");
+            }
+        });
+        let mut tasks = Vec::new();
+        if shared.config.rate > 0.0 {
+            tasks.push(tokio::spawn(load::run(shared.clone())));
+        }
+        tracing::info!(%addr, entities = shared.config.entities, "ha-sim listening");
+        Ok(Sim { shared, addr, server: Some(server), tasks })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/api/websocket`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/websocket", self.addr)
+    }
+
+    /// The fault-injection handle.
+    pub fn faults(&self) -> Faults {
+        Faults::new(self.shared.clone())
+    }
+
+    /// The `ha_version` announced now.
+    pub fn ha_version(&self) -> String {
+        self.shared.core().ha_version.clone()
+    }
+
+    /// Every current state (the truth), sorted by entity id.
+    pub fn states(&self) -> Vec<State> {
+        let mut states: Vec<State> = self.shared.core().world.states().iter().map(|s| (**s).clone()).collect();
+        states.sort_by(|a, b| a.entity_id.as_str().cmp(b.entity_id.as_str()));
+        states
+    }
+
+    /// The persistent notifications, oldest first.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.shared.core().world.notifications().to_vec()
+    }
+
+    /// Writes a state like an integration would (no user in the context) and fires
+    /// `state_changed` when something changed. Returns the state now held.
+    ///
+    /// # Panics
+    /// When `entity_id` is not a valid entity id.
+    pub fn set_state(&self, entity_id: &str, state: &str, attributes: Attributes) -> State {
+        let id = EntityId::new(entity_id).unwrap_or_else(|e| panic!("set_state: {e}"));
+        let mut core = self.shared.core();
+        let context = core.world.context(None);
+        if let Some(change) = core.world.set(&id, state, attributes, context, Force::No) {
+            core.publish(&change);
+        }
+        (**core.world.get(entity_id).expect("just written")).clone()
+    }
+
+    /// Removes an entity, firing `state_changed` with `new_state: null`; whether it existed.
+    pub fn remove_state(&self, entity_id: &str) -> bool {
+        let mut core = self.shared.core();
+        let context = core.world.context(None);
+        match core.world.remove(entity_id, context) {
+            Some(change) => {
+                core.publish(&change);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes `n` realistic changes now (the fixtures' change stream) and sends them to
+    /// subscribers before returning.
+    pub fn emit_changes(&self, n: usize) {
+        let mut core = self.shared.core();
+        for _ in 0..n {
+            if let Some(change) = core.world.next_change() {
+                core.publish(&change);
+            }
+        }
+    }
+
+    /// Open, authenticated WebSocket connections.
+    pub fn connections(&self) -> usize {
+        *self.shared.connections.borrow()
+    }
+
+    /// How many auth attempts were rejected.
+    pub fn auth_failures(&self) -> usize {
+        self.shared.auth_failures.load(Ordering::Acquire)
+    }
+
+    /// Resolves once at least `n` authenticated connections are open.
+    pub async fn wait_for_connections(&self, n: usize) {
+        let mut rx = self.shared.connections.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = rx.wait_for(|count| *count >= n).await;
+    }
+
+    /// Resolves once at most `n` authenticated connections are open.
+    pub async fn wait_for_connections_at_most(&self, n: usize) {
+        let mut rx = self.shared.connections.subscribe();
+        let _ = rx.wait_for(|count| *count <= n).await;
+    }
+
+    /// Stops serving, closes every connection and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown.cancel();
+        for outbox in self.shared.core().conns.values() {
+            outbox.cancel.cancel();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bump_patch_increments_the_last_number() {
+        assert_eq!(bump_patch("2024.3.3"), "2024.3.4");
+        assert_eq!(bump_patch("2024.3.dev"), "2024.3.dev.1");
+    }
+
+    #[test]
+    fn config_debug_hides_the_token() {
+        let config = SimConfig { token: "very-secret".to_owned(), ..SimConfig::default() };
+
+        let shown = format!("{config:?}");
+
+        assert!(!shown.contains("very-secret"));
+    }
+}
