@@ -53,7 +53,7 @@
 //! allocates nothing but the report's id list (reuse a report with
 //! [`EntityStore::apply_compressed_into`] to avoid even that). Attribute keys are interned per
 //! store, entity ids are shared with the index, and the maps use a fast non-SipHash hasher.
-//! The measurements behind these choices are in the crate's README.
+//! The measurements behind these choices are in `README.md` beside this crate's `Cargo.toml`.
 
 mod entry;
 mod error;

@@ -225,7 +225,8 @@ impl EntityStore {
 
     /// The entities of one domain (`"light"`), in no particular order. Costs one map lookup
     /// plus the domain's own entities; an unknown domain gives nothing.
-    pub fn domain(&self, domain: &str) -> impl Iterator<Item = EntityRef<'_>> {
+    /// The iterator borrows only the store, not `domain`.
+    pub fn domain<'s>(&'s self, domain: &str) -> impl Iterator<Item = EntityRef<'s>> + use<'s> {
         let members = match self.domain_index.get(domain) {
             Some(&d) => &self.domains[d as usize].members[..],
             None => &[],
@@ -422,6 +423,16 @@ fn live(slots: &[Option<Entry>], slot: u32) -> &Entry {
 
 fn live_mut(slots: &mut [Option<Entry>], slot: u32) -> &mut Entry {
     slots[slot as usize].as_mut().expect("indexed slot is live")
+}
+
+impl FromIterator<State> for EntityStore {
+    /// A store holding `states` (as [`EntityStore::replace_from_states`] on an empty store).
+    fn from_iter<I: IntoIterator<Item = State>>(states: I) -> Self {
+        let mut store = EntityStore::new();
+        let mut report = ChangeReport::new();
+        store.replace_with(states, &mut report);
+        store
+    }
 }
 
 /// Two stores are equal when they hold the same entities with the same content, however they

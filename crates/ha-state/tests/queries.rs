@@ -51,6 +51,25 @@ fn domain_query_follows_removals_and_additions() {
 }
 
 #[test]
+fn domain_iterator_does_not_borrow_the_domain_name() {
+    let store: EntityStore = mixed().into_iter().collect();
+
+    let lights = {
+        let name = String::from("light");
+        store.domain(&name)
+    };
+
+    assert_eq!(lights.count(), 2);
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    assert_send_sync::<EntityStore>();
+}
+
+#[test]
 fn domain_name_must_match_exactly() {
     let mut store = EntityStore::new();
     store.replace_from_states(vec![state("input_boolean.x", "on", &[], 1), state("input.y", "on", &[], 1)]);
