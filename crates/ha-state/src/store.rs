@@ -462,3 +462,84 @@ impl fmt::Debug for EntityStore {
 
 // Keep the entry small: it is copied into the slot table once per added entity.
 const _: () = assert!(size_of::<Option<Entry>>() == size_of::<Entry>());
+
+#[cfg(test)]
+mod tests {
+    use ha_proto::{Context, EntityId, State, StateChangedData, Timestamp};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const IDS: [&str; 6] = ["light.a", "light.b", "light.c", "sensor.a", "sensor.b", "switch.a"];
+
+    fn state(id: &str) -> State {
+        State {
+            entity_id: EntityId::new(id).unwrap(),
+            state: "on".into(),
+            attributes: Default::default(),
+            last_changed: Timestamp::from_micros(0),
+            last_reported: None,
+            last_updated: Timestamp::from_micros(0),
+            context: Context::from_id("c"),
+        }
+    }
+
+    /// The bookkeeping every public method relies on.
+    fn check_invariants(store: &EntityStore) {
+        let live = store.slots.iter().flatten().count();
+        assert_eq!(live, store.index.len(), "index and slots disagree");
+        assert_eq!(live + store.free.len(), store.slots.len(), "free list misses or repeats slots");
+        for &slot in &store.free {
+            assert!(store.slots[slot as usize].is_none(), "free slot {slot} is live");
+        }
+        for (id, &slot) in &store.index {
+            assert_eq!(&entry_at(store, slot).id, id, "index points at the wrong slot");
+        }
+        let mut members = 0;
+        for (d, domain) in store.domains.iter().enumerate() {
+            assert_eq!(store.domain_index[&domain.name], d as u32);
+            for (pos, &slot) in domain.members.iter().enumerate() {
+                let entry = entry_at(store, slot);
+                assert_eq!((entry.domain, entry.domain_pos), (d as u32, pos as u32));
+                assert_eq!(entry.id.domain(), &*domain.name);
+            }
+            members += domain.members.len();
+        }
+        assert_eq!(members, live, "some entity is in no domain or in two");
+    }
+
+    fn entry_at(store: &EntityStore, slot: u32) -> &Entry {
+        live(&store.slots, slot)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn bookkeeping_holds_after_any_adds_removes_and_replaces(
+            ops in prop::collection::vec((0u8..3, 0..IDS.len(), prop::collection::vec(any::<bool>(), IDS.len())), 0..40),
+        ) {
+            let mut store = EntityStore::new();
+
+            for (kind, i, keep) in ops {
+                match kind {
+                    0 => drop(store.apply_state_changed(StateChangedData {
+                        entity_id: EntityId::new(IDS[i]).unwrap(),
+                        old_state: None,
+                        new_state: Some(state(IDS[i])),
+                    })),
+                    1 => drop(store.apply_state_changed(StateChangedData {
+                        entity_id: EntityId::new(IDS[i]).unwrap(),
+                        old_state: None,
+                        new_state: None,
+                    })),
+                    _ => {
+                        let states = IDS.iter().zip(&keep).filter(|(_, k)| **k).map(|(id, _)| state(id)).collect();
+                        drop(store.replace_from_states(states));
+                    }
+                }
+                check_invariants(&store);
+            }
+        }
+    }
+}
