@@ -23,7 +23,7 @@ pub fn install(seed: u64, entities: usize) -> Vec<State> {
     // Home Assistant gives every entity a fresh state at startup, so nothing changed before
     // the last restart; a third or more of a real install still shows that moment.
     let restart = now.as_micros() - rng.random_range(3_600..3 * 86_400i64) * 1_000_000;
-    let mut g = Gen { rng, namer: Namer::default(), actors, now };
+    let mut g = Gen { rng, namer: Namer::with_capacity(entities), actors, now };
     let total: u32 = DOMAIN_WEIGHTS.iter().map(|(_, w)| w).sum();
     let singles = if entities >= 100 { SINGLETONS } else { &[] };
     let mut out = Vec::with_capacity(entities);

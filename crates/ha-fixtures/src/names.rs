@@ -1,6 +1,6 @@
 //! Entity naming: unique, valid object ids and friendly names shaped like real installs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
@@ -45,19 +45,29 @@ const VENDORS: &[&str] =
 #[derive(Debug, Default)]
 pub(crate) struct Namer {
     taken: HashSet<String>,
+    /// Per wanted id, the first suffix not yet tried (every smaller one is taken), so that
+    /// popular names do not probe `_2`, `_3`... from the start each time.
+    next_suffix: HashMap<String, u32>,
 }
 
 impl Namer {
-    /// Reserves `domain.object_id`, suffixing the object id when it is taken.
+    /// A namer sized for about `n` ids (growing the sets cost more than naming itself).
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Namer { taken: HashSet::with_capacity(n), next_suffix: HashMap::with_capacity(n) }
+    }
+
+    /// Reserves `domain.object_id`, suffixing the object id when it is taken (the smallest
+    /// free suffix, as Home Assistant's entity registry does).
     pub(crate) fn unique(&mut self, domain: &str, object_id: &str) -> String {
-        let mut id = format!("{domain}.{object_id}");
-        let mut n = 2;
-        while self.taken.contains(&id) {
-            id = format!("{domain}.{object_id}_{n}");
-            n += 1;
+        let wanted = format!("{domain}.{object_id}");
+        let n = self.next_suffix.entry(wanted.clone()).or_insert(1);
+        loop {
+            let id = if *n == 1 { wanted.clone() } else { format!("{wanted}_{n}") };
+            *n += 1;
+            if self.taken.insert(id.clone()) {
+                return id;
+            }
         }
-        self.taken.insert(id.clone());
-        id
     }
 }
 
@@ -106,6 +116,16 @@ mod tests {
             [namer.unique("light", "kitchen"), namer.unique("light", "kitchen"), namer.unique("light", "kitchen")];
 
         assert_eq!(ids, ["light.kitchen", "light.kitchen_2", "light.kitchen_3"]);
+    }
+
+    #[test]
+    fn namer_skips_suffixes_taken_by_other_names() {
+        let mut namer = Namer::default();
+        namer.unique("light", "kitchen_2");
+
+        let ids = [namer.unique("light", "kitchen"), namer.unique("light", "kitchen")];
+
+        assert_eq!(ids, ["light.kitchen", "light.kitchen_3"]);
     }
 
     #[test]
