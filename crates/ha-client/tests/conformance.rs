@@ -1,0 +1,259 @@
+//! ha-client against ha-sim: every command, its result shape and its error codes.
+
+mod common;
+
+use common::{assert_mirror_matches, client, first_of, settle, sim, truth, within};
+use futures_util::StreamExt;
+use ha_client::{ClientError, CommandKind, ServiceCall, StreamItem};
+use ha_proto::{Attributes, Command, Target};
+use serde_json::json;
+
+#[tokio::test]
+async fn get_states_equals_the_sims_truth() {
+    let sim = sim(50).await;
+    let client = client(&sim).await;
+
+    let mut states = within(client.get_states()).await.unwrap();
+
+    states.sort_by(|a, b| a.entity_id.as_str().cmp(b.entity_id.as_str()));
+    assert!(states == sim.states(), "get_states differs from the sim's states");
+}
+
+#[tokio::test]
+async fn get_config_reports_the_running_version() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+
+    let config = within(client.get_config()).await.unwrap();
+
+    assert_eq!(config.version, sim.ha_version());
+    assert_eq!(config.state, "RUNNING");
+}
+
+#[tokio::test]
+async fn get_services_lists_light_turn_on() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+
+    let services = within(client.get_services()).await.unwrap();
+
+    assert!(services.get("light").is_some_and(|l| l.contains_key("turn_on")), "{:?}", services.keys());
+}
+
+#[tokio::test]
+async fn call_service_changes_state_and_the_mirror_follows() {
+    let sim = sim(60).await;
+    let client = client(&sim).await;
+    let mirror = within(client.subscribe_entities(None)).await.unwrap();
+    let light = first_of(&sim, "light");
+    let call = ServiceCall::new("light", "turn_off").target(Target::entities([light.as_str()]));
+
+    let result = within(client.call_service(&call)).await.unwrap();
+    settle(&client).await;
+
+    assert!(!result.context.id.is_empty());
+    assert_eq!(mirror.get(&light).unwrap().state, "off");
+    assert_mirror_matches(&mirror, &sim);
+}
+
+#[tokio::test]
+async fn call_service_with_return_response_gives_the_response() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let call = ServiceCall::new("conversation", "process").data(json!({"text": "hello"})).return_response();
+
+    let result = within(client.call_service(&call)).await.unwrap();
+
+    let response = result.response.expect("a response");
+    assert_eq!(response["response"]["response_type"], json!("error"));
+}
+
+#[tokio::test]
+async fn unknown_service_is_not_found() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+
+    let err = within(client.call_service(&ServiceCall::new("light", "explode"))).await.unwrap_err();
+
+    assert!(err.is_code("not_found"), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_service_data_is_invalid_format() {
+    let sim = sim(60).await;
+    let client = client(&sim).await;
+    let light = first_of(&sim, "light");
+    let call =
+        ServiceCall::new("light", "turn_on").data(json!({"colour": "red"})).target(Target::entities([light.as_str()]));
+
+    let err = within(client.call_service(&call)).await.unwrap_err();
+
+    assert!(err.is_code("invalid_format"), "{err:?}");
+}
+
+#[tokio::test]
+async fn return_response_without_one_is_service_validation_error() {
+    let sim = sim(60).await;
+    let client = client(&sim).await;
+    let light = first_of(&sim, "light");
+    let call = ServiceCall::new("light", "turn_on").target(Target::entities([light.as_str()])).return_response();
+
+    let err = within(client.call_service(&call)).await.unwrap_err();
+
+    assert!(err.is_code("service_validation_error"), "{err:?}");
+}
+
+#[tokio::test]
+async fn subscribe_trigger_reports_not_supported() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let command = Command::SubscribeTrigger { trigger: json!({"platform": "state"}), variables: None };
+
+    let err = within(client.subscribe_raw(&command)).await.unwrap_err();
+
+    assert!(err.is_code("not_supported"), "{err:?}");
+}
+
+#[tokio::test]
+async fn fired_event_reaches_a_subscriber() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let mut events = within(client.subscribe_events(Some("my_event"))).await.unwrap();
+
+    let fired = within(client.fire_event("my_event", Some(json!({"a": 1})))).await.unwrap();
+    let item = within(events.next()).await.unwrap();
+
+    let StreamItem::Item(event) = item else { panic!("expected an event, got {item:?}") };
+    assert_eq!(event.event_type, "my_event");
+    assert_eq!(event.data.get(), r#"{"a":1}"#);
+    assert_eq!(event.context.id, fired.context.id);
+}
+
+#[tokio::test]
+async fn subscribe_events_filters_by_type() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let mut events = within(client.subscribe_events(Some("wanted"))).await.unwrap();
+
+    within(client.fire_event("unwanted", None)).await.unwrap();
+    within(client.fire_event("wanted", None)).await.unwrap();
+    let item = within(events.next()).await.unwrap();
+
+    let StreamItem::Item(event) = item else { panic!("expected an event, got {item:?}") };
+    assert_eq!(event.event_type, "wanted");
+}
+
+#[tokio::test]
+async fn subscribe_all_events_sees_state_changes() {
+    let sim = sim(30).await;
+    let client = client(&sim).await;
+    let mut events = within(client.subscribe_events(None)).await.unwrap();
+
+    sim.emit_changes(3);
+    let got: Vec<_> = within(events.by_ref().take(3).collect::<Vec<_>>()).await;
+
+    assert!(got.iter().all(|i| matches!(i, StreamItem::Item(e) if e.event_type == "state_changed")), "{got:?}");
+}
+
+#[tokio::test]
+async fn ping_is_answered_and_counted() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+
+    within(client.ping()).await.unwrap();
+
+    let stats = client.stats();
+    assert_eq!(stats.command(CommandKind::Ping).ok, 1);
+    assert!(stats.bytes_out > 0 && stats.bytes_in > 0);
+}
+
+#[tokio::test]
+async fn render_template_renders_a_state() {
+    let sim = sim(60).await;
+    let client = client(&sim).await;
+    let light = first_of(&sim, "light");
+    let expected = sim.states().into_iter().find(|s| s.entity_id == light.as_str()).unwrap().state;
+
+    let rendered = within(client.render_template(&format!("is {{{{ states('{light}') }}}}"))).await.unwrap();
+
+    assert_eq!(rendered, json!(format!("is {expected}")));
+}
+
+#[tokio::test]
+async fn mirror_starts_equal_to_the_truth() {
+    let sim = sim(200).await;
+    let client = client(&sim).await;
+
+    let mirror = within(client.subscribe_entities(None)).await.unwrap();
+
+    assert_eq!(mirror.snapshots(), 1);
+    assert_mirror_matches(&mirror, &sim);
+}
+
+#[tokio::test]
+async fn mirror_with_a_filter_holds_only_the_listed_entities() {
+    let sim = sim(50).await;
+    let client = client(&sim).await;
+    let wanted: Vec<String> = truth(&sim).iter().take(3).map(|s| s.entity_id.to_string()).collect();
+
+    let mirror = within(client.subscribe_entities(Some(wanted.clone()))).await.unwrap();
+
+    let got: Vec<String> = mirror.states().iter().map(|s| s.entity_id.to_string()).collect();
+    assert_eq!(got, wanted);
+}
+
+#[tokio::test]
+async fn mirror_follows_changes_additions_and_removals() {
+    let sim = sim(100).await;
+    let client = client(&sim).await;
+    let mirror = within(client.subscribe_entities(None)).await.unwrap();
+    let victim = first_of(&sim, "light");
+
+    sim.emit_changes(500);
+    sim.set_state("sensor.brand_new", "1", Attributes::new());
+    sim.remove_state(&victim);
+    settle(&client).await;
+
+    assert!(mirror.get("sensor.brand_new").is_some());
+    assert!(mirror.get(&victim).is_none());
+    assert_mirror_matches(&mirror, &sim);
+}
+
+#[tokio::test]
+async fn mirror_change_stream_reports_each_change() {
+    let sim = sim(20).await;
+    let client = client(&sim).await;
+    let mut mirror = within(client.subscribe_entities(None)).await.unwrap();
+    let snapshot = within(mirror.next()).await.unwrap();
+
+    sim.set_state("sensor.brand_new", "1", Attributes::new());
+    let change = within(mirror.next()).await.unwrap();
+
+    assert!(matches!(snapshot, StreamItem::Item(r) if r.added.len() == 20));
+    let StreamItem::Item(report) = change else { panic!("expected a report, got {change:?}") };
+    assert_eq!(report.added.iter().map(|id| id.as_str()).collect::<Vec<_>>(), ["sensor.brand_new"]);
+}
+
+#[tokio::test]
+async fn notification_service_is_recorded() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let call = ServiceCall::new("persistent_notification", "create")
+        .data(json!({"title": "T", "message": "M", "notification_id": "n1"}));
+
+    within(client.call_service(&call)).await.unwrap();
+
+    let notes = sim.notifications();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+}
+
+#[tokio::test]
+async fn closed_client_refuses_commands() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+
+    within(client.close()).await;
+    let err = within(client.ping()).await.unwrap_err();
+
+    assert!(matches!(err, ClientError::Shutdown), "{err:?}");
+}
