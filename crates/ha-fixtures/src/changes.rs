@@ -56,7 +56,17 @@ const DEVICE_DOMAINS: &[&str] = &[
     "lock",
     "update",
     "camera",
+    "button",
+    "number",
+    "select",
+    "device_tracker",
 ];
+
+/// Whether entities of `domain` come from devices (and so can be unavailable); helpers,
+/// automations, scenes, groups, people, the sun and zones cannot.
+pub(crate) fn can_be_unavailable(domain: &str) -> bool {
+    DEVICE_DOMAINS.contains(&domain)
+}
 
 /// What an entity looked like before it became unavailable, to restore it when it returns.
 pub(crate) type Stash = HashMap<EntityId, (String, Attributes)>;
@@ -81,7 +91,7 @@ pub(crate) fn next<R: Rng>(rng: &mut R, stash: &mut Stash, current: &State, at: 
     {
         return before;
     }
-    if DEVICE_DOMAINS.contains(&domain) && current.state != "unavailable" && rng.random_range(0..1000u32) < 4 {
+    if can_be_unavailable(domain) && current.state != "unavailable" && rng.random_range(0..1000u32) < 4 {
         return go_unavailable(stash, current);
     }
     let mut attrs = current.attributes.clone();
@@ -124,7 +134,11 @@ fn by_domain<R: Rng>(rng: &mut R, domain: &str, cur: &State, attrs: &mut Attribu
         "scene" | "button" => at.to_string(),
         "input_number" | "number" => {
             let (lo, hi) = (attrs.get_as::<f64>("min").unwrap_or(0.0), attrs.get_as::<f64>("max").unwrap_or(100.0));
-            format!("{:.1}", rng.random_range(lo..=hi).round())
+            let mut next = format!("{:.1}", rng.random_range(lo..=hi).round());
+            if next == state {
+                next = format!("{:.1}", if state.parse::<f64>().unwrap_or(lo) > lo { lo } else { hi });
+            }
+            next
         }
         "input_select" | "select" => {
             let options: Vec<String> = attrs.get_as("options").unwrap_or_default();
@@ -144,7 +158,10 @@ fn by_domain<R: Rng>(rng: &mut R, domain: &str, cur: &State, attrs: &mut Attribu
             attrs.insert_value("azimuth", &round1(azimuth % 360.0));
             if elevation < 0.0 { "below_horizon" } else { "above_horizon" }.to_owned()
         }
-        "zone" => rng.random_range(0..4u32).to_string(),
+        "zone" => {
+            let persons = state.parse::<u32>().unwrap_or(0);
+            (persons + rng.random_range(1..4u32)).rem_euclid(4).to_string()
+        }
         "camera" => {
             // Home Assistant rotates camera access tokens every five minutes.
             let token = format!("{:032x}{:032x}", rng.random::<u128>(), rng.random::<u128>());

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::INSTALL_NOW;
-use crate::changes::unavailable_attrs;
+use crate::changes::{can_be_unavailable, unavailable_attrs};
 use crate::context::Actors;
 use crate::domains::{self, DOMAIN_WEIGHTS, Gen};
 use crate::names::Namer;
@@ -41,7 +41,8 @@ pub fn install(seed: u64, entities: usize) -> Vec<State> {
             // recent changes, fewer old ones; integers only, so identical on every platform.
             let span = now.as_micros() - restart;
             let bits = 64 - span.leading_zeros();
-            let low = 1i64 << rng.random_range(0..bits);
+            // From about one second (2^20 µs) up to the whole span since the restart.
+            let low = 1i64 << rng.random_range(20.min(bits - 1)..bits);
             now.as_micros() - rng.random_range(low..=(2 * low).min(span))
         };
         let last_updated =
@@ -49,7 +50,7 @@ pub fn install(seed: u64, entities: usize) -> Vec<State> {
         let last_reported =
             if rng.random_bool(0.3) { rng.random_range(last_updated..=now.as_micros()) } else { last_updated };
         let (state, attrs) = match rng.random_range(0..1000u32) {
-            0..=19 if i >= singles.len() => ("unavailable".to_owned(), unavailable_attrs(&built.attrs)),
+            0..=19 if can_be_unavailable(domain) => ("unavailable".to_owned(), unavailable_attrs(&built.attrs)),
             20..=29 if domain == "sensor" => ("unknown".to_owned(), built.attrs),
             _ => (built.state, built.attrs),
         };

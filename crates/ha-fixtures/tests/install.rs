@@ -155,3 +155,20 @@ fn lights_carry_colour_attributes() {
         assert!(colour_on.attributes.get(key).is_some(), "{key} missing on {}", colour_on.entity_id);
     }
 }
+
+#[test]
+fn only_device_entities_are_unavailable() {
+    let states = install(DEFAULT_SEED, MEDIUM);
+
+    let unavailable: Vec<&str> =
+        states.iter().filter(|s| s.state == "unavailable").map(|s| s.entity_id.domain()).collect();
+
+    assert!(unavailable.len() > MEDIUM / 200, "only {} unavailable", unavailable.len());
+    for domain in unavailable {
+        assert!(
+            !matches!(domain, "automation" | "script" | "scene" | "group" | "person" | "zone" | "sun")
+                && !domain.starts_with("input_"),
+            "{domain} entity unavailable"
+        );
+    }
+}
