@@ -135,7 +135,12 @@ async fn read_loop(mut stream: Stream, conn: Arc<Conn>, shared: Arc<Shared>) {
     let mut last_id = 0u64;
     loop {
         if let Some(until) = shared.faults.reading_paused_until() {
-            tokio::time::sleep_until(until).await;
+            // `clear()` ends the pause early.
+            let changed = shared.faults.changed.notified();
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = changed => {}
+            }
             continue;
         }
         let changed = shared.faults.changed.notified();

@@ -269,3 +269,52 @@ pub(crate) fn encode_snapshot<'s>(states: impl Iterator<Item = &'s State>) -> Ar
     let event = CompressedEvent { added, ..CompressedEvent::default() };
     serde_json::to_string(&event).expect("compressed events serialise").into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> FlowLimits {
+        FlowLimits { max_pending: 100, peak: 5, peak_time: Duration::from_secs(10) }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_over_the_peak_for_the_peak_time_is_cut() {
+        let (outbox, _rx) = Outbox::new(1, limits());
+        for _ in 0..10 {
+            assert!(outbox.push(Out::Msg(String::new())));
+        }
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let accepted = outbox.push(Out::Msg(String::new()));
+
+        assert!(!accepted);
+        assert!(outbox.cancel.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_below_the_peak_resets_the_peak_timer() {
+        let (outbox, _rx) = Outbox::new(1, limits());
+        for _ in 0..10 {
+            outbox.push(Out::Msg(String::new()));
+        }
+        outbox.sent(10);
+        outbox.push(Out::Msg(String::new()));
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let accepted = outbox.push(Out::Msg(String::new()));
+
+        assert!(accepted);
+    }
+
+    #[test]
+    fn max_pending_cuts_at_once() {
+        let (outbox, _rx) =
+            Outbox::new(1, FlowLimits { max_pending: 3, peak: 100, peak_time: Duration::from_secs(10) });
+
+        let results: Vec<bool> = (0..3).map(|_| outbox.push(Out::Msg(String::new()))).collect();
+
+        assert_eq!(results, [true, true, false]);
+        assert!(outbox.overflowed.load(Ordering::Acquire));
+    }
+}

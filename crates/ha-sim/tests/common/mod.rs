@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A guard against hangs (never an assertion about speed).
-pub const HANG: Duration = Duration::from_secs(30);
+pub const HANG: Duration = Duration::from_secs(60);
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

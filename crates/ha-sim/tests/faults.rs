@@ -1,0 +1,198 @@
+//! Every fault of `Faults`, seen from a raw client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, sim, without_reported};
+use ha_proto::{CompressedEvent, ServerMessage};
+use ha_sim::{Sim, SimConfig};
+use serde_json::json;
+
+/// For paused-clock tests: no heartbeat, so the clock only jumps to the timers under test.
+async fn quiet_sim() -> Sim {
+    Sim::start(SimConfig { entities: 0, heartbeat: Duration::ZERO, ..SimConfig::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn drop_all_now_closes_every_connection() {
+    let sim = sim(1).await;
+    let mut a = Client::connect(&sim).await;
+    let mut b = Client::connect(&sim).await;
+    sim.wait_for_connections(2).await;
+
+    sim.faults().drop_all_now();
+
+    assert!(a.next().await.is_none());
+    assert!(b.next().await.is_none());
+    sim.wait_for_connections_at_most(0).await;
+}
+
+#[tokio::test]
+async fn drop_after_messages_closes_after_exactly_n_more() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    client.ok(json!({"type": "subscribe_events", "event_type": "state_changed"})).await;
+
+    sim.faults().drop_after_messages(3);
+    for i in 0..6 {
+        sim.set_state("sensor.counter", &i.to_string(), ha_proto::Attributes::new());
+    }
+    let received = client.until_closed().await;
+
+    assert_eq!(received, 3);
+}
+
+#[tokio::test]
+async fn clear_lifts_drop_after_for_new_connections() {
+    let sim = sim(0).await;
+    sim.faults().drop_after_messages(0);
+    sim.faults().clear();
+    let mut client = Client::connect(&sim).await;
+
+    let reply = client.command(json!({"type": "ping"})).await;
+
+    assert!(matches!(reply, ServerMessage::Pong { .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delayed_responses_arrive_after_the_delay() {
+    let sim = quiet_sim().await;
+    let mut client = Client::connect(&sim).await;
+    sim.faults().delay_responses(Duration::from_secs(5));
+    let sent_at = tokio::time::Instant::now();
+
+    let reply = client.command(json!({"type": "ping"})).await;
+
+    assert!(matches!(reply, ServerMessage::Pong { .. }));
+    // Virtual time: the paused clock only moves as far as the server's delay.
+    assert!(sent_at.elapsed() >= Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn stopped_reading_holds_commands_but_not_events() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    client.ok(json!({"type": "subscribe_events", "event_type": "state_changed"})).await;
+    sim.faults().stop_reading(Duration::from_secs(3600));
+
+    client.send(json!({"id": 100, "type": "ping"})).await;
+    sim.set_state("sensor.during_stall", "1", ha_proto::Attributes::new());
+    let first = client.next().await.unwrap();
+    sim.faults().clear();
+    let second = client.next().await.unwrap();
+
+    assert!(matches!(first, ServerMessage::Event { .. }), "{first:?}");
+    assert!(matches!(second, ServerMessage::Pong { id: 100 }), "{second:?}");
+}
+
+#[tokio::test]
+async fn malformed_frame_is_not_json() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().send_malformed_frame();
+    let text = client.next_text().await.unwrap();
+
+    assert!(ha_proto::Frame::parse(&text).is_err());
+}
+
+#[tokio::test]
+async fn oversized_message_has_the_requested_size() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().send_oversized(2 << 20);
+    let text = client.next_text().await.unwrap();
+
+    assert!(text.len() >= 2 << 20);
+    assert!(ha_proto::Frame::parse(&text).is_ok());
+}
+
+#[tokio::test]
+async fn reject_auth_then_clear_lets_the_token_in_again() {
+    let sim = sim(0).await;
+    sim.faults().reject_auth(true);
+    sim.faults().clear();
+
+    let _client = Client::connect(&sim).await;
+
+    assert_eq!(sim.auth_failures(), 0);
+}
+
+#[tokio::test]
+async fn restart_closes_bumps_the_version_and_churns_entities() {
+    let sim = Sim::start(SimConfig { entities: 100, restart_churn: Some(5), ..SimConfig::default() }).await.unwrap();
+    sim.set_state("sensor.made_over_the_api", "1", ha_proto::Attributes::new());
+    let before = sim.states();
+    let mut client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().restart();
+    let closed = client.next().await.is_none();
+    let (mut again, version) = Client::open(&sim).await;
+    again.send(json!({"type": "auth", "access_token": "sim-token"})).await;
+    again.next().await.unwrap();
+    again.send(json!({"id": 1, "type": "subscribe_entities"})).await;
+    again.reply_to(1).await;
+    let (_, snapshot) = again.event().await;
+
+    let after = sim.states();
+    assert!(closed);
+    assert_eq!(version, "2024.3.4");
+    assert!(after.iter().all(|s| s.entity_id != "sensor.made_over_the_api"));
+    let gone = before.iter().filter(|s| !after.iter().any(|a| a.entity_id == s.entity_id)).count();
+    let new = after.iter().filter(|s| !before.iter().any(|b| b.entity_id == s.entity_id)).count();
+    assert_eq!(gone, 6, "5 churned plus the API-made entity");
+    assert_eq!(new, 5);
+    let snapshot = CompressedEvent::parse(&snapshot).unwrap();
+    let mut mirrored: Vec<_> = snapshot.added.iter().map(|(k, c)| c.to_state(k.to_entity_id())).collect();
+    mirrored.sort_by(|a, b| a.entity_id.as_str().cmp(b.entity_id.as_str()));
+    assert_eq!(mirrored, without_reported(after));
+}
+
+#[tokio::test]
+async fn flow_control_cuts_a_client_too_far_behind() {
+    // A current-thread runtime: the writer cannot run while `emit_changes` queues, so the
+    // client is exactly as far behind as the number of changes.
+    let sim = Sim::start(SimConfig { entities: 50, max_pending: 20, ..SimConfig::default() }).await.unwrap();
+    let mut client = Client::connect(&sim).await;
+    client.ok(json!({"type": "subscribe_events"})).await;
+
+    sim.emit_changes(100);
+    let received = client.until_closed().await;
+
+    assert!(received < 20, "received {received}");
+    sim.wait_for_connections_at_most(0).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn unanswered_protocol_pings_close_the_connection() {
+    let config = SimConfig {
+        entities: 0,
+        heartbeat: Duration::from_secs(55),
+        auth_timeout: Duration::from_secs(3600),
+        ..SimConfig::default()
+    };
+    let sim = Sim::start(config).await.unwrap();
+    let _client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    // The client never reads, so it never answers the ping; the paused clock runs ahead.
+    sim.wait_for_connections_at_most(0).await;
+
+    assert_eq!(sim.connections(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_sends_protocol_pings() {
+    let config = SimConfig { entities: 0, heartbeat: Duration::from_secs(55), ..SimConfig::default() };
+    let sim = Sim::start(config).await.unwrap();
+    let mut client = Client::connect(&sim).await;
+
+    let frame = futures_util::StreamExt::next(&mut client.ws).await;
+
+    assert!(matches!(frame, Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))), "{frame:?}");
+}
