@@ -47,6 +47,7 @@ mod config;
 mod control;
 mod hass;
 mod onboard;
+mod process;
 mod venv;
 
 use std::env;
@@ -55,12 +56,12 @@ use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use nix::sys::signal::Signal;
 use xshell::{Shell, cmd};
 
 use self::config::{HaConfig, Urls};
@@ -149,6 +150,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    // Installed first: an interrupt during the pip install or the suite build must end the run too.
+    let interrupt = Arc::new(Interrupt::default());
+    {
+        let interrupt = Arc::clone(&interrupt);
+        ctrlc::set_handler(move || interrupt.trigger()).context("installing the Ctrl-C handler")?;
+    }
+
     let cache_home = match args.cache_dir.clone() {
         Some(dir) => dir,
         None => venv::cache_home(env::var_os("XDG_CACHE_HOME"), env::var_os("HOME"))?,
@@ -156,13 +164,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let layout = CacheLayout::under(&cache_home);
     let sh = Shell::new().context("creating the shell")?;
     sh.change_dir(&root);
-    venv::ensure(&sh, &layout, &args.python, &progress)?;
+    venv::ensure(&sh, &layout, &args.python, &progress, &|| interrupt.is_triggered())?;
+    interrupt.check()?;
 
     if !args.shell {
         // Compile before Home Assistant starts: a build error should not cost a server start.
         progress.stage("building the conformance suite");
         let cargo = cargo();
         cmd!(sh, "{cargo} test -p ha-client --test real_ha --no-run").run().context("building the suite")?;
+        interrupt.check()?;
     }
 
     let run_dir = tempfile::Builder::new().prefix("hapulse-ha-").tempdir().context("creating the run directory")?;
@@ -176,19 +186,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let urls = Urls::new(port);
     let command = HassCommand { program: layout.hass(), config_dir, log_file: run_dir.path().join("hass.log") };
     let supervisor = Arc::new(Supervisor::new(command, urls));
-    {
-        let supervisor = Arc::clone(&supervisor);
-        ctrlc::set_handler(move || {
-            eprintln!("interrupted: stopping Home Assistant");
-            if let Err(err) = supervisor.close() {
-                eprintln!("error: {err:#}");
-            }
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    interrupt.watch(Arc::clone(&supervisor));
 
     let run = Run { args: &args, progress: &progress, layout: &layout, config: &config, root: &root, urls };
-    let outcome = run.serve(&supervisor, run_dir.path());
+    let outcome = interrupt.check().and_then(|()| run.serve(&supervisor, run_dir.path()));
     let closed = supervisor.close();
     if let Some(pid) = supervisor.pid() {
         eprintln!("warning: Home Assistant (pid {pid}) is still registered after stopping it");
@@ -204,6 +205,50 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("kept the run directory for inspection: {}", kept.display());
             Err(err)
         }
+    }
+}
+
+/// What Ctrl-C (SIGINT) or SIGTERM does: remember it, and close the supervisor (stopping Home Assistant) as soon
+/// as there is one. The run's own loops notice the closed supervisor and end with an error.
+#[derive(Debug, Default)]
+struct Interrupt {
+    triggered: AtomicBool,
+    supervisor: OnceLock<Arc<Supervisor>>,
+}
+
+impl Interrupt {
+    /// Runs on the signal-handling thread.
+    fn trigger(&self) {
+        eprintln!("interrupted: stopping");
+        self.triggered.store(true, Ordering::SeqCst);
+        if let Some(supervisor) = self.supervisor.get()
+            && let Err(err) = supervisor.close()
+        {
+            eprintln!("error: {err:#}");
+        }
+    }
+
+    /// Hands over the supervisor to close on interrupt; closes it at once if the signal came before.
+    fn watch(&self, supervisor: Arc<Supervisor>) {
+        let supervisor = self.supervisor.get_or_init(|| supervisor);
+        // Set after the supervisor: a signal between the two is seen here, one after it by `trigger`.
+        if self.triggered.load(Ordering::SeqCst) {
+            // Nothing runs yet, so closing only marks it closed.
+            let _ = supervisor.close();
+        }
+    }
+
+    /// Whether the run was interrupted.
+    fn is_triggered(&self) -> bool {
+        self.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Fails once the run was interrupted.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.is_triggered() {
+            bail!("interrupted");
+        }
+        Ok(())
     }
 }
 
@@ -264,15 +309,8 @@ impl Run<'_> {
             .process_group(0)
             .spawn()
             .context("starting the conformance suite")?;
-        let status = loop {
-            if let Some(status) = suite.try_wait().context("waiting for the suite")? {
-                break status;
-            }
-            if supervisor.is_closed() {
-                hass::stop_child_group(&mut suite, Signal::SIGINT, SUITE_STOP_GRACE)?;
-                bail!("interrupted while the conformance suite was running");
-            }
-            thread::sleep(Duration::from_millis(200));
+        let Some(status) = process::wait_unless(&mut suite, &|| supervisor.is_closed(), SUITE_STOP_GRACE)? else {
+            bail!("interrupted while the conformance suite was running");
         };
         if !status.success() {
             bail!("the conformance suite failed ({status})");

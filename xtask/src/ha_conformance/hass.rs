@@ -7,24 +7,20 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
 
 use super::config::Urls;
+use super::process::{self, POLL};
 
 /// How long Home Assistant gets to shut down after SIGTERM before the group is killed. It usually needs 1–3 s;
 /// its own shutdown stages can take much longer when an integration hangs, and we do not wait for that.
 const STOP_GRACE: Duration = Duration::from_secs(30);
-
-/// Pause between readiness probes and between checks of a stopping process.
-const POLL: Duration = Duration::from_millis(200);
 
 /// Lines of the Home Assistant log shown when it fails to come up.
 const LOG_TAIL_LINES: usize = 40;
@@ -229,41 +225,8 @@ impl Supervisor {
     }
 }
 
-fn process_group_of(child: &Child) -> anyhow::Result<Pid> {
-    let raw = i32::try_from(child.id()).map_err(|_| anyhow!("pid {} out of range", child.id()))?;
-    Ok(Pid::from_raw(raw))
-}
-
-/// Sends `signal` to the group; a group that is already gone is fine.
-pub(crate) fn signal_group(child: &Child, signal: Signal) -> anyhow::Result<()> {
-    match killpg(process_group_of(child)?, signal) {
-        Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(errno) => Err(anyhow!("sending {signal} to process group {}: {errno}", child.id())),
-    }
-}
-
-/// Stops a child started with `process_group(0)`: `first` signal to its group, SIGKILL after `grace`.
-pub(crate) fn stop_child_group(child: &mut Child, first: Signal, grace: Duration) -> anyhow::Result<ExitStatus> {
-    signal_group(child, first)?;
-    let deadline = Instant::now() + grace;
-    let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for the process")? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            eprintln!("pid {} still running {} s after {first}: killing it", child.id(), grace.as_secs());
-            signal_group(child, Signal::SIGKILL)?;
-            break child.wait().context("waiting for the killed process")?;
-        }
-        thread::sleep(POLL);
-    };
-    // Children of the leader that outlived it (a pip install, say) share its group.
-    signal_group(child, Signal::SIGKILL)?;
-    Ok(status)
-}
-
 fn stop_group(child: &mut Child) -> anyhow::Result<()> {
-    stop_child_group(child, Signal::SIGTERM, STOP_GRACE).map(|_| ())
+    process::stop_group(child, Signal::SIGTERM, STOP_GRACE).map(|_| ())
 }
 
 #[cfg(test)]

@@ -12,16 +12,38 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::process::CommandExt as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use super::Progress;
+use super::{Progress, process};
 
 /// The Home Assistant release the suite is held against: the last one that runs on Python 3.11.
 pub(crate) const HA_VERSION: &str = "2024.3.3";
 
-/// What pip installs. `josepy` 2 removed an API that `acme` (pulled in by `hass-nabucasa`) imports at startup.
-pub(crate) const PIP_REQUIREMENTS: [&str; 2] = ["homeassistant==2024.3.3", "josepy<2"];
+/// What pip installs.
+/// - `josepy` 2 removed an API that `acme` (pulled in by `hass-nabucasa`) imports at startup.
+/// - The Bluetooth stack is pinned to the versions homeassistant 2024.3.3 itself pins in its
+///   `homeassistant/package_constraints.txt`: `home-assistant-bluetooth` asks for `habluetooth>=0.11` without an
+///   upper bound, and left alone pip backtracks through source builds of newer `bluetooth-data-tools` releases
+///   for many minutes (seen 2026-11-27) and ends with versions 2024.3.3 was never tested with.
+pub(crate) const PIP_REQUIREMENTS: [&str; 9] = [
+    "homeassistant==2024.3.3",
+    "josepy<2",
+    "habluetooth==2.4.2",
+    "bluetooth-data-tools==1.19.0",
+    "bluetooth-adapters==0.18.0",
+    "bluetooth-auto-recovery==1.3.0",
+    "bleak==0.21.1",
+    "bleak-retry-connector==3.4.0",
+    "dbus-fast==2.21.1",
+];
+
+/// How long pip gets to stop after Ctrl-C before it is killed (pip sometimes swallows the first SIGINT).
+const PIP_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Python versions homeassistant 2024.3.3 supports.
 const SUPPORTED_PYTHON: [(u32, u32); 2] = [(3, 11), (3, 12)];
@@ -128,7 +150,14 @@ fn write_marker(path: &Path, content: &str) -> anyhow::Result<()> {
 }
 
 /// Makes sure the venv under `layout` holds a complete install, building it with `python` when it does not.
-pub(crate) fn ensure(sh: &Shell, layout: &CacheLayout, python: &str, progress: &Progress) -> anyhow::Result<()> {
+/// `cancelled` is polled during the pip install, which is stopped when it turns true.
+pub(crate) fn ensure(
+    sh: &Shell,
+    layout: &CacheLayout,
+    python: &str,
+    progress: &Progress,
+    cancelled: &dyn Fn() -> bool,
+) -> anyhow::Result<()> {
     let marker = read_marker(&layout.venv_marker())?;
     if marker_matches(marker.as_deref(), &venv_marker_content()) && layout.hass().is_file() {
         progress.stage(format_args!("reusing Home Assistant {HA_VERSION} in {}", layout.venv().display()));
@@ -170,10 +199,22 @@ pub(crate) fn ensure(sh: &Shell, layout: &CacheLayout, python: &str, progress: &
         PIP_REQUIREMENTS.join(" ")
     ));
     let venv_python = layout.python();
-    let requirements = PIP_REQUIREMENTS;
-    cmd!(sh, "{venv_python} -m pip install --progress-bar off {requirements...}")
-        .run()
-        .context("installing homeassistant into the venv (run again to retry; the partial venv is rebuilt)")?;
+    let pip_args = ["-m", "pip", "install", "--progress-bar", "off"];
+    eprintln!("$ {} {} {}", venv_python.display(), pip_args.join(" "), PIP_REQUIREMENTS.join(" "));
+    // Not `cmd!`: pip must be stoppable on Ctrl-C (it can swallow the first SIGINT), so it runs in its own
+    // process group that we stop ourselves.
+    let mut pip = Command::new(&venv_python)
+        .args(pip_args)
+        .args(PIP_REQUIREMENTS)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", venv_python.display()))?;
+    let status = process::wait_unless(&mut pip, cancelled, PIP_STOP_GRACE)?
+        .context("interrupted while installing homeassistant (run again: the partial venv is rebuilt)")?;
+    if !status.success() {
+        bail!("pip failed ({status}) installing homeassistant (run again to retry; the partial venv is rebuilt)");
+    }
 
     write_marker(&layout.venv_marker(), &venv_marker_content())?;
     progress.stage(format_args!("Home Assistant {HA_VERSION} installed"));
