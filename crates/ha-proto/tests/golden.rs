@@ -435,6 +435,30 @@ fn auth_message_never_shows_its_token_in_debug() {
 }
 
 #[test]
+fn auth_message_decodes_from_a_json_value_too() {
+    // arrange: what a server does after peeking at the message as a Value
+    let value = json("client/auth.json");
+
+    // act
+    let auth: AuthMessage = serde_json::from_value(value.clone()).unwrap();
+
+    // assert
+    assert_eq!(auth.access_token.expose(), value["access_token"]);
+}
+
+#[test]
+fn states_decode_from_a_json_value_too() {
+    // arrange
+    let value = json("rest/states.json");
+
+    // act
+    let states: Vec<State> = serde_json::from_value(value.clone()).unwrap();
+
+    // assert
+    assert_eq!(serde_json::to_value(&states).unwrap(), value);
+}
+
+#[test]
 fn auth_message_with_another_type_is_rejected_without_echoing_the_token() {
     // arrange
     let text = read("client/auth.json").replace(r#""type":"auth""#, r#""type":"login""#);
