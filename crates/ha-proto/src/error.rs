@@ -37,12 +37,16 @@ pub enum ProtoError {
 
 impl ProtoError {
     pub(crate) fn json(what: &'static str, err: &serde_json::Error) -> Self {
-        // serde_json's Display appends " at line L column C"; keep only the reason.
-        let full = err.to_string();
-        let message = match full.rfind(" at line ") {
-            Some(cut) => full[..cut].to_owned(),
-            None => full,
-        };
-        ProtoError::Malformed { what, line: err.line(), column: err.column(), message }
+        ProtoError::Malformed { what, line: err.line(), column: err.column(), message: reason(err) }
+    }
+}
+
+/// serde_json's message without the " at line L column C" it appends, for errors whose
+/// position would mislead (it is relative to a slice, not to the frame).
+pub(crate) fn reason(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    match (err.line(), full.rfind(" at line ")) {
+        (1.., Some(cut)) => full[..cut].to_owned(),
+        _ => full,
     }
 }

@@ -6,6 +6,8 @@
 //! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand.
 //! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
 //!   (what a server does).
+//! - Unknown message types become [`ServerMessage::Unknown`] (kept whole), unknown error codes
+//!   [`ErrorCode::Other`]; unknown fields are skipped, and [`Frame::unknown_fields`] lists them.
 //!
 //! Bad input never panics: it becomes a [`ProtoError`] that says where.
 //!

@@ -380,7 +380,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, 'de> {
                 Err(e) => self.0.errors.push(ProtoError::InvalidMessage {
                     index,
                     msg_type: String::new(),
-                    message: format!("not a message object: {e}"),
+                    message: format!("not a message object: {}", crate::error::reason(&e)),
                 }),
             }
             index += 1;
@@ -479,7 +479,8 @@ fn decode<'a>(f: &RawFields<'a>, whole: Option<&'a RawValue>) -> Result<ServerMe
                 })
             } else {
                 let raw = f.error.ok_or_else(|| fail("failed result without `error`".to_owned()))?;
-                Err(serde_json::from_str::<ErrorInfo>(raw.get()).map_err(|e| fail(format!("invalid `error`: {e}")))?)
+                Err(serde_json::from_str::<ErrorInfo>(raw.get())
+                    .map_err(|e| fail(format!("invalid `error`: {}", crate::error::reason(&e))))?)
             };
             ServerMessage::Result { id, outcome }
         }

@@ -959,6 +959,8 @@ fn bad_elements_of_a_coalesced_frame_are_reported_by_index_and_the_rest_kept() {
         .collect();
     assert_eq!(indexes, [1, 2]);
     assert!(frame.errors[0].to_string().starts_with("message 1 of the frame"), "{}", frame.errors[0]);
+    let not_object = frame.errors[1].to_string();
+    assert!(not_object.contains("not a message object") && !not_object.contains(" at line "), "{not_object}");
 }
 
 // ---------------------------------------------------------------- REST
