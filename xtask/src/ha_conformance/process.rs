@@ -95,12 +95,7 @@ mod tests {
     use super::*;
 
     fn spawn_in_group(script: &str) -> Child {
-        Command::new("sh")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawning sh")
+        Command::new("sh").args(["-c", script]).stdout(Stdio::piped()).process_group(0).spawn().expect("spawning sh")
     }
 
     #[test]
