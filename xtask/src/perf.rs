@@ -44,8 +44,9 @@ use self::shard::Shard;
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<Sub>,
+    // Boxed: keeps `main`'s command enum small.
     #[command(flatten)]
-    opts: Options,
+    opts: Box<Options>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -132,7 +133,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn dispatch(args: Args) -> Result<u8> {
-    let opts = args.opts;
+    let opts = *args.opts;
     match args.command {
         None if opts.check => {
             if opts.base.is_some() {
@@ -199,7 +200,6 @@ impl Ctx {
             sh: &self.sh,
             root: self.ws.root.clone(),
             package: self.config.bench.package.clone(),
-            cargo_target_dir: None,
             raw_dir: self.perf_dir().join("raw").join(label),
             label: label.to_owned(),
             config: &self.config,
@@ -562,12 +562,12 @@ fn ab(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
         .ignore_stderr()
         .run()
         .with_context(|| format!("checking out {rev}"))?;
-    let result = ab_in_worktree(ctx, opts, rev, &worktree.join(&rel), &ab_dir.join("target"));
+    let result = ab_in_worktree(ctx, opts, rev, &worktree.join(&rel));
     let _ = cmd!(sh, "git worktree remove --force {worktree}").quiet().ignore_stderr().run();
     result
 }
 
-fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path, base_target: &Path) -> Result<u8> {
+fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path) -> Result<u8> {
     let base_ws = Workspace::load(&ctx.sh, base_root, &ctx.config.bench.package)
         .with_context(|| format!("the base revision {rev} has no bench package"))?;
     let mut targets = scope(ctx, opts);
@@ -578,8 +578,7 @@ fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path, base_t
         eprintln!("perf: bench target {} does not exist at {rev}: its benchmarks show as new", t.name);
     }
     let head = ctx.bench("head");
-    let base =
-        Bench { root: base_root.to_owned(), cargo_target_dir: Some(base_target.to_owned()), ..ctx.bench("base") };
+    let base = Bench { root: base_root.to_owned(), ..ctx.bench("base") };
     let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
     let seconds = wall_seconds(&ctx.config, opts.quick);
     let mut results = measure(&[&base, &head], &shared, &settings, &[], seconds)?;

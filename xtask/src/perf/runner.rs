@@ -37,8 +37,6 @@ pub(crate) struct Bench<'a> {
     pub(crate) root: PathBuf,
     /// The bench package.
     pub(crate) package: String,
-    /// `CARGO_TARGET_DIR` for this workspace, when it must differ from the inherited one.
-    pub(crate) cargo_target_dir: Option<PathBuf>,
     /// Where raw tool output and logs go.
     pub(crate) raw_dir: PathBuf,
     /// Label in progress lines (`head`, `base`).
@@ -62,11 +60,7 @@ impl Bench<'_> {
     fn cargo_bench(&self, extra: &[String]) -> Command {
         let _dir = self.sh.push_dir(&self.root);
         let package = &self.package;
-        let mut command: Command = cmd!(self.sh, "cargo bench --package {package} {extra...}").into();
-        if let Some(dir) = &self.cargo_target_dir {
-            command.env("CARGO_TARGET_DIR", dir);
-        }
-        command
+        cmd!(self.sh, "cargo bench --package {package} {extra...}").into()
     }
 
     /// Builds the given targets once, so that timing and progress exclude compilation.

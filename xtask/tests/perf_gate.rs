@@ -1,0 +1,177 @@
+//! End-to-end contract of `cargo xtask perf`, with the real tools (cargo, criterion, iai-callgrind
+//! under valgrind, dhat) on the synthetic bench crate in `test_data/synth`. The crate reads
+//! environment variables outside its measured regions to inject exactly one kind of change:
+//! `SYNTH_EXTRA_WORK_PERCENT` (more instructions), `SYNTH_EXTRA_ALLOCS` (more allocations) and
+//! `SYNTH_WALL_NOISE_US` (a busy wait inside the wall-clock benchmark only).
+//!
+//! The tests share one target directory and one blessed baseline, so they take a lock and run one
+//! at a time; the first one pays for the build (about a minute on a cold target directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+const INJECTIONS: [&str; 3] = ["SYNTH_EXTRA_WORK_PERCENT", "SYNTH_EXTRA_ALLOCS", "SYNTH_WALL_NOISE_US"];
+
+fn synth_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/synth")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-synth")
+}
+
+fn perf(baselines: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .arg("perf")
+        .arg("--root")
+        .arg(synth_root())
+        .arg("--baselines")
+        .arg(baselines)
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("HAPULSE_PERF_ROOT");
+    for name in INJECTIONS {
+        command.env_remove(name);
+    }
+    command.envs(envs.iter().copied());
+    command.output().expect("start xtask")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}\n--- stderr ---\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Serialises the tests and blesses the unchanged synthetic crate once.
+fn blessed() -> (MutexGuard<'static, ()>, &'static Path) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    static BASELINES: OnceLock<PathBuf> = OnceLock::new();
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = BASELINES.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let output = perf(&dir, &["bless", "--reason", "end-to-end test"], &[]);
+        assert!(output.status.success(), "bless failed:\n{}", text(&output));
+        dir
+    });
+    (guard, dir.as_path())
+}
+
+/// The stdout line of the table row for `id` and `metric`.
+fn row<'a>(stdout: &'a str, id: &str, metric: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq([id, metric]))
+        .unwrap_or_else(|| panic!("no row {id} {metric} in:\n{stdout}"))
+}
+
+#[test]
+fn unchanged_tree_passes_with_exit_0() {
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &[], &[]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("perf gate: pass"), "{}", text(&output));
+}
+
+#[test]
+fn three_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &[], &[("SYNTH_EXTRA_WORK_PERCENT", "3")]);
+
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("regression"), "{stdout}");
+}
+
+#[test]
+fn one_extra_allocation_fails_with_exit_3() {
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &[], &[("SYNTH_EXTRA_ALLOCS", "1")]);
+
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(row(&stdout, "synth/alloc/hundred", "heap_total_blocks").ends_with("regression"), "{stdout}");
+}
+
+#[test]
+fn baseline_from_another_toolchain_is_stale_with_exit_4() {
+    let (_lock, baselines) = blessed();
+    let other = tempfile::tempdir().unwrap();
+    for suite in ["instr", "heap", "wall"] {
+        let original = std::fs::read_to_string(baselines.join(format!("{suite}.json"))).unwrap();
+        let rewritten = original.replace("\"rustc 1.", "\"rustc 0.");
+        assert_ne!(original, rewritten, "no toolchain string in {suite}.json");
+        std::fs::write(other.path().join(format!("{suite}.json")), rewritten).unwrap();
+    }
+
+    let output = perf(other.path(), &[], &[]);
+
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("toolchain differs"), "{stdout}");
+    assert!(stdout.contains("run `cargo xtask perf bless --reason"), "{stdout}");
+}
+
+#[test]
+fn check_mode_reports_a_missing_baseline_with_exit_4_without_running() {
+    let (_lock, _) = blessed();
+    let empty = tempfile::tempdir().unwrap();
+
+    let output = perf(empty.path(), &["--check"], &[]);
+
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("instr: baseline file") && stdout.contains("is missing"), "{stdout}");
+    assert!(stdout.contains("run `cargo xtask perf bless --reason ...` and commit"), "{stdout}");
+}
+
+#[test]
+fn noisy_wall_change_with_steady_instructions_is_noise_suspect_and_passes() {
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &[], &[("SYNTH_WALL_NOISE_US", "200")]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(row(&stdout, "synth/sum/small", "wall_ns").ends_with("noise-suspect"), "{stdout}");
+}
+
+#[test]
+fn report_is_appended_to_the_github_step_summary() {
+    let (_lock, baselines) = blessed();
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let path = summary.path().to_str().unwrap().to_owned();
+
+    let output = perf(baselines, &["--suite", "heap"], &[("GITHUB_STEP_SUMMARY", &path)]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let written = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(written.starts_with("## Performance gate\n\n3 unchanged\n"), "{written}");
+}
+
+#[test]
+fn missing_valgrind_marks_instructions_not_measured_and_never_passes() {
+    let (_lock, baselines) = blessed();
+    // A PATH with everything the run needs except valgrind.
+    let bin = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir("/usr/bin").unwrap().map(Result::unwrap) {
+        if !entry.file_name().to_string_lossy().starts_with("valgrind") {
+            let _ = std::os::unix::fs::symlink(entry.path(), bin.path().join(entry.file_name()));
+        }
+    }
+    let cargo_home =
+        std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+    let path = format!("{cargo_home}/bin:{}", bin.path().display());
+
+    let output = perf(baselines, &["--suite", "instr,heap"], &[("PATH", &path)]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("not measured"), "{stdout}");
+    assert!(stdout.contains("valgrind not found"), "{stdout}");
+}
