@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use ha_proto::{AuthMessage, ServerMessage};
@@ -17,6 +17,9 @@ use crate::hub::{Out, Outbox};
 
 /// Most messages put into one coalesced frame.
 const MAX_BATCH: usize = 2048;
+
+/// How long a closing connection may take to send its close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a connection's command handlers need.
 #[derive(Debug)]
@@ -49,16 +52,24 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     shared.conn_opened(outbox.clone());
     tracing::debug!(conn = conn_id, "authenticated");
 
-    let writer = write_loop(sink, rx, conn.clone(), shared.clone());
-    let reader = read_loop(stream, conn.clone(), shared.clone());
-    tokio::select! {
-        () = writer => {}
-        () = reader => {}
-        () = outbox.cancel.cancelled() => {}
-        () = shared.shutdown.cancelled() => {}
+    {
+        let writer = write_loop(&mut sink, rx, conn.clone(), shared.clone());
+        let reader = read_loop(stream, conn.clone(), shared.clone());
+        tokio::select! {
+            () = writer => {}
+            () = reader => {}
+            () = outbox.cancel.cancelled() => {}
+            () = shared.shutdown.cancelled() => {}
+        }
     }
     outbox.cancel.cancel();
     shared.conn_closed(conn_id);
+    if !outbox.abrupt.load(Ordering::Acquire) {
+        // Home Assistant ends a connection with a close frame (aiohttp's `close()`), except
+        // when the transport itself failed; the drop faults imitate the latter.
+        let close = Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from_static("") }));
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+    }
     tracing::debug!(conn = conn_id, overflowed = outbox.overflowed.load(Ordering::Acquire), "closed");
 }
 
@@ -230,7 +241,7 @@ fn oversized(bytes: usize) -> String {
     s
 }
 
-async fn write_loop(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: Arc<Conn>, shared: Arc<Shared>) {
+async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: Arc<Conn>, shared: Arc<Shared>) {
     let mut drops = DropCount { generation: 0, limit: None, sent: 0 };
     if let Some((generation, n)) = shared.faults.drop_after() {
         drops = DropCount { generation, limit: Some(n), sent: 0 };
@@ -249,6 +260,7 @@ async fn write_loop(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: 
             _ = ticker.tick(), if !heartbeat.is_zero() => {
                 if !conn.pong_seen.swap(false, Ordering::AcqRel) {
                     tracing::debug!(conn = conn.id(), "no pong to the last ping");
+                    conn.outbox.abrupt.store(true, Ordering::Release);
                     return;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -267,9 +279,11 @@ async fn write_loop(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: 
         }
         let taken = batch.len();
         let allowance = drops.allowance(&shared);
-        let ok = send_batch(&mut sink, &mut batch, allowance, &mut drops.sent).await;
+        let ok = send_batch(sink, &mut batch, allowance, &mut drops.sent).await;
         conn.outbox.sent(taken);
         if !ok {
+            // The drop-after fault (or a dead socket): no close frame either way.
+            conn.outbox.abrupt.store(true, Ordering::Release);
             return;
         }
     }

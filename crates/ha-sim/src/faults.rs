@@ -69,7 +69,7 @@ impl Faults {
     /// Closes every WebSocket connection now, abruptly (no close frame).
     pub fn drop_all_now(&self) {
         for outbox in self.shared.core().conns.values() {
-            outbox.cancel.cancel();
+            outbox.drop_abruptly();
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct Outbox {
     pub(crate) cancel: CancellationToken,
     /// Set when flow control cut the connection.
     pub(crate) overflowed: AtomicBool,
+    /// Set when the connection must end without a close frame (the drop faults).
+    pub(crate) abrupt: AtomicBool,
     pub(crate) coalesce: AtomicBool,
     limits: FlowLimits,
     peak_since: std::sync::Mutex<Option<Instant>>,
@@ -63,6 +65,7 @@ impl Outbox {
             pending: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
             overflowed: AtomicBool::new(false),
+            abrupt: AtomicBool::new(false),
             coalesce: AtomicBool::new(false),
             limits,
             peak_since: std::sync::Mutex::new(None),
@@ -99,6 +102,12 @@ impl Outbox {
                 false
             }
         }
+    }
+
+    /// Ends the connection at once, without a close frame.
+    pub(crate) fn drop_abruptly(&self) {
+        self.abrupt.store(true, Ordering::Release);
+        self.cancel.cancel();
     }
 
     /// Called by the writer once `n` messages have left.

@@ -29,6 +29,30 @@ async fn drop_all_now_closes_every_connection() {
 }
 
 #[tokio::test]
+async fn dropped_connections_get_no_close_frame() {
+    let sim = sim(1).await;
+    let mut client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().drop_all_now();
+    let end = futures_util::StreamExt::next(&mut client.ws).await;
+
+    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
+}
+
+#[tokio::test]
+async fn restart_closes_with_a_close_frame() {
+    let sim = sim(1).await;
+    let mut client = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().restart();
+    let end = futures_util::StreamExt::next(&mut client.ws).await;
+
+    assert!(matches!(end, Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))), "{end:?}");
+}
+
+#[tokio::test]
 async fn drop_after_messages_closes_after_exactly_n_more() {
     let sim = sim(0).await;
     let mut client = Client::connect(&sim).await;
