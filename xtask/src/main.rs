@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>`. One module per subcommand; every process is
 //! started with `xshell::cmd!` (no shell strings), so local runs and CI behave the same.
 
+mod github;
 mod ha_conformance;
 mod perf;
 

@@ -72,6 +72,8 @@ enum Sub {
         #[arg(long)]
         no_run: bool,
     },
+    /// Post report.md as the pull request's one sticky comment (GitHub API; see src/github.rs).
+    Comment(crate::github::CommentArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,6 +161,7 @@ fn dispatch(args: Args) -> Result<u8> {
         }
         Some(Sub::Merge { reports }) => merge(&opts, &reports),
         Some(Sub::Compare { against, no_run }) => compare(&Ctx::new(&opts)?, &opts, &against, no_run),
+        Some(Sub::Comment(args)) => crate::github::comment(args),
     }
 }
 
@@ -523,6 +526,9 @@ fn compare(ctx: &Ctx, opts: &Options, against: &str, no_run: bool) -> Result<u8>
             eprintln!("perf: note: {note} (compare shows the change anyway)");
         }
     }
+    // Only the suites the reference holds are compared (a single baseline file holds one suite).
+    let suites_held: Vec<Suite> = reference.iter().map(|b| b.suite).collect();
+    let current: Vec<Measurement> = current.into_iter().filter(|m| suites_held.contains(&m.metric.suite())).collect();
     let measured: Vec<&str> = current.iter().map(|m| m.target.as_str()).collect();
     let reference: Vec<Measurement> = reference
         .iter()
