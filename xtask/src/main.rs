@@ -4,6 +4,7 @@
 mod github;
 mod ha_conformance;
 mod perf;
+mod release;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
     Perf(perf::Args),
     /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
     HaConformance(ha_conformance::Args),
+    /// Performance-validated release tags: `release tag vX.Y.Z [--push]`, `release verify vX.Y.Z`.
+    Release(release::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Perf(args) => perf::run(args),
         Command::HaConformance(args) => ha_conformance::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Release(args) => release::run(args).map(|()| std::process::ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
