@@ -432,4 +432,19 @@ mod tests {
         assert_eq!(id.len(), 26);
         assert!(id.bytes().all(|b| CROCKFORD.contains(&b)));
     }
+
+    #[test]
+    fn repeated_restarts_keep_the_index_consistent() {
+        let mut world = World::new(3, 2_000, 16);
+
+        for _ in 0..30 {
+            world.restart(100);
+            for _ in 0..50 {
+                world.next_change();
+            }
+        }
+
+        assert!(world.states().iter().enumerate().all(|(i, s)| world.index[&s.entity_id] == i));
+        assert_eq!(world.index.len(), world.len());
+    }
 }
