@@ -291,6 +291,15 @@ fn measure(
         }
     }
     eprintln!("perf: measured in {}", progress::clock(started.elapsed()));
+    for (bench, measured) in benches.iter().zip(&results) {
+        let duplicates = schema::duplicates(measured);
+        anyhow::ensure!(
+            duplicates.is_empty(),
+            "benchmark ids must be unique across bench targets ({}): {}",
+            bench.label,
+            duplicates.join("; ")
+        );
+    }
     Ok(results)
 }
 

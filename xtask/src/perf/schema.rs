@@ -190,9 +190,35 @@ impl RunResults {
     }
 }
 
+/// Benchmark ids measured more than once for one metric (e.g. the same calibration id in two targets),
+/// as `id metric (target, target)`; ids must be unique for comparisons to mean anything.
+pub(crate) fn duplicates(measurements: &[Measurement]) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<(&str, Metric), Vec<&str>> = std::collections::BTreeMap::new();
+    for m in measurements {
+        seen.entry((&m.id, m.metric)).or_default().push(&m.target);
+    }
+    seen.into_iter()
+        .filter(|(_, targets)| targets.len() > 1)
+        .map(|((id, metric), targets)| format!("{id} {} ({})", metric.name(), targets.join(", ")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_name_the_id_and_both_targets() {
+        let measurements = [
+            Measurement::count("calibration/spin/fixed", Metric::WallNs, 1.0, "wall_a"),
+            Measurement::count("calibration/spin/fixed", Metric::WallNs, 1.0, "wall_b"),
+            Measurement::count("a/b/c", Metric::WallNs, 1.0, "wall_a"),
+        ];
+
+        let found = duplicates(&measurements);
+
+        assert_eq!(found, ["calibration/spin/fixed wall_ns (wall_a, wall_b)"]);
+    }
 
     #[test]
     fn suite_of_target_follows_the_prefix_convention() {
