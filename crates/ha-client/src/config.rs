@@ -93,6 +93,9 @@ pub struct ClientConfig {
     /// Items buffered per subscription stream before the oldest are dropped and reported as
     /// `Lagged` (default 4096).
     pub stream_capacity: usize,
+    /// TLS settings for `wss://` and `https://` (default: rustls with the webpki roots).
+    /// Set your own to trust, for example, a self-signed certificate.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -105,6 +108,7 @@ impl fmt::Debug for ClientConfig {
             .field("backoff", &self.backoff)
             .field("heartbeat", &self.heartbeat)
             .field("stream_capacity", &self.stream_capacity)
+            .field("custom_tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -120,6 +124,7 @@ impl ClientConfig {
             backoff: BackoffPolicy::default(),
             heartbeat: Some(Heartbeat::default()),
             stream_capacity: 4096,
+            tls: None,
         })
     }
 

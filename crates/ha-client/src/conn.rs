@@ -26,7 +26,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, DisconnectReason};
@@ -168,8 +168,10 @@ pub(crate) async fn open(cfg: &ClientConfig) -> Result<(Ws, String), ClientError
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_message_size));
     let handshake = async {
-        let (mut ws, _) =
-            connect_async_with_config(url, Some(ws_config), true).await.map_err(|e| fail(e.to_string()))?;
+        let tls = Connector::Rustls(cfg.tls.clone().unwrap_or_else(crate::tls::default_config));
+        let (mut ws, _) = connect_async_tls_with_config(url, Some(ws_config), true, Some(tls))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         match next_auth_message(&mut ws).await.map_err(fail)? {
             ServerMessage::AuthRequired { .. } => {}
             other => return Err(fail(format!("expected auth_required, got {other:?}"))),

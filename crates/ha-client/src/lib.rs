@@ -37,6 +37,7 @@ mod rest;
 mod stats;
 mod stream;
 mod subscription;
+mod tls;
 
 pub use backoff::BackoffPolicy;
 pub use client::{Client, ServiceCall};

@@ -73,7 +73,9 @@ impl RestClient {
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
+        let tls = cfg.tls.clone().unwrap_or_else(crate::tls::default_config);
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
             .default_headers(headers)
             .gzip(true)
             .timeout(cfg.command_timeout)

@@ -1,0 +1,130 @@
+//! Behaviour at the wire that ha-sim does not exercise: protocol pings, a server that
+//! never answers application pings (on tokio's paused clock), and TLS on `wss://` / `https://`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ha_client::{Client, ClientConfig, ClientError, ConnectionState, DisconnectReason, RestClient};
+use ha_proto::{Command, Secret, parse_client_frame};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+/// What the fake server saw.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Connected,
+    Pong(Vec<u8>),
+}
+
+/// A minimal Home Assistant: authenticates anyone, answers every command with a `null`
+/// result, never answers `ping`, and sends one protocol ping frame after auth when asked.
+async fn fake_server(send_protocol_ping: bool) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                ws.send(Message::text(r#"{"type":"auth_required","ha_version":"2024.3.3"}"#)).await.unwrap();
+                let _auth = ws.next().await;
+                ws.send(Message::text(r#"{"type":"auth_ok","ha_version":"2024.3.3"}"#)).await.unwrap();
+                let _ = seen.send(Seen::Connected);
+                if send_protocol_ping {
+                    ws.send(Message::Ping(Bytes::from_static(b"hb"))).await.unwrap();
+                }
+                while let Some(Ok(msg)) = ws.next().await {
+                    match msg {
+                        Message::Pong(data) => {
+                            let _ = seen.send(Seen::Pong(data.to_vec()));
+                        }
+                        Message::Text(text) => {
+                            for cmd in parse_client_frame(text.as_str()).unwrap().into_iter().flatten() {
+                                if cmd.command != Command::Ping {
+                                    let reply =
+                                        format!(r#"{{"id":{},"type":"result","success":true,"result":null}}"#, cmd.id);
+                                    let _ = ws.send(Message::text(reply)).await;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+fn config(url: &str) -> ClientConfig {
+    ClientConfig::new(url, Secret::new("t")).unwrap()
+}
+
+#[tokio::test]
+async fn protocol_ping_from_the_server_is_answered() {
+    let (addr, mut seen) = fake_server(true).await;
+
+    let _client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+    let first = seen.recv().await;
+    let second = seen.recv().await;
+
+    assert_eq!(first, Some(Seen::Connected));
+    assert_eq!(second, Some(Seen::Pong(b"hb".to_vec())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_pong_is_a_dead_connection_and_leads_to_a_reconnect() {
+    let (addr, mut seen) = fake_server(false).await;
+    let client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+
+    // The paused clock jumps over the 30 s ping interval and the 10 s pong timeout.
+    let state = client.wait_for_generation(2).await.unwrap();
+
+    let ConnectionState::Connected { after, .. } = state else { panic!("{state:?}") };
+    assert_eq!(after, Some(DisconnectReason::HeartbeatTimeout(Duration::from_secs(10))));
+    assert_eq!((seen.recv().await, seen.recv().await), (Some(Seen::Connected), Some(Seen::Connected)));
+}
+
+/// A TCP server that reports the first byte a client sends, then hangs up.
+async fn first_byte_server() -> (SocketAddr, mpsc::UnboundedReceiver<u8>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut byte = [0u8; 1];
+            if tcp.read_exact(&mut byte).await.is_ok() {
+                let _ = tx.send(byte[0]);
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+#[tokio::test]
+async fn wss_url_speaks_tls() {
+    let (addr, mut first) = first_byte_server().await;
+
+    let err = Client::connect(config(&format!("wss://{addr}"))).await.unwrap_err();
+
+    assert_eq!(first.recv().await, Some(TLS_HANDSHAKE));
+    assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn https_url_speaks_tls_for_rest() {
+    let (addr, mut first) = first_byte_server().await;
+    let rest = RestClient::new(&config(&format!("https://{addr}"))).unwrap();
+
+    let err = rest.check_api().await.unwrap_err();
+
+    assert_eq!(first.recv().await, Some(TLS_HANDSHAKE));
+    assert!(matches!(err, ClientError::Request { .. }), "{err:?}");
+}
