@@ -40,6 +40,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = value().parse().expect("number"),
             "--no-coalesce" => a.coalesce = false,
             "--events" => a.kind = "events".into(),
+            "--none" => a.kind = "none".into(),
             "--max-pending" => a.max_pending = value().parse().expect("number"),
             other => panic!("unknown flag {other}"),
         }
@@ -60,6 +61,20 @@ async fn main() {
     .await
     .expect("sim starts");
     println!("started {} entities in {:?}", args.entities, started.elapsed());
+    if args.kind == "none" {
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        println!(
+            "no subscriber: the sim made {} changes in {:.1} s",
+            sim.load_changes(),
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
+    if args.rate == 0.0 {
+        let t = Instant::now();
+        sim.emit_changes(200_000);
+        println!("emit_changes(200000) without subscribers took {:?}", t.elapsed());
+    }
     let (mut ws, _) = tokio_tungstenite::connect_async(sim.ws_url()).await.expect("connects");
     ws.next().await;
     ws.send(Message::Text(r#"{"type":"auth","access_token":"sim-token"}"#.into())).await.unwrap();
@@ -100,7 +115,6 @@ async fn main() {
         frames as f64 / secs,
         bytes as f64 / secs / 1e6
     );
-    let n = sim.states().len();
-    println!("entities now {n}");
+    println!("the sim made {} changes in {:.1} s", sim.load_changes(), started.elapsed().as_secs_f64());
     sim.shutdown().await;
 }

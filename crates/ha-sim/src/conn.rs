@@ -159,12 +159,11 @@ async fn read_loop(mut stream: Stream, conn: Arc<Conn>, shared: Arc<Shared>) {
             msg = stream.next() => msg,
             () = changed => continue,
         };
+        // Like aiohttp, anything received counts as a sign of life for the heartbeat.
+        conn.pong_seen.store(true, Ordering::Release);
         let frame = match msg {
             Some(Ok(Message::Text(frame))) => frame,
-            Some(Ok(Message::Pong(_))) => {
-                conn.pong_seen.store(true, Ordering::Release);
-                continue;
-            }
+            Some(Ok(Message::Pong(_))) => continue,
             Some(Ok(Message::Ping(_))) => continue,
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
             Some(Ok(Message::Binary(_))) => {
@@ -246,10 +245,14 @@ async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn:
     if let Some((generation, n)) = shared.faults.drop_after() {
         drops = DropCount { generation, limit: Some(n), sent: 0 };
     }
+    // aiohttp's heartbeat (Home Assistant uses 55 s): a ping every interval, and no sign of
+    // life within half an interval after it ends the connection without a close frame.
     let heartbeat = shared.config.heartbeat;
-    let mut ticker = tokio::time::interval(if heartbeat.is_zero() { std::time::Duration::MAX / 4 } else { heartbeat });
+    let period = if heartbeat.is_zero() { std::time::Duration::from_secs(86_400) } else { heartbeat };
+    let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
+    let mut pong_deadline: Option<tokio::time::Instant> = None;
     let mut batch: Vec<Out> = Vec::new();
     loop {
         tokio::select! {
@@ -258,12 +261,18 @@ async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn:
                 batch.push(first);
             }
             _ = ticker.tick(), if !heartbeat.is_zero() => {
-                if !conn.pong_seen.swap(false, Ordering::AcqRel) {
-                    tracing::debug!(conn = conn.id(), "no pong to the last ping");
-                    conn.outbox.abrupt.store(true, Ordering::Release);
+                conn.pong_seen.store(false, Ordering::Release);
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                pong_deadline = Some(tokio::time::Instant::now() + heartbeat / 2);
+                continue;
+            }
+            () = sleep_until_some(pong_deadline) => {
+                pong_deadline = None;
+                if !conn.pong_seen.load(Ordering::Acquire) {
+                    tracing::debug!(conn = conn.id(), "no pong within half a heartbeat");
+                    conn.outbox.abrupt.store(true, Ordering::Release);
                     return;
                 }
                 continue;
@@ -286,6 +295,14 @@ async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn:
             conn.outbox.abrupt.store(true, Ordering::Release);
             return;
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

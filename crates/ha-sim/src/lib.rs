@@ -134,6 +134,8 @@ pub(crate) struct Shared {
     pub(crate) faults: faults::FaultState,
     pub(crate) connections: watch::Sender<usize>,
     pub(crate) auth_failures: AtomicUsize,
+    /// State changes made by the background load so far.
+    pub(crate) load_changes: AtomicU64,
     pub(crate) next_conn: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     /// The user every token belongs to (an admin), as context `user_id`.
@@ -265,6 +267,7 @@ impl Sim {
             faults: faults::FaultState::default(),
             connections: watch::channel(0).0,
             auth_failures: AtomicUsize::new(0),
+            load_changes: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             user_id,
@@ -370,6 +373,11 @@ impl Sim {
     /// How many auth attempts were rejected.
     pub fn auth_failures(&self) -> usize {
         self.shared.auth_failures.load(Ordering::Acquire)
+    }
+
+    /// State changes the background load (`rate`) has made so far.
+    pub fn load_changes(&self) -> u64 {
+        self.shared.load_changes.load(Ordering::Relaxed)
     }
 
     /// Resolves once at least `n` authenticated connections are open.

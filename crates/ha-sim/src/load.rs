@@ -27,6 +27,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             () = shared.shutdown.cancelled() => return,
         }
         let owed = (start.elapsed().as_secs_f64() * rate) as u64;
+        // After a stall (a starved CPU, a long snapshot), make up at most one second's
+        // worth: a larger burst would only trip every client's flow control.
+        emitted = emitted.max(owed.saturating_sub(rate.ceil() as u64));
         while emitted < owed {
             let batch = (owed - emitted).min(MAX_BATCH);
             {
@@ -38,6 +41,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             }
             emitted += batch;
+            shared.load_changes.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
             if emitted < owed {
                 tokio::task::yield_now().await;
             }
