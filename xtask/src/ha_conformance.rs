@@ -7,8 +7,10 @@
 //!    homeassistant 2024.3.3 is the last release that runs on Python 3.11, the Python of the development and CI
 //!    machines; it also runs on 3.12 (`--python` picks the interpreter).
 //! 2. Writes a fresh configuration folder in a temporary directory (`config.rs`): core settings in UTC and
-//!    metric units, `http:` on 127.0.0.1 and a free port, `logger:` at warning, `input_boolean` and
-//!    `input_number` helpers, and no `default_config:`.
+//!    metric units, `http:` on 127.0.0.1 and a free port, `logger:` at warning, the helpers
+//!    `input_boolean.hapulse_switch`/`hapulse_spare` (off) and `input_number.hapulse_level`/`hapulse_spare_level`
+//!    (0–100, 50), the script `script.hapulse_echo` (a service with a response: `{"echo": <value>}`), and no
+//!    `default_config:`.
 //! 3. Starts `hass -c DIR` in its own process group, logging to `hass.log` beside the configuration folder. The
 //!    first start with a configuration installs its integrations' requirements (no `--skip-pip`); once a start
 //!    reached `RUNNING`, a marker in the cache lets later starts pass `--skip-pip`. Waits until `GET /api/`
@@ -187,6 +189,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let command = HassCommand { program: layout.hass(), config_dir, log_file: run_dir.path().join("hass.log") };
     let supervisor = Arc::new(Supervisor::new(command, urls));
     interrupt.watch(Arc::clone(&supervisor));
+    // Stops Home Assistant even when a panic unwinds through this function.
+    let _close_on_drop = CloseOnDrop(&supervisor);
 
     let run = Run { args: &args, progress: &progress, layout: &layout, config: &config, root: &root, urls };
     let outcome = interrupt.check().and_then(|()| run.serve(&supervisor, run_dir.path()));
@@ -204,6 +208,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             let kept = run_dir.keep();
             eprintln!("kept the run directory for inspection: {}", kept.display());
             Err(err)
+        }
+    }
+}
+
+/// Closes the supervisor when dropped.
+#[derive(Debug)]
+struct CloseOnDrop<'a>(&'a Supervisor);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.close() {
+            eprintln!("error: {err:#}");
         }
     }
 }
