@@ -22,6 +22,8 @@ pub(crate) struct FaultState {
     delay: Mutex<Duration>,
     stop_reading_until: Mutex<Option<Instant>>,
     pub(crate) reject_auth: AtomicBool,
+    /// While set and in the future, HTTP and WebSocket requests get 503 (restarting).
+    down_until: Mutex<Option<Instant>>,
     /// Woken when a fault that readers must notice at once is set.
     pub(crate) changed: Notify,
 }
@@ -37,6 +39,11 @@ impl FaultState {
 
     pub(crate) fn delay(&self) -> Duration {
         *lock(&self.delay)
+    }
+
+    /// Whether "Home Assistant" is down (restarting) now.
+    pub(crate) fn is_down(&self) -> bool {
+        lock(&self.down_until).is_some_and(|until| until > Instant::now())
     }
 
     /// When reading may resume, if it is paused now.
@@ -110,6 +117,14 @@ impl Faults {
         self.shared.restart();
     }
 
+    /// Like [`Faults::restart`], then answers every HTTP and WebSocket request with
+    /// `503 Service Unavailable` for `downtime` (or until [`Faults::clear`]), so clients
+    /// must back off and retry as they would while Home Assistant starts.
+    pub fn restart_with_downtime(&self, downtime: Duration) {
+        *lock(&self.state().down_until) = Some(Instant::now() + downtime);
+        self.shared.restart();
+    }
+
     /// Sends one message of about `bytes` bytes to each connection.
     pub fn send_oversized(&self, bytes: usize) {
         for outbox in self.shared.core().conns.values() {
@@ -117,8 +132,10 @@ impl Faults {
         }
     }
 
-    /// Removes every standing fault (drop-after, delay, stopped reading, rejected auth).
+    /// Removes every standing fault (drop-after, delay, stopped reading, rejected auth,
+    /// restart downtime).
     pub fn clear(&self) {
+        *lock(&self.state().down_until) = None;
         *lock(&self.state().drop_after) = None;
         *lock(&self.state().delay) = Duration::ZERO;
         *lock(&self.state().stop_reading_until) = None;

@@ -50,6 +50,9 @@ struct Args {
     /// Restart (close all, bump the version, churn entities) every SECS seconds.
     #[arg(long, value_name = "SECS")]
     restart_every: Option<f64>,
+    /// With --restart-every: answer 503 for MS milliseconds after each restart.
+    #[arg(long, value_name = "MS")]
+    restart_downtime_ms: Option<u64>,
     /// Send a frame that is not JSON to every connection every SECS seconds.
     #[arg(long, value_name = "SECS")]
     malformed_every: Option<f64>,
@@ -120,7 +123,8 @@ async fn main() -> Result<()> {
             Ok(())
         };
     every(args.drop_every, "drop-every", Box::new(|f| f.drop_all_now()))?;
-    every(args.restart_every, "restart-every", Box::new(|f| f.restart()))?;
+    let downtime = Duration::from_millis(args.restart_downtime_ms.unwrap_or(0));
+    every(args.restart_every, "restart-every", Box::new(move |f| f.restart_with_downtime(downtime)))?;
     every(args.malformed_every, "malformed-every", Box::new(|f| f.send_malformed_frame()))?;
     if let Some(ms) = args.stall_ms {
         let d = Duration::from_millis(ms);

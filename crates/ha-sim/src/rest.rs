@@ -42,12 +42,18 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn websocket(AxumState(shared): Ctx, upgrade: WebSocketUpgrade) -> Response {
+    if shared.faults.is_down() {
+        return unavailable();
+    }
     upgrade.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket| crate::conn::serve(socket, shared))
 }
 
 /// Rejects requests without the right `Authorization: Bearer` header, as aiohttp's
 /// `HTTPUnauthorized` does (plain text).
 async fn bearer(AxumState(shared): Ctx, request: Request, next: Next) -> Response {
+    if shared.faults.is_down() {
+        return unavailable();
+    }
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -57,6 +63,10 @@ async fn bearer(AxumState(shared): Ctx, request: Request, next: Next) -> Respons
         Some(token) if shared.token_ok(token) => next.run(request).await,
         _ => (StatusCode::UNAUTHORIZED, "401: Unauthorized").into_response(),
     }
+}
+
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "503: Service Unavailable").into_response()
 }
 
 fn json_body(status: StatusCode, body: String) -> Response {

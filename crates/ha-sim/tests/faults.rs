@@ -220,3 +220,19 @@ async fn server_sends_protocol_pings() {
 
     assert!(matches!(frame, Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))), "{frame:?}");
 }
+
+#[tokio::test]
+async fn restart_with_downtime_refuses_clients_until_cleared() {
+    let sim = sim(5).await;
+    sim.faults().restart_with_downtime(Duration::from_secs(3600));
+
+    let refused = tokio_tungstenite::connect_async(sim.ws_url()).await;
+    let rest =
+        reqwest::Client::new().get(format!("{}/api/", sim.http_url())).bearer_auth("sim-token").send().await.unwrap();
+    sim.faults().clear();
+    let (_client, version) = Client::open(&sim).await;
+
+    assert!(refused.is_err());
+    assert_eq!(rest.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(version, "2024.3.4");
+}
