@@ -13,6 +13,7 @@ use crate::Shared;
 use crate::conn::Conn;
 use crate::hub::{self, Out, SubKind};
 use crate::services::{self, Call};
+use crate::trigger::{StateTrigger, TriggerError};
 
 /// `{"id":<id>,"type":"result","success":true,"result":<result>}`, encoded in one pass.
 pub(crate) fn result_json<T: Serialize + ?Sized>(id: u64, result: &T) -> String {
@@ -192,9 +193,17 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, msg: ClientMessage) {
             });
             conn.outbox.push(Out::Event { id, body: serde_json::to_string(&event).expect("serialises").into() });
         }
-        Command::SubscribeTrigger { .. } => {
-            conn.send(error(id, ErrorCode::NotSupported, "Triggers are not supported by the simulator."));
-        }
+        Command::SubscribeTrigger { trigger, .. } => match StateTrigger::parse(&trigger) {
+            Ok(trigger) => {
+                let mut core = shared.core();
+                core.hub.add(conn.outbox.clone(), id, SubKind::Trigger(trigger));
+                conn.send(result_json(id, &()));
+            }
+            Err(TriggerError::Invalid(message)) => conn.send(error(id, ErrorCode::InvalidFormat, &message)),
+            Err(TriggerError::Unsupported(what)) => {
+                conn.send(error(id, ErrorCode::NotSupported, &format!("The simulator does not support {what}.")));
+            }
+        },
         _ => conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command.")),
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::trigger::StateTrigger;
 use crate::world::Change;
 
 /// One item of a connection's queue.
@@ -123,6 +124,8 @@ pub(crate) enum SubKind {
     Events(Option<String>),
     /// `subscribe_entities`, optionally of some entities.
     Entities(Option<HashSet<EntityId>>),
+    /// `subscribe_trigger` with a state trigger.
+    Trigger(StateTrigger),
 }
 
 #[derive(Debug)]
@@ -173,7 +176,7 @@ impl Hub {
             let name = match &sub.kind {
                 SubKind::Events(Some(t)) => t.clone(),
                 SubKind::Events(None) => "*".to_owned(),
-                SubKind::Entities(_) => "state_changed".to_owned(),
+                SubKind::Entities(_) | SubKind::Trigger(_) => "state_changed".to_owned(),
             };
             *counts.entry(name).or_default() += 1;
         }
@@ -184,6 +187,7 @@ impl Hub {
     pub(crate) fn state_changed(&mut self, change: &Change) {
         let mut full: Option<Arc<str>> = None;
         let mut compressed: Option<Arc<str>> = None;
+        let mut fired: Option<Arc<str>> = None;
         let mut closed = false;
         for sub in &self.subs {
             let body = match &sub.kind {
@@ -198,6 +202,18 @@ impl Hub {
                         continue;
                     }
                     compressed.get_or_insert_with(|| encode_compressed(change)).clone()
+                }
+                SubKind::Trigger(trigger) => {
+                    let (old, new) = (change.old.as_deref(), change.new.as_deref());
+                    if !trigger.fires(old, new) {
+                        continue;
+                    }
+                    let (Some(old), Some(new)) = (old, new) else { continue };
+                    fired
+                        .get_or_insert_with(|| {
+                            serde_json::to_string(&StateTrigger::event(old, new)).expect("serialises").into()
+                        })
+                        .clone()
                 }
             };
             closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
@@ -215,7 +231,7 @@ impl Hub {
             let wanted = match &sub.kind {
                 SubKind::Events(Some(t)) => t == event_type,
                 SubKind::Events(None) => !NOT_FOR_MATCH_ALL.contains(&event_type),
-                SubKind::Entities(_) => false,
+                SubKind::Entities(_) | SubKind::Trigger(_) => false,
             };
             if !wanted {
                 continue;

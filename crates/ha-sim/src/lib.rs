@@ -23,6 +23,7 @@ mod hub;
 mod load;
 mod rest;
 mod services;
+mod trigger;
 mod world;
 
 use std::collections::HashMap;

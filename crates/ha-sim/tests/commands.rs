@@ -275,3 +275,25 @@ async fn set_state_and_remove_state_reach_event_subscribers() {
     assert!(gone.old_state.is_some() && gone.new_state.is_none());
     assert!(without_reported(sim.states()).iter().all(|s| s.entity_id != "sensor.new_one"));
 }
+
+#[tokio::test]
+async fn state_trigger_fires_on_the_matching_change_only() {
+    let sim = sim(0).await;
+    sim.set_state("binary_sensor.door", "off", ha_proto::Attributes::new());
+    let mut client = Client::connect(&sim).await;
+    let sub = client.id();
+    client
+        .send(json!({"id": sub, "type": "subscribe_trigger",
+                     "trigger": {"platform": "state", "entity_id": "binary_sensor.door", "to": "on"}}))
+        .await;
+    client.reply_to(sub).await;
+
+    sim.set_state("binary_sensor.door", "unavailable", ha_proto::Attributes::new());
+    sim.set_state("binary_sensor.door", "on", ha_proto::Attributes::new());
+    let (id, event) = client.event().await;
+
+    let event: ha_proto::TriggerEvent = serde_json::from_str(&event).unwrap();
+    assert_eq!(id, sub);
+    assert_eq!(event.variables["trigger"]["from_state"]["state"], "unavailable");
+    assert_eq!(event.variables["trigger"]["to_state"]["state"], "on");
+}
