@@ -11,7 +11,8 @@ use clap::Parser;
 use ha_sim::{Sim, SimConfig};
 
 /// A simulated Home Assistant 2024.3 (WebSocket and REST) on 127.0.0.1.
-#[derive(Debug, Parser)]
+// No `Debug`: it would print the token.
+#[derive(Parser)]
 #[command(version, about)]
 struct Args {
     /// Number of entities.
@@ -155,4 +156,39 @@ async fn main() -> Result<()> {
     }
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_of_the_issue_parse() {
+        let args = Args::try_parse_from([
+            "ha-sim",
+            "--entities",
+            "16384",
+            "--rate",
+            "10000",
+            "--port",
+            "8123",
+            "--token",
+            "T",
+            "--drop-after",
+            "50",
+            "--restart-every",
+            "60",
+            "--restart-downtime-ms",
+            "500",
+            "--oversized-bytes",
+            "5000000",
+        ])
+        .unwrap();
+
+        assert_eq!((args.entities, args.rate, args.port, args.token.as_str()), (16_384, 10_000.0, 8123, "T"));
+        assert_eq!(args.drop_after, Some(50));
+        assert_eq!(args.restart_every, Some(60.0));
+        assert_eq!(args.restart_downtime_ms, Some(500));
+        assert_eq!(args.oversized_bytes, Some(5_000_000));
+    }
 }

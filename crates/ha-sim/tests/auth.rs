@@ -92,3 +92,14 @@ async fn malformed_auth_message_gets_auth_invalid() {
         matches!(client.next().await, Some(ServerMessage::AuthInvalid { ref message }) if message.starts_with("Auth message incorrectly formatted"))
     );
 }
+
+#[tokio::test]
+async fn the_token_never_shows_in_debug_output() {
+    let sim = Sim::start(SimConfig { entities: 0, token: "hunter2-secret".to_owned(), ..SimConfig::default() })
+        .await
+        .unwrap();
+
+    let shown = format!("{sim:?} {:?}", sim.faults());
+
+    assert!(!shown.contains("hunter2-secret"), "{shown}");
+}
