@@ -183,8 +183,21 @@ async fn read_loop(mut stream: Stream, conn: Arc<Conn>, shared: Arc<Shared>) {
                 } else {
                     let (shared, conn) = (shared.clone(), conn.clone());
                     tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        commands::handle(&shared, &conn, command);
+                        // `clear()` (or a zero delay) releases commands already waiting.
+                        let deadline = tokio::time::Instant::now() + delay;
+                        loop {
+                            let changed = shared.faults.changed.notified();
+                            if shared.faults.delay().is_zero() {
+                                break;
+                            }
+                            tokio::select! {
+                                () = tokio::time::sleep_until(deadline) => break,
+                                () = changed => {}
+                            }
+                        }
+                        if !conn.outbox.cancel.is_cancelled() {
+                            commands::handle(&shared, &conn, command);
+                        }
                     });
                 }
             }

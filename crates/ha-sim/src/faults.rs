@@ -88,8 +88,10 @@ impl Faults {
     }
 
     /// Delays every command's handling (and so its response) by `d`; `Duration::ZERO` = off.
+    /// Commands already waiting are released when the delay is switched off (or cleared).
     pub fn delay_responses(&self, d: Duration) {
         *lock(&self.state().delay) = d;
+        self.state().changed.notify_waiters();
     }
 
     /// Stops reading from every client for `d` (commands wait; events keep flowing).

@@ -236,3 +236,24 @@ async fn restart_with_downtime_refuses_clients_until_cleared() {
     assert_eq!(rest.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(version, "2024.3.4");
 }
+
+#[tokio::test]
+async fn clear_releases_commands_held_by_the_delay() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    sim.faults().delay_responses(Duration::from_secs(3600));
+    client.send(json!({"id": 7, "type": "ping"})).await;
+    client.send(json!({"id": 8, "type": "get_config"})).await;
+    // A protocol ping is answered by the server's reader without delay: its pong proves
+    // both commands were read (and are being held).
+    futures_util::SinkExt::send(&mut client.ws, tokio_tungstenite::tungstenite::Message::Ping(Default::default()))
+        .await
+        .unwrap();
+    let pong = futures_util::StreamExt::next(&mut client.ws).await;
+
+    sim.faults().clear();
+    let reply = client.reply_to(7).await;
+
+    assert!(matches!(pong, Some(Ok(tokio_tungstenite::tungstenite::Message::Pong(_)))), "{pong:?}");
+    assert!(matches!(reply, ServerMessage::Pong { id: 7 }));
+}
