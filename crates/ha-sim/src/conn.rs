@@ -55,9 +55,11 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     {
         let writer = write_loop(&mut sink, rx, conn.clone(), shared.clone());
         let reader = read_loop(stream, conn.clone(), shared.clone());
+        let peak = watch_peak(&outbox, shared.config.pending_peak_time);
         tokio::select! {
             () = writer => {}
             () = reader => {}
+            () = peak => {}
             () = outbox.cancel.cancelled() => {}
             () = shared.shutdown.cancelled() => {}
         }
@@ -71,6 +73,20 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
     }
     tracing::debug!(conn = conn_id, overflowed = outbox.overflowed.load(Ordering::Acquire), "closed");
+}
+
+/// Checks the flow-control peak rule every second, also while nothing new is queued.
+async fn watch_peak(outbox: &Outbox, peak_time: std::time::Duration) {
+    let every = peak_time.clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        outbox.check_peak();
+        if outbox.cancel.is_cancelled() {
+            return;
+        }
+    }
 }
 
 type Sink = SplitSink<WebSocket, Message>;

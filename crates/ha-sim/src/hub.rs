@@ -105,6 +105,17 @@ impl Outbox {
         }
     }
 
+    /// The peak rule without a new message (Home Assistant checks it with a timer too):
+    /// cuts the connection when it has stayed over the peak for the peak time.
+    pub(crate) fn check_peak(&self) {
+        let pending = self.pending.load(Ordering::Acquire);
+        if self.peak_exceeded(pending) {
+            tracing::warn!(conn = self.conn_id, pending, "client stayed over the pending-message peak");
+            self.overflowed.store(true, Ordering::Release);
+            self.cancel.cancel();
+        }
+    }
+
     /// Ends the connection at once, without a close frame.
     pub(crate) fn drop_abruptly(&self) {
         self.abrupt.store(true, Ordering::Release);
@@ -330,6 +341,19 @@ mod tests {
         let accepted = outbox.push(Out::Msg(String::new()));
 
         assert!(accepted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn staying_over_the_peak_is_cut_even_without_new_messages() {
+        let (outbox, _rx) = Outbox::new(1, limits());
+        for _ in 0..10 {
+            outbox.push(Out::Msg(String::new()));
+        }
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        outbox.check_peak();
+
+        assert!(outbox.cancel.is_cancelled());
     }
 
     #[test]

@@ -2,6 +2,28 @@
 //! the REST API (`/api/...`), a world of fixture entities that changes at a chosen rate,
 //! and fault injection for tests.
 //!
+//! # Design
+//!
+//! - One lock (`Core`) holds the world (state machine, notifications, history ring), the
+//!   subscriptions and the open connections. A change is applied and fanned out under it,
+//!   so every subscriber sees changes in the same order, and `subscribe_entities` registers
+//!   its listener and takes its snapshot atomically (no change falls in between).
+//! - Each change is serialised once per form (full `state_changed` event, compressed diff,
+//!   trigger event) and the text is shared by every subscriber; each connection has a
+//!   counted, unbounded queue drained by its own writer task, so the world never waits for
+//!   a slow client. A client too far behind is cut (Home Assistant's flow control:
+//!   `max_pending` at any time, or `pending_peak` for `pending_peak_time`).
+//! - The writer coalesces what is queued into one array frame once the client sent
+//!   `supported_features` with `coalesce_messages`, and sends aiohttp-style heartbeats.
+//!
+//! # Fidelity
+//!
+//! Shapes, codes and messages follow Home Assistant 2024.3 (`websocket_api`, `api`, `history`).
+//! Known differences: one admin user, no permissions; only the services listed by
+//! `get_services` exist; `subscribe_trigger` supports the `state` platform only;
+//! `render_template` understands `{{ states('entity_id') }}` only; commands ha-proto does
+//! not know (`manifest/list`, `entity/source`, ...) get `unknown_command`; no IP ban.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), ha_sim::SimError> {
@@ -163,7 +185,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Records a change in the world's history and sends it to subscribers.
+    /// Sends a change the world made to every interested subscriber.
     pub(crate) fn publish(&mut self, change: &Change) {
         self.hub.state_changed(change);
     }
