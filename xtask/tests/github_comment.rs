@@ -299,3 +299,16 @@ async fn oversized_report_is_cut_and_points_at_the_artifact() {
     assert!(body.contains("5000 regressions") && body.contains("table rows left out"), "{body}");
     assert!(body.contains("https://github.invalid/octo/hapulse/actions/runs/42"), "{body}");
 }
+
+#[tokio::test]
+async fn unknown_pull_request_says_what_to_check() {
+    let setup = setup(REPORT).await;
+    setup.github.fail_next("GET", 404, "Not Found");
+
+    let run = post(&setup).await;
+
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("octo/hapulse pull request #7 was not found"), "{}", run.output);
+    assert!(run.output.contains("Check --repo OWNER/NAME and --pr"), "{}", run.output);
+    assert_eq!(requests(&setup, "GET").await, 1, "a 404 is not retried");
+}

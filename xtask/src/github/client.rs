@@ -48,6 +48,15 @@ pub(crate) enum Outcome {
     Updated { id: u64, url: Option<String>, duplicates: usize },
 }
 
+/// Who retries a transient failure of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retries {
+    /// `send` itself, with the backoff (safe to repeat: GET, PATCH).
+    InPlace,
+    /// The caller, which first checks what landed (POST creates a comment each time it lands).
+    ByCaller,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Method {
     Get,
@@ -127,8 +136,8 @@ impl Client {
         format!("{}/{}", self.owner, self.name)
     }
 
-    /// Sends one request; retries transient answers in place when `idempotent`, else returns [`Transient`].
-    async fn send(&self, method: Method, url: &str, body: Option<&Value>, idempotent: bool) -> Result<Reply> {
+    /// Sends one request; transient answers are retried here or returned as [`Transient`], per `retries`.
+    async fn send(&self, method: Method, url: &str, body: Option<&Value>, retries: Retries) -> Result<Reply> {
         let repo = self.repo();
         let subject = Subject { repo: &repo, pr: self.pr };
         let mut retry = 0;
@@ -150,11 +159,17 @@ impl Client {
                     let status = response.status().as_u16();
                     let retry_after = header("retry-after").and_then(|v| v.trim().parse().ok());
                     let remaining = header("x-ratelimit-remaining").and_then(|v| v.trim().parse().ok());
+                    let reset_in = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok()).map(|at| {
+                        let now =
+                            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                        at.saturating_sub(now.as_secs())
+                    });
                     let link = header("link");
                     let text = self.octo.body_to_string(response).await.context("reading GitHub's answer")?;
                     let message = error_message(&text);
-                    let answer = Answer { status, retry_after, ratelimit_remaining: remaining, message: &message };
-                    let next = classify_redacted(&answer, subject, &self.token.0);
+                    let answer =
+                        Answer { status, retry_after, ratelimit_remaining: remaining, reset_in, message: &message };
+                    let next = classify_redacted(&answer, subject, self.backoff.cap, &self.token.0);
                     let next_url = link.as_deref().and_then(policy::next_link).map(str::to_owned);
                     (next, Some(Reply { text, next: next_url }))
                 }
@@ -162,7 +177,7 @@ impl Client {
             match next {
                 Next::Done => return reply.context("no answer"),
                 Next::Fail(message) => bail!(message),
-                Next::Retry { why, .. } if !idempotent => return Err(Transient(why).into()),
+                Next::Retry { why, .. } if retries == Retries::ByCaller => return Err(Transient(why).into()),
                 Next::Retry { server_wait, why } => {
                     retry += 1;
                     if retry >= self.backoff.attempts {
@@ -181,7 +196,7 @@ impl Client {
         let mut url = format!("/repos/{}/{}/issues/{}/comments?per_page=100", self.owner, self.name, self.pr);
         let mut all = Vec::new();
         for page in 1.. {
-            let reply = self.send(Method::Get, &url, None, true).await?;
+            let reply = self.send(Method::Get, &url, None, Retries::InPlace).await?;
             let comments: Vec<Comment> = serde_json::from_str(&reply.text)
                 .with_context(|| format!("page {page} of the comments is not a list of comments"))?;
             all.extend(comments);
@@ -203,13 +218,15 @@ impl Client {
             let mut ours = comments.iter().filter(|c| c.is_ours());
             if let Some(existing) = ours.next() {
                 let url = format!("/repos/{}/{}/issues/comments/{}", self.owner, self.name, existing.id);
-                let reply =
-                    self.send(Method::Patch, &url, Some(&payload), true).await.context("updating the comment")?;
+                let reply = self
+                    .send(Method::Patch, &url, Some(&payload), Retries::InPlace)
+                    .await
+                    .context("updating the comment")?;
                 let updated: Comment = serde_json::from_str(&reply.text).unwrap_or_else(|_| existing.clone());
                 return Ok(Outcome::Updated { id: existing.id, url: updated.html_url, duplicates: ours.count() });
             }
             let url = format!("/repos/{}/{}/issues/{}/comments", self.owner, self.name, self.pr);
-            match self.send(Method::Post, &url, Some(&payload), false).await {
+            match self.send(Method::Post, &url, Some(&payload), Retries::ByCaller).await {
                 Ok(reply) => {
                     let created: Comment =
                         serde_json::from_str(&reply.text).context("GitHub's answer to the new comment")?;
@@ -233,8 +250,8 @@ impl Client {
     }
 }
 
-fn classify_redacted(answer: &Answer<'_>, subject: Subject<'_>, token: &str) -> Next {
-    match policy::classify(answer, subject) {
+fn classify_redacted(answer: &Answer<'_>, subject: Subject<'_>, cap: Duration, token: &str) -> Next {
+    match policy::classify(answer, subject, cap) {
         Next::Fail(m) => Next::Fail(policy::redact(&m, token)),
         Next::Retry { server_wait, why } => Next::Retry { server_wait, why: policy::redact(&why, token) },
         Next::Done => Next::Done,

@@ -35,6 +35,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) retry_after: Option<u64>,
     /// `x-ratelimit-remaining`, when given.
     pub(crate) ratelimit_remaining: Option<u64>,
+    /// Seconds until `x-ratelimit-reset`, when given.
+    pub(crate) reset_in: Option<u64>,
     /// The `message` field of GitHub's error body (or the raw body).
     pub(crate) message: &'a str,
 }
@@ -68,12 +70,21 @@ fn is_rate_limited(answer: &Answer<'_>) -> bool {
                 || answer.ratelimit_remaining == Some(0)))
 }
 
-/// Decides what to do with `answer` to a request about `subject`.
-pub(crate) fn classify(answer: &Answer<'_>, subject: Subject<'_>) -> Next {
+/// Decides what to do with `answer` to a request about `subject`; `cap` bounds any wait.
+pub(crate) fn classify(answer: &Answer<'_>, subject: Subject<'_>, cap: Duration) -> Next {
     let Subject { repo, pr } = subject;
     let said = if answer.message.is_empty() { String::new() } else { format!(": GitHub said \"{}\"", answer.message) };
     match answer.status {
         200..=299 => Next::Done,
+        // The primary rate limit is spent: waiting for its reset could take up to an hour.
+        403 | 429 if answer.ratelimit_remaining == Some(0) && answer.reset_in.is_some_and(|s| s > cap.as_secs()) => {
+            Next::Fail(format!(
+                "the token's API rate limit is used up for another {} s ({}){said}. Run again after the reset, or \
+                 use a token with its own limit",
+                answer.reset_in.unwrap_or_default(),
+                answer.status
+            ))
+        }
         _ if is_rate_limited(answer) => Next::Retry {
             server_wait: answer.retry_after.map(Duration::from_secs),
             why: format!("rate limited ({}){said}", answer.status),
@@ -121,6 +132,7 @@ mod tests {
     use super::*;
 
     const SUBJECT: Subject<'static> = Subject { repo: "o/r", pr: 7 };
+    const CAP: Duration = Duration::from_secs(60);
 
     fn answer(status: u16, message: &str) -> Answer<'_> {
         Answer { status, message, ..Answer::default() }
@@ -128,7 +140,7 @@ mod tests {
 
     #[test]
     fn server_errors_are_retried() {
-        let next = classify(&answer(502, "Bad Gateway"), SUBJECT);
+        let next = classify(&answer(502, "Bad Gateway"), SUBJECT, CAP);
 
         assert!(matches!(next, Next::Retry { server_wait: None, .. }), "{next:?}");
     }
@@ -140,14 +152,14 @@ mod tests {
             ..answer(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")
         };
 
-        let next = classify(&a, SUBJECT);
+        let next = classify(&a, SUBJECT, CAP);
 
         assert!(matches!(next, Next::Retry { server_wait: Some(w), .. } if w == Duration::from_secs(3)), "{next:?}");
     }
 
     #[test]
     fn plain_forbidden_fails_and_points_at_the_comment_workflow() {
-        let next = classify(&answer(403, "Resource not accessible by integration"), SUBJECT);
+        let next = classify(&answer(403, "Resource not accessible by integration"), SUBJECT, CAP);
 
         let Next::Fail(message) = next else { panic!("{next:?}") };
         assert!(message.contains("cannot write to pull requests of o/r"), "{message}");
@@ -156,10 +168,19 @@ mod tests {
 
     #[test]
     fn unauthorized_and_not_found_say_what_to_check() {
-        let texts: Vec<Next> = [401, 404].map(|s| classify(&answer(s, "x"), SUBJECT)).into();
+        let texts: Vec<Next> = [401, 404].map(|s| classify(&answer(s, "x"), SUBJECT, CAP)).into();
 
         assert!(matches!(&texts[0], Next::Fail(m) if m.contains("Set GITHUB_TOKEN")), "{texts:?}");
         assert!(matches!(&texts[1], Next::Fail(m) if m.contains("--repo OWNER/NAME and --pr")), "{texts:?}");
+    }
+
+    #[test]
+    fn spent_primary_rate_limit_fails_at_once_when_its_reset_is_beyond_the_cap() {
+        let a = Answer { ratelimit_remaining: Some(0), reset_in: Some(1800), ..answer(403, "API rate limit exceeded") };
+
+        let next = classify(&a, SUBJECT, CAP);
+
+        assert!(matches!(&next, Next::Fail(m) if m.contains("used up for another 1800 s")), "{next:?}");
     }
 
     #[test]
