@@ -219,6 +219,7 @@ fn verify_prints_the_recorded_verdict() {
         "{}",
         run.output
     );
+    assert!(run.output.contains("validated by a substitute gate"), "the test hook shows: {}", run.output);
 }
 
 #[test]

@@ -18,6 +18,10 @@ pub(crate) const VERDICT: &str = "Perf-Verdict";
 pub(crate) const COMMIT: &str = "Perf-Commit";
 /// The summary line.
 pub(crate) const SUMMARY: &str = "Perf-Summary";
+/// The gate command that ran (a substitute named by `HAPULSE_RELEASE_GATE` shows here).
+pub(crate) const GATE: &str = "Perf-Gate";
+/// The real gate's label in [`GATE`].
+pub(crate) const REAL_GATE: &str = "cargo xtask perf";
 
 /// What a tag message is built from.
 #[derive(Debug)]
@@ -133,9 +137,10 @@ pub(crate) fn tag_message(inputs: &Inputs<'_>) -> String {
     }
     let _ = write!(
         out,
-        "\n{VALIDATED}: yes\n{VERDICT}: {}\n{COMMIT}: {}\n{SUMMARY}: {summary}\n",
+        "\n{VALIDATED}: yes\n{VERDICT}: {}\n{COMMIT}: {}\n{SUMMARY}: {summary}\n{GATE}: {}\n",
         text(report, "outcome"),
-        inputs.commit
+        inputs.commit,
+        inputs.gate
     );
     out
 }
