@@ -12,7 +12,7 @@ use std::time::Duration;
 use ha_proto::raw::RawJson;
 use ha_proto::{CompressedEvent, CompressedState, Context, EntityId, EntityKey, Event, State, StateDiff, Timestamp};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +150,8 @@ struct Sub {
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
     subs: Vec<Sub>,
+    /// The number of live subscriptions, for tests that wait for a (re)subscription.
+    count: watch::Sender<usize>,
 }
 
 /// Events that `subscribe_events` without a type does not receive (Home Assistant's
@@ -166,18 +168,36 @@ struct StateChangedRef<'a> {
 impl Hub {
     pub(crate) fn add(&mut self, outbox: Arc<Outbox>, id: u64, kind: SubKind) {
         self.subs.push(Sub { outbox, id, kind });
+        self.counted();
     }
 
     /// Removes one subscription of a connection; whether it existed.
     pub(crate) fn remove(&mut self, conn_id: u64, id: u64) -> bool {
         let before = self.subs.len();
         self.subs.retain(|s| !(s.outbox.conn_id == conn_id && s.id == id));
+        self.counted();
         before != self.subs.len()
     }
 
     /// Drops every subscription of a connection.
     pub(crate) fn remove_conn(&mut self, conn_id: u64) {
         self.subs.retain(|s| s.outbox.conn_id != conn_id);
+        self.counted();
+    }
+
+    /// Drops every subscription.
+    pub(crate) fn clear(&mut self) {
+        self.subs.clear();
+        self.counted();
+    }
+
+    /// Watches the number of live subscriptions.
+    pub(crate) fn count(&self) -> watch::Receiver<usize> {
+        self.count.subscribe()
+    }
+
+    fn counted(&self) {
+        self.count.send_replace(self.subs.len());
     }
 
     /// Listener counts per event type (`GET /api/events`).
@@ -231,6 +251,7 @@ impl Hub {
         }
         if closed {
             self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
+            self.counted();
         }
     }
 
@@ -263,6 +284,7 @@ impl Hub {
         }
         if closed {
             self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
+            self.counted();
         }
     }
 }

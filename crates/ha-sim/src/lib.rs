@@ -241,7 +241,7 @@ impl Shared {
         for outbox in core.conns.values() {
             outbox.cancel.cancel();
         }
-        core.hub = Hub::default();
+        core.hub.clear();
         let churn = self.restart_churn(core.world.len());
         core.world.restart(churn);
         core.ha_version = bump_patch(&core.ha_version);
@@ -408,6 +408,26 @@ impl Sim {
         let mut rx = self.shared.connections.subscribe();
         // The sender lives as long as `self`, so this cannot fail.
         let _ = rx.wait_for(|count| *count >= n).await;
+    }
+
+    /// Live subscriptions of every kind, on every connection.
+    pub fn subscriptions(&self) -> usize {
+        *self.shared.core().hub.count().borrow()
+    }
+
+    /// Resolves once at least `n` subscriptions are live (e.g. after a client re-subscribed
+    /// following a reconnect).
+    pub async fn wait_for_subscriptions(&self, n: usize) {
+        let mut rx = self.shared.core().hub.count();
+        let _ = rx.wait_for(|count| *count >= n).await;
+    }
+
+    /// Fires an event on the bus, as an integration would (no user in the context).
+    pub fn fire_event(&self, event_type: &str, data: serde_json::Value) {
+        let mut core = self.shared.core();
+        let context = core.world.context(None);
+        let now = core.world.clock.now();
+        core.hub.event(event_type, ha_proto::raw::RawJson::from_value(&data), &context, now);
     }
 
     /// Resolves once at most `n` authenticated connections are open.

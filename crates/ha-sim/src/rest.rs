@@ -22,8 +22,9 @@ use crate::world::Force;
 
 type Ctx = AxumState<Arc<Shared>>;
 
-/// Biggest message accepted from a WebSocket client.
-const MAX_CLIENT_MESSAGE: usize = 16 << 20;
+/// Biggest message accepted from a WebSocket client: aiohttp's default `max_msg_size`,
+/// which Home Assistant's WebSocket endpoint keeps.
+const MAX_CLIENT_MESSAGE: usize = 4 << 20;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()

@@ -297,3 +297,19 @@ async fn state_trigger_fires_on_the_matching_change_only() {
     assert_eq!(event.variables["trigger"]["from_state"]["state"], "unavailable");
     assert_eq!(event.variables["trigger"]["to_state"]["state"], "on");
 }
+
+#[tokio::test]
+async fn subscriptions_are_counted_and_sim_events_reach_subscribers() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    let sub = client.id();
+    client.send(json!({"id": sub, "type": "subscribe_events", "event_type": "custom"})).await;
+
+    sim.wait_for_subscriptions(1).await;
+    sim.fire_event("custom", json!({"k": "v"}));
+    let (id, event) = client.event().await;
+
+    assert_eq!(id, sub);
+    assert_eq!(Event::parse(&event).unwrap().data.get(), r#"{"k":"v"}"#);
+    assert_eq!(sim.subscriptions(), 1);
+}
