@@ -443,6 +443,11 @@ fn bless(ctx: &Ctx, opts: &Options, reason: &str) -> Result<u8> {
         let provenance = probe::provenance(&ctx.sh, &ctx.ws, &env, suite, reason)?;
         let baseline = SuiteBaseline::from_measurements(suite, provenance, &current);
         let path = baseline::path(&ctx.baselines, suite);
+        // Tell the reviewer what the new figures change, before they replace the old ones.
+        if let Ok(Some(previous)) = baseline::read(&ctx.baselines, suite) {
+            let rows = rules::compare(&baseline.measurements(), &previous.measurements(), &[], &ctx.config);
+            println!("{}: against the previous baseline: {}", suite.name(), decision::summary_line(&rows, &[]));
+        }
         std::fs::write(&path, baseline.to_text()?).with_context(|| format!("writing {}", path.display()))?;
         let spread = baseline.benchmarks.values().flat_map(|m| m.values()).filter_map(|e| e.spread).fold(0.0, f64::max);
         println!(

@@ -72,8 +72,12 @@ impl Bench<'_> {
         for t in targets {
             args.extend(["--bench".to_owned(), t.name.clone()]);
         }
-        let log = self.raw_dir.join(format!("build-{}.log", self.label));
-        stream(self.cargo_bench(&args), &log, |_| {}).with_context(|| format!("building the {} benches", self.label))
+        // Cargo's own progress goes straight to the terminal: a cold build takes minutes.
+        let mut command = self.cargo_bench(&args);
+        command.stderr(Stdio::inherit());
+        let status = command.status().with_context(|| format!("starting {command:?}"))?;
+        anyhow::ensure!(status.success(), "building the {} benches failed ({status})", self.label);
+        Ok(())
     }
 
     /// Number of benchmarks a target will run (from its `--list`); 1 for heap targets.

@@ -13,7 +13,9 @@ fn main() {
 
     let stats = dhat::HeapStats::get();
     drop(profiler);
-    let dir = std::env::var_os("HAPULSE_PERF_DHAT_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| "target/perf/dhat".into());
+    let dir = std::env::var_os("HAPULSE_PERF_DHAT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "target/perf/dhat".into());
     std::fs::create_dir_all(&dir).expect("create dhat dir");
     let json = format!(
         "{{\"id\":\"synth/alloc/hundred\",\"total_bytes\":{},\"total_blocks\":{},\"max_bytes\":{},\"max_blocks\":{},\"curr_bytes\":{},\"curr_blocks\":{}}}\n",
