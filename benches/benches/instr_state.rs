@@ -1,0 +1,74 @@
+//! Instruction counts of the entity mirror (iai-callgrind), the twins of `wall_state` with the
+//! same ids where the work is the same: group = area, function = op, bench id = case. Inputs
+//! (installs, stores, message texts) are built by `setup`, outside the counted region; results are
+//! returned so their drop is not counted.
+
+use std::hint::black_box;
+
+use benches::hot;
+use benches::inputs::{self, Updates};
+use ha_proto::State;
+use ha_state::{ChangeReport, EntityStore};
+use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+
+fn empty_store_and_states(n: usize) -> (EntityStore, Vec<State>) {
+    (EntityStore::new(), inputs::install(n))
+}
+
+fn empty_store_and_snapshot(n: usize) -> (EntityStore, String) {
+    (EntityStore::new(), inputs::snapshot_text(n))
+}
+
+fn compressed_diffs(count: usize) -> (Updates, ChangeReport) {
+    (inputs::compressed_diffs(ha_fixtures::MAX, count), ChangeReport::new())
+}
+
+fn state_changed_events(count: usize) -> (Updates, ChangeReport) {
+    (inputs::state_changed_events(ha_fixtures::MAX, count), ChangeReport::new())
+}
+
+fn loaded_store(domain: &'static str) -> (EntityStore, &'static str) {
+    (inputs::install(ha_fixtures::MAX).into_iter().collect(), domain)
+}
+
+#[library_benchmark]
+#[bench::n16384(args = (ha_fixtures::MAX), setup = empty_store_and_states)]
+fn load_states((mut store, states): (EntityStore, Vec<State>)) -> EntityStore {
+    black_box(store.replace_from_states(states));
+    store
+}
+
+#[library_benchmark]
+#[bench::n16384(args = (ha_fixtures::MAX), setup = empty_store_and_snapshot)]
+fn load_compressed((mut store, text): (EntityStore, String)) -> (EntityStore, String) {
+    black_box(hot::load_compressed(&mut store, &text));
+    (store, text)
+}
+
+#[library_benchmark]
+#[bench::n100k(args = (100_000), setup = compressed_diffs)]
+fn apply_compressed((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
+    black_box(hot::apply_compressed_messages(&mut input.store, &input.messages, &mut report));
+    (input, report)
+}
+
+#[library_benchmark]
+#[bench::n100k(args = (100_000), setup = state_changed_events)]
+fn apply_state_changed((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
+    black_box(hot::apply_state_changed_messages(&mut input.store, &input.messages, &mut report));
+    (input, report)
+}
+
+#[library_benchmark]
+#[bench::light(args = ("light"), setup = loaded_store)]
+#[bench::sensor(args = ("sensor"), setup = loaded_store)]
+fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityStore) {
+    black_box((hot::count_on(&store, domain), store))
+}
+
+library_benchmark_group!(
+    name = state;
+    benchmarks = load_states, load_compressed, apply_compressed, apply_state_changed, query_domain
+);
+
+main!(library_benchmark_groups = state);

@@ -1,0 +1,84 @@
+//! Wall clock of the entity mirror (criterion): loading a 16,384-entity snapshot, parsing and
+//! applying 100,000 compressed diffs or `state_changed` events (the client's hot path, from
+//! pre-generated message texts), and a domain query. Measurement settings come from the perf gate.
+
+use std::hint::black_box;
+
+use benches::{calibration, hot, inputs};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use ha_state::{ChangeReport, EntityStore};
+
+/// Messages per iteration of the apply benchmarks.
+const UPDATES: usize = 100_000;
+
+fn calibration(c: &mut Criterion) {
+    // The gate divides this process's wall figures by this one (id prefix `calibration/`).
+    c.benchmark_group("calibration/spin").bench_function(BenchmarkId::from_parameter("state"), |b| {
+        b.iter(|| calibration::spin(black_box(calibration::ITERATIONS)))
+    });
+}
+
+fn load(c: &mut Criterion) {
+    let states = inputs::install(ha_fixtures::MAX);
+    let snapshot = inputs::snapshot_text(ha_fixtures::MAX);
+    let mut group = c.benchmark_group("state");
+    group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(ha_fixtures::MAX as u64));
+    // Input copies are made, and the loaded stores dropped, outside the timed region.
+    group.bench_function("load_states/n16384", |b| {
+        b.iter_batched(
+            || (EntityStore::new(), states.clone()),
+            |(mut store, states)| {
+                black_box(store.replace_from_states(states));
+                store
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("load_compressed/n16384", |b| {
+        b.iter_batched(
+            EntityStore::new,
+            |mut store| {
+                black_box(hot::load_compressed(&mut store, black_box(&snapshot)));
+                store
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+fn apply(c: &mut Criterion) {
+    let compressed = inputs::compressed_diffs(ha_fixtures::MAX, UPDATES);
+    let full = inputs::state_changed_events(ha_fixtures::MAX, UPDATES);
+    let mut group = c.benchmark_group("state");
+    group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(UPDATES as u64));
+    // Each iteration starts from a copy of the loaded store (made outside the timed region).
+    group.bench_function("apply_compressed/n100k", |b| {
+        let mut report = ChangeReport::new();
+        b.iter_batched_ref(
+            || compressed.store.clone(),
+            |store| black_box(hot::apply_compressed_messages(store, black_box(&compressed.messages), &mut report)),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("apply_state_changed/n100k", |b| {
+        let mut report = ChangeReport::new();
+        b.iter_batched_ref(
+            || full.store.clone(),
+            |store| black_box(hot::apply_state_changed_messages(store, black_box(&full.messages), &mut report)),
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+fn query(c: &mut Criterion) {
+    let store: EntityStore = inputs::install(ha_fixtures::MAX).into_iter().collect();
+    let mut group = c.benchmark_group("state/query_domain");
+    for domain in ["light", "sensor"] {
+        group.bench_function(BenchmarkId::from_parameter(domain), |b| {
+            b.iter(|| hot::count_on(black_box(&store), black_box(domain)))
+        });
+    }
+}
+
+criterion_group!(wall_state, calibration, load, apply, query);
+criterion_main!(wall_state);

@@ -1,0 +1,171 @@
+//! The measured paths, each as the client runs it: a frame's text is parsed, the payload decoded
+//! and applied. Each returns a count derived from the work, which the benchmarks black-box.
+
+use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
+use ha_proto::{CompressedEvent, Event, Frame, ServerMessage, State};
+use ha_state::{ChangeReport, EntityStore};
+
+use crate::inputs::Observed;
+
+/// The `event` payload of a one-message frame.
+///
+/// # Panics
+/// When the text is not an event message (benchmark inputs always are).
+fn with_event<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    let frame = Frame::parse(text).expect("fixture frames parse");
+    match frame.messages.first() {
+        Some(ServerMessage::Event { event, .. }) => f(event.get()),
+        other => panic!("fixture frame is not an event: {other:?}"),
+    }
+}
+
+/// Parses a `get_states` result message into states.
+///
+/// # Panics
+/// When the text is not a successful result holding a state list.
+pub fn parse_get_states(text: &str) -> Vec<State> {
+    let frame = Frame::parse(text).expect("fixture frames parse");
+    match frame.messages.first() {
+        Some(ServerMessage::Result { outcome: Ok(result), .. }) => {
+            ha_proto::parse_states(result.get()).expect("fixture states parse")
+        }
+        other => panic!("fixture frame is not a successful result: {other:?}"),
+    }
+}
+
+/// Parses one compressed `subscribe_entities` event message; returns its number of entries.
+pub fn parse_compressed(text: &str) -> usize {
+    with_event(text, |event| CompressedEvent::parse(event).expect("fixture diffs parse").len())
+}
+
+/// Parses one `state_changed` event message down to its `StateChangedData`; returns the new
+/// state's attribute count.
+pub fn parse_state_changed(text: &str) -> usize {
+    with_event(text, |event| {
+        let event = Event::parse(event).expect("fixture events parse");
+        let data = event.state_changed().expect("a state_changed event").expect("fixture data parses");
+        data.new_state.map_or(0, |s| s.attributes.len())
+    })
+}
+
+/// Parses the compressed snapshot message and replaces the store's content with it (what a
+/// mirror does on subscribing); returns the store's size.
+pub fn load_compressed(store: &mut EntityStore, text: &str) -> usize {
+    with_event(text, |event| {
+        let snapshot = CompressedEvent::parse(event).expect("fixture snapshot parses");
+        store.replace_from_compressed(&snapshot).expect("fixture snapshot applies");
+    });
+    store.len()
+}
+
+/// Parses and applies compressed diff messages one after another, reusing `report` (cleared per
+/// message, as a mirror loop does); returns the number of entities updated.
+pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
+    let mut updated = 0;
+    for text in messages {
+        with_event(text, |event| {
+            let diff = CompressedEvent::parse(event).expect("fixture diffs parse");
+            report.clear();
+            store.apply_compressed_into(&diff, report).expect("fixture diffs apply");
+        });
+        updated += report.updated.len();
+    }
+    updated
+}
+
+/// Parses and applies `state_changed` event messages one after another, reusing `report`;
+/// returns the number of entities added or updated.
+pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
+    let mut applied = 0;
+    for text in messages {
+        with_event(text, |event| {
+            let event = Event::parse(event).expect("fixture events parse");
+            let data = event.state_changed().expect("a state_changed event").expect("fixture data parses");
+            report.clear();
+            store.apply_state_changed_into(data, report);
+        });
+        applied += report.updated.len() + report.added.len();
+    }
+    applied
+}
+
+/// Entities of `domain` whose state is `on` (a typical dashboard query).
+pub fn count_on(store: &EntityStore, domain: &str) -> usize {
+    store.domain(domain).filter(|e| e.state() == "on").count()
+}
+
+/// Records each value at its own instant (one millisecond apart from `start`); returns the
+/// histogram's total count.
+pub fn record_histogram(histogram: &Histogram, values: &[u64], start: Millis) -> u64 {
+    for (value, now) in values.iter().zip(crate::inputs::instants(start, values.len())) {
+        histogram.record(*value, now);
+    }
+    histogram.total_count()
+}
+
+/// Increments `counter` `count` times, one millisecond apart from `start`; returns its total.
+pub fn increment_counter(counter: &Counter, count: usize, start: Millis) -> u64 {
+    for now in crate::inputs::instants(start, count) {
+        counter.inc(now);
+    }
+    counter.total()
+}
+
+/// Records each change with [`StdMetrics::on_state_changed`], one millisecond apart from
+/// `start`; returns how many were recorded.
+pub fn record_state_changes(metrics: &StdMetrics, changes: &[Observed], start: Millis) -> usize {
+    for (change, now) in changes.iter().zip(crate::inputs::instants(start, changes.len())) {
+        metrics.on_state_changed(&change.entity_id, change.attributes_bytes, Some(change.lag), now);
+    }
+    changes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs;
+
+    #[test]
+    fn compressed_diffs_and_state_changed_events_give_the_same_mirror() {
+        let mut compressed = inputs::compressed_diffs(ha_fixtures::SMALL, 300);
+        let mut full = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut report = ChangeReport::new();
+
+        let a = apply_compressed_messages(&mut compressed.store, &compressed.messages, &mut report);
+        let b = apply_state_changed_messages(&mut full.store, &full.messages, &mut report);
+
+        assert_eq!((a, b), (300, 300));
+        assert_eq!(compressed.store.to_states(), full.store.to_states());
+    }
+
+    #[test]
+    fn parse_get_states_gives_every_entity() {
+        let text = inputs::get_states_text(50);
+
+        let states = parse_get_states(&text);
+
+        assert_eq!(states, inputs::install(50));
+    }
+
+    #[test]
+    fn load_compressed_holds_the_install() {
+        let text = inputs::snapshot_text(50);
+        let mut store = EntityStore::new();
+
+        let len = load_compressed(&mut store, &text);
+
+        assert_eq!(len, 50);
+    }
+
+    #[test]
+    fn record_state_changes_counts_per_domain() {
+        let mut registry = ha_monitor::Registry::default();
+        let metrics = StdMetrics::register(&mut registry);
+        let changes = inputs::observed_changes(100, 10);
+
+        let recorded = record_state_changes(&metrics, &changes, Millis(0));
+
+        let total: u64 = metrics.state_changes.series().iter().map(|(_, c)| c.total()).sum();
+        assert_eq!((recorded, total), (10, 10));
+    }
+}

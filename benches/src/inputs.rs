@@ -1,0 +1,160 @@
+//! Benchmark inputs, all from `ha-fixtures` with fixed seeds: the same bytes on every run, so
+//! instruction counts repeat exactly and wall figures compare across commits.
+//!
+//! Installs use [`ha_fixtures::DEFAULT_SEED`]; change streams use [`STREAM_SEED`]. Message texts
+//! are complete server messages as Home Assistant 2024.3 sends them.
+
+use std::time::Duration;
+
+use ha_fixtures::ChangeStream;
+use ha_monitor::Millis;
+use ha_proto::{ClientMessage, Command, State, Target};
+use ha_state::EntityStore;
+
+/// Seed of every change stream.
+pub const STREAM_SEED: u64 = 7;
+/// Subscription id of generated events.
+pub const SUB_ID: u64 = 2;
+
+/// The `n`-entity install of the default seed.
+pub fn install(n: usize) -> Vec<State> {
+    ha_fixtures::install(ha_fixtures::DEFAULT_SEED, n)
+}
+
+/// The `get_states` result message of the `n`-entity install.
+pub fn get_states_text(n: usize) -> String {
+    ha_fixtures::get_states_result(&install(n), 1)
+}
+
+/// The first `subscribe_entities` event (the compressed snapshot) of the `n`-entity install.
+pub fn snapshot_text(n: usize) -> String {
+    ha_fixtures::compressed_snapshot_message(&install(n), SUB_ID)
+}
+
+/// A store holding an install and messages that change it, in order.
+#[derive(Debug, Clone)]
+pub struct Updates {
+    /// The store, loaded with the install the messages start from.
+    pub store: EntityStore,
+    /// The messages, complete server messages.
+    pub messages: Vec<String>,
+}
+
+fn updates(entities: usize, messages: impl FnOnce(&[State]) -> Vec<String>) -> Updates {
+    let states = install(entities);
+    let messages = messages(&states);
+    let mut store = EntityStore::new();
+    store.replace_from_states(states);
+    Updates { store, messages }
+}
+
+/// `count` compressed `subscribe_entities` diff messages over the `entities` install.
+pub fn compressed_diffs(entities: usize, count: usize) -> Updates {
+    updates(entities, |states| ha_fixtures::compressed_diff_messages(STREAM_SEED, states, count, SUB_ID))
+}
+
+/// The same changes as [`compressed_diffs`], as `state_changed` event messages.
+pub fn state_changed_events(entities: usize, count: usize) -> Updates {
+    updates(entities, |states| ha_fixtures::state_changed_messages(STREAM_SEED, states, count, SUB_ID))
+}
+
+/// The message of median length among the first 1,000 of `messages` (ties: the earliest):
+/// one typical message whose cost does not depend on picking a lucky one.
+pub fn median_message(mut messages: Vec<String>) -> String {
+    messages.truncate(1_000);
+    let mut by_len: Vec<(usize, usize)> = messages.iter().enumerate().map(|(i, m)| (m.len(), i)).collect();
+    by_len.sort_unstable();
+    let (_, index) = by_len[by_len.len() / 2];
+    messages.swap_remove(index)
+}
+
+/// One compressed diff message of median size on the `MAX` install.
+pub fn one_compressed_diff() -> String {
+    median_message(compressed_diffs(ha_fixtures::MAX, 1_000).messages)
+}
+
+/// One `state_changed` event message of median size on the `MAX` install.
+pub fn one_state_changed() -> String {
+    median_message(state_changed_events(ha_fixtures::MAX, 1_000).messages)
+}
+
+/// A typical `call_service`: turn two lights on with a brightness and a transition.
+pub fn call_service() -> ClientMessage {
+    ClientMessage {
+        id: 42,
+        command: Command::CallService {
+            domain: "light".to_owned(),
+            service: "turn_on".to_owned(),
+            service_data: Some(serde_json::json!({"brightness_pct": 80, "transition": 2})),
+            target: Some(Target::entities(["light.kitchen_ceiling", "light.living_room_lamp"])),
+            return_response: None,
+        },
+    }
+}
+
+/// One applied state change as the monitor records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The entity.
+    pub entity_id: String,
+    /// Bytes of its attribute JSON.
+    pub attributes_bytes: usize,
+    /// Time from `time_fired` to applied.
+    pub lag: Duration,
+}
+
+/// `count` state changes of the `entities` install's change stream, as the monitor sees them
+/// (lags between 1 and 20 ms).
+pub fn observed_changes(entities: usize, count: usize) -> Vec<Observed> {
+    let mut states = install(entities);
+    let mut stream = ChangeStream::new(STREAM_SEED, &states, ha_fixtures::stream_start(&states));
+    (0..count)
+        .map(|i| {
+            let (_, _, new) = stream.step(&mut states);
+            Observed {
+                entity_id: new.entity_id.as_str().to_owned(),
+                attributes_bytes: new.attributes.json_len(),
+                lag: Duration::from_micros(1_000 + (i as u64 * 7_919) % 19_000),
+            }
+        })
+        .collect()
+}
+
+/// `count` latency-like values in microseconds (a fixed spread from 100 µs to about 2 s).
+pub fn latencies(count: usize) -> Vec<u64> {
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            100 + (x % 1_000) * (x >> 60).pow(2) * 8 + x % 5_000
+        })
+        .collect()
+}
+
+/// The instants of `count` samples taken one millisecond apart from `start`.
+pub fn instants(start: Millis, count: usize) -> impl Iterator<Item = Millis> {
+    (0..count as u64).map(move |i| Millis(start.0 + i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_message_is_neither_the_shortest_nor_the_longest() {
+        let messages = vec!["aaa".to_owned(), "a".to_owned(), "aaaaa".to_owned()];
+
+        let median = median_message(messages);
+
+        assert_eq!(median, "aaa");
+    }
+
+    #[test]
+    fn observed_changes_are_reproducible() {
+        let (a, b) = (observed_changes(100, 20), observed_changes(100, 20));
+
+        assert_eq!(a, b);
+    }
+}
