@@ -134,7 +134,8 @@ impl Supervisor {
             Ok(()) => Ok(()),
             Err(err) => {
                 let stopped = self.stop();
-                let err = err.context(log_tail(&self.command.log_file));
+                // One message, the reason first and the log after it (a context would print the log first).
+                let err = anyhow::anyhow!("{err:#}\n{}", log_tail(&self.command.log_file));
                 Err(match stopped {
                     Ok(()) => err,
                     Err(stop_err) => err.context(format!("also failed to stop it: {stop_err:#}")),
@@ -192,6 +193,8 @@ impl Supervisor {
                     bail!("Home Assistant was stopped while waiting for it");
                 };
                 if let Some(status) = child.try_wait().context("checking the hass process")? {
+                    // Whatever it started (a pip install) goes with it.
+                    process::signal_group(child, Signal::SIGKILL)?;
                     state.child = None;
                     bail!("Home Assistant exited before answering ({status})");
                 }
