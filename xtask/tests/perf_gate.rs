@@ -175,3 +175,15 @@ fn missing_valgrind_marks_instructions_not_measured_and_never_passes() {
     assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("not measured"), "{stdout}");
     assert!(stdout.contains("valgrind not found"), "{stdout}");
 }
+
+#[test]
+fn ab_mode_against_the_committed_tree_compares_head_with_base() {
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &["--base", "HEAD", "--suite", "instr,heap"], &[]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("A/B against `HEAD`"), "{stdout}");
+    assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("unchanged"), "{stdout}");
+}
