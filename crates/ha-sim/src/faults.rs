@@ -75,9 +75,8 @@ impl Faults {
 
     /// Closes every WebSocket connection now, abruptly (no close frame).
     pub fn drop_all_now(&self) {
-        for outbox in self.shared.core().conns.values() {
-            outbox.drop_abruptly();
-        }
+        let mut core = self.shared.core();
+        self.shared.close_all(&mut core, true);
     }
 
     /// Closes each connection (abruptly) after it has been sent `n` more messages; also

@@ -212,23 +212,32 @@ impl Shared {
         same(token, &self.config.token) || self.core().extra_tokens.iter().any(|t| same(token, t.expose()))
     }
 
+    // The connection count is published under the lock, so counts never go out of order.
     pub(crate) fn conn_opened(&self, outbox: Arc<Outbox>) {
-        let n = {
-            let mut core = self.core();
-            core.conns.insert(outbox.conn_id, outbox);
-            core.conns.len()
-        };
-        self.connections.send_replace(n);
+        let mut core = self.core();
+        core.conns.insert(outbox.conn_id, outbox);
+        self.connections.send_replace(core.conns.len());
     }
 
     pub(crate) fn conn_closed(&self, conn_id: u64) {
-        let n = {
-            let mut core = self.core();
-            core.hub.remove_conn(conn_id);
-            core.conns.remove(&conn_id);
-            core.conns.len()
-        };
-        self.connections.send_replace(n);
+        let mut core = self.core();
+        core.hub.remove_conn(conn_id);
+        core.conns.remove(&conn_id);
+        self.connections.send_replace(core.conns.len());
+    }
+
+    /// Ends every connection now and forgets them at once, so that `connections()` and
+    /// `wait_for_connections` only count connections opened afterwards.
+    pub(crate) fn close_all(&self, core: &mut Core, abrupt: bool) {
+        for (_, outbox) in core.conns.drain() {
+            core.hub.remove_conn(outbox.conn_id);
+            if abrupt {
+                outbox.drop_abruptly();
+            } else {
+                outbox.cancel.cancel();
+            }
+        }
+        self.connections.send_replace(0);
     }
 
     fn restart_churn(&self, len: usize) -> usize {
@@ -238,9 +247,7 @@ impl Shared {
     /// Closes every connection, then changes the world as a restart would.
     pub(crate) fn restart(&self) {
         let mut core = self.core();
-        for outbox in core.conns.values() {
-            outbox.cancel.cancel();
-        }
+        self.close_all(&mut core, false);
         core.hub.clear();
         let churn = self.restart_churn(core.world.len());
         core.world.restart(churn);
