@@ -257,3 +257,18 @@ async fn clear_releases_commands_held_by_the_delay() {
     assert!(matches!(pong, Some(Ok(tokio_tungstenite::tungstenite::Message::Pong(_)))), "{pong:?}");
     assert!(matches!(reply, ServerMessage::Pong { id: 7 }));
 }
+
+#[tokio::test]
+async fn restart_forgets_old_connections_at_once() {
+    let sim = sim(5).await;
+    let _old = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    sim.faults().restart();
+    let right_after = sim.connections();
+    let _new = Client::connect(&sim).await;
+    sim.wait_for_connections(1).await;
+
+    assert_eq!(right_after, 0);
+    assert_eq!(sim.connections(), 1);
+}

@@ -210,3 +210,26 @@ async fn history_without_filter_is_400() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.json::<ApiMessage>().await.unwrap().message, "filter_entity_id is missing");
 }
+
+#[tokio::test]
+async fn history_minimal_response_and_no_attributes_trim_entries() {
+    let sim = sim(0).await;
+    let mut attributes = ha_proto::Attributes::new();
+    attributes.insert_value("unit_of_measurement", "W");
+    let first = sim.set_state("sensor.power", "1", attributes.clone());
+    sim.set_state("sensor.power", "2", attributes);
+    let start = ha_proto::Timestamp::from_micros(first.last_updated.as_micros() - 1_000_000);
+
+    let lists: Vec<Vec<Value>> = Rest::new(&sim)
+        .get(&format!("/api/history/period/{start}?filter_entity_id=sensor.power&minimal_response&no_attributes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(lists[0][0]["attributes"], json!({}));
+    assert_eq!(lists[0][1].as_object().unwrap().len(), 2, "{:?}", lists[0][1]);
+    assert_eq!(lists[0][1]["state"], "2");
+}
