@@ -159,6 +159,8 @@ pub(crate) struct Shared {
     pub(crate) auth_failures: AtomicUsize,
     /// State changes made by the background load so far.
     pub(crate) load_changes: AtomicU64,
+    /// The background load's rate (changes per second).
+    pub(crate) rate: load::Rate,
     pub(crate) next_conn: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     /// The user every token belongs to (an admin), as context `user_id`.
@@ -298,6 +300,7 @@ impl Sim {
             connections: watch::channel(0).0,
             auth_failures: AtomicUsize::new(0),
             load_changes: AtomicU64::new(0),
+            rate: load::Rate::new(config.rate),
             next_conn: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             user_id,
@@ -311,10 +314,7 @@ impl Sim {
                 tracing::error!(%err, "server stopped");
             }
         });
-        let mut tasks = Vec::new();
-        if shared.config.rate > 0.0 {
-            tasks.push(tokio::spawn(load::run(shared.clone())));
-        }
+        let tasks = vec![tokio::spawn(load::run(shared.clone()))];
         tracing::info!(%addr, entities = shared.config.entities, "ha-sim listening");
         Ok(Sim { shared, addr, server: Some(server), tasks })
     }
@@ -403,6 +403,15 @@ impl Sim {
     /// How many auth attempts were rejected.
     pub fn auth_failures(&self) -> usize {
         self.shared.auth_failures.load(Ordering::Acquire)
+    }
+
+    /// Changes the background load's rate (changes per second; 0 stops it), e.g. to freeze
+    /// the world before comparing a mirror with [`Sim::states`].
+    pub fn set_rate(&self, per_second: f64) {
+        self.shared.rate.set(per_second);
+        // A batch at the old rate may be running; it holds the lock, so once we have had
+        // the lock none is (and later batches see the new rate).
+        drop(self.shared.core());
     }
 
     /// State changes the background load (`rate`) has made so far.

@@ -313,3 +313,25 @@ async fn subscriptions_are_counted_and_sim_events_reach_subscribers() {
     assert_eq!(Event::parse(&event).unwrap().data.get(), r#"{"k":"v"}"#);
     assert_eq!(sim.subscriptions(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn set_rate_starts_and_freezes_the_background_load() {
+    let config = ha_sim::SimConfig { entities: 20, heartbeat: std::time::Duration::ZERO, ..Default::default() };
+    let sim = ha_sim::Sim::start(config).await.unwrap();
+    let mut client = Client::connect(&sim).await;
+    client.ok(json!({"type": "subscribe_events", "event_type": "state_changed"})).await;
+
+    sim.set_rate(1000.0);
+    client.event().await;
+    sim.set_rate(0.0);
+    let frozen = sim.load_changes();
+    let states = sim.states();
+    tokio::time::advance(std::time::Duration::from_secs(10)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+
+    assert!(frozen > 0);
+    assert_eq!(sim.load_changes(), frozen);
+    assert_eq!(sim.states(), states);
+}
