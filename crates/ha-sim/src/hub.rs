@@ -323,7 +323,11 @@ pub(crate) fn encode_compressed(change: &Change) -> Arc<str> {
 
 /// The snapshot event of `subscribe_entities`: every (filtered) state under `a`.
 pub(crate) fn encode_snapshot<'s>(states: impl Iterator<Item = &'s State>) -> Arc<str> {
-    let added = states.map(|s| (EntityKey::from(&s.entity_id), CompressedState::from_state(s))).collect();
+    let added: Vec<_> = states.map(|s| (EntityKey::from(&s.entity_id), CompressedState::from_state(s))).collect();
+    if added.is_empty() {
+        // Home Assistant sends `{"a":{}}` when nothing matches (ha-proto leaves empty keys out).
+        return Arc::from(r#"{"a":{}}"#);
+    }
     let event = CompressedEvent { added, ..CompressedEvent::default() };
     serde_json::to_string(&event).expect("compressed events serialise").into()
 }

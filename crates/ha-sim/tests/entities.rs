@@ -101,3 +101,15 @@ async fn invalid_entity_id_in_filter_is_invalid_format() {
 
     assert_eq!(error.code, ha_proto::ErrorCode::InvalidFormat);
 }
+
+#[tokio::test]
+async fn snapshot_of_nothing_is_an_empty_a() {
+    let sim = sim(3).await;
+    let mut client = Client::connect(&sim).await;
+    client.send(json!({"id": 1, "type": "subscribe_entities", "entity_ids": ["light.not_there"]})).await;
+    client.reply_to(1).await;
+
+    let (_, snapshot) = client.event().await;
+
+    assert_eq!(snapshot, r#"{"a":{}}"#);
+}
