@@ -72,10 +72,19 @@ pub(crate) fn admit(
         }
         Err(CommandError::InvalidFormat { message, .. }) => {
             *last_id = id;
-            conn.send(error(id, ErrorCode::InvalidFormat, &format!("Message format incorrect: {message}")));
+            conn.send(error(id, ErrorCode::InvalidFormat, &humanize(&message)));
             None
         }
         Err(CommandError::MissingId) => None,
+    }
+}
+
+/// voluptuous' wording (`humanize_error`) for the serde errors it is likely to meet.
+fn humanize(serde_message: &str) -> String {
+    let message = serde_message.split(" at line ").next().unwrap_or(serde_message);
+    match message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        Some(field) => format!("required key not provided @ data['{field}']. Got None"),
+        None => message.to_owned(),
     }
 }
 
@@ -141,7 +150,7 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, msg: ClientMessage) {
                             }
                             Err(_) => {
                                 let message = format!(
-                                    "Message format incorrect: Entity ID {text} is an invalid entity ID for dictionary value @ data['entity_ids']"
+                                    "Entity ID {text} is an invalid entity ID for dictionary value @ data['entity_ids']. Got {list:?}"
                                 );
                                 conn.send(error(id, ErrorCode::InvalidFormat, &message));
                                 return;
@@ -270,4 +279,16 @@ pub(crate) fn config_value(version: &str) -> serde_json::Value {
         "debug": false,
         "radius": 100,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_fields_are_worded_like_voluptuous() {
+        let text = humanize("missing field `domain`");
+
+        assert_eq!(text, "required key not provided @ data['domain']. Got None");
+    }
 }

@@ -77,6 +77,7 @@ async fn wrong_shape_gets_invalid_format() {
     let error = client.err(json!({"type": "call_service", "domain": "light"})).await;
 
     assert_eq!(error.code, ErrorCode::InvalidFormat);
+    assert_eq!(error.message, "required key not provided @ data['service']. Got None");
 }
 
 #[tokio::test]
