@@ -233,3 +233,15 @@ async fn history_minimal_response_and_no_attributes_trim_entries() {
     assert_eq!(lists[0][1].as_object().unwrap().len(), 2, "{:?}", lists[0][1]);
     assert_eq!(lists[0][1]["state"], "2");
 }
+
+#[tokio::test]
+async fn shutdown_finishes_while_clients_keep_connections_open() {
+    let sim = sim(1).await;
+    let rest = Rest::new(&sim);
+    rest.get("/api/").send().await.unwrap();
+    let _ws = Client::connect(&sim).await;
+
+    let finished = tokio::time::timeout(common::HANG, sim.shutdown()).await;
+
+    assert!(finished.is_ok());
+}
