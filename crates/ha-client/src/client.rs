@@ -308,6 +308,7 @@ impl Client {
             changes: changes_tx,
             snapshots: snapshots_tx,
             needs_snapshot: true,
+            pending: None,
         });
         let guard = self.subscribe_sink(CommandKind::SubscribeEntities, &command, sink).await?;
         let mut mirror = Mirror { store, changes: Subscription { rx: changes_rx, _guard: guard }, snapshots };

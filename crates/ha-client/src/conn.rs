@@ -88,6 +88,8 @@ pub(crate) struct MirrorSink {
     pub(crate) snapshots: watch::Sender<u64>,
     /// The next event is a snapshot that must replace the mirror.
     pub(crate) needs_snapshot: bool,
+    /// Changes applied from the frame being read, pushed as one report when it is done.
+    pub(crate) pending: Option<ChangeReport>,
 }
 
 /// The connection as the client's handles see it.
@@ -260,6 +262,8 @@ pub(crate) struct Actor {
     heartbeat_id: Option<u64>,
     rearm_heartbeat: Option<Instant>,
     generation: u64,
+    /// Mirrors holding a pending report for the frame being read.
+    dirty: Vec<SubKey>,
 }
 
 impl Actor {
@@ -276,6 +280,7 @@ impl Actor {
             heartbeat_id: None,
             rearm_heartbeat: None,
             generation: 0,
+            dirty: Vec::new(),
         }
     }
 
@@ -530,14 +535,31 @@ impl Actor {
             DisconnectReason::Malformed(e.to_string())
         })?;
         Stats::add(&stats.messages_in, frame.messages.len() as u64);
+        let mut outcome = Ok(());
         for msg in frame.messages {
-            self.on_message(msg)?;
+            outcome = self.on_message(msg);
+            if outcome.is_err() {
+                break;
+            }
         }
+        self.flush_reports();
+        outcome?;
         if let Some(err) = frame.errors.first() {
             Stats::add(&stats.malformed, 1);
             return Err(DisconnectReason::Malformed(err.to_string()));
         }
         Ok(())
+    }
+
+    /// Pushes the change report of every mirror the last frame touched.
+    fn flush_reports(&mut self) {
+        for key in self.dirty.drain(..) {
+            if let Some(Subscription { sink: Sink::Entities(mirror), .. }) = self.subs.get_mut(&key)
+                && let Some(report) = mirror.pending.take()
+            {
+                mirror.changes.push(StreamItem::Item(report));
+            }
+        }
     }
 
     fn on_message(&mut self, msg: ServerMessage<'_>) -> Result<(), DisconnectReason> {
@@ -609,31 +631,39 @@ impl Actor {
             Sink::Raw(tx) => tx.push(StreamItem::Item(event.into_boxed())),
             Sink::Entities(mirror) => {
                 let diff = CompressedEvent::parse(event.get()).map_err(malformed)?;
-                let applied = {
-                    let mut store = mirror.store.write().unwrap_or_else(|p| p.into_inner());
-                    if mirror.needs_snapshot {
-                        store.replace_from_compressed(&diff)
-                    } else {
-                        store.apply_compressed(&diff)
-                    }
-                };
-                // A change or removal for an entity the mirror does not hold means it diverged.
-                let applied = applied.map_err(|e| e.to_string()).and_then(|report| match report.unknown.first() {
-                    Some(id) => Err(format!("change for unknown entity {id}")),
-                    None => Ok(report),
-                });
-                match applied {
-                    Ok(report) => {
-                        Stats::add(&stats.entity_changes, diff.len() as u64);
-                        if mirror.needs_snapshot {
-                            mirror.needs_snapshot = false;
-                            if *mirror.snapshots.borrow() > 0 {
-                                Stats::add(&stats.resyncs, 1);
-                            }
-                            mirror.snapshots.send_modify(|n| *n += 1);
+                let mut store = mirror.store.write().unwrap_or_else(|p| p.into_inner());
+                let applied = if mirror.needs_snapshot {
+                    let replaced = store.replace_from_compressed(&diff);
+                    drop(store);
+                    replaced.map_err(|e| e.to_string()).map(|report| {
+                        mirror.needs_snapshot = false;
+                        if *mirror.snapshots.borrow() > 0 {
+                            Stats::add(&stats.resyncs, 1);
+                        }
+                        // Keep the order: changes batched earlier in this frame come first.
+                        if let Some(earlier) = mirror.pending.take() {
+                            mirror.changes.push(StreamItem::Item(earlier));
                         }
                         mirror.changes.push(StreamItem::Item(report));
+                        mirror.snapshots.send_modify(|n| *n += 1);
+                    })
+                } else {
+                    // Changes of one frame go into one report: fewer allocations and wake-ups.
+                    if mirror.pending.is_none() {
+                        self.dirty.push(key);
                     }
+                    let report = mirror.pending.get_or_insert_with(ChangeReport::new);
+                    let known = report.unknown.len();
+                    let applied = store.apply_compressed_into(&diff, report).map_err(|e| e.to_string());
+                    drop(store);
+                    // A change or removal for an entity the mirror does not hold means it diverged.
+                    applied.and_then(|()| match report.unknown.get(known) {
+                        Some(id) => Err(format!("change for unknown entity {id}")),
+                        None => Ok(()),
+                    })
+                };
+                match applied {
+                    Ok(()) => Stats::add(&stats.entity_changes, diff.len() as u64),
                     Err(err) => {
                         // The mirror no longer matches the server: start over from a snapshot.
                         tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");

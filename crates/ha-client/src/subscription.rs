@@ -98,7 +98,8 @@ impl Mirror {
         self.len() == 0
     }
 
-    /// The change stream: one [`ChangeReport`] per applied event (snapshots included).
+    /// The change stream: one [`ChangeReport`] per frame that changed the mirror (a
+    /// coalesced frame may carry many events), and one per snapshot.
     pub fn changes(&mut self) -> &mut Subscription<ChangeReport> {
         &mut self.changes
     }

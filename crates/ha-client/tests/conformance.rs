@@ -104,14 +104,34 @@ async fn return_response_without_one_is_service_validation_error() {
 }
 
 #[tokio::test]
-async fn subscribe_trigger_reports_not_supported() {
+async fn subscribe_trigger_without_an_entity_is_invalid_format() {
     let sim = sim(5).await;
     let client = client(&sim).await;
     let command = Command::SubscribeTrigger { trigger: json!({"platform": "state"}), variables: None };
 
     let err = within(client.subscribe_raw(&command)).await.unwrap_err();
 
-    assert!(err.is_code("not_supported"), "{err:?}");
+    assert!(err.is_code("invalid_format"), "{err:?}");
+}
+
+#[tokio::test]
+async fn state_trigger_fires_when_the_entity_changes() {
+    let sim = sim(60).await;
+    let client = client(&sim).await;
+    let light = first_of(&sim, "light");
+    let trigger = json!({"platform": "state", "entity_id": light, "to": "on"});
+    let mut fired =
+        within(client.subscribe_raw(&Command::SubscribeTrigger { trigger, variables: None })).await.unwrap();
+
+    let off = ServiceCall::new("light", "turn_off").target(Target::entities([light.as_str()]));
+    within(client.call_service(&off)).await.unwrap();
+    let on = ServiceCall::new("light", "turn_on").target(Target::entities([light.as_str()]));
+    within(client.call_service(&on)).await.unwrap();
+    let item = within(fired.next()).await.unwrap();
+
+    let StreamItem::Item(raw) = item else { panic!("expected a trigger event, got {item:?}") };
+    let event: ha_proto::TriggerEvent = serde_json::from_str(raw.get()).unwrap();
+    assert_eq!(event.variables["trigger"]["entity_id"], json!(light));
 }
 
 #[tokio::test]
