@@ -32,12 +32,9 @@ impl Progress {
         Progress { started: now, wall_seconds, total, done: BTreeMap::new(), spent: BTreeMap::new(), last: now }
     }
 
-    /// Marks the start of a unit of work (a target run), so its time is not charged to the previous one.
-    pub(crate) fn mark(&mut self, now: Instant) {
-        self.last = now;
-    }
-
     /// Records one finished benchmark of `suite`, raising the total when the listing undercounted.
+    /// The time since the previous event is charged to it, so process start-up and setup under
+    /// valgrind count in the suite's pace.
     pub(crate) fn finished(&mut self, suite: Suite, now: Instant) {
         *self.done.entry(suite).or_default() += 1;
         *self.spent.entry(suite).or_default() += now.saturating_duration_since(self.last);

@@ -145,7 +145,6 @@ impl Bench<'_> {
             }
         }
         let stage = format!("{} {}", self.label, target.suite.name());
-        progress.mark(Instant::now());
         eprintln!("{}", progress.line(&stage, &format!("{} started", target.name), Instant::now()));
         let log = self.raw_dir.join(format!("run-{}-{}.log", self.label, target.name));
         let iai_prefix = format!("{}::", target.name);
