@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ha_client::{Client, ClientConfig, ClientError, ConnectionState, DisconnectReason, RestClient};
+use ha_client::{Client, ClientConfig, ClientError, ConnectionState, DisconnectReason, RestClient, StreamItem};
 use ha_proto::{Command, Secret, parse_client_frame};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -22,12 +22,22 @@ enum Seen {
 /// A minimal Home Assistant: authenticates anyone, answers every command with a `null`
 /// result, never answers `ping`, and sends one protocol ping frame after auth when asked.
 async fn fake_server(send_protocol_ping: bool) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+    scripted_server(send_protocol_ping, Vec::new()).await
+}
+
+/// [`fake_server`] that also sends `script` (frames where `ID` stands for the subscription
+/// id) after the result of `subscribe_entities`.
+async fn scripted_server(
+    send_protocol_ping: bool,
+    script: Vec<&'static str>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let seen = seen.clone();
+            let script = script.clone();
             tokio::spawn(async move {
                 let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
                 ws.send(Message::text(r#"{"type":"auth_required","ha_version":"2024.3.3"}"#)).await.unwrap();
@@ -48,6 +58,12 @@ async fn fake_server(send_protocol_ping: bool) -> (SocketAddr, mpsc::UnboundedRe
                                     let reply =
                                         format!(r#"{{"id":{},"type":"result","success":true,"result":null}}"#, cmd.id);
                                     let _ = ws.send(Message::text(reply)).await;
+                                }
+                                if matches!(cmd.command, Command::SubscribeEntities { .. }) {
+                                    for frame in &script {
+                                        let frame = frame.replace("ID", &cmd.id.to_string());
+                                        let _ = ws.send(Message::text(frame)).await;
+                                    }
                                 }
                             }
                         }
@@ -127,4 +143,41 @@ async fn https_url_speaks_tls_for_rest() {
 
     assert_eq!(first.recv().await, Some(TLS_HANDSHAKE));
     assert!(matches!(err, ClientError::Request { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn changes_of_one_coalesced_frame_arrive_as_one_report() {
+    let snapshot = r#"{"id":ID,"type":"event","event":{"a":{"light.a":{"s":"on","c":"c1","lc":1.0},"light.b":{"s":"on","c":"c1","lc":1.0}}}}"#;
+    let changes = r#"[{"id":ID,"type":"event","event":{"c":{"light.a":{"+":{"s":"off","lc":2.0}}}}},
+                      {"id":ID,"type":"event","event":{"c":{"light.b":{"+":{"s":"off","lc":2.0}}}}},
+                      {"id":ID,"type":"event","event":{"r":["light.a"]}}]"#;
+    let (addr, _seen) = scripted_server(false, vec![snapshot, changes]).await;
+    let client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+    let mut mirror = client.subscribe_entities(None).await.unwrap();
+
+    let first = mirror.next().await;
+    let second = mirror.next().await;
+
+    assert!(matches!(first, Some(StreamItem::Item(r)) if r.added.len() == 2));
+    let Some(StreamItem::Item(report)) = second else { panic!("{second:?}") };
+    assert_eq!((report.updated.len(), report.removed.len()), (2, 1));
+    assert_eq!(
+        mirror.states().iter().map(|s| (s.entity_id.to_string(), s.state.clone())).collect::<Vec<_>>(),
+        [("light.b".to_owned(), "off".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn change_for_an_unknown_entity_triggers_a_fresh_snapshot() {
+    let snapshot = r#"{"id":ID,"type":"event","event":{"a":{"light.a":{"s":"on","c":"c1","lc":1.0}}}}"#;
+    let diverged = r#"{"id":ID,"type":"event","event":{"c":{"light.ghost":{"+":{"s":"off"}}}}}"#;
+    let (addr, _seen) = scripted_server(false, vec![snapshot, diverged]).await;
+    let client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+    let mut mirror = client.subscribe_entities(None).await.unwrap();
+
+    // The client resubscribes; the scripted server answers with the snapshot again.
+    let snapshots = mirror.wait_for_snapshot(2).await.unwrap();
+
+    assert_eq!(snapshots, 2);
+    assert_eq!(client.stats().resyncs, 1);
 }
