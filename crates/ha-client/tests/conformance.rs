@@ -277,3 +277,16 @@ async fn closed_client_refuses_commands() {
 
     assert!(matches!(err, ClientError::Shutdown), "{err:?}");
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let sim = sim(5).await;
+    let client = client(&sim).await;
+    let mirror = within(client.subscribe_entities(None)).await.unwrap();
+
+    drop(client);
+    within(sim.wait_for_connections_at_most(0)).await;
+
+    assert_eq!(sim.connections(), 0);
+    assert_eq!(mirror.len(), 5, "the mirror keeps its last state");
+}
