@@ -11,6 +11,26 @@
 //!   [`StreamItem::Lagged`] instead of silently missing items.
 //! - [`Client::stats`] is a cheap snapshot of counters and latencies.
 //!
+//! # Design
+//!
+//! One task per client owns the WebSocket (`conn.rs`). Callers send it requests over an
+//! unbounded channel and wait on a oneshot with the command timeout; the task gives each
+//! command the next id of the connection, remembers the oneshot under that id, and routes
+//! `result` / `pong` back by id. Writes go through a second task, so a server that stops
+//! reading never blocks the reader. Events go to per-subscription rings that drop the
+//! oldest item and report `Lagged(n)`; mirrors are applied in the reader itself, one
+//! change report per frame.
+//!
+//! When a connection ends (close, I/O error, malformed or oversized frame, missing pong),
+//! every command waiting for an answer fails with [`ClientError::ConnectionLost`], and the
+//! task reconnects after `BackoffPolicy::delay` (full jitter). On the new connection it sends
+//! `supported_features` (coalescing), re-issues every live subscription under new ids (the
+//! caller's stream continues, with a [`StreamItem::Reconnected`] marker), and marks every
+//! mirror so that the next event, the fresh snapshot, REPLACES its store: entities deleted
+//! while the client was away disappear. A mirror that receives a change for an entity it
+//! does not hold resubscribes for a fresh snapshot the same way. `auth_invalid` stops the
+//! task for good: retrying would feed Home Assistant's IP ban.
+//!
 //! ```no_run
 //! use ha_client::{Client, ClientConfig, ServiceCall};
 //! use ha_proto::{Secret, Target};
