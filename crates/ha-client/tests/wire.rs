@@ -181,3 +181,54 @@ async fn change_for_an_unknown_entity_triggers_a_fresh_snapshot() {
     assert_eq!(snapshots, 2);
     assert_eq!(client.stats().resyncs, 1);
 }
+
+/// An HTTP server that hangs up on its first connection without answering, then answers
+/// every later request with `{"message":"API running."}`; reports each connection.
+async fn flaky_http_server() -> (SocketAddr, mpsc::UnboundedReceiver<usize>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            n += 1;
+            let _ = tx.send(n);
+            if n == 1 {
+                continue; // dropped: the client sees the connection close with no response
+            }
+            let mut buf = vec![0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let body = r#"{"message":"API running."}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = tcp.write_all(format!("{head}{body}").as_bytes()).await;
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn idempotent_get_is_retried_once_after_a_connection_error() {
+    let (addr, mut connections) = flaky_http_server().await;
+    let rest = RestClient::new(&config(&format!("http://{addr}"))).unwrap();
+
+    let message = rest.check_api().await;
+
+    assert_eq!(message.unwrap(), "API running.");
+    assert_eq!((connections.recv().await, connections.recv().await), (Some(1), Some(2)));
+}
+
+#[tokio::test]
+async fn post_is_not_retried_after_a_connection_error() {
+    let (addr, mut connections) = flaky_http_server().await;
+    let rest = RestClient::new(&config(&format!("http://{addr}"))).unwrap();
+
+    let outcome = rest.fire_event("once", None).await;
+
+    assert!(matches!(outcome, Err(ClientError::Request { .. })), "{outcome:?}");
+    assert_eq!(connections.recv().await, Some(1));
+    assert!(connections.try_recv().is_err(), "a second connection was made");
+}
