@@ -35,6 +35,10 @@ use crate::stream::{RingSender, StreamItem};
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How long a connection must have lived for the next reconnect to start again from the
+/// smallest backoff delay.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+
 /// Identifies a subscription across reconnects (its wire id changes; this does not).
 pub(crate) type SubKey = u64;
 
@@ -304,6 +308,7 @@ impl Actor {
                     ha_version,
                     after: last_reason.take(),
                 });
+                let started = Instant::now();
                 let reason = self.session(ws).await;
                 stats.connected.store(0, std::sync::atomic::Ordering::Relaxed);
                 self.end_session(&reason);
@@ -314,7 +319,11 @@ impl Actor {
                 tracing::info!(%reason, "connection to home assistant lost; reconnecting");
                 self.shared.state.send_replace(ConnectionState::Reconnecting { reason: reason.clone() });
                 last_reason = Some(reason);
-                attempt = 0;
+                // A connection that dies right after it was made is no reason to hurry back:
+                // only a connection that lived a while resets the backoff.
+                if started.elapsed() >= STABLE_CONNECTION {
+                    attempt = 0;
+                }
             }
             let delay = self.cfg.backoff.delay(attempt, &mut rand::rng());
             attempt = attempt.saturating_add(1);
@@ -346,7 +355,17 @@ impl Actor {
                         self.subs.remove(&key);
                         self.backlog.retain(|r| !matches!(r, Request::Subscribe { key: k, .. } if *k == key));
                     }
-                    Some(other) => self.backlog.push_back(other),
+                    Some(other) => {
+                        // Callers that gave up (timed out) need no answer: do not hoard them.
+                        if self.backlog.len() >= 1024 {
+                            self.backlog.retain(|r| match r {
+                                Request::Command { reply, .. } => !reply.is_closed(),
+                                Request::Subscribe { reply, .. } => !reply.is_closed(),
+                                Request::Unsubscribe { .. } | Request::Shutdown => true,
+                            });
+                        }
+                        self.backlog.push_back(other);
+                    }
                 },
             }
         }
