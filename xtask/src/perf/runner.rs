@@ -148,6 +148,8 @@ impl Bench<'_> {
         eprintln!("{}", progress.line(&stage, &format!("{} started", target.name), Instant::now()));
         let log = self.raw_dir.join(format!("run-{}-{}.log", self.label, target.name));
         let iai_prefix = format!("{}::", target.name);
+        // criterion prints a long id on its own line and `time: [..]` on the next one.
+        let mut previous = String::new();
         stream(command, &log, |line| {
             let finished = match target.suite {
                 Suite::Wall => line.contains("time:") && line.contains('['),
@@ -156,8 +158,14 @@ impl Bench<'_> {
             };
             if finished {
                 progress.finished(target.suite, Instant::now());
-                let name = progress_name(target.suite, line);
+                let name = match progress_name(target.suite, line) {
+                    name if name == "time:" => progress_name(target.suite, &previous),
+                    name => name,
+                };
                 eprintln!("{}", progress.line(&stage, &name, Instant::now()));
+            }
+            if !line.trim().is_empty() {
+                previous = line.to_owned();
             }
         })
         .with_context(|| format!("running bench target {}", target.name))?;
