@@ -231,6 +231,23 @@ pub(crate) async fn assert_mirror_equals_rest(client: &Client, mirror: &Mirror) 
     }
 }
 
+/// Waits until a `ping` succeeds on a connection that stayed the same during the ping. Whatever the server
+/// queued on that connection before the pong (resubscription results, snapshots) has then been applied, because
+/// one task reads the frames in order.
+pub(crate) async fn settle_on_live_connection(client: &Client) {
+    within(async {
+        loop {
+            let connects = client.stats().connects;
+            if client.stats().connected && client.ping().await.is_ok() && client.stats().connects == connects {
+                return;
+            }
+            // That connection is gone (or was not up yet): wait for the next one.
+            client.wait_for_generation(connects + 1).await.expect("the client reconnects by itself");
+        }
+    })
+    .await;
+}
+
 /// Sends one request line (`restart`, `stop`, `start`, `status`) to the xtask's control socket and returns the
 /// reply line; fails on `err …`.
 pub(crate) async fn control(real: &RealHa, request: &str) -> String {
