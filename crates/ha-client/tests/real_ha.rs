@@ -17,6 +17,7 @@ mod raw;
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 use futures_util::StreamExt;
 use ha_client::{Client, ClientError, ConnectionState, ServiceCall, StreamItem};
@@ -327,7 +328,8 @@ async fn persistent_notification_create_and_dismiss_work_through_call_service() 
 async fn z_restart_reconnects_resubscribes_and_replaces_the_mirror() {
     let Some(real) = real_ha() else { return };
     if real.control.is_none() {
-        println!("HAPULSE_HA_CONTROL not set: skipped the restart test (it needs `cargo xtask ha-conformance`)");
+        let message = "HAPULSE_HA_CONTROL not set: skipped the restart test (it needs `cargo xtask ha-conformance`)";
+        let _ = writeln!(std::io::stderr(), "{message}");
         return;
     }
     let client = real.client().await;
