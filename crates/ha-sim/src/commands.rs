@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::Shared;
 use crate::conn::Conn;
-use crate::hub::{self, Out, SubKind};
+use crate::hub::{self, NoteUpdate, Out, SubKind};
 use crate::services::{self, Call};
 use crate::trigger::{StateTrigger, TriggerError};
 
@@ -37,22 +37,40 @@ fn error(id: u64, code: ErrorCode, message: &str) -> String {
     error_json(id, ErrorInfo::new(code, message))
 }
 
+/// A command that passed [`admit`].
+// Moved once per command and never stored in bulk: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Admitted {
+    /// A command ha-proto knows.
+    Command(ClientMessage),
+    /// `persistent_notification/subscribe` (not one of ha-proto's commands).
+    NotificationsSubscribe { id: u64 },
+}
+
+/// `type` of the notification subscription, which ha-proto does not parse.
+const NOTIFICATIONS_SUBSCRIBE: &str = "persistent_notification/subscribe";
+
 /// Applies Home Assistant's checks before a command runs (`ActiveConnection.async_handle`):
-/// a message without a usable id gets `invalid_format` with a null id; an id not above the
-/// last one gets `id_reuse`; an unknown type gets `unknown_command` (and does not count as
-/// the last id); a bad shape gets `invalid_format` (and does count).
+/// a message that is not an object, or lacks a non-zero integer id or a non-empty string
+/// type, gets `invalid_format` echoing its id as sent (0 for a non-object); an id not above
+/// the last one (negative ones too) gets `id_reuse`; an unknown type gets `unknown_command`
+/// (and does not count as the last id); a bad shape gets `invalid_format` (and does count).
+/// `raw` gives the message as JSON, asked for only on those rare error paths.
 pub(crate) fn admit(
     conn: &Conn,
     last_id: &mut u64,
     item: Result<ClientMessage, CommandError>,
-) -> Option<ClientMessage> {
+    raw: impl FnOnce() -> Option<serde_json::Value>,
+) -> Option<Admitted> {
     let id = match &item {
         Ok(msg) => msg.id,
+        Err(CommandError::UnknownCommand { msg_type, .. }) if msg_type.is_empty() => {
+            conn.send(bad_envelope(raw().as_ref(), *last_id));
+            return None;
+        }
         Err(CommandError::MissingId) => {
-            conn.send(
-                r#"{"id":null,"type":"result","success":false,"error":{"code":"invalid_format","message":"Message incorrectly formatted."}}"#
-                    .to_owned(),
-            );
+            conn.send(bad_envelope(raw().as_ref(), *last_id));
             return None;
         }
         Err(CommandError::UnknownCommand { id, .. } | CommandError::InvalidFormat { id, .. }) => *id,
@@ -64,7 +82,11 @@ pub(crate) fn admit(
     match item {
         Ok(msg) => {
             *last_id = id;
-            Some(msg)
+            Some(Admitted::Command(msg))
+        }
+        Err(CommandError::UnknownCommand { msg_type, .. }) if msg_type == NOTIFICATIONS_SUBSCRIBE => {
+            *last_id = id;
+            Some(Admitted::NotificationsSubscribe { id })
         }
         Err(CommandError::UnknownCommand { .. }) => {
             conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command."));
@@ -79,6 +101,38 @@ pub(crate) fn admit(
     }
 }
 
+/// Home Assistant's answer to a message whose envelope (`id`, `type`) is unusable
+/// (captured from 2024.3.3: `{"type":"ping"}` → id null, `{"id":"15",…}` → id `"15"`,
+/// `5` or `[1]` → id 0, a negative id → `id_reuse`).
+pub(crate) fn bad_envelope(item: Option<&serde_json::Value>, last_id: u64) -> String {
+    let incorrectly_formatted = |id: &str| {
+        format!(
+            r#"{{"id":{id},"type":"result","success":false,"error":{{"code":"invalid_format","message":"Message incorrectly formatted."}}}}"#
+        )
+    };
+    let Some(serde_json::Value::Object(map)) = item else {
+        return incorrectly_formatted("0");
+    };
+    let raw_id = map.get("id").unwrap_or(&serde_json::Value::Null);
+    let id = raw_id.as_i64().filter(|id| *id != 0);
+    let typed = map.get("type").and_then(serde_json::Value::as_str).is_some_and(|t| !t.is_empty());
+    match id {
+        Some(id) if typed && id <= last_id as i64 => format!(
+            r#"{{"id":{id},"type":"result","success":false,"error":{{"code":"id_reuse","message":"Identifier values have to increase."}}}}"#
+        ),
+        _ => incorrectly_formatted(&raw_id.to_string()),
+    }
+}
+
+/// The items of a client frame as JSON values, in the order ha-proto's parser gives them.
+pub(crate) fn frame_items(frame: &str) -> Vec<serde_json::Value> {
+    match serde_json::from_str(frame) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(other) => vec![other],
+        Err(_) => Vec::new(),
+    }
+}
+
 /// voluptuous' wording (`humanize_error`) for the serde errors it is likely to meet.
 fn humanize(serde_message: &str) -> String {
     let message = serde_message.split(" at line ").next().unwrap_or(serde_message);
@@ -89,7 +143,20 @@ fn humanize(serde_message: &str) -> String {
 }
 
 /// Runs one admitted command; its answer (and any events) go to the connection's queue.
-pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, msg: ClientMessage) {
+pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, admitted: Admitted) {
+    let msg = match admitted {
+        Admitted::Command(msg) => msg,
+        Admitted::NotificationsSubscribe { id } => {
+            // Result, then every current notification, registered under the lock so no
+            // change falls between.
+            let mut core = shared.core();
+            let current = hub::encode_notifications(NoteUpdate::Current, core.world.notifications());
+            core.hub.add(conn.outbox.clone(), id, SubKind::Notifications);
+            conn.send(result_json(id, &()));
+            conn.outbox.push(Out::Event { id, body: current });
+            return;
+        }
+    };
     let id = msg.id;
     match msg.command {
         Command::GetStates => {
@@ -241,8 +308,12 @@ fn render_template(world: &crate::world::World, template: &str) -> String {
     out
 }
 
-/// `get_config`'s result: the shape of `hass.config.as_dict()` in 2024.3.
+/// `get_config`'s result: the keys of `hass.config.as_dict()` as Home Assistant 2024.3.3
+/// answers (captured: no `radius` or `debug`, the old alias `whitelist_external_dirs` next to
+/// `allowlist_external_dirs`, 7 `unit_system` keys, `country` null and `currency` `EUR` when
+/// not configured). The values describe the simulated home.
 pub(crate) fn config_value(version: &str) -> serde_json::Value {
+    let external_dirs = json!(["/media", "/config/www"]);
     json!({
         "latitude": 52.3731,
         "longitude": 4.8922,
@@ -264,20 +335,19 @@ pub(crate) fn config_value(version: &str) -> serde_json::Value {
             "system_log", "weather", "websocket_api",
         ],
         "config_dir": "/config",
-        "allowlist_external_dirs": ["/config/www", "/media"],
+        "whitelist_external_dirs": external_dirs,
+        "allowlist_external_dirs": external_dirs,
         "allowlist_external_urls": [],
         "version": version,
-        "config_source": "storage",
+        "config_source": "yaml",
         "recovery_mode": false,
         "state": "RUNNING",
         "external_url": null,
         "internal_url": null,
         "currency": "EUR",
-        "country": "NL",
+        "country": null,
         "language": "en",
         "safe_mode": false,
-        "debug": false,
-        "radius": 100,
     })
 }
 

@@ -66,11 +66,15 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     }
     outbox.cancel.cancel();
     shared.conn_closed(conn_id);
+    // A stopping server just drops its sockets (captured from 2024.3.3: SIGTERM ends the
+    // TCP connection without a close frame).
+    if shared.shutdown.is_cancelled() {
+        outbox.abrupt.store(true, Ordering::Release);
+    }
     if !outbox.abrupt.load(Ordering::Acquire) {
         // Home Assistant ends a connection with a close frame (aiohttp's `close()`), except
-        // when the transport itself failed; the drop faults imitate the latter.
-        let close = Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from_static("") }));
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+        // when the transport itself failed or the server stops; the drop faults imitate those.
+        let _ = tokio::time::timeout(CLOSE_GRACE, close_normally(&mut sink)).await;
     }
     tracing::debug!(conn = conn_id, overflowed = outbox.overflowed.load(Ordering::Acquire), "closed");
 }
@@ -86,6 +90,14 @@ async fn watch_peak(outbox: &Outbox, peak_time: std::time::Duration) {
         if outbox.cancel.is_cancelled() {
             return;
         }
+    }
+}
+
+/// aiohttp's `close()`: a close frame with code 1000 and no reason, then the end.
+async fn close_normally(sink: &mut Sink) {
+    let close = Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from_static("") }));
+    if sink.send(close).await.is_ok() {
+        let _ = sink.close().await;
     }
 }
 
@@ -109,19 +121,21 @@ async fn authenticate(shared: &Shared, sink: &mut Sink, stream: &mut Stream) -> 
     };
     let frame = match first {
         Err(_) => {
+            // Captured from 2024.3.3: after 10 s the TCP connection ends, no close frame.
             tracing::debug!("did not receive auth message in time");
-            let _ = sink.close().await;
             return false;
         }
         Ok(Some(Ok(Message::Text(frame)))) => frame,
-        // Not text, a broken socket, or gone: Home Assistant just disconnects.
-        Ok(_) => {
-            let _ = sink.close().await;
+        Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return false,
+        // Not text: Home Assistant disconnects (close 1000, no message).
+        Ok(Some(Ok(_))) => {
+            close_normally(sink).await;
             return false;
         }
     };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(frame.as_str()) else {
-        let _ = sink.close().await;
+        // Captured from 2024.3.3: non-JSON text during auth gives close 1000, no message.
+        close_normally(sink).await;
         return false;
     };
     let reply = match serde_json::from_value::<AuthMessage>(value) {
@@ -129,6 +143,8 @@ async fn authenticate(shared: &Shared, sink: &mut Sink, stream: &mut Stream) -> 
         Ok(auth)
             if shared.faults.reject_auth.load(Ordering::Acquire) || !shared.token_ok(auth.access_token.expose()) =>
         {
+            // Only a wrong token counts as a failed login (not a malformed message).
+            shared.login_failed();
             Err("Invalid access token or password".to_owned())
         }
         Ok(_) => Ok(()),
@@ -142,8 +158,9 @@ async fn authenticate(shared: &Shared, sink: &mut Sink, stream: &mut Stream) -> 
         Err(message) => {
             shared.auth_failures.fetch_add(1, Ordering::AcqRel);
             let invalid = ServerMessage::AuthInvalid { message: message.into() }.to_json();
-            let _ = sink.send(text(invalid)).await;
-            let _ = sink.close().await;
+            if sink.send(text(invalid)).await.is_ok() {
+                close_normally(sink).await;
+            }
             false
         }
     }
@@ -182,17 +199,26 @@ async fn read_loop(mut stream: Stream, conn: Arc<Conn>, shared: Arc<Shared>) {
             Some(Ok(Message::Pong(_))) => continue,
             Some(Ok(Message::Ping(_))) => continue,
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-            Some(Ok(Message::Binary(_))) => {
-                tracing::debug!(conn = conn.id(), "received non-text message");
-                return;
+            // Home Assistant 2024.3 hands binary messages to its binary handlers (the
+            // first byte picks one) and ignores those for unknown handlers (captured: no
+            // reply, no close); an empty one ends the connection.
+            Some(Ok(Message::Binary(data))) => {
+                if data.is_empty() {
+                    tracing::debug!(conn = conn.id(), "received an empty binary message");
+                    return;
+                }
+                continue;
             }
         };
         let Ok(items) = ha_proto::parse_client_frame(frame.as_str()) else {
             tracing::debug!(conn = conn.id(), "received invalid JSON");
             return;
         };
-        for item in items {
-            if let Some(command) = commands::admit(&conn, &mut last_id, item) {
+        // The raw items are parsed again only when a message's envelope is bad.
+        let mut raw_items: Option<Vec<serde_json::Value>> = None;
+        for (index, item) in items.into_iter().enumerate() {
+            let raw = || raw_items.get_or_insert_with(|| commands::frame_items(frame.as_str())).get(index).cloned();
+            if let Some(command) = commands::admit(&conn, &mut last_id, item, raw) {
                 let delay = shared.faults.delay();
                 if delay.is_zero() {
                     commands::handle(&shared, &conn, command);

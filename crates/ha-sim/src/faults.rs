@@ -111,7 +111,8 @@ impl Faults {
         self.state().reject_auth.store(on, Ordering::Release);
     }
 
-    /// Restarts "Home Assistant": closes every connection, bumps `ha_version`'s patch
+    /// Restarts "Home Assistant": ends every connection without a close frame (as a
+    /// stopping Home Assistant 2024.3.3 does), bumps `ha_version`'s patch
     /// number, drops entities written over the API and replaces some fixture entities
     /// with new ones, all while no client is connected (so no client sees a removal).
     pub fn restart(&self) {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::trigger::StateTrigger;
-use crate::world::Change;
+use crate::world::{Change, Notification};
 
 /// One item of a connection's queue.
 #[derive(Debug)]
@@ -137,6 +137,64 @@ pub(crate) enum SubKind {
     Entities(Option<HashSet<EntityId>>),
     /// `subscribe_trigger` with a state trigger.
     Trigger(StateTrigger),
+    /// `persistent_notification/subscribe`.
+    Notifications,
+}
+
+/// What happened to persistent notifications (the `type` of a
+/// `persistent_notification/subscribe` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoteUpdate {
+    /// The subscription's first event: every notification.
+    Current,
+    /// Created or replaced (Home Assistant 2024.3.3 says `added` for a replacement too).
+    Added,
+    /// Dismissed.
+    Removed,
+}
+
+impl NoteUpdate {
+    fn as_str(self) -> &'static str {
+        match self {
+            NoteUpdate::Current => "current",
+            NoteUpdate::Added => "added",
+            NoteUpdate::Removed => "removed",
+        }
+    }
+}
+
+/// One notification as the subscription sends it, in Home Assistant's key order.
+#[derive(Serialize)]
+struct NoteRef<'a> {
+    message: &'a str,
+    notification_id: &'a str,
+    title: Option<&'a str>,
+    created_at: Timestamp,
+}
+
+/// The event body of a `persistent_notification/subscribe` event:
+/// `{"type":"added","notifications":{"<id>":{"message":…,"notification_id":…,"title":…,"created_at":…}}}`.
+pub(crate) fn encode_notifications(update: NoteUpdate, notes: &[Notification]) -> Arc<str> {
+    let mut out = String::with_capacity(64 + notes.len() * 128);
+    out.push_str("{\"type\":\"");
+    out.push_str(update.as_str());
+    out.push_str("\",\"notifications\":{");
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(&note.notification_id).expect("strings serialise"));
+        out.push(':');
+        let body = NoteRef {
+            message: &note.message,
+            notification_id: &note.notification_id,
+            title: note.title.as_deref(),
+            created_at: note.created_at,
+        };
+        out.push_str(&serde_json::to_string(&body).expect("notifications serialise"));
+    }
+    out.push_str("}}");
+    out.into()
 }
 
 #[derive(Debug)]
@@ -208,6 +266,9 @@ impl Hub {
                 SubKind::Events(Some(t)) => t.clone(),
                 SubKind::Events(None) => "*".to_owned(),
                 SubKind::Entities(_) | SubKind::Trigger(_) => "state_changed".to_owned(),
+                // Home Assistant's notification subscriptions are dispatcher signals, not
+                // bus listeners.
+                SubKind::Notifications => continue,
             };
             *counts.entry(name).or_default() += 1;
         }
@@ -234,6 +295,7 @@ impl Hub {
                     }
                     compressed.get_or_insert_with(|| encode_compressed(change)).clone()
                 }
+                SubKind::Notifications => continue,
                 SubKind::Trigger(trigger) => {
                     let (old, new) = (change.old.as_deref(), change.new.as_deref());
                     if !trigger.fires(old, new) {
@@ -263,7 +325,7 @@ impl Hub {
             let wanted = match &sub.kind {
                 SubKind::Events(Some(t)) => t == event_type,
                 SubKind::Events(None) => !NOT_FOR_MATCH_ALL.contains(&event_type),
-                SubKind::Entities(_) | SubKind::Trigger(_) => false,
+                SubKind::Entities(_) | SubKind::Trigger(_) | SubKind::Notifications => false,
             };
             if !wanted {
                 continue;
@@ -280,6 +342,26 @@ impl Hub {
                     serde_json::to_string(&event).expect("events serialise").into()
                 })
                 .clone();
+            closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
+        }
+        if closed {
+            self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
+            self.counted();
+        }
+    }
+    /// Tells `persistent_notification/subscribe` subscribers that notifications were added
+    /// or removed (nothing is sent for an empty list).
+    pub(crate) fn notifications(&mut self, update: NoteUpdate, notes: &[Notification]) {
+        if notes.is_empty() {
+            return;
+        }
+        let mut body: Option<Arc<str>> = None;
+        let mut closed = false;
+        for sub in &self.subs {
+            if !matches!(sub.kind, SubKind::Notifications) {
+                continue;
+            }
+            let body = body.get_or_insert_with(|| encode_notifications(update, notes)).clone();
             closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
         }
         if closed {

@@ -24,6 +24,26 @@
 //! `render_template` understands `{{ states('entity_id') }}` only; commands ha-proto does
 //! not know (`manifest/list`, `entity/source`, ...) get `unknown_command`; no IP ban.
 //!
+//! Checked against a real Home Assistant 2024.3.3 (the conformance suite's server), whose
+//! captured behaviour wins over the docs: states carry no `last_reported`; `return_response`
+//! misuse is `unknown_error` with Python's `ValueError` text (checked before the service
+//! data); REST ignores `?return_response` (always the plain array of changed states) and
+//! answers service errors with a plain `400: Bad Request`, unknown paths with a plain
+//! `404: Not Found`; `get_config` has `whitelist_external_dirs` and no `radius`/`debug`;
+//! REST state paths lowercase the entity id; a REST removal fires with a fresh context
+//! without user; persistent notifications are not entities but reach
+//! `persistent_notification/subscribe` (`current`, then `added` — also for a replacement —
+//! and `removed`; dismissing an unknown id says nothing), and every rejected token creates
+//! `http-login`; a stopping server and the auth timeout end connections without a close
+//! frame, other closes send close code 1000; binary frames after auth are ignored; a bad
+//! envelope is answered with the id as sent (`null`, `"15"`, 0 for a non-object).
+//! Deliberate differences: the simulated home has a recorder, so `/api/history/period`
+//! answers (in the recorder's shape: `entity_id, state, attributes, last_changed,
+//! last_updated`, minimal entries `state, last_changed`) where the conformance server,
+//! which has none, answers `404: Not Found`; and results leave in the order the commands
+//! came, while Home Assistant may let a quick result overtake a slow `call_service` one
+//! (clients must match results by id anyway).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), ha_sim::SimError> {
@@ -242,20 +262,39 @@ impl Shared {
         self.connections.send_replace(0);
     }
 
+    /// A rejected token (WebSocket `auth_invalid` or REST 401): like Home Assistant's
+    /// `process_wrong_login`, creates (or replaces) the persistent notification `http-login`.
+    /// Its text follows Home Assistant's source for a client on 127.0.0.1.
+    pub(crate) fn login_failed(&self) {
+        let mut core = self.core();
+        let note = core.world.notify(
+            Some(LOGIN_NOTIFICATION_ID.to_owned()),
+            Some("Login attempt failed".to_owned()),
+            "Login attempt or request with invalid authentication from localhost (127.0.0.1). See the log for details."
+                .to_owned(),
+        );
+        core.hub.notifications(hub::NoteUpdate::Added, &[note]);
+    }
+
     fn restart_churn(&self, len: usize) -> usize {
         self.config.restart_churn.unwrap_or((len / 20).max(1))
     }
 
-    /// Closes every connection, then changes the world as a restart would.
+    /// Closes every connection, then changes the world as a restart would. A restart
+    /// starts with a stop, and a stopping Home Assistant drops its WebSockets without a
+    /// close frame (captured from 2024.3.3).
     pub(crate) fn restart(&self) {
         let mut core = self.core();
-        self.close_all(&mut core, false);
+        self.close_all(&mut core, true);
         core.hub.clear();
         let churn = self.restart_churn(core.world.len());
         core.world.restart(churn);
         core.ha_version = bump_patch(&core.ha_version);
     }
 }
+
+/// The persistent notification every rejected login creates or replaces.
+pub const LOGIN_NOTIFICATION_ID: &str = "http-login";
 
 /// `2024.3.3` → `2024.3.4` (a version without a numeric patch gets `.1`).
 fn bump_patch(version: &str) -> String {

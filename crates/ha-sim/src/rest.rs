@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, RawQuery, Request, State as AxumState, WebSocketUpgrade};
+use axum::extract::{Path, Query, Request, State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::history;
-use crate::services::{self, Call, Responds, ServiceError};
+use crate::services::{self, Call, ServiceError};
 use crate::world::Force;
 
 type Ctx = AxumState<Arc<Shared>>;
@@ -39,7 +39,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/history/period", get(history_default))
         .route("/api/history/period/{start}", get(history_from))
         .route_layer(middleware::from_fn_with_state(shared.clone(), bearer));
-    Router::new().route("/api/websocket", get(websocket)).merge(api).with_state(shared)
+    Router::new().route("/api/websocket", get(websocket)).merge(api).fallback(not_found_plain).with_state(shared)
 }
 
 async fn websocket(AxumState(shared): Ctx, upgrade: WebSocketUpgrade) -> Response {
@@ -62,7 +62,10 @@ async fn bearer(AxumState(shared): Ctx, request: Request, next: Next) -> Respons
         .and_then(|v| v.strip_prefix("Bearer "));
     match token {
         Some(token) if shared.token_ok(token) => next.run(request).await,
-        _ => (StatusCode::UNAUTHORIZED, "401: Unauthorized").into_response(),
+        _ => {
+            shared.login_failed();
+            (StatusCode::UNAUTHORIZED, "401: Unauthorized").into_response()
+        }
     }
 }
 
@@ -82,8 +85,20 @@ fn message(status: StatusCode, text: &str) -> Response {
     json_body(status, json!({"message": text}).to_string())
 }
 
+/// aiohttp's `HTTPBadRequest` (captured from 2024.3.3 for unknown services and schema
+/// errors: `text/plain; charset=utf-8`, no JSON message).
 fn bad_request_plain() -> Response {
     (StatusCode::BAD_REQUEST, "400: Bad Request").into_response()
+}
+
+/// aiohttp's answer to an exception a handler did not catch.
+fn internal_error_plain() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error\n\nServer got itself in trouble").into_response()
+}
+
+/// aiohttp's `HTTPNotFound`: unknown paths (captured from 2024.3.3: `404: Not Found`).
+async fn not_found_plain() -> Response {
+    (StatusCode::NOT_FOUND, "404: Not Found").into_response()
 }
 
 async fn api_running() -> Response {
@@ -101,8 +116,10 @@ async fn all_states(AxumState(shared): Ctx) -> Response {
     ok_json(&list)
 }
 
+/// Home Assistant's state machine lowercases every entity id it is given
+/// (`hass.states.get/async_set/async_remove`), so the REST paths are case-insensitive.
 async fn get_state(AxumState(shared): Ctx, Path(entity_id): Path<String>) -> Response {
-    let state = shared.core().world.get(&entity_id).cloned();
+    let state = shared.core().world.get(&entity_id.to_lowercase()).cloned();
     match state {
         Some(state) => ok_json(&*state),
         None => message(StatusCode::NOT_FOUND, "Entity not found."),
@@ -127,7 +144,8 @@ async fn post_state(AxumState(shared): Ctx, Path(entity_id): Path<String>, body:
         Some(_) => return message(StatusCode::BAD_REQUEST, "Invalid JSON specified."),
     };
     let force = if data.get("force_update").and_then(Value::as_bool).unwrap_or(false) { Force::Yes } else { Force::No };
-    let Ok(id) = EntityId::new(&entity_id) else {
+    // Captured from 2024.3.3: `POST /api/states/Bad.Id` is 201 with `"entity_id":"bad.id"`.
+    let Ok(id) = EntityId::new(&entity_id.to_lowercase()) else {
         return message(StatusCode::BAD_REQUEST, "Invalid entity ID specified.");
     };
     if new_state.chars().count() > 255 {
@@ -152,8 +170,10 @@ async fn post_state(AxumState(shared): Ctx, Path(entity_id): Path<String>, body:
 
 async fn delete_state(AxumState(shared): Ctx, Path(entity_id): Path<String>) -> Response {
     let mut core = shared.core();
-    let context = core.world.context(Some(&shared.user_id));
-    match core.world.remove(&entity_id, context) {
+    // Captured from 2024.3.3: the removal's event carries a fresh context without a user,
+    // not the caller's.
+    let context = core.world.context(None);
+    match core.world.remove(&entity_id.to_lowercase(), context) {
         Some(change) => {
             core.publish(&change);
             message(StatusCode::OK, "Entity removed.")
@@ -170,10 +190,14 @@ async fn list_services() -> Response {
     ok_json(&list)
 }
 
+/// `POST /api/services/<domain>/<service>`: the states the call changed. Home Assistant
+/// 2024.3 ignores `?return_response` here (captured from 2024.3.3: always the plain array;
+/// the `changed_states`/`service_response` wrapper came in a later release), so a
+/// response-only service fails with the `ValueError` of a call without `return_response`,
+/// which aiohttp turns into a plain 500.
 async fn call_service(
     AxumState(shared): Ctx,
     Path((domain, service)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let data = if body.iter().all(u8::is_ascii_whitespace) {
@@ -184,44 +208,22 @@ async fn call_service(
             Err(_) => return message(StatusCode::BAD_REQUEST, "Data should be valid JSON."),
         }
     };
-    let wants_response =
-        query.as_deref().unwrap_or_default().split('&').any(|p| p.split('=').next() == Some("return_response"));
-    match services::responds(&domain, &service) {
-        None => return bad_request_plain(),
-        Some(Responds::No) if wants_response => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                "Service does not support responses. Remove return_response from request.",
-            );
-        }
-        Some(Responds::Only) if !wants_response => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                "Service call requires responses but caller did not ask for responses. Add ?return_response to query parameters.",
-            );
-        }
-        _ => {}
-    }
     let mut core = shared.core();
     let call = Call {
         domain: &domain,
         service: &service,
         data,
         target: None,
-        return_response: wants_response,
+        return_response: false,
         user_id: &shared.user_id,
     };
     match services::call(&mut core, call) {
         Ok(outcome) => {
             let changed: Vec<&ha_proto::State> = outcome.changed.iter().map(|s| &**s).collect();
-            if wants_response {
-                ok_json(&json!({"changed_states": changed, "service_response": outcome.response}))
-            } else {
-                ok_json(&changed)
-            }
+            ok_json(&changed)
         }
-        Err(ServiceError::Validation { message: text, .. }) => message(StatusCode::BAD_REQUEST, text),
         Err(ServiceError::NotFound { .. } | ServiceError::Invalid(_)) => bad_request_plain(),
+        Err(ServiceError::Value(_)) => internal_error_plain(),
     }
 }
 

@@ -10,6 +10,7 @@ use ha_proto::{Attributes, Context, EntityId, ErrorCode, ErrorInfo, State, Targe
 use serde_json::{Map, Value, json};
 
 use crate::Core;
+use crate::hub::NoteUpdate;
 use crate::world::Force;
 
 /// Whether and how a service responds (Home Assistant's `SupportsResponse`).
@@ -276,11 +277,6 @@ fn spec(domain: &str, service: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.domain == domain && s.service == service)
 }
 
-/// Whether and how a service responds; `None` when it does not exist.
-pub(crate) fn responds(domain: &str, service: &str) -> Option<Responds> {
-    spec(domain, service).map(|s| s.responds)
-}
-
 /// Every service's description, as `get_services` returns it (encoded once).
 pub(crate) fn descriptions_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
@@ -316,6 +312,13 @@ pub(crate) fn descriptions_json() -> &'static str {
     })
 }
 
+/// `ValueError` text of a `return_response` on a service that cannot respond (2024.3).
+pub(crate) const NO_RESPONSE_SUPPORT: &str =
+    "Invalid argument return_response=True when handler does not support responses";
+
+/// `ValueError` text of a response-only service called without `return_response` (2024.3).
+pub(crate) const RESPONSE_REQUIRED: &str = "Service call requires responses but caller did not ask for responses";
+
 /// Why a call failed, mapped to Home Assistant's codes by the callers.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ServiceError {
@@ -323,8 +326,10 @@ pub(crate) enum ServiceError {
     NotFound { domain: String, service: String },
     /// Schema validation failed (`invalid_format`), with voluptuous' wording.
     Invalid(String),
-    /// `ServiceValidationError` (`service_validation_error`): `return_response` misuse.
-    Validation { key: &'static str, message: &'static str },
+    /// A `ValueError` raised by `ServiceRegistry.async_call` (`unknown_error`): in 2024.3
+    /// that is how `return_response` misuse fails (later releases raise
+    /// `ServiceValidationError` instead).
+    Value(&'static str),
 }
 
 impl ServiceError {
@@ -342,16 +347,7 @@ impl ServiceError {
                 ])),
             },
             ServiceError::Invalid(message) => ErrorInfo::new(ErrorCode::InvalidFormat, message.clone()),
-            ServiceError::Validation { key, message } => ErrorInfo {
-                code: ErrorCode::ServiceValidationError,
-                message: format!("Validation error: {message}"),
-                translation_key: Some((*key).to_owned()),
-                translation_domain: Some("homeassistant".to_owned()),
-                translation_placeholders: Some(BTreeMap::from([(
-                    "return_response".to_owned(),
-                    "return_response=True".to_owned(),
-                )])),
-            },
+            ServiceError::Value(message) => ErrorInfo::new(ErrorCode::UnknownError, *message),
         }
     }
 }
@@ -395,19 +391,15 @@ pub(crate) fn call(core: &mut Core, call: Call<'_>) -> Result<Outcome, ServiceEr
             data.extend(t);
         }
     }
-    validate(spec, &data)?;
+    // Home Assistant 2024.3 checks `return_response` before the schema, and raises a
+    // plain `ValueError` (captured from 2024.3.3: `unknown_error` with this message).
     if call.return_response && spec.responds == Responds::No {
-        return Err(ServiceError::Validation {
-            key: "service_does_not_support_response",
-            message: "A service which does not return responses can't be called with return_response=True",
-        });
+        return Err(ServiceError::Value(NO_RESPONSE_SUPPORT));
     }
     if !call.return_response && spec.responds == Responds::Only {
-        return Err(ServiceError::Validation {
-            key: "service_lacks_response_request",
-            message: "The service call requires responses and must be called with return_response=True",
-        });
+        return Err(ServiceError::Value(RESPONSE_REQUIRED));
     }
+    validate(spec, &data)?;
     let entity_ids = resolve_targets(core, spec, &data)?;
 
     let context = core.world.context(Some(call.user_id));
@@ -417,17 +409,23 @@ pub(crate) fn call(core: &mut Core, call: Call<'_>) -> Result<Outcome, ServiceEr
 
     let mut changed = Vec::new();
     let mut response = None;
+    let text = |k: &str| {
+        data.get(k).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.is_number().then(|| v.to_string())))
+    };
     match (spec.domain, spec.service) {
         ("persistent_notification", "create") => {
-            let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
-            core.world.notify(text("notification_id"), text("title"), text("message").unwrap_or_default());
+            let note = core.world.notify(text("notification_id"), text("title"), text("message").unwrap_or_default());
+            core.hub.notifications(NoteUpdate::Added, &[note]);
         }
         ("persistent_notification", "dismiss") => {
-            if let Some(id) = data.get("notification_id").and_then(Value::as_str) {
-                core.world.dismiss(id);
-            }
+            // Dismissing an unknown id succeeds and tells nobody (captured from 2024.3.3).
+            let removed = text("notification_id").and_then(|id| core.world.dismiss(&id));
+            core.hub.notifications(NoteUpdate::Removed, removed.as_slice());
         }
-        ("persistent_notification", "dismiss_all") => core.world.dismiss_all(),
+        ("persistent_notification", "dismiss_all") => {
+            let removed = core.world.dismiss_all();
+            core.hub.notifications(NoteUpdate::Removed, &removed);
+        }
         ("conversation", "process") => {
             response = Some(json!({
                 "response": {

@@ -118,7 +118,10 @@ impl World {
     pub(crate) fn new(seed: u64, entities: usize, history_capacity: usize) -> Self {
         let mut clock = Clock::default();
         let now = clock.now();
-        let states: Vec<Arc<State>> = ha_fixtures::install(seed, entities).into_iter().map(Arc::new).collect();
+        let states: Vec<Arc<State>> = ha_fixtures::install(seed, entities)
+            .into_iter()
+            .map(|s| Arc::new(State { last_reported: None, ..s }))
+            .collect();
         let index = states.iter().enumerate().map(|(i, s)| (s.entity_id.clone(), i)).collect();
         let plain: Vec<State> = states.iter().map(|s| (**s).clone()).collect();
         let mut world = World {
@@ -166,7 +169,8 @@ impl World {
 
     /// Home Assistant's `StateMachine.async_set`: `last_changed` moves only when the state
     /// text changes, `last_updated` when state or attributes change; an unchanged write
-    /// only bumps `last_reported` and fires nothing.
+    /// changes and fires nothing. States never carry `last_reported`: Home Assistant
+    /// 2024.3.3 has none (captured: REST, `get_states` and `state_changed` alike).
     pub(crate) fn set(
         &mut self,
         entity_id: &EntityId,
@@ -181,9 +185,6 @@ impl World {
             Some(old) => {
                 let same_state = old.state == state && force == Force::No;
                 if same_state && old.attributes == attributes {
-                    let mut reported = (**old).clone();
-                    reported.last_reported = Some(now);
-                    self.put(Arc::new(reported));
                     return None;
                 }
                 (if same_state { old.last_changed } else { now }, now)
@@ -199,7 +200,7 @@ impl World {
             state: state.to_owned(),
             attributes,
             last_changed,
-            last_reported: Some(now),
+            last_reported: None,
             last_updated,
             context: context.clone(),
         });
@@ -271,27 +272,32 @@ impl World {
         &self.history
     }
 
-    /// Creates or replaces a notification.
-    pub(crate) fn notify(&mut self, notification_id: Option<String>, title: Option<String>, message: String) {
+    /// Creates or replaces a notification (a replaced one keeps its place); returns it.
+    pub(crate) fn notify(
+        &mut self,
+        notification_id: Option<String>,
+        title: Option<String>,
+        message: String,
+    ) -> Notification {
         let now = self.clock.now();
         let notification_id = notification_id.unwrap_or_else(|| self.ids.hex32());
         let note = Notification { notification_id, title, message, created_at: now };
         match self.notifications.iter_mut().find(|n| n.notification_id == note.notification_id) {
-            Some(slot) => *slot = note,
-            None => self.notifications.push(note),
+            Some(slot) => *slot = note.clone(),
+            None => self.notifications.push(note.clone()),
         }
+        note
     }
 
-    /// Dismisses one notification; whether it existed.
-    pub(crate) fn dismiss(&mut self, notification_id: &str) -> bool {
-        let before = self.notifications.len();
-        self.notifications.retain(|n| n.notification_id != notification_id);
-        before != self.notifications.len()
+    /// Dismisses one notification; the one removed, if it existed.
+    pub(crate) fn dismiss(&mut self, notification_id: &str) -> Option<Notification> {
+        let at = self.notifications.iter().position(|n| n.notification_id == notification_id)?;
+        Some(self.notifications.remove(at))
     }
 
-    /// Dismisses all notifications.
-    pub(crate) fn dismiss_all(&mut self) {
-        self.notifications.clear();
+    /// Dismisses all notifications; those removed.
+    pub(crate) fn dismiss_all(&mut self) -> Vec<Notification> {
+        std::mem::take(&mut self.notifications)
     }
 
     /// The notifications, oldest first.
@@ -335,7 +341,7 @@ impl World {
                 entity_id: id.clone(),
                 last_changed: now,
                 last_updated: now,
-                last_reported: Some(now),
+                last_reported: None,
                 context,
                 ..template
             };

@@ -166,7 +166,7 @@ async fn out_of_range_service_data_gets_invalid_format() {
 }
 
 #[tokio::test]
-async fn return_response_on_a_service_without_response_is_a_validation_error() {
+async fn return_response_on_a_service_without_response_is_an_unknown_error() {
     let sim = sim(1).await;
     let mut client = Client::connect(&sim).await;
 
@@ -174,12 +174,27 @@ async fn return_response_on_a_service_without_response_is_a_validation_error() {
         .err(json!({"type": "call_service", "domain": "switch", "service": "turn_on", "return_response": true}))
         .await;
 
-    assert_eq!(error.code, ErrorCode::ServiceValidationError);
-    assert_eq!(error.translation_key.as_deref(), Some("service_does_not_support_response"));
+    // Captured from Home Assistant 2024.3.3 (later releases say service_validation_error).
+    assert_eq!(error.code, ErrorCode::UnknownError);
+    assert_eq!(error.message, "Invalid argument return_response=True when handler does not support responses");
+    assert_eq!(error.translation_key, None);
 }
 
 #[tokio::test]
-async fn response_only_service_without_return_response_is_a_validation_error() {
+async fn return_response_is_checked_before_the_service_data() {
+    let sim = sim(1).await;
+    let mut client = Client::connect(&sim).await;
+
+    let error = client
+        .err(json!({"type": "call_service", "domain": "switch", "service": "turn_on",
+                    "service_data": {"bogus_field": 1}, "return_response": true}))
+        .await;
+
+    assert_eq!(error.code, ErrorCode::UnknownError);
+}
+
+#[tokio::test]
+async fn response_only_service_without_return_response_is_an_unknown_error() {
     let sim = sim(1).await;
     let mut client = Client::connect(&sim).await;
 
@@ -187,7 +202,8 @@ async fn response_only_service_without_return_response_is_a_validation_error() {
         .err(json!({"type": "call_service", "domain": "weather", "service": "get_forecasts", "service_data": {"type": "daily"}}))
         .await;
 
-    assert_eq!(error.code, ErrorCode::ServiceValidationError);
+    assert_eq!(error.code, ErrorCode::UnknownError);
+    assert_eq!(error.message, "Service call requires responses but caller did not ask for responses");
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ async fn dropped_connections_get_no_close_frame() {
 }
 
 #[tokio::test]
-async fn restart_closes_with_a_close_frame() {
+async fn restart_ends_connections_without_a_close_frame() {
     let sim = sim(1).await;
     let mut client = Client::connect(&sim).await;
     sim.wait_for_connections(1).await;
@@ -49,7 +49,8 @@ async fn restart_closes_with_a_close_frame() {
     sim.faults().restart();
     let end = futures_util::StreamExt::next(&mut client.ws).await;
 
-    assert!(matches!(end, Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))), "{end:?}");
+    // A stopping Home Assistant 2024.3.3 drops the TCP connection (no close frame).
+    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
 }
 
 #[tokio::test]

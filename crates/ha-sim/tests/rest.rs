@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Client, sim};
-use ha_proto::rest::{ApiMessage, EventListenerCount, ServiceResponseBody};
+use ha_proto::rest::{ApiMessage, EventListenerCount};
 use ha_proto::{Event, State};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -126,11 +126,28 @@ async fn calling_a_service_returns_the_changed_states() {
 }
 
 #[tokio::test]
-async fn return_response_gives_changed_states_and_the_response() {
+async fn return_response_query_is_ignored_like_2024_3() {
+    let sim = sim(0).await;
+    sim.set_state("switch.pump", "off", ha_proto::Attributes::new());
+
+    let response = Rest::new(&sim)
+        .post("/api/services/switch/turn_on?return_response", json!({"entity_id": "switch.pump"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let changed: Vec<State> = response.json().await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].state, "on");
+}
+
+#[tokio::test]
+async fn return_response_query_on_a_service_with_a_response_still_gives_the_plain_array() {
     let sim = sim(0).await;
 
-    let body: ServiceResponseBody = Rest::new(&sim)
-        .post("/api/services/conversation/process?return_response", json!({"text": "hi"}))
+    let body: Value = Rest::new(&sim)
+        .post("/api/services/conversation/process?return_response=1", json!({"text": "hi"}))
         .send()
         .await
         .unwrap()
@@ -138,19 +155,33 @@ async fn return_response_gives_changed_states_and_the_response() {
         .await
         .unwrap();
 
-    assert!(body.changed_states.is_empty());
-    assert!(body.service_response["response"].is_object());
+    assert_eq!(body, json!([]));
 }
 
 #[tokio::test]
-async fn return_response_on_a_service_without_one_is_400_with_message() {
+async fn response_only_service_over_rest_is_a_plain_500() {
+    let sim = sim(0).await;
+
+    let response = Rest::new(&sim)
+        .post("/api/services/weather/get_forecasts?return_response", json!({"type": "daily"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+}
+
+#[tokio::test]
+async fn schema_error_is_a_plain_400() {
     let sim = sim(0).await;
 
     let response =
-        Rest::new(&sim).post("/api/services/switch/turn_on?return_response", json!({})).send().await.unwrap();
+        Rest::new(&sim).post("/api/services/switch/turn_on", json!({"bogus_field": 1})).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.json::<ApiMessage>().await.unwrap().message.contains("does not support responses"));
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(response.text().await.unwrap(), "400: Bad Request");
 }
 
 #[tokio::test]
