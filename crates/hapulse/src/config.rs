@@ -1,0 +1,287 @@
+//! `hapulse.toml`, the configuration of `hapulse serve`: where Home Assistant is, the metrics
+//! endpoint, publishing, sampling, and alert rules (ha-monitor's `[[rule]]` format, in the same
+//! file). Every error names the file, the line and the key.
+//!
+//! ```toml
+//! url = "http://homeassistant.local:8123"
+//! token_file = "/run/secrets/hass_token"    # or HASS_TOKEN / SUPERVISOR_TOKEN
+//! use_default_rules = true
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9464"                 # Prometheus text at /metrics; enabled = false to switch off
+//!
+//! [publish]
+//! enabled = true                            # sensor.hapulse_* and persistent notifications
+//! every = "10s"                             # planning interval
+//! min_interval = "30s"                      # at most one post per sensor per this
+//! refresh_interval = "10m"                  # re-post unchanged sensors after this
+//!
+//! [sample]
+//! every = "1s"                              # client stats, mirror size, RSS and CPU
+//! ping_every = "5s"
+//!
+//! [[rule]]
+//! name = "slow_services"
+//! metric = "hapulse_command_latency_seconds"
+//! labels = { command = "call_service" }
+//! aggregation = "p99"
+//! window = "1m"
+//! above = "2s"
+//! for = "30s"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ha_monitor::rules::{RuleSet, parse_duration};
+use ha_monitor::{MonitorError, Registry};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::HapulseError;
+use crate::agent::AgentConfig;
+use crate::monitor::SessionConfig;
+
+/// Default address of the metrics endpoint (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+/// A validated `hapulse.toml`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// `url`.
+    pub url: Option<String>,
+    /// `token_file`.
+    pub token_file: Option<PathBuf>,
+    /// Where `/metrics` listens (`None` = off).
+    pub listen: Option<SocketAddr>,
+    /// Publishing.
+    pub agent: AgentConfig,
+    /// Sampling.
+    pub session: SessionConfig,
+    /// Alert rules (defaults plus the file's).
+    pub rules: RuleSet,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    url: Option<String>,
+    token_file: Option<String>,
+    metrics: Option<RawMetrics>,
+    publish: Option<RawPublish>,
+    sample: Option<RawSample>,
+    // Read by ha-monitor's rule parser.
+    #[allow(dead_code)]
+    use_default_rules: Option<toml::Value>,
+    #[allow(dead_code)]
+    rule: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: Option<bool>,
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    enabled: Option<bool>,
+    every: Option<Spanned<String>>,
+    min_interval: Option<Spanned<String>>,
+    refresh_interval: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSample {
+    every: Option<Spanned<String>>,
+    ping_every: Option<Spanned<String>>,
+}
+
+impl ServeConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, HapulseError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| HapulseError::ConfigRead { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text` (errors name `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, HapulseError> {
+        let err = |at: usize, key: &str, message: String| {
+            let (line, column) = position(text, at);
+            HapulseError::Config { path: path.to_owned(), line, column, key: key.to_owned(), message }
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            let message = e.message().trim().to_owned();
+            let key = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field `"))
+                .map(str::to_owned)
+                .unwrap_or_else(|| key_on_line(text, position(text, at).0));
+            err(at, &key, message)
+        })?;
+        let duration = |v: Option<Spanned<String>>, key: &str, default: Duration| match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s.get_ref()).map_err(|m| err(s.span().start, key, m)),
+        };
+
+        let metrics = raw.metrics.unwrap_or(RawMetrics { enabled: None, listen: None });
+        let listen = if metrics.enabled == Some(false) {
+            None
+        } else {
+            Some(match metrics.listen {
+                None => DEFAULT_LISTEN.parse().expect("valid default"),
+                Some(s) => s.get_ref().parse().map_err(|e| err(s.span().start, "metrics.listen", format!("{e}")))?,
+            })
+        };
+
+        let publish = raw.publish.unwrap_or(RawPublish {
+            enabled: None,
+            every: None,
+            min_interval: None,
+            refresh_interval: None,
+        });
+        let defaults = AgentConfig::default();
+        let mut agent = AgentConfig {
+            publish: publish.enabled.unwrap_or(true),
+            publish_every: duration(publish.every, "publish.every", defaults.publish_every)?,
+            ..defaults
+        };
+        agent.publisher.min_interval =
+            duration(publish.min_interval, "publish.min_interval", agent.publisher.min_interval)?;
+        agent.publisher.refresh_interval =
+            duration(publish.refresh_interval, "publish.refresh_interval", agent.publisher.refresh_interval)?;
+
+        let sample = raw.sample.unwrap_or(RawSample { every: None, ping_every: None });
+        let session_defaults = SessionConfig::default();
+        let session = SessionConfig {
+            sample_every: duration(sample.every, "sample.every", session_defaults.sample_every)?,
+            ping_every: Some(duration(sample.ping_every, "sample.ping_every", Duration::from_secs(5))?)
+                .filter(|d| !d.is_zero()),
+        };
+
+        let rules_text = rules_only(text);
+        let monitor_err = |e: MonitorError| match e {
+            MonitorError::Config { line, column, key, message } => {
+                HapulseError::Config { path: path.to_owned(), line, column, key, message }
+            }
+            other => HapulseError::Config {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                key: String::new(),
+                message: other.to_string(),
+            },
+        };
+        let rules = RuleSet::parse(&rules_text).map_err(monitor_err)?;
+        let mut probe = Registry::default();
+        ha_monitor::StdMetrics::register(&mut probe);
+        rules.check(&probe).map_err(monitor_err)?;
+
+        Ok(Self { url: raw.url, token_file: raw.token_file.map(PathBuf::from), listen, agent, session, rules })
+    }
+}
+
+/// The text with every line that is not part of the rules blanked, so ha-monitor's parser sees
+/// only `use_default_rules` and the `[[rule]]` tables, at their original lines and columns.
+fn rules_only(text: &str) -> String {
+    let mut in_rules = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let name = t.trim_start_matches('[').trim_start();
+            in_rules = name.starts_with("rule]") || name.starts_with("rule.") || name.starts_with("rule ");
+        }
+        let top_level_rule_key = t.starts_with("use_default_rules");
+        if in_rules || top_level_rule_key {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// 1-based line and column of byte `offset`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+fn key_on_line(text: &str, line: usize) -> String {
+    let l = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    l.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServeConfig, HapulseError> {
+        ServeConfig::parse(text, Path::new("/etc/hapulse.toml"))
+    }
+
+    fn located(err: HapulseError) -> (String, usize, String) {
+        match err {
+            HapulseError::Config { path, line, key, .. } => (path.display().to_string(), line, key),
+            other => panic!("not a config error: {other}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_on_loopback() {
+        let c = parse("").unwrap();
+
+        assert_eq!(c.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+        assert!(c.agent.publish);
+        assert_eq!(c.rules.rules.len(), ha_monitor::rules::RuleSet::defaults().rules.len());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("url = \"http://h\"\n\n[publish]\nenabeld = true\n").unwrap_err();
+
+        assert_eq!(located(err), ("/etc/hapulse.toml".into(), 4, "enabeld".into()));
+    }
+
+    #[test]
+    fn bad_duration_names_its_line_and_dotted_key() {
+        let err = parse("[sample]\nevery = \"1s\"\nping_every = \"5 parsecs\"\n").unwrap_err();
+
+        assert_eq!(located(err), ("/etc/hapulse.toml".into(), 3, "sample.ping_every".into()));
+    }
+
+    #[test]
+    fn rule_error_keeps_the_line_of_the_whole_file() {
+        let text = "url = \"http://h\"\n[metrics]\nlisten = \"127.0.0.1:9999\"\n\n[[rule]]\nname = \"x\"\nmetric = \"nope\"\naggregation = \"value\"\nabove = 1\n";
+
+        let err = parse(text).unwrap_err();
+
+        assert_eq!(located(err), ("/etc/hapulse.toml".into(), 7, "metric".into()));
+    }
+
+    #[test]
+    fn rules_and_settings_share_the_file() {
+        let text = "url = \"http://h\"\nuse_default_rules = false\n[publish]\nenabled = false\n[[rule]]\nname = \"rss\"\nmetric = \"hapulse_process_resident_memory_bytes\"\naggregation = \"value\"\nabove = \"100MB\"\n[metrics]\nenabled = false\n";
+
+        let c = parse(text).unwrap();
+
+        assert_eq!(c.rules.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["rss"]);
+        assert_eq!((c.listen, c.agent.publish, c.url.as_deref()), (None, false, Some("http://h")));
+    }
+
+    #[test]
+    fn bad_listen_address_is_reported_on_its_line() {
+        let err = parse("[metrics]\nlisten = \"localhost\"\n").unwrap_err();
+
+        assert_eq!(located(err).1, 2);
+    }
+}
