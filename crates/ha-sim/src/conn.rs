@@ -279,6 +279,13 @@ fn render(out: &Out, into: &mut String) {
             into.push_str(body);
             into.push('}');
         }
+        Out::BusEvent { id, body } => {
+            into.push_str("{\"type\":\"event\",\"event\":");
+            into.push_str(body);
+            into.push_str(",\"id\":");
+            into.push_str(&id.to_string());
+            into.push('}');
+        }
         Out::Malformed | Out::Oversized(_) => {}
     }
 }

@@ -24,8 +24,12 @@ use crate::world::{Change, Notification};
 pub(crate) enum Out {
     /// A whole message (JSON object text).
     Msg(String),
-    /// `{"id":<id>,"type":"event","event":<body>}` with a shared body.
+    /// `{"id":<id>,"type":"event","event":<body>}` with a shared body (Home Assistant's
+    /// `event_message`: snapshots, triggers, notifications, templates).
     Event { id: u64, body: Arc<str> },
+    /// `{"type":"event","event":<body>,"id":<id>}`: the id comes LAST in Home Assistant's
+    /// cached bus events and `subscribe_entities` diffs (captured from 2024.3.3).
+    BusEvent { id: u64, body: Arc<str> },
     /// A frame that is not JSON (fault), always sent alone.
     Malformed,
     /// A message of about this many bytes (fault), always sent alone.
@@ -282,6 +286,7 @@ impl Hub {
         let mut fired: Option<Arc<str>> = None;
         let mut closed = false;
         for sub in &self.subs {
+            let mut bus = true;
             let body = match &sub.kind {
                 SubKind::Events(filter) => {
                     if filter.as_deref().is_some_and(|t| t != ha_proto::STATE_CHANGED) {
@@ -302,6 +307,7 @@ impl Hub {
                         continue;
                     }
                     let (Some(old), Some(new)) = (old, new) else { continue };
+                    bus = false;
                     fired
                         .get_or_insert_with(|| {
                             serde_json::to_string(&StateTrigger::event(old, new)).expect("serialises").into()
@@ -309,7 +315,8 @@ impl Hub {
                         .clone()
                 }
             };
-            closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
+            let out = if bus { Out::BusEvent { id: sub.id, body } } else { Out::Event { id: sub.id, body } };
+            closed |= !sub.outbox.push(out);
         }
         if closed {
             self.subs.retain(|s| !s.outbox.cancel.is_cancelled());
@@ -342,7 +349,7 @@ impl Hub {
                     serde_json::to_string(&event).expect("events serialise").into()
                 })
                 .clone();
-            closed |= !sub.outbox.push(Out::Event { id: sub.id, body });
+            closed |= !sub.outbox.push(Out::BusEvent { id: sub.id, body });
         }
         if closed {
             self.subs.retain(|s| !s.outbox.cancel.is_cancelled());

@@ -449,3 +449,36 @@ async fn non_json_text_after_auth_closes_with_code_1000() {
         other => panic!("expected close 1000, got {other:?}"),
     }
 }
+
+// --- key order -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bus_events_put_the_id_last() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+    client.send(json!({"id": 1, "type": "subscribe_events", "event_type": "doorbell"})).await;
+    let _result = client.next_text().await;
+
+    sim.fire_event("doorbell", json!({}));
+    let text = client.next_text().await.expect("the event");
+
+    assert!(text.starts_with(r#"{"type":"event","event":{"#), "{text}");
+    assert!(text.ends_with(r#","id":1}"#), "{text}");
+}
+
+#[tokio::test]
+async fn entity_diffs_put_the_id_last_but_the_snapshot_first() {
+    let sim = sim(0).await;
+    sim.set_state("sensor.x", "1", ha_proto::Attributes::new());
+    let mut client = Client::connect(&sim).await;
+    client.send(json!({"id": 1, "type": "subscribe_entities"})).await;
+    let _result = client.next_text().await;
+    let snapshot = client.next_text().await.expect("the snapshot");
+
+    sim.set_state("sensor.x", "2", ha_proto::Attributes::new());
+    let diff = client.next_text().await.expect("the diff");
+
+    assert!(snapshot.starts_with(r#"{"id":1,"type":"event","#), "{snapshot}");
+    assert!(diff.starts_with(r#"{"type":"event","event":{"c":"#), "{diff}");
+    assert!(diff.ends_with(r#","id":1}"#), "{diff}");
+}
