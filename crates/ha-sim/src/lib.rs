@@ -33,8 +33,9 @@
 //! REST state paths lowercase the entity id; a REST removal fires with a fresh context
 //! without user; persistent notifications are not entities but reach
 //! `persistent_notification/subscribe` (`current`, then `added` — also for a replacement —
-//! and `removed`; dismissing an unknown id says nothing), and every rejected token creates
-//! `http-login`; a stopping server and the auth timeout end connections without a close
+//! and `removed`; dismissing an unknown id says nothing); a REST 401, and a rejected
+//! WebSocket login whose client does not drop the connection at once, create `http-login`
+//! (`Sim::auth_failures` counts every rejection); a stopping server and the auth timeout end connections without a close
 //! frame, other closes send close code 1000; binary frames after auth are ignored; a bad
 //! envelope is answered with the id as sent (`null`, `"15"`, 0 for a non-object).
 //! Deliberate differences: the simulated home has a recorder, so `/api/history/period`

@@ -482,3 +482,20 @@ async fn entity_diffs_put_the_id_last_but_the_snapshot_first() {
     assert!(diff.starts_with(r#"{"type":"event","event":{"c":"#), "{diff}");
     assert!(diff.ends_with(r#","id":1}"#), "{diff}");
 }
+
+#[tokio::test]
+async fn a_rejected_websocket_login_closed_gracefully_creates_the_login_notification() {
+    let sim = sim(0).await;
+    let mut watcher = Client::connect(&sim).await;
+    watcher.ok(json!({"type": "persistent_notification/subscribe"})).await;
+    watcher.event().await; // current
+    let (mut intruder, _) = Client::open(&sim).await;
+
+    intruder.send(json!({"type": "auth", "access_token": "wrong"})).await;
+    let _auth_invalid = intruder.ws.next().await;
+    intruder.ws.close(None).await.unwrap();
+    let (_, event) = watcher.event().await;
+
+    let event: Value = serde_json::from_str(&event).unwrap();
+    assert!(event["notifications"]["http-login"].is_object(), "{event}");
+}
