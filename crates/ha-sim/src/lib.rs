@@ -118,6 +118,12 @@ pub struct SimConfig {
     pub history_capacity: usize,
     /// How many entities the restart fault removes (and adds); `None` = 5% (at least one).
     pub restart_churn: Option<usize>,
+    /// Also install the entities of `cargo xtask ha-conformance`'s configuration
+    /// (`input_boolean.hapulse_switch`/`hapulse_spare`, `input_number.hapulse_level`/
+    /// `hapulse_spare_level`, `script.hapulse_echo`, `zone.home`,
+    /// `person.hapulse_conformance`), so the real-server suite can run against the sim.
+    /// They survive restarts (the restart fault never churns them).
+    pub conformance_fixtures: bool,
 }
 
 impl Default for SimConfig {
@@ -136,6 +142,7 @@ impl Default for SimConfig {
             heartbeat: Duration::from_secs(55),
             history_capacity: 100_000,
             restart_churn: None,
+            conformance_fixtures: false,
         }
     }
 }
@@ -325,7 +332,10 @@ impl Sim {
             .await
             .map_err(|source| SimError::Bind { port, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { port, source })?;
-        let world = World::new(config.seed, config.entities, config.history_capacity);
+        let mut world = World::new(config.seed, config.entities, config.history_capacity);
+        if config.conformance_fixtures {
+            world.install_conformance_fixtures();
+        }
         let mut ids = world::IdGen::new(config.seed ^ 0x05E5);
         let user_id = ids.hex32();
         let shared = Arc::new(Shared {

@@ -36,6 +36,10 @@ struct Args {
     /// Flow control: disconnect a client this many messages behind.
     #[arg(long, default_value_t = 4096)]
     max_pending: usize,
+    /// Also install the entities of `cargo xtask ha-conformance`'s configuration, so the
+    /// real-server suite (`HAPULSE_HA_URL`, `HAPULSE_HA_TOKEN`) can run against the sim.
+    #[arg(long)]
+    conformance_fixtures: bool,
     /// Close each connection after it has been sent N messages.
     #[arg(long, value_name = "N")]
     drop_after: Option<u64>,
@@ -90,6 +94,7 @@ async fn main() -> Result<()> {
         port: args.port,
         ha_version: args.ha_version.clone(),
         max_pending: args.max_pending,
+        conformance_fixtures: args.conformance_fixtures,
         ..SimConfig::default()
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;

@@ -93,6 +93,8 @@ pub(crate) struct World {
     /// Entities written through `set_state` / `POST /api/states` that no integration owns:
     /// like in Home Assistant they vanish on restart.
     ephemeral: HashSet<EntityId>,
+    /// Entities the restart fault never churns (the conformance fixtures).
+    kept: HashSet<EntityId>,
     notifications: Vec<Notification>,
     history: VecDeque<Arc<State>>,
     history_capacity: usize,
@@ -130,6 +132,7 @@ impl World {
             states,
             index,
             ephemeral: HashSet::new(),
+            kept: HashSet::new(),
             notifications: Vec::new(),
             history: VecDeque::with_capacity(history_capacity.min(1 << 16)),
             history_capacity,
@@ -144,6 +147,54 @@ impl World {
             world.record(&state);
         }
         world
+    }
+
+    /// Adds the entities of `cargo xtask ha-conformance`'s configuration, with the
+    /// attributes Home Assistant 2024.3.3 gives them (captured where the findings show them).
+    pub(crate) fn install_conformance_fixtures(&mut self) {
+        let number = |name: &str| {
+            serde_json::json!({"initial": 50.0, "editable": false, "min": 0.0, "max": 100.0, "step": 1.0,
+                               "mode": "slider", "friendly_name": name})
+        };
+        let fixtures = [
+            (
+                "input_boolean.hapulse_switch",
+                "off",
+                serde_json::json!({"editable": false, "friendly_name": "hapulse switch"}),
+            ),
+            (
+                "input_boolean.hapulse_spare",
+                "off",
+                serde_json::json!({"editable": false, "friendly_name": "hapulse spare"}),
+            ),
+            ("input_number.hapulse_level", "50.0", number("hapulse level")),
+            ("input_number.hapulse_spare_level", "50.0", number("hapulse spare level")),
+            (
+                "script.hapulse_echo",
+                "off",
+                serde_json::json!({"last_triggered": null, "mode": "single", "current": 0, "friendly_name": "hapulse echo"}),
+            ),
+            (
+                "zone.home",
+                "0",
+                serde_json::json!({"latitude": 52.3731, "longitude": 4.8922, "radius": 100, "passive": false,
+                                   "persons": [], "editable": true, "icon": "mdi:home", "friendly_name": "Simulated Home"}),
+            ),
+            (
+                "person.hapulse_conformance",
+                "unknown",
+                serde_json::json!({"editable": true, "id": "hapulse_conformance", "device_trackers": [],
+                                   "friendly_name": "hapulse conformance"}),
+            ),
+        ];
+        for (id, state, attributes) in fixtures {
+            let id = EntityId::new(id).expect("fixture ids are valid");
+            let attributes: Attributes = serde_json::from_value(attributes).expect("fixture attributes are an object");
+            let context = self.context(None);
+            self.set(&id, state, attributes, context, Force::No);
+            self.ephemeral.remove(&id);
+            self.kept.insert(id);
+        }
     }
 
     /// Every state, in install order.
@@ -311,8 +362,12 @@ impl World {
     pub(crate) fn restart(&mut self, churn: usize) -> (Vec<EntityId>, Vec<EntityId>) {
         self.generation += 1;
         let mut removed: Vec<EntityId> = self.ephemeral.drain().collect();
-        let owned: Vec<EntityId> =
-            self.states.iter().map(|s| s.entity_id.clone()).filter(|id| !removed.contains(id)).collect();
+        let owned: Vec<EntityId> = self
+            .states
+            .iter()
+            .map(|s| s.entity_id.clone())
+            .filter(|id| !removed.contains(id) && !self.kept.contains(id))
+            .collect();
         let churn = churn.min(owned.len());
         for _ in 0..churn {
             let pick = owned[(self.ids.next_u64() % owned.len() as u64) as usize].clone();

@@ -499,3 +499,71 @@ async fn a_rejected_websocket_login_closed_gracefully_creates_the_login_notifica
     let event: Value = serde_json::from_str(&event).unwrap();
     assert!(event["notifications"]["http-login"].is_object(), "{event}");
 }
+
+// --- the conformance server's configuration ---------------------------------------------
+
+async fn conformance_sim() -> Sim {
+    Sim::start(SimConfig { entities: 10, conformance_fixtures: true, ..SimConfig::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn conformance_fixtures_install_the_xtask_helpers() {
+    let sim = conformance_sim().await;
+
+    let level = get_json(&sim, "/api/states/input_number.hapulse_level").await;
+
+    assert_eq!(level["state"], "50.0");
+    assert_eq!(level["attributes"]["max"], 100.0);
+    assert_eq!(sim.states().len(), 17);
+}
+
+#[tokio::test]
+async fn conformance_fixtures_survive_a_restart() {
+    let sim = Sim::start(SimConfig {
+        entities: 0,
+        conformance_fixtures: true,
+        restart_churn: Some(7),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+
+    sim.faults().restart();
+
+    assert!(sim.states().iter().any(|s| s.entity_id == "input_boolean.hapulse_switch"));
+    assert!(sim.states().iter().any(|s| s.entity_id == "script.hapulse_echo"));
+}
+
+#[tokio::test]
+async fn a_script_is_a_service_that_can_respond() {
+    let sim = conformance_sim().await;
+    let mut client = Client::connect(&sim).await;
+
+    let result = client
+        .ok(json!({"type": "call_service", "domain": "script", "service": "hapulse_echo",
+                   "service_data": {"value": "hi"}, "return_response": true}))
+        .await;
+
+    assert_eq!(result["response"], json!({"echo": "hi"}));
+    assert!(result["context"]["id"].is_string());
+}
+
+#[tokio::test]
+async fn a_script_service_without_return_response_gives_only_the_context() {
+    let sim = conformance_sim().await;
+    let mut client = Client::connect(&sim).await;
+
+    let result = client.ok(json!({"type": "call_service", "domain": "script", "service": "hapulse_echo"})).await;
+
+    assert_eq!(keys(&result), ["context"]);
+}
+
+#[tokio::test]
+async fn a_service_for_a_script_that_does_not_exist_is_not_found() {
+    let sim = conformance_sim().await;
+    let mut client = Client::connect(&sim).await;
+
+    let error = client.err(json!({"type": "call_service", "domain": "script", "service": "nope"})).await;
+
+    assert_eq!(error.code, ha_proto::ErrorCode::NotFound);
+}
