@@ -46,6 +46,8 @@ pub(crate) enum Admitted {
     Command(ClientMessage),
     /// `persistent_notification/subscribe` (not one of ha-proto's commands).
     NotificationsSubscribe { id: u64 },
+    /// `execute_script` (not one of ha-proto's commands), with its `sequence`.
+    ExecuteScript { id: u64, sequence: serde_json::Value },
 }
 
 /// `type` of the notification subscription, which ha-proto does not parse.
@@ -87,6 +89,17 @@ pub(crate) fn admit(
         Err(CommandError::UnknownCommand { msg_type, .. }) if msg_type == NOTIFICATIONS_SUBSCRIBE => {
             *last_id = id;
             Some(Admitted::NotificationsSubscribe { id })
+        }
+        Err(CommandError::UnknownCommand { msg_type, .. }) if msg_type == "execute_script" => {
+            *last_id = id;
+            let sequence = raw().and_then(|mut item| item.get_mut("sequence").map(serde_json::Value::take));
+            match sequence {
+                Some(sequence) => Some(Admitted::ExecuteScript { id, sequence }),
+                None => {
+                    conn.send(error(id, ErrorCode::InvalidFormat, "required key not provided @ data['sequence']"));
+                    None
+                }
+            }
         }
         Err(CommandError::UnknownCommand { .. }) => {
             conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command."));
@@ -154,6 +167,12 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, admitted: Admitted) {
             core.hub.add(conn.outbox.clone(), id, SubKind::Notifications);
             conn.send(result_json(id, &()));
             conn.outbox.push(Out::Event { id, body: current });
+            return;
+        }
+        Admitted::ExecuteScript { id, sequence } => {
+            let response = run_script(&sequence);
+            let context = shared.core().world.context(Some(&shared.user_id));
+            conn.send(result_json(id, &json!({"context": context, "response": response})));
             return;
         }
     };
@@ -282,6 +301,31 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, admitted: Admitted) {
         },
         _ => conn.send(error(id, ErrorCode::UnknownCommand, "Unknown command.")),
     }
+}
+
+/// A very small script runner for `execute_script`: `variables` steps set variables, a
+/// `stop` step with `response_variable` ends with that variable as the response (captured
+/// from 2024.3.3: `[{"variables":{"r":{"a":1}}},{"stop":"x","response_variable":"r"}]` →
+/// `{"a":1}`; without a response, `null`). Other steps are skipped.
+fn run_script(sequence: &serde_json::Value) -> serde_json::Value {
+    let steps = match sequence {
+        serde_json::Value::Array(steps) => steps.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    let mut variables = serde_json::Map::new();
+    for step in steps {
+        if let Some(serde_json::Value::Object(set)) = step.get("variables") {
+            variables.extend(set.clone());
+        }
+        if step.get("stop").is_some() {
+            return step
+                .get("response_variable")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|name| variables.get(name).cloned())
+                .unwrap_or(serde_json::Value::Null);
+        }
+    }
+    serde_json::Value::Null
 }
 
 /// A very small template renderer: `{{ states('entity_id') }}` and literal text.

@@ -22,7 +22,13 @@
 //! Known differences: one admin user, no permissions; only the services listed by
 //! `get_services` exist; `subscribe_trigger` supports the `state` platform only;
 //! `render_template` understands `{{ states('entity_id') }}` only; commands ha-proto does
-//! not know (`manifest/list`, `entity/source`, ...) get `unknown_command`; no IP ban.
+//! not know (`manifest/list`, `entity/source`, ...) get `unknown_command`, except
+//! `persistent_notification/subscribe` and `execute_script` (`variables` and `stop` with
+//! `response_variable` only); every `script.*` entity is also a service (responses
+//! optional, echoing a `value` field as `{"echo": value}` like the conformance fixture);
+//! no IP ban. [`SimConfig::conformance_fixtures`] (`--conformance-fixtures`) installs the
+//! conformance server's helpers, and the real-server suite (`tests/real_ha.rs` of
+//! ha-client) then passes against the sim as well (its restart test needs the xtask).
 //!
 //! Checked against a real Home Assistant 2024.3.3 (the conformance suite's server), whose
 //! captured behaviour wins over the docs: states carry no `last_reported`; `return_response`

@@ -567,3 +567,27 @@ async fn a_service_for_a_script_that_does_not_exist_is_not_found() {
 
     assert_eq!(error.code, ha_proto::ErrorCode::NotFound);
 }
+
+#[tokio::test]
+async fn execute_script_returns_the_stop_steps_response_variable() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+
+    let result = client
+        .ok(json!({"type": "execute_script",
+                   "sequence": [{"variables": {"r": {"a": 1}}}, {"stop": "x", "response_variable": "r"}]}))
+        .await;
+
+    assert_eq!(result["response"], json!({"a": 1}));
+    assert!(result["context"]["id"].is_string());
+}
+
+#[tokio::test]
+async fn execute_script_without_a_response_gives_null() {
+    let sim = sim(0).await;
+    let mut client = Client::connect(&sim).await;
+
+    let result = client.ok(json!({"type": "execute_script", "sequence": [{"stop": "x"}]})).await;
+
+    assert_eq!(result["response"], Value::Null);
+}
