@@ -591,3 +591,19 @@ async fn execute_script_without_a_response_gives_null() {
 
     assert_eq!(result["response"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_spare_helper_with_initial_false_is_off_again_after_a_restart() {
+    let sim = conformance_sim().await;
+    let mut client = Client::connect(&sim).await;
+    client
+        .ok(json!({"type": "call_service", "domain": "input_boolean", "service": "turn_on",
+                   "target": {"entity_id": ["input_boolean.hapulse_spare", "input_boolean.hapulse_switch"]}}))
+        .await;
+
+    sim.faults().restart();
+
+    let state_of = |id: &str| sim.states().into_iter().find(|s| s.entity_id == id).map(|s| s.state);
+    assert_eq!(state_of("input_boolean.hapulse_spare").as_deref(), Some("off"));
+    assert_eq!(state_of("input_boolean.hapulse_switch").as_deref(), Some("on"));
+}
