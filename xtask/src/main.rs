@@ -3,6 +3,7 @@
 
 mod github;
 mod ha_conformance;
+mod load;
 mod perf;
 mod release;
 
@@ -22,6 +23,8 @@ enum Command {
     Perf(perf::Args),
     /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
     HaConformance(ha_conformance::Args),
+    /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
+    Load(load::Args),
     /// Performance-validated release tags: `release tag vX.Y.Z [--push]`, `release verify vX.Y.Z`.
     Release(release::Args),
 }
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Perf(args) => perf::run(args),
         Command::HaConformance(args) => ha_conformance::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Load(args) => load::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Release(args) => release::run(args).map(|()| std::process::ExitCode::SUCCESS),
     };
     match result {

@@ -1,0 +1,200 @@
+//! `cargo xtask load`: the load test of the product's promises (p99 ≤ 2 s, peak RSS ≤ 500 MB, RSS
+//! slope ≤ 1 MB/min, no lost update) against a simulated Home Assistant of 16,384 entities.
+//!
+//! # What a run does
+//! 1. Builds `ha-sim` and `hapulse` in release (`--no-build` skips it).
+//! 2. Ramp: for each offered rate (2,000 events/s doubling, at most [`RAMP_STEPS`] steps, plus one
+//!    bisection between the last good and the first bad rate) starts `ha-sim --rate R` and the
+//!    client under test `hapulse loadtest probe` as separate processes on 127.0.0.1, and judges the
+//!    step with [`sustained`]: applied within 10% of offered, lag p99 under 1 s, nothing dropped,
+//!    no reconnect. The highest sustained rate is the maximum.
+//! 3. Hold: `ha-sim` at 80% of the maximum and `hapulse loadtest hold` with 32 concurrent
+//!    `call_service` callers, for a warm-up and then `--duration` (default 60 s; `--soak 30m`).
+//!    The client process measures itself: events/s applied, call latency p50/p99/max, peak RSS
+//!    (`VmHWM`), RSS slope after the warm-up, reconnects, and lost updates (its mirror against
+//!    `GET /api/states` at the end).
+//! 4. Writes `<target dir>/perf/load.json` (the four figures `cargo xtask perf` checks, plus the
+//!    details), prints each figure with its margin to the budget of `perf.toml` `[budgets.load]`,
+//!    and fails when one is over.
+//!
+//! Every child is killed when the run ends, fails, panics or gets Ctrl-C; each step is bounded
+//! in time.
+
+mod procs;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use self::procs::{Children, Driver};
+use self::report::{Budgets, LoadFile, Probe, sustained};
+
+/// Most doubling steps of the ramp (2k → 64k events/s).
+pub(crate) const RAMP_STEPS: usize = 6;
+/// First offered rate, events per second.
+const RAMP_START: f64 = 2_000.0;
+
+/// Arguments of `cargo xtask load`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// How long to hold 80% of the maximum sustainable rate (after a warm-up), e.g. 20s, 60s.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// A soak run: hold this long instead of --duration, e.g. 30m.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<Duration>,
+    /// Entities of the simulated installation.
+    #[arg(long, default_value_t = 16_384)]
+    entities: usize,
+    /// Skip the ramp and hold this rate.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Concurrent call_service callers during the hold.
+    #[arg(long, default_value_t = 32)]
+    callers: usize,
+    /// Do not build the binaries (use what is in the target directory).
+    #[arg(long)]
+    no_build: bool,
+}
+
+/// Parses `500ms`, `20s`, `30m`, `1h`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid number in {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unit of {s:?} must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The warm-up before the measured hold: a third of the hold, between 5 and 30 seconds.
+pub(crate) fn warmup_for(hold: Duration) -> Duration {
+    (hold / 3).clamp(Duration::from_secs(5), Duration::from_secs(30))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+/// Runs the load test.
+pub(crate) fn run(args: Args) -> Result<()> {
+    let root = root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    if !args.no_build {
+        let sh = Shell::new()?;
+        sh.change_dir(&root);
+        cmd!(sh, "cargo build --release -p ha-sim -p hapulse --bins").run().context("building ha-sim and hapulse")?;
+    }
+    let bins = target.join("release");
+    let budgets = Budgets::from_perf_toml(&root.join("perf.toml"))?;
+    let children = Children::install()?;
+    let driver =
+        Driver { sim: bins.join("ha-sim"), client: bins.join("hapulse"), entities: args.entities, _handler: children };
+
+    let started = std::time::Instant::now();
+    let (max_rate, ramp) = match args.rate {
+        Some(rate) => (rate / 0.8, Vec::new()),
+        None => ramp(&driver)?,
+    };
+    let held = (max_rate * 0.8).round();
+    let hold_for = args.soak.unwrap_or(args.duration);
+    let warmup = warmup_for(hold_for);
+    println!(
+        "load: holding {held} events/s (80% of {max_rate}) with {} callers for {}s after a {}s warm-up",
+        args.callers,
+        hold_for.as_secs(),
+        warmup.as_secs()
+    );
+    let hold = driver.hold(held, hold_for, warmup, args.callers)?;
+    let file = LoadFile::new(&hold, max_rate, held, hold_for, ramp);
+
+    let perf_dir = target.join("perf");
+    std::fs::create_dir_all(&perf_dir).with_context(|| format!("creating {}", perf_dir.display()))?;
+    let path = perf_dir.join("load.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("{}", report::render(&file, &budgets));
+    println!("load: wrote {} after {:.0}s", path.display(), started.elapsed().as_secs_f64());
+    let over = report::over_budget(&file, &budgets);
+    if !over.is_empty() {
+        bail!("load-test budgets broken: {}", over.join(", "));
+    }
+    Ok(())
+}
+
+/// Doubles the offered rate until a step is not sustained, then bisects once.
+fn ramp(driver: &Driver) -> Result<(f64, Vec<Probe>)> {
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut good: Option<f64> = None;
+    let mut bad: Option<f64> = None;
+    let mut rate = RAMP_START;
+    for _ in 0..RAMP_STEPS {
+        let p = driver.probe(rate)?;
+        let ok = sustained(&p);
+        println!("load: ramp {:>7.0} events/s -> {}", rate, p.describe(ok));
+        probes.push(p);
+        if !ok {
+            bad = Some(rate);
+            break;
+        }
+        good = Some(rate);
+        rate *= 2.0;
+    }
+    let Some(mut best) = good else {
+        bail!("the client did not sustain even {RAMP_START} events/s: {:?}", probes.last());
+    };
+    if let Some(bad) = bad {
+        let mid = ((best + bad) / 2.0).round();
+        let p = driver.probe(mid)?;
+        let ok = sustained(&p);
+        println!("load: ramp {:>7.0} events/s -> {}", mid, p.describe(ok));
+        probes.push(p);
+        if ok {
+            best = mid;
+        }
+    }
+    Ok((best, probes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_documented_units() {
+        let parsed: Vec<_> = ["20s", "30m", "500ms", "1h"].iter().map(|s| parse_duration(s).unwrap()).collect();
+
+        assert_eq!(
+            parsed,
+            [20, 1800, 0, 3600]
+                .map(Duration::from_secs)
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if i == 2 { Duration::from_millis(500) } else { *d })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn duration_without_unit_is_refused() {
+        assert!(parse_duration("20").is_err());
+    }
+
+    #[test]
+    fn warmup_is_a_third_within_bounds() {
+        let w: Vec<u64> = [20, 60, 1800].map(|s| warmup_for(Duration::from_secs(s)).as_secs()).to_vec();
+
+        assert_eq!(w, [6, 20, 30]);
+    }
+}

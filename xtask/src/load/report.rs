@@ -1,0 +1,277 @@
+//! Figures of a load run: what the client process reports, the judgement of a ramp step, the
+//! `load.json` file and the margins to the budgets.
+//!
+//! `load.json` carries the four figures `cargo xtask perf` checks (`p99_latency_ms`,
+//! `peak_rss_bytes`, `rss_slope_bytes_per_min`, `lost_updates`, as `xtask/src/perf/budgets.rs`
+//! defines them) and, beside them, the details of the run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One ramp step, as `hapulse loadtest probe` prints it (plus the offered rate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Probe {
+    /// Offered events per second (set by the xtask).
+    #[serde(default)]
+    pub(crate) offered: f64,
+    /// Entity changes applied per second.
+    pub(crate) applied_per_second: f64,
+    /// Event lag p99, ms.
+    pub(crate) lag_p99_ms: Option<f64>,
+    /// Items dropped because the consumer fell behind.
+    pub(crate) lagged: u64,
+    /// Reconnections.
+    pub(crate) reconnects: u64,
+}
+
+impl Probe {
+    /// One line for the log.
+    pub(crate) fn describe(&self, ok: bool) -> String {
+        let lag = self.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
+        format!(
+            "applied {:.0}/s, lag p99 {lag}, dropped {}, reconnects {}: {}",
+            self.applied_per_second,
+            self.lagged,
+            self.reconnects,
+            if ok { "sustained" } else { "falls behind" }
+        )
+    }
+}
+
+/// Whether the client kept up in a ramp step: applied within 10% of the offered rate, lag p99
+/// under a second, nothing dropped and no reconnect (a flow-control cut is one).
+pub(crate) fn sustained(p: &Probe) -> bool {
+    p.applied_per_second >= 0.9 * p.offered
+        && p.lag_p99_ms.is_some_and(|l| l < 1000.0)
+        && p.lagged == 0
+        && p.reconnects == 0
+}
+
+/// The hold, as `hapulse loadtest hold` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Hold {
+    pub(crate) measured_seconds: f64,
+    pub(crate) events_per_second: f64,
+    pub(crate) calls: u64,
+    pub(crate) call_errors: u64,
+    pub(crate) p50_latency_ms: f64,
+    pub(crate) p99_latency_ms: f64,
+    pub(crate) max_latency_ms: f64,
+    pub(crate) lag_p99_ms: Option<f64>,
+    pub(crate) peak_rss_bytes: f64,
+    pub(crate) rss_slope_bytes_per_min: f64,
+    pub(crate) final_rss_bytes: f64,
+    pub(crate) reconnects: u64,
+    pub(crate) lost_updates: u64,
+    pub(crate) compared_entities: u64,
+}
+
+/// `target/perf/load.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LoadFile {
+    /// Checked by the gate: call_service latency p99, ms.
+    pub(crate) p99_latency_ms: f64,
+    /// Checked by the gate: peak RSS of the client process, bytes.
+    pub(crate) peak_rss_bytes: f64,
+    /// Checked by the gate: RSS slope after the warm-up, bytes per minute.
+    pub(crate) rss_slope_bytes_per_min: f64,
+    /// Checked by the gate: lost updates.
+    pub(crate) lost_updates: u64,
+    /// Entity changes applied per second during the hold.
+    pub(crate) events_per_second: f64,
+    /// call_service latency median, ms.
+    pub(crate) p50_latency_ms: f64,
+    /// Slowest call_service, ms.
+    pub(crate) max_latency_ms: f64,
+    /// call_service calls made, and how many failed.
+    pub(crate) calls: u64,
+    pub(crate) call_errors: u64,
+    /// Event lag p99 (time_fired to applied), ms.
+    pub(crate) lag_p99_ms: Option<f64>,
+    /// Reconnections during the hold.
+    pub(crate) reconnects: u64,
+    /// Highest sustained rate of the ramp, events/s.
+    pub(crate) max_sustainable_rate: f64,
+    /// Rate held, events/s (80% of the maximum).
+    pub(crate) held_rate: f64,
+    /// Seconds held after the warm-up.
+    pub(crate) held_seconds: f64,
+    /// Entities compared for lost updates.
+    pub(crate) compared_entities: u64,
+    /// The ramp's steps.
+    pub(crate) ramp: Vec<Probe>,
+}
+
+impl LoadFile {
+    /// Assembles the file from the hold and the ramp.
+    pub(crate) fn new(hold: &Hold, max_rate: f64, held: f64, duration: Duration, ramp: Vec<Probe>) -> Self {
+        let _ = duration;
+        Self {
+            p99_latency_ms: hold.p99_latency_ms,
+            peak_rss_bytes: hold.peak_rss_bytes,
+            rss_slope_bytes_per_min: hold.rss_slope_bytes_per_min,
+            lost_updates: hold.lost_updates,
+            events_per_second: hold.events_per_second,
+            p50_latency_ms: hold.p50_latency_ms,
+            max_latency_ms: hold.max_latency_ms,
+            calls: hold.calls,
+            call_errors: hold.call_errors,
+            lag_p99_ms: hold.lag_p99_ms,
+            reconnects: hold.reconnects,
+            max_sustainable_rate: max_rate,
+            held_rate: held,
+            held_seconds: hold.measured_seconds,
+            compared_entities: hold.compared_entities,
+            ramp,
+        }
+    }
+}
+
+/// `perf.toml` `[budgets.load]` (the gate's defaults where a key is absent).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct Budgets {
+    pub(crate) p99_latency_ms: f64,
+    pub(crate) peak_rss_bytes: f64,
+    pub(crate) rss_slope_bytes_per_min: f64,
+    pub(crate) lost_updates: f64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self { p99_latency_ms: 2000.0, peak_rss_bytes: 500e6, rss_slope_bytes_per_min: 1e6, lost_updates: 0.0 }
+    }
+}
+
+impl Budgets {
+    /// Reads `[budgets.load]` of `perf.toml` (defaults when the file or table is absent).
+    pub(crate) fn from_perf_toml(path: &Path) -> Result<Self> {
+        let Ok(text) = std::fs::read_to_string(path) else { return Ok(Self::default()) };
+        Self::parse(&text).with_context(|| format!("reading [budgets.load] of {}", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        let value: toml::Table = toml::from_str(text)?;
+        match value.get("budgets").and_then(|b| b.get("load")) {
+            Some(load) => Ok(load.clone().try_into()?),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
+fn rows(file: &LoadFile, b: &Budgets) -> [(&'static str, f64, f64, &'static str, f64); 4] {
+    [
+        ("p99 latency", file.p99_latency_ms, b.p99_latency_ms, "ms", 1.0),
+        ("peak RSS", file.peak_rss_bytes, b.peak_rss_bytes, "MB", 1e6),
+        ("RSS slope", file.rss_slope_bytes_per_min, b.rss_slope_bytes_per_min, "MB/min", 1e6),
+        ("lost updates", file.lost_updates as f64, b.lost_updates, "", 1.0),
+    ]
+}
+
+/// The figures with their margins to the budgets.
+pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
+    let mut out = format!(
+        "load: max sustainable {:.0} events/s; held {:.0} for {:.0}s: applied {:.0} events/s, {} calls ({} failed), \
+         p50 {:.1} ms, max {:.1} ms, lag p99 {}, reconnects {}\n",
+        file.max_sustainable_rate,
+        file.held_rate,
+        file.held_seconds,
+        file.events_per_second,
+        file.calls,
+        file.call_errors,
+        file.p50_latency_ms,
+        file.max_latency_ms,
+        file.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms")),
+        file.reconnects,
+    );
+    for (name, value, limit, unit, scale) in rows(file, b) {
+        let verdict = if value <= limit { "ok" } else { "OVER BUDGET" };
+        let margin =
+            if limit > 0.0 { format!(" ({:.1}% of the budget)", value / limit * 100.0) } else { String::new() };
+        out.push_str(&format!(
+            "  {name:<13} {:>10.3} {unit:<6} budget {:>8.1} {unit:<6} margin {:>10.3}{margin}  {verdict}\n",
+            value / scale,
+            limit / scale,
+            (limit - value) / scale,
+        ));
+    }
+    out
+}
+
+/// Names of the figures over their budget.
+pub(crate) fn over_budget(file: &LoadFile, b: &Budgets) -> Vec<&'static str> {
+    rows(file, b).into_iter().filter(|(_, v, l, _, _)| v > l).map(|(n, ..)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold() -> Hold {
+        Hold {
+            measured_seconds: 20.0,
+            events_per_second: 6400.0,
+            calls: 9000,
+            call_errors: 0,
+            p50_latency_ms: 2.0,
+            p99_latency_ms: 15.0,
+            max_latency_ms: 40.0,
+            lag_p99_ms: Some(12.0),
+            peak_rss_bytes: 60e6,
+            rss_slope_bytes_per_min: 1000.0,
+            final_rss_bytes: 58e6,
+            reconnects: 0,
+            lost_updates: 0,
+            compared_entities: 16_384,
+        }
+    }
+
+    fn probe(offered: f64, applied: f64, lag: f64, lagged: u64) -> Probe {
+        Probe { offered, applied_per_second: applied, lag_p99_ms: Some(lag), lagged, reconnects: 0 }
+    }
+
+    #[test]
+    fn load_json_has_the_four_figures_the_gate_reads_with_their_types() {
+        let file = LoadFile::new(&hold(), 8000.0, 6400.0, Duration::from_secs(20), Vec::new());
+
+        let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&file).unwrap()).unwrap();
+
+        assert_eq!(v["p99_latency_ms"].as_f64(), Some(15.0));
+        assert_eq!(v["peak_rss_bytes"].as_f64(), Some(60e6));
+        assert_eq!(v["rss_slope_bytes_per_min"].as_f64(), Some(1000.0));
+        assert_eq!(v["lost_updates"].as_u64(), Some(0));
+    }
+
+    #[test]
+    fn a_step_is_sustained_only_when_applied_lag_and_drops_are_fine() {
+        let verdicts = [
+            sustained(&probe(4000.0, 3990.0, 20.0, 0)),
+            sustained(&probe(4000.0, 3000.0, 20.0, 0)),
+            sustained(&probe(4000.0, 3990.0, 1500.0, 0)),
+            sustained(&probe(4000.0, 3990.0, 20.0, 7)),
+        ];
+
+        assert_eq!(verdicts, [true, false, false, false]);
+    }
+
+    #[test]
+    fn one_lost_update_is_over_budget() {
+        let mut h = hold();
+        h.lost_updates = 1;
+        let file = LoadFile::new(&h, 8000.0, 6400.0, Duration::from_secs(20), Vec::new());
+
+        assert_eq!(over_budget(&file, &Budgets::default()), ["lost updates"]);
+    }
+
+    #[test]
+    fn budgets_come_from_the_perf_toml_table() {
+        let text = "[bench]\npackage = \"benches\"\n[budgets.load]\np99_latency_ms = 1500.0\n";
+
+        let b = Budgets::parse(text).unwrap();
+
+        assert_eq!((b.p99_latency_ms, b.peak_rss_bytes), (1500.0, 500e6));
+    }
+}
