@@ -98,31 +98,53 @@ impl Loopback {
         })
     }
 
-    /// Has the simulator make `n` changes and waits until the mirror has applied all of them (one
-    /// report per event, taken from the mirror's change stream); returns the time from the first
-    /// change to the last one applied.
+    /// Has the simulator make `n` changes and waits until the mirror has applied all of them
+    /// (counted from the mirror's change stream: a report covers the events of one frame, each
+    /// change updates one entity); returns the time from the first change to the last one applied.
     ///
     /// # Panics
-    /// When the mirror's stream ends or reconnects (the run would not measure what it claims).
+    /// When the mirror's stream ends or lags (the stream capacity is set far above a burst), the
+    /// mirror is resynced (a reconnect lost events, so the
+    /// count would never be reached), or the changes do not all arrive within [`CHANGES_TIMEOUT`]:
+    /// a benchmark must fail loudly rather than hang or measure something else.
     pub fn changes_end_to_end(&self, mirror: &mut Mirror, n: usize) -> Duration {
         let _context = self.runtime.enter();
+        let snapshots = mirror.snapshots();
         let start = Instant::now();
         // Called from the benchmark thread (not a runtime worker): the simulator's writer and the
         // client's connection task run on the workers meanwhile.
         self.sim.emit_changes(n);
-        self.runtime.block_on(async {
-            let mut seen = 0_u64;
+        let mut seen = 0_u64;
+        let waited = self.runtime.block_on(tokio::time::timeout(CHANGES_TIMEOUT, async {
             while seen < n as u64 {
                 match mirror.next().await {
                     Some(StreamItem::Item(report)) => {
-                        std::hint::black_box(&report);
-                        seen += 1;
+                        assert_eq!(mirror.snapshots(), snapshots, "the mirror was resynced during the burst");
+                        seen += (report.updated.len() + report.added.len() + report.removed.len()) as u64;
+                        std::hint::black_box(report);
                     }
-                    Some(StreamItem::Lagged(dropped)) => seen += dropped,
                     other => panic!("mirror stream interrupted after {seen} of {n} changes: {other:?}"),
                 }
             }
-        });
-        start.elapsed()
+        }));
+        let elapsed = start.elapsed();
+        if waited.is_err() {
+            let stats = self.client.stats();
+            panic!(
+                "only {seen} of {n} changes reached the mirror within {CHANGES_TIMEOUT:?} (snapshots {} -> {}, \
+                 reconnects {}, resyncs {}, events in {}, connected {})",
+                snapshots,
+                mirror.snapshots(),
+                stats.reconnects,
+                stats.resyncs,
+                stats.events_in,
+                stats.connected
+            );
+        }
+        elapsed
     }
 }
+
+/// Longest wait for one burst of changes to reach the mirror (100,000 take seconds even on a
+/// loaded machine).
+pub const CHANGES_TIMEOUT: Duration = Duration::from_secs(120);
