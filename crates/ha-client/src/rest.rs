@@ -195,11 +195,18 @@ impl RestClient {
             if call.return_response { req.query(&[("return_response", "")]) } else { req }
         };
         let resp = Self::check(&path, self.send(&path, build, false).await?).await?;
-        if call.return_response {
-            let body: ServiceResponseBody = Self::json(&path, "service response", resp).await?;
+        // Home Assistant 2024.3.3 ignores `?return_response` and always answers the plain array of
+        // changed states (measured by the real-server suite, 2026-11); later releases wrap it as
+        // `{changed_states, service_response}`. Accept both, so a response is never misread as an error.
+        // (Decided by the first byte: serde's untagged enums buffer values, which raw attributes cannot use.)
+        let bytes = resp.bytes().await.map_err(|e| request_error(&path, &e))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            let body: ServiceResponseBody =
+                serde_json::from_slice(&bytes).map_err(|e| ClientError::decode("service response", e))?;
             Ok(RestServiceResult { changed_states: body.changed_states, service_response: Some(body.service_response) })
         } else {
-            let changed_states = Self::json(&path, "changed states", resp).await?;
+            let changed_states =
+                serde_json::from_slice(&bytes).map_err(|e| ClientError::decode("changed states", e))?;
             Ok(RestServiceResult { changed_states, service_response: None })
         }
     }

@@ -92,7 +92,7 @@ async fn bad_service_data_is_invalid_format() {
 }
 
 #[tokio::test]
-async fn return_response_without_one_is_service_validation_error() {
+async fn return_response_without_one_is_unknown_error_like_home_assistant_2024_3() {
     let sim = sim(60).await;
     let client = client(&sim).await;
     let light = first_of(&sim, "light");
