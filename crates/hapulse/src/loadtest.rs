@@ -33,6 +33,8 @@ pub struct ProbeResult {
     pub lagged: u64,
     /// Reconnections (a flow-control cut shows up here).
     pub reconnects: u64,
+    /// `call_service` latency p99 of the callers, ms.
+    pub call_p99_ms: Option<f64>,
 }
 
 /// What a hold run measured (a superset of what `target/perf/load.json` needs).
@@ -56,8 +58,11 @@ pub struct HoldResult {
     pub lag_p99_ms: Option<f64>,
     /// Peak resident memory of this process (`VmHWM`), bytes.
     pub peak_rss_bytes: f64,
-    /// Least-squares slope of RSS after the warm-up, bytes per minute.
+    /// Slope of RSS after the warm-up, bytes per minute: Theil–Sen (the median of the slopes
+    /// between every pair of samples), so sustained growth counts and a single allocator step does not.
     pub rss_slope_bytes_per_min: f64,
+    /// Least-squares slope of the same samples, bytes per minute (for comparison).
+    pub rss_slope_lsq_bytes_per_min: f64,
     /// RSS at the end, bytes.
     pub final_rss_bytes: f64,
     /// Reconnections.
@@ -89,9 +94,17 @@ async fn connect(url: &str, token: Secret) -> Result<(Client, Arc<Monitor>, Sess
     Ok((client, monitor, session))
 }
 
-/// Connects, warms up for `warmup`, then measures for `seconds`.
-pub async fn probe(url: &str, token: Secret, warmup: Duration, seconds: Duration) -> Result<ProbeResult, HapulseError> {
-    let (client, monitor, _session) = connect(url, token).await?;
+/// Connects, starts `callers` concurrent callers (as the hold will), warms up for `warmup`, then
+/// measures for `seconds`.
+pub async fn probe(
+    url: &str,
+    token: Secret,
+    warmup: Duration,
+    seconds: Duration,
+    callers: usize,
+) -> Result<ProbeResult, HapulseError> {
+    let (client, monitor, session) = connect(url, token).await?;
+    let callers = Callers::spawn(&client, &monitor, &session, callers, Duration::from_millis(50));
     tokio::time::sleep(warmup).await;
     let before = client.stats();
     let started = Instant::now();
@@ -99,8 +112,10 @@ pub async fn probe(url: &str, token: Secret, warmup: Duration, seconds: Duration
     let after = client.stats();
     let elapsed = started.elapsed().as_secs_f64();
     let lag = monitor.registry.query(&Query::new(names::EVENT_LAG, Aggregation::P99, seconds), monitor.now());
+    let (calls, _) = callers.stop().await;
     client.close().await;
     Ok(ProbeResult {
+        call_p99_ms: if calls.is_empty() { None } else { Some(calls.value_at_quantile(0.99) as f64 / 1000.0) },
         applied_per_second: after.entity_changes.saturating_sub(before.entity_changes) as f64 / elapsed,
         lag_p99_ms: lag.map(|s| s * 1000.0),
         lagged: after.lagged.saturating_sub(before.lagged),
@@ -118,6 +133,87 @@ pub fn slope_per_minute(samples: &[(f64, f64)]) -> f64 {
     let (num, den) =
         samples.iter().fold((0.0, 0.0), |(num, den), (x, y)| (num + (x - mx) * (y - my), den + (x - mx).powi(2)));
     if den == 0.0 { 0.0 } else { num / den * 60.0 }
+}
+
+/// Concurrent `call_service` callers toggling lights, each timing its calls.
+struct Callers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    latencies: Arc<Mutex<Histogram<u64>>>,
+    errors: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Callers {
+    fn spawn(client: &Client, monitor: &Arc<Monitor>, session: &Session, n: usize, pause: Duration) -> Self {
+        let lights: Vec<String> = {
+            let store = session.store.read().unwrap_or_else(|p| p.into_inner());
+            store.domain("light").map(|e| e.entity_id().as_str().to_owned()).take(256).collect()
+        };
+        let latencies =
+            Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")));
+        let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let tasks = (0..n)
+            .map(|i| {
+                let (client, monitor, latencies, errors) =
+                    (client.clone(), Arc::clone(monitor), Arc::clone(&latencies), Arc::clone(&errors));
+                let targets = lights.clone();
+                tokio::spawn(async move {
+                    let mut k = i;
+                    loop {
+                        let call = match targets.get(k % targets.len().max(1)) {
+                            Some(id) => ServiceCall::new("light", "toggle").target(Target::entities([id.clone()])),
+                            None => ServiceCall::new("homeassistant", "check_config"),
+                        };
+                        // Callers walk the lights with a stride, so two rarely toggle the same one.
+                        k += n;
+                        let started = Instant::now();
+                        let ok = monitor.timed("call_service", client.call_service(&call)).await.is_ok();
+                        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                        latencies.lock().unwrap_or_else(|p| p.into_inner()).saturating_record(us);
+                        if !ok {
+                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                })
+            })
+            .collect();
+        Self { tasks, latencies, errors }
+    }
+
+    /// Stops every caller; returns the latencies (µs) and the number of failed calls.
+    async fn stop(self) -> (Histogram<u64>, u64) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let h = self.latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (h, self.errors.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Theil–Sen slope of `(seconds, bytes)` samples in bytes per minute: the median of the slopes of
+/// every pair (samples thinned to at most 400 first). Robust to isolated steps and spikes; a
+/// sustained trend still shows. 0 with fewer than 2 samples.
+pub fn robust_slope_per_minute(samples: &[(f64, f64)]) -> f64 {
+    let stride = samples.len().div_ceil(400).max(1);
+    let thin: Vec<(f64, f64)> = samples.iter().step_by(stride).copied().collect();
+    let mut slopes = Vec::with_capacity(thin.len() * thin.len() / 2);
+    for (i, a) in thin.iter().enumerate() {
+        for b in &thin[i + 1..] {
+            if b.0 != a.0 {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return 0.0;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let mid = slopes.len() / 2;
+    let median = if slopes.len() % 2 == 0 { (slopes[mid - 1] + slopes[mid]) / 2.0 } else { slopes[mid] };
+    median * 60.0
 }
 
 /// Counts lost updates: entities whose mirrored state is older than the server's, differs from it
@@ -147,42 +243,7 @@ pub fn lost_updates(server: &[State], mirror: &EntityStore) -> u64 {
 /// Runs the hold phase: mirror plus `config.callers` concurrent `call_service` callers.
 pub async fn hold(url: &str, token: Secret, config: &HoldConfig) -> Result<HoldResult, HapulseError> {
     let (client, monitor, session) = connect(url, token).await?;
-    let lights: Vec<String> = {
-        let store = session.store.read().unwrap_or_else(|p| p.into_inner());
-        store.domain("light").map(|e| e.entity_id().as_str().to_owned()).take(256).collect()
-    };
-    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")));
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let mut callers = Vec::new();
-    for i in 0..config.callers {
-        let (client, monitor, latencies, errors, stop) =
-            (client.clone(), Arc::clone(&monitor), Arc::clone(&latencies), Arc::clone(&errors), Arc::clone(&stop));
-        let targets = lights.clone();
-        let (pause, stride) = (config.call_pause, config.callers);
-        callers.push(tokio::spawn(async move {
-            let mut n = i;
-            loop {
-                let call = match targets.get(n % targets.len().max(1)) {
-                    Some(id) => ServiceCall::new("light", "toggle").target(Target::entities([id.clone()])),
-                    None => ServiceCall::new("homeassistant", "check_config"),
-                };
-                // Callers walk the lights with a stride, so two rarely toggle the same one.
-                n += stride;
-                let started = Instant::now();
-                let ok = monitor.timed("call_service", client.call_service(&call)).await.is_ok();
-                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-                latencies.lock().unwrap_or_else(|p| p.into_inner()).saturating_record(us);
-                if !ok {
-                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = stop.notified() => return,
-                }
-            }
-        }));
-    }
+    let callers = Callers::spawn(&client, &monitor, &session, config.callers, config.call_pause);
 
     let started = Instant::now();
     let total = config.warmup + config.duration;
@@ -204,11 +265,7 @@ pub async fn hold(url: &str, token: Secret, config: &HoldConfig) -> Result<HoldR
     let (changes0, t0) = changes_at_warm.unwrap_or((0, started));
     let measured = t0.elapsed().as_secs_f64().max(1e-3);
     let events_per_second = client.stats().entity_changes.saturating_sub(changes0) as f64 / measured;
-    stop.notify_waiters();
-    for c in callers {
-        c.abort();
-        let _ = c.await;
-    }
+    let (h, call_errors) = callers.stop().await;
 
     let server = client.rest().get_states().await?;
     // Let the mirror catch up past the moment the server's list was taken.
@@ -220,7 +277,6 @@ pub async fn hold(url: &str, token: Secret, config: &HoldConfig) -> Result<HoldR
     let lag =
         monitor.registry.query(&Query::new(names::EVENT_LAG, Aggregation::P99, Duration::from_secs(60)), monitor.now());
     let proc = procfs::read_self().ok();
-    let h = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let q = |q: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1000.0 };
     let stats = client.stats();
     client.close().await;
@@ -228,13 +284,14 @@ pub async fn hold(url: &str, token: Secret, config: &HoldConfig) -> Result<HoldR
         measured_seconds: measured,
         events_per_second,
         calls: h.len(),
-        call_errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        call_errors,
         p50_latency_ms: q(0.5),
         p99_latency_ms: q(0.99),
         max_latency_ms: if h.is_empty() { 0.0 } else { h.max() as f64 / 1000.0 },
         lag_p99_ms: lag.map(|s| s * 1000.0),
         peak_rss_bytes: proc.as_ref().map_or(0.0, |p| p.peak_rss_bytes as f64),
-        rss_slope_bytes_per_min: slope_per_minute(&rss),
+        rss_slope_bytes_per_min: robust_slope_per_minute(&rss),
+        rss_slope_lsq_bytes_per_min: slope_per_minute(&rss),
         final_rss_bytes: proc.as_ref().map_or(0.0, |p| p.rss_bytes as f64),
         reconnects: stats.reconnects,
         lost_updates: lost,
@@ -253,6 +310,17 @@ mod tests {
         let slope = slope_per_minute(&samples);
 
         assert!((slope - 120.0).abs() < 1e-9, "{slope}");
+    }
+
+    #[test]
+    fn one_allocator_step_is_no_robust_slope_but_a_steady_climb_is() {
+        let step: Vec<(f64, f64)> = (0..60).map(|i| (f64::from(i), if i < 20 { 5e7 } else { 5.1e7 })).collect();
+        let climb: Vec<(f64, f64)> = (0..60).map(|i| (f64::from(i), 5e7 + 1000.0 * f64::from(i))).collect();
+
+        let (s, c) = (robust_slope_per_minute(&step), robust_slope_per_minute(&climb));
+
+        assert_eq!(s, 0.0);
+        assert!((c - 60_000.0).abs() < 1e-6, "{c}");
     }
 
     #[test]

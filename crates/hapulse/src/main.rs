@@ -128,6 +128,8 @@ enum LoadMode {
         warmup: Duration,
         #[arg(long, value_parser = duration, default_value = "3s")]
         measure: Duration,
+        #[arg(long, default_value_t = 32)]
+        callers: usize,
     },
     /// Hold the load with concurrent callers and report the figures.
     Hold {
@@ -326,9 +328,9 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
 
 async fn loadtest_cmd(mode: LoadMode) -> Result<ExitCode> {
     let json = match mode {
-        LoadMode::Probe { conn, warmup, measure } => {
+        LoadMode::Probe { conn, warmup, measure, callers } => {
             let r = conn.credentials().resolve_from_env()?;
-            serde_json::to_string(&loadtest::probe(&r.url, r.token, warmup, measure).await?)?
+            serde_json::to_string(&loadtest::probe(&r.url, r.token, warmup, measure, callers).await?)?
         }
         LoadMode::Hold { conn, duration, warmup, callers, call_pause } => {
             let r = conn.credentials().resolve_from_env()?;

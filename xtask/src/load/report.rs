@@ -25,14 +25,18 @@ pub(crate) struct Probe {
     pub(crate) lagged: u64,
     /// Reconnections.
     pub(crate) reconnects: u64,
+    /// call_service p99 of the concurrent callers, ms.
+    #[serde(default)]
+    pub(crate) call_p99_ms: Option<f64>,
 }
 
 impl Probe {
     /// One line for the log.
     pub(crate) fn describe(&self, ok: bool) -> String {
         let lag = self.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
+        let calls = self.call_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
         format!(
-            "applied {:.0}/s, lag p99 {lag}, dropped {}, reconnects {}: {}",
+            "applied {:.0}/s, lag p99 {lag}, call p99 {calls}, dropped {}, reconnects {}: {}",
             self.applied_per_second,
             self.lagged,
             self.reconnects,
@@ -63,6 +67,8 @@ pub(crate) struct Hold {
     pub(crate) lag_p99_ms: Option<f64>,
     pub(crate) peak_rss_bytes: f64,
     pub(crate) rss_slope_bytes_per_min: f64,
+    #[serde(default)]
+    pub(crate) rss_slope_lsq_bytes_per_min: f64,
     pub(crate) final_rss_bytes: f64,
     pub(crate) reconnects: u64,
     pub(crate) lost_updates: u64,
@@ -76,8 +82,10 @@ pub(crate) struct LoadFile {
     pub(crate) p99_latency_ms: f64,
     /// Checked by the gate: peak RSS of the client process, bytes.
     pub(crate) peak_rss_bytes: f64,
-    /// Checked by the gate: RSS slope after the warm-up, bytes per minute.
+    /// Checked by the gate: RSS slope after the warm-up (Theil–Sen), bytes per minute.
     pub(crate) rss_slope_bytes_per_min: f64,
+    /// Least-squares slope of the same samples, bytes per minute (not budgeted).
+    pub(crate) rss_slope_lsq_bytes_per_min: f64,
     /// Checked by the gate: lost updates.
     pub(crate) lost_updates: u64,
     /// Entity changes applied per second during the hold.
@@ -113,6 +121,7 @@ impl LoadFile {
             p99_latency_ms: hold.p99_latency_ms,
             peak_rss_bytes: hold.peak_rss_bytes,
             rss_slope_bytes_per_min: hold.rss_slope_bytes_per_min,
+            rss_slope_lsq_bytes_per_min: hold.rss_slope_lsq_bytes_per_min,
             lost_updates: hold.lost_updates,
             events_per_second: hold.events_per_second,
             p50_latency_ms: hold.p50_latency_ms,
@@ -222,6 +231,7 @@ mod tests {
             lag_p99_ms: Some(12.0),
             peak_rss_bytes: 60e6,
             rss_slope_bytes_per_min: 1000.0,
+            rss_slope_lsq_bytes_per_min: 1500.0,
             final_rss_bytes: 58e6,
             reconnects: 0,
             lost_updates: 0,
@@ -230,7 +240,14 @@ mod tests {
     }
 
     fn probe(offered: f64, applied: f64, lag: f64, lagged: u64) -> Probe {
-        Probe { offered, applied_per_second: applied, lag_p99_ms: Some(lag), lagged, reconnects: 0 }
+        Probe {
+            offered,
+            applied_per_second: applied,
+            lag_p99_ms: Some(lag),
+            lagged,
+            reconnects: 0,
+            call_p99_ms: Some(5.0),
+        }
     }
 
     #[test]
