@@ -12,6 +12,10 @@ use ha_proto::State;
 use ha_state::{ChangeReport, EntityStore};
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 
+// Cases are small on purpose (1k-entity installs, 2k messages): every setup runs under valgrind, and
+// 16,384-entity cases made this target take 10+ minutes of gate time. Instruction counts scale
+// linearly; the wall suite (`wall_state`) measures the full sizes.
+
 fn empty_store_and_states(n: usize) -> (EntityStore, Vec<State>) {
     (EntityStore::new(), inputs::install(n))
 }
@@ -21,40 +25,40 @@ fn empty_store_and_snapshot(n: usize) -> (EntityStore, String) {
 }
 
 fn compressed_diffs(count: usize) -> (Updates, ChangeReport) {
-    (inputs::compressed_diffs(ha_fixtures::MAX, count), ChangeReport::new())
+    (inputs::compressed_diffs(ha_fixtures::SMALL, count), ChangeReport::new())
 }
 
 fn state_changed_events(count: usize) -> (Updates, ChangeReport) {
-    (inputs::state_changed_events(ha_fixtures::MAX, count), ChangeReport::new())
+    (inputs::state_changed_events(ha_fixtures::SMALL, count), ChangeReport::new())
 }
 
 fn loaded_store(domain: &'static str) -> (EntityStore, &'static str) {
-    (inputs::install(ha_fixtures::MAX).into_iter().collect(), domain)
+    (inputs::install(ha_fixtures::SMALL).into_iter().collect(), domain)
 }
 
 #[library_benchmark]
-#[bench::n16384(args = (ha_fixtures::MAX), setup = empty_store_and_states)]
+#[bench::n1k(args = (ha_fixtures::SMALL), setup = empty_store_and_states)]
 fn load_states((mut store, states): (EntityStore, Vec<State>)) -> EntityStore {
     black_box(store.replace_from_states(states));
     store
 }
 
 #[library_benchmark]
-#[bench::n16384(args = (ha_fixtures::MAX), setup = empty_store_and_snapshot)]
+#[bench::n1k(args = (ha_fixtures::SMALL), setup = empty_store_and_snapshot)]
 fn load_compressed((mut store, text): (EntityStore, String)) -> (EntityStore, String) {
     black_box(hot::load_compressed(&mut store, &text));
     (store, text)
 }
 
 #[library_benchmark]
-#[bench::n10k(args = (10_000), setup = compressed_diffs)]
+#[bench::n2k(args = (2_000), setup = compressed_diffs)]
 fn apply_compressed((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
     black_box(hot::apply_compressed_messages(&mut input.store, &input.messages, &mut report));
     (input, report)
 }
 
 #[library_benchmark]
-#[bench::n10k(args = (10_000), setup = state_changed_events)]
+#[bench::n2k(args = (2_000), setup = state_changed_events)]
 fn apply_state_changed((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
     black_box(hot::apply_state_changed_messages(&mut input.store, &input.messages, &mut report));
     (input, report)
