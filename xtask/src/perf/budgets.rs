@@ -36,6 +36,9 @@ pub(crate) struct LoadFigures {
     pub(crate) rss_slope_bytes_per_min: f64,
     /// Updates lost.
     pub(crate) lost_updates: u64,
+    /// Seconds the load was held after the warm-up (absent in older files: the slope is then judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) held_seconds: Option<f64>,
 }
 
 /// Parses `load.json`.
@@ -68,20 +71,51 @@ pub(crate) fn load(figures: &LoadFigures, budgets: &LoadBudgets) -> Vec<BudgetCh
     vec![
         check("load", "p99_latency_ms", figures.p99_latency_ms, budgets.p99_latency_ms, "ms"),
         check("load", "peak_rss_bytes", figures.peak_rss_bytes, budgets.peak_rss_bytes, "bytes"),
-        check(
-            "load",
-            "rss_slope_bytes_per_min",
-            figures.rss_slope_bytes_per_min,
-            budgets.rss_slope_bytes_per_min,
-            "bytes/min",
-        ),
+        slope_check(figures, budgets),
         check("load", "lost_updates", figures.lost_updates as f64, budgets.lost_updates, "updates"),
     ]
+}
+
+/// The RSS slope, judged only over a hold long enough for it to mean growth rather than warm-up.
+fn slope_check(figures: &LoadFigures, budgets: &LoadBudgets) -> BudgetCheck {
+    let mut c = check(
+        "load",
+        "rss_slope_bytes_per_min",
+        figures.rss_slope_bytes_per_min,
+        budgets.rss_slope_bytes_per_min,
+        "bytes/min",
+    );
+    if let Some(held) = figures.held_seconds.filter(|h| *h < budgets.rss_slope_min_seconds) {
+        c.figure =
+            format!("rss_slope_bytes_per_min (not judged: {held:.0} s hold < {:.0} s)", budgets.rss_slope_min_seconds);
+        c.ok = true;
+    }
+    c
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slope_of_a_short_hold_is_reported_but_not_judged() {
+        let text = r#"{"p99_latency_ms":1,"peak_rss_bytes":1,"rss_slope_bytes_per_min":5e6,"lost_updates":0,"held_seconds":20}"#;
+
+        let checks = load(&parse_load(text).unwrap(), &LoadBudgets::default());
+
+        let slope = checks.iter().find(|c| c.figure.starts_with("rss_slope")).unwrap();
+        assert!(slope.ok && slope.figure.contains("not judged"), "{slope:?}");
+    }
+
+    #[test]
+    fn slope_of_a_long_hold_is_judged() {
+        let text = r#"{"p99_latency_ms":1,"peak_rss_bytes":1,"rss_slope_bytes_per_min":5e6,"lost_updates":0,"held_seconds":600}"#;
+
+        let checks = load(&parse_load(text).unwrap(), &LoadBudgets::default());
+
+        let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.figure.as_str()).collect();
+        assert_eq!(failing, ["rss_slope_bytes_per_min"]);
+    }
 
     #[test]
     fn heap_scenario_over_500_mb_exceeds_the_budget() {

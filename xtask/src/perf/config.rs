@@ -154,6 +154,9 @@ pub(crate) struct LoadBudgets {
     pub(crate) peak_rss_bytes: f64,
     /// Resident set growth, bytes per minute.
     pub(crate) rss_slope_bytes_per_min: f64,
+    /// The slope is judged only when the load test held at least this long (seconds); shorter
+    /// holds are dominated by allocator warm-up steps and report the slope as "not judged".
+    pub(crate) rss_slope_min_seconds: f64,
     /// Updates lost.
     pub(crate) lost_updates: f64,
 }
@@ -164,6 +167,7 @@ impl Default for LoadBudgets {
             p99_latency_ms: 2000.0,
             peak_rss_bytes: 500_000_000.0,
             rss_slope_bytes_per_min: 1_000_000.0,
+            rss_slope_min_seconds: 120.0,
             lost_updates: 0.0,
         }
     }
