@@ -31,7 +31,7 @@ use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
 use self::procs::{Children, Driver};
-use self::report::{Budgets, LoadFile, Probe, sustained};
+use self::report::{LoadFile, Probe, budgets_from_perf_toml, sustained};
 
 /// Most doubling steps of the ramp (2k → 64k events/s).
 pub(crate) const RAMP_STEPS: usize = 6;
@@ -99,7 +99,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         cmd!(sh, "cargo build --release -p ha-sim -p hapulse --bins").run().context("building ha-sim and hapulse")?;
     }
     let bins = target.join("release");
-    let budgets = Budgets::from_perf_toml(&root.join("perf.toml"))?;
+    let budgets = budgets_from_perf_toml(&root.join("perf.toml"))?;
     let children = Children::install()?;
     let driver =
         Driver { sim: bins.join("ha-sim"), client: bins.join("hapulse"), entities: args.entities, _handler: children };

@@ -22,6 +22,19 @@ mod schema;
 mod shard;
 mod stats;
 
+pub(crate) use config::LoadBudgets;
+
+/// Reads `perf.toml` (defaults when absent), for other subcommands that share its settings.
+pub(crate) fn read_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
+    config::Config::load(path)
+}
+
+/// Parses `perf.toml` text.
+#[cfg(test)]
+pub(crate) fn parse_config(text: &str) -> anyhow::Result<config::Config> {
+    config::Config::parse(text)
+}
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

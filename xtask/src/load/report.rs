@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 /// One ramp step, as `hapulse loadtest probe` prints it (plus the offered rate).
@@ -139,50 +139,17 @@ impl LoadFile {
     }
 }
 
-/// `perf.toml` `[budgets.load]` (the gate's defaults where a key is absent).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default)]
-pub(crate) struct Budgets {
-    pub(crate) p99_latency_ms: f64,
-    pub(crate) peak_rss_bytes: f64,
-    pub(crate) rss_slope_bytes_per_min: f64,
-    /// The slope is judged only over a hold at least this long: over a short hold, allocator
-    /// warm-up steps dominate it (20 s holds measured 0.03 to 1.84 MB/min on one unchanged tree).
-    pub(crate) rss_slope_min_seconds: f64,
-    pub(crate) lost_updates: f64,
-}
+/// `perf.toml` `[budgets.load]`: the gate's own type, so the load test and the gate judge one set of budgets.
+pub(crate) use crate::perf::LoadBudgets as Budgets;
 
-impl Default for Budgets {
-    fn default() -> Self {
-        Self {
-            p99_latency_ms: 2000.0,
-            peak_rss_bytes: 500e6,
-            rss_slope_bytes_per_min: 1e6,
-            rss_slope_min_seconds: 120.0,
-            lost_updates: 0.0,
-        }
-    }
+/// Reads `[budgets.load]` of `perf.toml` (defaults when the file or table is absent).
+pub(crate) fn budgets_from_perf_toml(path: &Path) -> Result<Budgets> {
+    Ok(crate::perf::read_config(path)?.budgets.load)
 }
 
 /// Whether the RSS slope of this run is long enough to be judged against its budget.
 pub(crate) fn slope_judged(file: &LoadFile, b: &Budgets) -> bool {
     file.held_seconds >= b.rss_slope_min_seconds
-}
-
-impl Budgets {
-    /// Reads `[budgets.load]` of `perf.toml` (defaults when the file or table is absent).
-    pub(crate) fn from_perf_toml(path: &Path) -> Result<Self> {
-        let Ok(text) = std::fs::read_to_string(path) else { return Ok(Self::default()) };
-        Self::parse(&text).with_context(|| format!("reading [budgets.load] of {}", path.display()))
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        let value: toml::Table = toml::from_str(text)?;
-        match value.get("budgets").and_then(|b| b.get("load")) {
-            Some(load) => Ok(load.clone().try_into()?),
-            None => Ok(Self::default()),
-        }
-    }
 }
 
 fn rows(file: &LoadFile, b: &Budgets) -> [(&'static str, f64, f64, &'static str, f64); 4] {
@@ -314,7 +281,7 @@ mod tests {
     fn budgets_come_from_the_perf_toml_table() {
         let text = "[bench]\npackage = \"benches\"\n[budgets.load]\np99_latency_ms = 1500.0\n";
 
-        let b = Budgets::parse(text).unwrap();
+        let b = crate::perf::parse_config(text).unwrap().budgets.load;
 
         assert_eq!((b.p99_latency_ms, b.peak_rss_bytes), (1500.0, 500e6));
     }
