@@ -6,11 +6,13 @@
 //! See docs/benchmarking.md.
 
 mod baseline;
+mod bisect;
 mod budgets;
 mod config;
 mod criterion;
 mod decision;
 mod dhat;
+mod history;
 mod iai;
 mod json;
 mod probe;
@@ -87,6 +89,30 @@ enum Sub {
     },
     /// Post report.md as the pull request's one sticky comment (GitHub API; see src/github.rs).
     Comment(crate::github::CommentArgs),
+    /// The trend over recorded runs (`--history`) and every commit that changed baselines/.
+    History(HistoryArgs),
+    /// Find the first commit that moved one benchmark (`git bisect run` in a separate worktree).
+    Bisect(bisect::BisectArgs),
+}
+
+/// Options of `cargo xtask perf history`.
+#[derive(Debug, clap::Args)]
+struct HistoryArgs {
+    /// Write the self-contained trend page (one chart per benchmark and metric) to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Print one benchmark's points as a table with a sparkline.
+    #[arg(long, value_name = "ID")]
+    bench: Option<String>,
+    /// Only this metric (instructions, wall_ns, heap_total_bytes, ...).
+    #[arg(long)]
+    metric: Option<String>,
+    /// Use only the recorded history file, not the baselines' git log.
+    #[arg(long)]
+    no_git: bool,
+    /// Also write the merged history (recorded runs and rebuilt baselines) as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -118,6 +144,13 @@ struct Options {
     /// Baselines directory (default: <root>/baselines).
     #[arg(long, global = true)]
     baselines: Option<PathBuf>,
+    /// History file, JSON Lines (default target/perf/history.jsonl): `--record` appends to it, the gate
+    /// learns wall-clock tolerances from it, `perf history` reads it.
+    #[arg(long, global = true, value_name = "FILE", env = "HAPULSE_PERF_HISTORY")]
+    history: Option<PathBuf>,
+    /// Append this run's normalised results and verdicts to the history file.
+    #[arg(long)]
+    record: bool,
 }
 
 /// A usage error: exit code 2.
@@ -159,10 +192,14 @@ fn dispatch(args: Args) -> Result<u8> {
         None => {
             let ctx = Ctx::new(&opts)?;
             match &opts.base {
+                Some(_) if opts.record => {
+                    Err(usage("--record keeps gate runs against baselines/, not --base A/B runs"))
+                }
                 Some(rev) => ab(&ctx, &opts, rev),
                 None => gate(&ctx, &opts),
             }
         }
+        Some(_) if opts.record => Err(usage("--record applies to the gate run itself (`cargo xtask perf --record`)")),
         Some(Sub::Bless { reason }) => {
             if opts.filter.is_some() || opts.shard.is_some() || opts.base.is_some() || opts.check {
                 return Err(usage("bless rewrites whole suites: --filter, --shard, --base and --check do not apply"));
@@ -175,6 +212,8 @@ fn dispatch(args: Args) -> Result<u8> {
         Some(Sub::Merge { reports }) => merge(&opts, &reports),
         Some(Sub::Compare { against, no_run }) => compare(&Ctx::new(&opts)?, &opts, &against, no_run),
         Some(Sub::Comment(args)) => crate::github::comment(args),
+        Some(Sub::History(args)) => history_cmd(&Ctx::new(&opts)?, &args),
+        Some(Sub::Bisect(args)) => bisect::run(&Ctx::new(&opts)?, &opts, &args),
     }
 }
 
@@ -185,6 +224,7 @@ struct Ctx {
     config: Config,
     ws: Workspace,
     baselines: PathBuf,
+    history: PathBuf,
 }
 
 fn default_root() -> PathBuf {
@@ -204,7 +244,8 @@ impl Ctx {
             );
         }
         let baselines = opts.baselines.clone().unwrap_or_else(|| root.join("baselines"));
-        Ok(Ctx { sh, config, ws, baselines })
+        let history = opts.history.clone().unwrap_or_else(|| ws.perf_dir().join("history.jsonl"));
+        Ok(Ctx { sh, config, ws, baselines, history })
     }
 
     fn perf_dir(&self) -> PathBuf {
@@ -428,11 +469,117 @@ fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
                 || m.id.starts_with(&ctx.config.wall.calibration_prefix)
         })
         .collect();
-    let rows = rules::compare(&current, &reference, &not_measured, &ctx.config);
+    let env = probe::environment(&ctx.sh, &ctx.ws)?;
+    let machine = this_machine(&env);
+    let past = history::read(&ctx.history)?;
+    let mut config = ctx.config.clone();
+    config.learned_wall = current
+        .iter()
+        .filter(|m| m.metric == schema::Metric::WallNs && !m.id.starts_with(&config.wall.calibration_prefix))
+        .filter_map(|m| history::learn_wall_tolerance(&past, &machine.class, &m.id).map(|l| (m.id.clone(), l)))
+        .collect();
+    if !config.learned_wall.is_empty() {
+        eprintln!(
+            "perf: {} wall-clock tolerance(s) learned from {} ({})",
+            config.learned_wall.len(),
+            ctx.history.display(),
+            machine.class
+        );
+    }
+    let rows = rules::compare(&current, &reference, &not_measured, &config);
     let budgets = budget_checks(ctx, opts, &current)?;
     let mut report = decision::decide(Mode::Baselines, rows, budgets, stale, not_measured, true);
     report.shards = opts.shard.iter().map(Shard::to_string).collect();
-    emit(&ctx.perf_dir(), &report)
+    let code = emit(&ctx.perf_dir(), &report)?;
+    if opts.record {
+        let point = run_point(ctx, machine, &current, &report)?;
+        history::append(&ctx.history, &point)?;
+        println!("recorded {} in {}", point.short_commit(), ctx.history.display());
+    }
+    Ok(code)
+}
+
+/// This machine as the history records it.
+fn this_machine(env: &baseline::Environment) -> history::Machine {
+    let cpu_model = probe::cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default());
+    let cores = std::thread::available_parallelism().ok().and_then(|n| u32::try_from(n.get()).ok());
+    history::Machine {
+        class: history::Machine::class_of(&cpu_model, cores),
+        cpu_model,
+        cores,
+        rustc: env.rustc.lines().next().unwrap_or_default().to_owned(),
+        valgrind: env.valgrind.clone(),
+    }
+}
+
+/// The history point of a gate run: HEAD's commit, this machine, every measurement and the calls.
+fn run_point(ctx: &Ctx, machine: history::Machine, current: &[Measurement], report: &Report) -> Result<history::Point> {
+    let sh = &ctx.sh;
+    let _dir = sh.push_dir(&ctx.ws.root);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("clock before 1970")?;
+    let measured = probe::rfc3339_utc(now.as_secs());
+    let head = cmd!(sh, "git show -s --format=%H%x1f%cI%x1f%s HEAD").quiet().ignore_stderr().read().ok();
+    let entry = head.as_deref().map(history::parse_log).and_then(|mut log| log.pop());
+    let (commit, commit_date, subject) = entry
+        .map_or_else(|| ("unknown".to_owned(), measured.clone(), String::new()), |e| (e.commit, e.date, e.subject));
+    let mut measurements = current.to_vec();
+    measurements.sort_by(|a, b| (&a.id, a.metric).cmp(&(&b.id, b.metric)));
+    Ok(history::Point {
+        schema: SCHEMA_VERSION,
+        commit,
+        commit_date,
+        measured,
+        subject,
+        source: history::Source::Run,
+        machine,
+        blessed: Vec::new(),
+        calls: history::Call::from_rows(&report.rows),
+        measurements,
+    })
+}
+
+/// `perf history`: merge the recorded runs with the baselines' git log, then print or render.
+fn history_cmd(ctx: &Ctx, args: &HistoryArgs) -> Result<u8> {
+    let metric = match &args.metric {
+        Some(name) => Some(schema::Metric::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = schema::Metric::ALL.iter().map(|m| m.name()).collect();
+            usage(format!("unknown metric `{name}` (one of {})", known.join(", ")))
+        })?),
+        None => None,
+    };
+    let recorded = history::read(&ctx.history)?;
+    let rebuilt =
+        if args.no_git { Vec::new() } else { history::from_git(&ctx.sh, &ctx.ws.root, &ctx.baselines, &ctx.config)? };
+    let (n_recorded, n_rebuilt) = (recorded.len(), rebuilt.len());
+    let points = history::merge(recorded, rebuilt);
+    eprintln!(
+        "perf history: {} point(s): {n_recorded} recorded in {}, {n_rebuilt} rebuilt from the git log of {}",
+        points.len(),
+        ctx.history.display(),
+        ctx.baselines.display()
+    );
+    if let Some(path) = &args.write {
+        let text: String = points.iter().map(history::to_line).collect::<Result<_>>()?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.html {
+        let page = history::html::render(&points, "hapulse performance history")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    match &args.bench {
+        Some(id) => {
+            let table = history::text::bench_table(&points, id, metric).map_err(|e| usage(format!("{e:#}")))?;
+            print!("{table}");
+        }
+        None if args.html.is_none() && args.write.is_none() => print!("{}", history::text::overview(&points, metric)),
+        None => {}
+    }
+    Ok(0)
 }
 
 /// `perf bless --reason`: measure (instr suite once per perturbation) and rewrite the suites' baselines.

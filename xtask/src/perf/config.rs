@@ -205,6 +205,11 @@ pub(crate) struct Config {
     pub(crate) wall: WallConfig,
     /// Instruction settings.
     pub(crate) instr: InstrConfig,
+    /// Wall-clock tolerances learned from this machine class's recorded history, by benchmark id
+    /// (filled at run time from `--history`, never read from perf.toml). They replace the metric's
+    /// fixed tolerance; a per-benchmark override still wins.
+    #[serde(skip)]
+    pub(crate) learned_wall: BTreeMap<String, super::history::Learned>,
 }
 
 impl Config {
@@ -227,11 +232,39 @@ impl Config {
         }
     }
 
-    /// The rule for one benchmark and metric: default, then `[rules.<metric>]`, then matching overrides.
+    /// The rule for one benchmark and metric: default, then `[rules.<metric>]` (or, for wall clock,
+    /// the tolerance learned from history), then matching overrides.
+    #[cfg(test)]
     pub(crate) fn rule(&self, id: &str, metric: Metric) -> Rule {
-        let base = Rule::default_for(metric);
-        let base = self.rules.get(metric.name()).map_or(base, |r| base.apply(r));
-        self.overrides.iter().filter(|o| o.matches(id, metric)).fold(base, |rule, o| rule.apply(&o.rule))
+        self.rule_with_source(id, metric).0
+    }
+
+    /// [`Config::rule`] and, in words, which rule decided the tolerance.
+    pub(crate) fn rule_with_source(&self, id: &str, metric: Metric) -> (Rule, String) {
+        let mut rule = Rule::default_for(metric);
+        let mut source = format!("built-in {} default", metric.name());
+        if let Some(r) = self.rules.get(metric.name()) {
+            rule = rule.apply(r);
+            if r.tolerance.is_some() {
+                source = format!("perf.toml [rules.{}]", metric.name());
+            }
+        }
+        if let Some(learned) = self.learned_wall.get(id).filter(|_| metric == Metric::WallNs) {
+            rule.tolerance = learned.tolerance;
+            source = format!(
+                "learned from {} runs of history (Q3 {:.1}% + 3 x IQR {:.1}%)",
+                learned.points,
+                learned.q3 * 100.0,
+                learned.iqr * 100.0
+            );
+        }
+        for o in self.overrides.iter().filter(|o| o.matches(id, metric)) {
+            rule = rule.apply(&o.rule);
+            if o.rule.tolerance.is_some() {
+                source = format!("perf.toml override `{}`", o.id);
+            }
+        }
+        (rule, source)
     }
 }
 
@@ -269,6 +302,21 @@ mod tests {
         assert_eq!((rule.tolerance, rule.enforce), (0.5, false));
         assert_eq!(config.rule("proto/parse/n1", Metric::WallNs).tolerance, 0.2);
         assert_eq!(config.rule("client/roundtrip/one", Metric::Instructions).tolerance, 0.01);
+    }
+
+    #[test]
+    fn learned_wall_tolerance_replaces_the_metric_default_but_not_an_override() {
+        let mut config = Config::parse("[[overrides]]\nid = \"client/*\"\ntolerance = 0.5\n").unwrap();
+        let learned = super::super::history::Learned { tolerance: 0.04, points: 12, q3: 0.01, iqr: 0.01 };
+        config.learned_wall.insert("proto/parse/n1".into(), learned.clone());
+        config.learned_wall.insert("client/call/one".into(), learned);
+
+        let (plain, plain_source) = config.rule_with_source("proto/parse/n1", Metric::WallNs);
+        let (overridden, overridden_source) = config.rule_with_source("client/call/one", Metric::WallNs);
+
+        assert_eq!((plain.tolerance, overridden.tolerance), (0.04, 0.5));
+        assert!(plain_source.starts_with("learned from 12 runs"), "{plain_source}");
+        assert_eq!(overridden_source, "perf.toml override `client/*`");
     }
 
     #[test]

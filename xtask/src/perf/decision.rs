@@ -206,6 +206,7 @@ pub(crate) mod tests {
             verdict,
             fails,
             detail: "because".into(),
+            rule: "test rule".into(),
         }
     }
 

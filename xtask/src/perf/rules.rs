@@ -74,6 +74,9 @@ pub(crate) struct Row {
     pub(crate) fails: bool,
     /// Why, in words.
     pub(crate) detail: String,
+    /// Which rule set the tolerance: built-in default, perf.toml, an override, or learned from history.
+    #[serde(default)]
+    pub(crate) rule: String,
 }
 
 /// Compares `current` with `reference`. Reference entries of suites listed in `not_measured` become
@@ -106,6 +109,7 @@ pub(crate) fn compare(
                 verdict: Verdict::Unchanged,
                 fails: false,
                 detail: String::new(),
+                rule: String::new(),
             };
             match (cur, base) {
                 (Some(c), Some(b)) => judge(&mut row, c, b, config),
@@ -130,7 +134,8 @@ pub(crate) fn compare(
 }
 
 fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config) {
-    let rule = config.rule(&cur.id, cur.metric);
+    let (rule, source) = config.rule_with_source(&cur.id, cur.metric);
+    row.rule = source;
     if cur.metric == Metric::WallNs {
         if cur.id.starts_with(config.wall.calibration_prefix.as_str()) {
             row.verdict = Verdict::Calibration;
@@ -167,6 +172,8 @@ fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config) 
     if row.verdict == Verdict::Regression && !rule.enforce {
         row.detail.push_str("; advisory metric (enforce = false)");
     }
+    row.detail.push_str("; rule: ");
+    row.detail.push_str(&row.rule);
 }
 
 /// Relative standard error implied by a 95% interval.
