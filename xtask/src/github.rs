@@ -47,6 +47,9 @@ pub(crate) struct CommentArgs {
     /// (default: built from GITHUB_SERVER_URL, GITHUB_REPOSITORY and GITHUB_RUN_ID when set).
     #[arg(long, env = "HAPULSE_PERF_RUN_URL")]
     run_url: Option<String>,
+    /// The published trend page to link (the perf-history workflow publishes it with GitHub Pages).
+    #[arg(long, env = "HAPULSE_PERF_HISTORY_URL")]
+    history_url: Option<String>,
     /// Delay before the first retry in milliseconds (doubles per retry; tests set it to 0).
     #[arg(long, hide = true, env = "HAPULSE_GITHUB_RETRY_BASE_MS", default_value_t = 1000)]
     retry_base_ms: u64,
@@ -93,7 +96,10 @@ fn post(args: CommentArgs, token: &str) -> Result<u8> {
     let report_path = args.report.clone().unwrap_or_else(default_report);
     let report = std::fs::read_to_string(&report_path)
         .with_context(|| format!("reading {} (run `cargo xtask perf` first)", report_path.display()))?;
-    let footer = Footer { full_report: full_report_location(args.run_url) };
+    let footer = Footer {
+        full_report: full_report_location(args.run_url),
+        history_url: args.history_url.filter(|u| !u.trim().is_empty()),
+    };
     let body = body::compose(&report, &footer, body::LIMIT);
     let api_url = std::env::var("GITHUB_API_URL")
         .ok()

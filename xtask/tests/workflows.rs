@@ -190,7 +190,7 @@ fn ci_runs_fmt_clippy_tests_actionlint_and_real_home_assistant() {
 
 #[test]
 fn every_action_is_pinned_to_a_major_version_and_no_workflow_uses_pull_request_target() {
-    let names = ["ci.yml", "perf.yml", "perf-comment.yml", "release.yml"];
+    let names = ["ci.yml", "perf.yml", "perf-comment.yml", "perf-history.yml", "release.yml"];
 
     let docs: Vec<Value> = names.iter().map(|n| load(n)).collect();
 
@@ -202,4 +202,42 @@ fn every_action_is_pinned_to_a_major_version_and_no_workflow_uses_pull_request_t
             assert!(!major.is_empty() && major.chars().all(|c| c.is_ascii_digit()), "{name}: {} not @vN", uses(step));
         }
     }
+}
+
+#[test]
+fn perf_history_runs_only_on_pushes_to_main_and_may_only_write_contents() {
+    let doc = load("perf-history.yml");
+
+    let (on, branches, perms) =
+        (triggers(&doc), doc["on"]["push"]["branches"].clone(), permissions(&doc["permissions"]));
+
+    assert_eq!(on, ["push"]);
+    assert_eq!(branches.as_sequence().map(Vec::len), Some(1));
+    assert_eq!(branches[0].as_str(), Some("main"));
+    assert_eq!(perms, [("contents".to_owned(), "write".to_owned())]);
+    assert!(job_permissions_absent(&doc), "no job widens the permissions");
+}
+
+#[test]
+fn perf_history_records_renders_and_pushes_to_its_own_branch() {
+    let doc = load("perf-history.yml");
+
+    let scripts: Vec<&str> = steps(&doc).into_iter().map(run).collect();
+
+    let record = scripts.iter().find(|s| s.contains("cargo xtask perf --record")).expect("a --record step");
+    assert!(record.contains("--history history/history.jsonl"), "{record}");
+    assert!(scripts.iter().any(|s| s.contains("cargo xtask perf history") && s.contains("--html history/index.html")));
+    assert!(scripts.iter().any(|s| s.contains("git push origin HEAD:perf-history")));
+    assert!(!scripts.iter().any(|s| s.contains("push origin HEAD:main") || s.contains("push origin main")));
+    assert_eq!(doc["concurrency"]["cancel-in-progress"].as_bool(), Some(false), "every push is recorded");
+}
+
+#[test]
+fn perf_comment_links_the_published_trend_page() {
+    let doc = load("perf-comment.yml");
+
+    let post = steps(&doc).into_iter().find(|s| run(s).contains("cargo xtask perf comment")).expect("post step");
+
+    assert!(run(post).contains("--history-url \"$HISTORY_URL\""), "{}", run(post));
+    assert!(post["env"]["HISTORY_URL"].as_str().is_some_and(|u| u.contains("github.io")));
 }

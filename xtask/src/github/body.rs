@@ -15,6 +15,8 @@ pub(crate) const LIMIT: usize = 65_536;
 pub(crate) struct Footer {
     /// Where the full report is, e.g. the perf workflow run holding the `perf-report` artifact.
     pub(crate) full_report: String,
+    /// The published trend page (`cargo xtask perf history --html`), when there is one.
+    pub(crate) history_url: Option<String>,
 }
 
 /// A composed body and how many table rows were left out to fit [`LIMIT`].
@@ -41,8 +43,12 @@ fn is_separator_cell(cell: &str) -> bool {
 /// Composes marker + report + footer, cutting table rows from the end when the whole would exceed `limit`.
 pub(crate) fn compose(report: &str, footer: &Footer, limit: usize) -> Body {
     let head = format!("{MARKER}\n## Performance gate\n\n");
-    let foot =
-        format!("\n---\n<sub>Posted by `cargo xtask perf comment`. Full report: {}.</sub>\n", footer.full_report);
+    let trend =
+        footer.history_url.as_deref().map_or_else(String::new, |url| format!(" Trend over time: [{url}]({url})."));
+    let foot = format!(
+        "\n---\n<sub>Posted by `cargo xtask perf comment`. Full report: {}.{trend}</sub>\n",
+        footer.full_report
+    );
     let whole = format!("{head}{}{foot}", report.trim_end_matches('\n').to_owned() + "\n");
     if whole.len() <= limit {
         return Body { text: whole, rows_left_out: 0 };
@@ -110,8 +116,21 @@ pub(crate) fn compose(report: &str, footer: &Footer, limit: usize) -> Body {
 mod tests {
     use super::*;
 
+    #[test]
+    fn footer_links_the_trend_page_when_given() {
+        let footer = Footer { history_url: Some("https://o.github.io/r/".into()), ..footer() };
+
+        let body = compose("report", &footer, LIMIT);
+
+        assert!(
+            body.text.contains("Trend over time: [https://o.github.io/r/](https://o.github.io/r/)."),
+            "{}",
+            body.text
+        );
+    }
+
     fn footer() -> Footer {
-        Footer { full_report: "the `perf-report` artifact of https://example.invalid/run/1".into() }
+        Footer { full_report: "the `perf-report` artifact of https://example.invalid/run/1".into(), history_url: None }
     }
 
     fn report(rows: usize) -> String {
