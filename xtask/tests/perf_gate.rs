@@ -187,3 +187,38 @@ fn ab_mode_against_the_committed_tree_compares_head_with_base() {
     assert!(stdout.contains("A/B against `HEAD`"), "{stdout}");
     assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("unchanged"), "{stdout}");
 }
+
+#[test]
+fn recorded_run_appends_one_history_point_that_perf_history_shows() {
+    let (_lock, baselines) = blessed();
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let history_arg = history.to_str().unwrap();
+
+    let run = perf(baselines, &["--suite", "heap", "--record", "--history", history_arg], &[]);
+    let shown = perf(
+        baselines,
+        &[
+            "history",
+            "--no-git",
+            "--history",
+            history_arg,
+            "--bench",
+            "synth/alloc/hundred",
+            "--metric",
+            "heap_total_blocks",
+        ],
+        &[],
+    );
+
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&history).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["source"], "run");
+    assert!(lines[0]["measurements"].as_array().unwrap().iter().any(|m| m["id"] == "synth/alloc/hundred"));
+    assert_eq!(shown.status.code(), Some(0), "{}", text(&shown));
+    let table = String::from_utf8_lossy(&shown.stdout);
+    assert!(table.starts_with("synth/alloc/hundred heap_total_blocks (blocks)"), "{table}");
+    assert_eq!(table.lines().filter(|l| l.contains(" run ")).count(), 1, "{table}");
+}

@@ -560,3 +560,120 @@ pub(crate) mod tests {
         assert_eq!((q1, q3), (1.75, 3.25));
     }
 }
+
+#[cfg(test)]
+mod git_tests {
+    use super::*;
+    use crate::perf::baseline::Provenance;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Writes `baselines/<suite>.json` holding one benchmark with `value`, blessed for `reason`.
+    fn bless(repo: &Path, suite: Suite, metric: Metric, value: f64, reason: &str) {
+        let provenance =
+            Provenance { reason: reason.to_owned(), cpu_model: "Test CPU".into(), ..Provenance::default() };
+        let m = Measurement::count("area/op/case", metric, value, &format!("{}_x", suite.name()));
+        let baseline = SuiteBaseline::from_measurements(suite, provenance, &[m]);
+        std::fs::create_dir_all(repo.join("baselines")).unwrap();
+        std::fs::write(repo.join(format!("baselines/{}.json", suite.name())), baseline.to_text().unwrap()).unwrap();
+    }
+
+    fn commit(repo: &Path, message: &str, date: &str) -> String {
+        git(repo, &["add", "-A"]);
+        git(repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-m", message, "--date", date]);
+        git(repo, &["rev-parse", "HEAD"])
+    }
+
+    /// A repository with three commits that change baselines/ and one that does not.
+    fn repo() -> (tempfile::TempDir, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        bless(repo, Suite::Instr, Metric::Instructions, 1000.0, "first baseline");
+        let first = commit(repo, "first baseline", "2026-01-01T00:00:00Z");
+        std::fs::write(repo.join("README"), "unrelated").unwrap();
+        commit(repo, "docs only", "2026-01-02T00:00:00Z");
+        bless(repo, Suite::Instr, Metric::Instructions, 1200.0, "parser does more work");
+        bless(repo, Suite::Heap, Metric::HeapTotalBlocks, 10.0, "heap suite added");
+        let second = commit(repo, "slower parser", "2026-01-03T00:00:00Z");
+        bless(repo, Suite::Instr, Metric::Instructions, 900.0, "single-pass decode");
+        let third = commit(repo, "faster parser", "2026-01-04T00:00:00Z");
+        (dir, vec![first, second, third])
+    }
+
+    #[test]
+    fn every_commit_that_changed_baselines_is_one_point_oldest_first() {
+        let (dir, commits) = repo();
+
+        let points =
+            from_git(&Shell::new().unwrap(), dir.path(), &dir.path().join("baselines"), &Config::default()).unwrap();
+
+        let got: Vec<&str> = points.iter().map(|p| p.commit.as_str()).collect();
+        assert_eq!(got, commits.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn points_carry_every_suite_standing_at_their_commit() {
+        let (dir, _) = repo();
+
+        let points =
+            from_git(&Shell::new().unwrap(), dir.path(), &dir.path().join("baselines"), &Config::default()).unwrap();
+
+        let values: Vec<Vec<(Metric, f64)>> =
+            points.iter().map(|p| p.measurements.iter().map(|m| (m.metric, m.value)).collect()).collect();
+        assert_eq!(
+            values,
+            [
+                vec![(Metric::Instructions, 1000.0)],
+                vec![(Metric::Instructions, 1200.0), (Metric::HeapTotalBlocks, 10.0)],
+                vec![(Metric::Instructions, 900.0), (Metric::HeapTotalBlocks, 10.0)],
+            ]
+        );
+    }
+
+    #[test]
+    fn blessed_suites_carry_their_reasons_and_the_calls_against_the_previous_baseline() {
+        let (dir, _) = repo();
+
+        let points =
+            from_git(&Shell::new().unwrap(), dir.path(), &dir.path().join("baselines"), &Config::default()).unwrap();
+
+        let blessed: Vec<Vec<(Suite, &str)>> =
+            points.iter().map(|p| p.blessed.iter().map(|b| (b.suite, b.reason.as_str())).collect()).collect();
+        assert_eq!(
+            blessed,
+            [
+                vec![(Suite::Instr, "first baseline")],
+                vec![(Suite::Instr, "parser does more work"), (Suite::Heap, "heap suite added")],
+                vec![(Suite::Instr, "single-pass decode")],
+            ]
+        );
+        let calls: Vec<Vec<(Verdict, i64)>> = points
+            .iter()
+            .map(|p| p.calls.iter().map(|c| (c.verdict, (c.change * 100.0).round() as i64)).collect())
+            .collect();
+        assert_eq!(calls, [vec![], vec![(Verdict::Regression, 20)], vec![(Verdict::Improvement, -25)]]);
+    }
+
+    #[test]
+    fn baselines_outside_the_repository_are_an_error() {
+        let (dir, _) = repo();
+        let elsewhere = tempfile::tempdir().unwrap();
+
+        let err = from_git(&Shell::new().unwrap(), dir.path(), elsewhere.path(), &Config::default()).unwrap_err();
+
+        assert!(format!("{err:#}").contains("outside the git repository"), "{err:#}");
+    }
+}
