@@ -93,6 +93,9 @@ enum Sub {
     History(HistoryArgs),
     /// Find the first commit that moved one benchmark (`git bisect run` in a separate worktree).
     Bisect(bisect::BisectArgs),
+    /// Internal: one `git bisect run` step of `perf bisect` (exit 0 good, 1 bad, 125 skip).
+    #[command(hide = true)]
+    BisectStep(bisect::StepArgs),
 }
 
 /// Options of `cargo xtask perf history`.
@@ -214,6 +217,7 @@ fn dispatch(args: Args) -> Result<u8> {
         Some(Sub::Comment(args)) => crate::github::comment(args),
         Some(Sub::History(args)) => history_cmd(&Ctx::new(&opts)?, &args),
         Some(Sub::Bisect(args)) => bisect::run(&Ctx::new(&opts)?, &opts, &args),
+        Some(Sub::BisectStep(args)) => Ok(bisect::step(&opts, &args)),
     }
 }
 
