@@ -2,7 +2,9 @@
 //!
 //! - [`Frame::parse`] decodes a server frame (one object or a coalesced array) into
 //!   [`ServerMessage`]s whose payloads stay raw JSON borrowed from the frame.
-//! - [`CompressedEvent`] decodes `subscribe_entities` events without building a value tree.
+//! - [`CompressedEvent`] decodes `subscribe_entities` events without building a value tree;
+//!   [`CompressedEventFrame::parse`] decodes a frame holding one such event in a single pass
+//!   (the mirror's hot path), and says `None` for any other frame.
 //! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand.
 //! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
 //!   (what a server does).
@@ -30,6 +32,7 @@ mod cow;
 mod entity_id;
 mod error;
 mod event;
+mod event_frame;
 pub mod raw;
 pub mod rest;
 mod server_msg;
@@ -46,6 +49,7 @@ pub use compressed::{
 pub use entity_id::{EntityId, InvalidEntityId, validate as validate_entity_id};
 pub use error::ProtoError;
 pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
+pub use event_frame::CompressedEventFrame;
 pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
 pub use state::{Attributes, Context, State};
 pub use timestamp::{InvalidTimestamp, Timestamp};

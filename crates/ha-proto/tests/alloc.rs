@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use ha_proto::{CompressedEvent, Event, Frame, ServerMessage};
+use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, ServerMessage};
 
 struct Counting;
 
@@ -66,6 +66,20 @@ fn compressed_diff_frame_parses_without_copying_keys_or_values() {
     // (before borrowing strings this frame cost 16)
     assert_eq!((frame.messages.len(), diff_len), (1, 1));
     assert!(count <= 5, "{count} allocations for one compressed diff frame");
+}
+
+#[test]
+fn one_pass_compressed_diff_frame_allocates_only_the_diffs_vecs() {
+    // arrange: warm up thread-locals so their lazy setup is not counted
+    let _ = CompressedEventFrame::parse(DIFF_FRAME);
+
+    // act
+    let (frame, count) = allocations_during(|| CompressedEventFrame::parse(DIFF_FRAME).unwrap().unwrap());
+
+    // assert: one Vec each for `changed`, `+.a` and `-.a`, plus the stack serde_json grows once to
+    // skip nested raw JSON; no message list, nothing per key or value
+    assert_eq!((frame.id, frame.event.len()), (7, 1));
+    assert!(count <= 4, "{count} allocations for one compressed diff frame");
 }
 
 const STATE_CHANGED_FRAME: &str = r#"{"id":18,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":"light.kitchen","old_state":{"entity_id":"light.kitchen","state":"off","attributes":{"supported_color_modes":["brightness"],"friendly_name":"Kitchen"},"last_changed":"2024-03-20T09:00:00+00:00","last_reported":"2024-03-20T09:00:00+00:00","last_updated":"2024-03-20T09:00:00+00:00","context":{"id":"01HSBCZ8F3KQ2M6V0N1P4R7T9W","parent_id":null,"user_id":null}},"new_state":{"entity_id":"light.kitchen","state":"on","attributes":{"supported_color_modes":["brightness"],"brightness":101,"friendly_name":"Kitchen"},"last_changed":"2024-03-20T10:00:00.123456+00:00","last_reported":"2024-03-20T10:00:00.123456+00:00","last_updated":"2024-03-20T10:00:00.123456+00:00","context":{"id":"01HSBDFGQ4C7MXV0Q1J4V2TZ9N","parent_id":null,"user_id":"9c7e0b5a2f1d4e3c8b6a7d5e4f3c2b1a"}}},"origin":"LOCAL","time_fired":"2024-03-20T10:00:00.123456+00:00","context":{"id":"01HSBDFGQ4C7MXV0Q1J4V2TZ9N","parent_id":null,"user_id":"9c7e0b5a2f1d4e3c8b6a7d5e4f3c2b1a"}}}"#;
