@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
-use ha_proto::{AuthMessage, Command, CompressedEvent, Event, Features, Frame, ServerMessage};
+use ha_proto::{AuthMessage, Command, CompressedEvent, CompressedEventFrame, Event, Features, Frame, ServerMessage};
 use ha_state::{ChangeReport, EntityStore};
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
@@ -549,6 +549,9 @@ impl Actor {
         let stats = Arc::clone(&self.shared.stats);
         Stats::add(&stats.frames_in, 1);
         Stats::add(&stats.bytes_in, text.len() as u64);
+        if let Some(outcome) = self.on_mirror_frame(text) {
+            return outcome;
+        }
         let frame = Frame::parse(text).map_err(|e| {
             Stats::add(&stats.malformed, 1);
             DisconnectReason::Malformed(e.to_string())
@@ -568,6 +571,25 @@ impl Actor {
             return Err(DisconnectReason::Malformed(err.to_string()));
         }
         Ok(())
+    }
+
+    /// The hot path: a frame holding one event of a mirror (`subscribe_entities`) is decoded in
+    /// one pass, straight into the compressed types, and applied as [`Self::on_text`] would
+    /// (same counters, same order). `None` leaves the frame to the generic path: any other frame
+    /// (arrays, results, other subscriptions' events) and any frame the one pass rejects, so
+    /// that bad input is counted and reported exactly as before.
+    fn on_mirror_frame(&mut self, text: &str) -> Option<Result<(), DisconnectReason>> {
+        let (wire, subs) = (&self.wire, &self.subs);
+        let is_mirror =
+            |id| wire.get(&id).and_then(|key| subs.get(key)).is_some_and(|sub| matches!(sub.sink, Sink::Entities(_)));
+        let frame = CompressedEventFrame::parse_if(text, is_mirror).ok().flatten()?;
+        let key = *self.wire.get(&frame.id)?;
+        let stats = &self.shared.stats;
+        Stats::add(&stats.messages_in, 1);
+        Stats::add(&stats.events_in, 1);
+        self.apply_to_mirror(key, frame.id, &frame.event);
+        self.flush_reports();
+        Some(Ok(()))
     }
 
     /// Pushes the change report of every mirror the last frame touched.
@@ -648,52 +670,61 @@ impl Actor {
                 tx.push(StreamItem::Item(parsed.into_owned()));
             }
             Sink::Raw(tx) => tx.push(StreamItem::Item(event.into_boxed())),
-            Sink::Entities(mirror) => {
+            Sink::Entities(_) => {
                 let diff = CompressedEvent::parse(event.get()).map_err(malformed)?;
-                let mut store = mirror.store.write().unwrap_or_else(|p| p.into_inner());
-                let applied = if mirror.needs_snapshot {
-                    let replaced = store.replace_from_compressed(&diff);
-                    drop(store);
-                    replaced.map_err(|e| e.to_string()).map(|report| {
-                        mirror.needs_snapshot = false;
-                        if *mirror.snapshots.borrow() > 0 {
-                            Stats::add(&stats.resyncs, 1);
-                        }
-                        // Keep the order: changes batched earlier in this frame come first.
-                        if let Some(earlier) = mirror.pending.take() {
-                            mirror.changes.push(StreamItem::Item(earlier));
-                        }
-                        mirror.changes.push(StreamItem::Item(report));
-                        mirror.snapshots.send_modify(|n| *n += 1);
-                    })
-                } else {
-                    // Changes of one frame go into one report: fewer allocations and wake-ups.
-                    if mirror.pending.is_none() {
-                        self.dirty.push(key);
-                    }
-                    let report = mirror.pending.get_or_insert_with(ChangeReport::new);
-                    let known = report.unknown.len();
-                    let applied = store.apply_compressed_into(&diff, report).map_err(|e| e.to_string());
-                    drop(store);
-                    // A change or removal for an entity the mirror does not hold means it diverged.
-                    applied.and_then(|()| match report.unknown.get(known) {
-                        Some(id) => Err(format!("change for unknown entity {id}")),
-                        None => Ok(()),
-                    })
-                };
-                match applied {
-                    Ok(()) => Stats::add(&stats.entity_changes, diff.len() as u64),
-                    Err(err) => {
-                        // The mirror no longer matches the server: start over from a snapshot.
-                        tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");
-                        self.wire.remove(&wire_id);
-                        let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
-                        self.send_command(&body, Pending::Ignore);
-                        self.issue_subscription(key, None);
-                    }
-                }
+                self.apply_to_mirror(key, wire_id, &diff);
             }
         }
         Ok(())
+    }
+
+    /// Applies one `subscribe_entities` event to the mirror of subscription `key`: the first
+    /// event after (re)subscribing replaces it, later ones update it; a mirror that diverged
+    /// from the server is resubscribed for a fresh snapshot.
+    fn apply_to_mirror(&mut self, key: SubKey, wire_id: u64, diff: &CompressedEvent<'_>) {
+        let stats = Arc::clone(&self.shared.stats);
+        let Some(Subscription { sink: Sink::Entities(mirror), .. }) = self.subs.get_mut(&key) else { return };
+        let mut store = mirror.store.write().unwrap_or_else(|p| p.into_inner());
+        let applied = if mirror.needs_snapshot {
+            let replaced = store.replace_from_compressed(diff);
+            drop(store);
+            replaced.map_err(|e| e.to_string()).map(|report| {
+                mirror.needs_snapshot = false;
+                if *mirror.snapshots.borrow() > 0 {
+                    Stats::add(&stats.resyncs, 1);
+                }
+                // Keep the order: changes batched earlier in this frame come first.
+                if let Some(earlier) = mirror.pending.take() {
+                    mirror.changes.push(StreamItem::Item(earlier));
+                }
+                mirror.changes.push(StreamItem::Item(report));
+                mirror.snapshots.send_modify(|n| *n += 1);
+            })
+        } else {
+            // Changes of one frame go into one report: fewer allocations and wake-ups.
+            if mirror.pending.is_none() {
+                self.dirty.push(key);
+            }
+            let report = mirror.pending.get_or_insert_with(ChangeReport::new);
+            let known = report.unknown.len();
+            let applied = store.apply_compressed_into(diff, report).map_err(|e| e.to_string());
+            drop(store);
+            // A change or removal for an entity the mirror does not hold means it diverged.
+            applied.and_then(|()| match report.unknown.get(known) {
+                Some(id) => Err(format!("change for unknown entity {id}")),
+                None => Ok(()),
+            })
+        };
+        match applied {
+            Ok(()) => Stats::add(&stats.entity_changes, diff.len() as u64),
+            Err(err) => {
+                // The mirror no longer matches the server: start over from a snapshot.
+                tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");
+                self.wire.remove(&wire_id);
+                let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
+                self.send_command(&body, Pending::Ignore);
+                self.issue_subscription(key, None);
+            }
+        }
     }
 }

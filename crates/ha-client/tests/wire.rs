@@ -182,6 +182,64 @@ async fn change_for_an_unknown_entity_triggers_a_fresh_snapshot() {
     assert_eq!(client.stats().resyncs, 1);
 }
 
+#[tokio::test]
+async fn mirror_events_alone_in_a_frame_count_like_coalesced_ones() {
+    // arrange: single-event frames take the one-pass path, the array the generic one
+    let snapshot = r#"{"id":ID,"type":"event","event":{"a":{"light.a":{"s":"on","c":"c1","lc":1.0},"light.b":{"s":"on","c":"c1","lc":1.0}}}}"#;
+    let alone = r#"{"id":ID,"type":"event","event":{"c":{"light.a":{"+":{"s":"off","lc":2.0}}}}}"#;
+    let coalesced = r#"[{"id":ID,"type":"event","event":{"c":{"light.b":{"+":{"s":"off","lc":2.0}}}}},
+                        {"id":ID,"type":"event","event":{"r":["light.a"]}}]"#;
+    let (addr, _seen) = scripted_server(false, vec![snapshot, alone, coalesced]).await;
+    let client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+    let mut mirror = client.subscribe_entities(None).await.unwrap();
+
+    // act
+    let reports = [mirror.next().await, mirror.next().await, mirror.next().await];
+
+    // assert
+    let sizes: Vec<_> = reports
+        .iter()
+        .map(|r| match r {
+            Some(StreamItem::Item(r)) => (r.added.len(), r.updated.len(), r.removed.len()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [(2, 0, 0), (0, 1, 0), (0, 1, 1)]);
+    let stats = client.stats();
+    assert_eq!((stats.events_in, stats.entity_changes, stats.malformed_frames), (4, 5, 0));
+    assert_eq!(stats.messages_in, stats.frames_in + 1, "{stats:?}");
+    assert_eq!(mirror.states().iter().map(|s| s.state.as_str()).collect::<Vec<_>>(), ["off"]);
+}
+
+#[tokio::test]
+async fn bad_compressed_event_alone_in_a_frame_is_reported_like_before() {
+    // arrange
+    let snapshot = r#"{"id":ID,"type":"event","event":{"a":{"light.a":{"s":"on","c":"c1","lc":1.0}}}}"#;
+    let bad = r#"{"id":ID,"type":"event","event":{"c":{"Light.A":{"+":{"s":"off"}}}}}"#;
+    let (addr, _seen) = scripted_server(false, vec![snapshot, bad]).await;
+    let client = Client::connect(config(&format!("ws://{addr}"))).await.unwrap();
+    let _mirror = client.subscribe_entities(None).await.unwrap();
+
+    // act
+    let mut states = client.watch_state();
+    let state = states
+        .wait_for(|s| {
+            matches!(s, ConnectionState::Reconnecting { .. } | ConnectionState::Connected { after: Some(_), .. })
+        })
+        .await
+        .unwrap()
+        .clone();
+
+    // assert: the generic path's wording and position (inside the `event` object)
+    let (ConnectionState::Reconnecting { reason } | ConnectionState::Connected { after: Some(reason), .. }) = state
+    else {
+        panic!("{state:?}")
+    };
+    let DisconnectReason::Malformed(reason) = reason else { panic!("{reason:?}") };
+    assert!(reason.starts_with("malformed compressed state event at line 1 column "), "{reason}");
+    assert!(client.stats().malformed_frames >= 1);
+}
+
 /// An HTTP server that hangs up on its first connection without answering, then answers
 /// every later request with `{"message":"API running."}`; reports each connection.
 async fn flaky_http_server() -> (SocketAddr, mpsc::UnboundedReceiver<usize>) {
