@@ -2,7 +2,7 @@
 //! and applied. Each returns a count derived from the work, which the benchmarks black-box.
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
-use ha_proto::{CompressedEvent, Event, Frame, ServerMessage, State};
+use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, ServerMessage, State};
 use ha_state::{ChangeReport, EntityStore};
 
 use crate::inputs::Observed;
@@ -33,9 +33,24 @@ pub fn parse_get_states(text: &str) -> Vec<State> {
     }
 }
 
-/// Parses one compressed `subscribe_entities` event message; returns its number of entries.
+/// The compressed event of a frame holding one `subscribe_entities` event message, decoded the way
+/// ha-client's connection task decodes a mirror's frames: in one pass with
+/// [`CompressedEventFrame::parse`] (arrays and other messages take `Frame::parse` there; benchmark
+/// inputs are never those).
+///
+/// # Panics
+/// When the text is not one compressed event message (benchmark inputs always are).
+fn compressed_frame(text: &str) -> CompressedEvent<'_> {
+    match CompressedEventFrame::parse(text) {
+        Ok(Some(frame)) => frame.event,
+        other => panic!("fixture frame is not one compressed event: {other:?}"),
+    }
+}
+
+/// Parses one compressed `subscribe_entities` event message the way the client decodes a mirror's
+/// frames (see [`compressed_frame`]); returns its number of entries.
 pub fn parse_compressed(text: &str) -> usize {
-    with_event(text, |event| CompressedEvent::parse(event).expect("fixture diffs parse").len())
+    compressed_frame(text).len()
 }
 
 /// Parses one `state_changed` event message down to its `StateChangedData`; returns the new
@@ -48,26 +63,24 @@ pub fn parse_state_changed(text: &str) -> usize {
     })
 }
 
-/// Parses the compressed snapshot message and replaces the store's content with it (what a
-/// mirror does on subscribing); returns the store's size.
+/// Parses the compressed snapshot message and replaces the store's content with it, as a mirror
+/// does on subscribing (decoded like the client does, see [`compressed_frame`]); returns the
+/// store's size.
 pub fn load_compressed(store: &mut EntityStore, text: &str) -> usize {
-    with_event(text, |event| {
-        let snapshot = CompressedEvent::parse(event).expect("fixture snapshot parses");
-        store.replace_from_compressed(&snapshot).expect("fixture snapshot applies");
-    });
+    let snapshot = compressed_frame(text);
+    store.replace_from_compressed(&snapshot).expect("fixture snapshot applies");
     store.len()
 }
 
-/// Parses and applies compressed diff messages one after another, reusing `report` (cleared per
-/// message, as a mirror loop does); returns the number of entities updated.
+/// Parses and applies compressed diff messages one after another, as the client's mirror does
+/// (decoded like the client does, see [`compressed_frame`]), reusing `report` (cleared per message,
+/// as a mirror loop does); returns the number of entities updated.
 pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
     let mut updated = 0;
     for text in messages {
-        with_event(text, |event| {
-            let diff = CompressedEvent::parse(event).expect("fixture diffs parse");
-            report.clear();
-            store.apply_compressed_into(&diff, report).expect("fixture diffs apply");
-        });
+        let diff = compressed_frame(text);
+        report.clear();
+        store.apply_compressed_into(&diff, report).expect("fixture diffs apply");
         updated += report.updated.len();
     }
     updated
