@@ -64,7 +64,24 @@ pub(crate) fn parse_summary(text: &str) -> Result<InstrResult> {
     Ok(InstrResult { id, instructions, estimated_cycles })
 }
 
-/// Every `summary.json` under an iai-callgrind home directory.
+/// What valgrind prints when the client's heap outgrows its fixed-size brk segment. glibc's malloc
+/// then falls back to mmap, and what that costs depends on the address-space layout, which moves with
+/// the executable's path: we measured one benchmark at 1.36 M instructions from one target directory
+/// and 2.25 M from another, same binary. Such counts cannot be compared across checkouts.
+const BRK_OVERFLOW: &str = "brk segment overflow";
+
+/// Whether a callgrind log next to a `summary.json` reports a brk segment overflow.
+fn brk_overflowed(summary: &Path) -> bool {
+    let Some(dir) = summary.parent() else { return false };
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.filter_map(|e| e.ok()).map(|e| e.path()).any(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("callgrind.") && n.ends_with(".log"))
+            && std::fs::read_to_string(&p).is_ok_and(|log| log.contains(BRK_OVERFLOW))
+    })
+}
+
+/// Every `summary.json` under an iai-callgrind home directory. Benchmarks whose heap overflowed
+/// valgrind's brk segment are named on stderr: their counts depend on where the binary lives.
 pub(crate) fn read_home(home: &Path) -> Result<Vec<InstrResult>> {
     let mut files = Vec::new();
     find_summaries(home, &mut files)?;
@@ -73,7 +90,16 @@ pub(crate) fn read_home(home: &Path) -> Result<Vec<InstrResult>> {
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            parse_summary(&text).with_context(|| format!("in {}", f.display()))
+            let result = parse_summary(&text).with_context(|| format!("in {}", f.display()))?;
+            if brk_overflowed(f) {
+                eprintln!(
+                    "perf: warning: {}: valgrind's brk segment overflowed, so malloc fell back to mmap and this \
+                     instruction count depends on the executable's path (target directory); keep the benchmark's \
+                     setup heap small (see docs/benchmarking.md, Limits)",
+                    result.id
+                );
+            }
+            Ok(result)
         })
         .collect()
 }
@@ -157,6 +183,22 @@ mod tests {
 
         let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["synth/mix/large", "synth/sum/small"]);
+    }
+
+    #[test]
+    fn brk_overflow_in_the_callgrind_log_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (quiet, overflowed) = (dir.path().join("a"), dir.path().join("b"));
+        for (sub, log) in [(&quiet, "==1== Events : Ir\n"), (&overflowed, "==1== brk segment overflow in thread #1\n")]
+        {
+            std::fs::create_dir_all(sub).unwrap();
+            std::fs::write(sub.join("summary.json"), "{}").unwrap();
+            std::fs::write(sub.join("callgrind.f.id.log"), log).unwrap();
+        }
+
+        let flags = (brk_overflowed(&quiet.join("summary.json")), brk_overflowed(&overflowed.join("summary.json")));
+
+        assert_eq!(flags, (false, true));
     }
 
     #[test]
