@@ -7,6 +7,11 @@
 //! one message per frame), [`CompressedEventFrame::parse`] reads the envelope and decodes `event`
 //! in the same pass. Everything else (a coalesced array, a result, a pong) is reported as
 //! `Ok(None)` as soon as that is known, so a caller falls back to `Frame::parse` at little cost.
+//!
+//! Two decoders share the work: when the text starts exactly as Home Assistant writes an event
+//! message, only the payload is decoded (then the closing brace checked); any other envelope
+//! (keys in another order, unknown fields, whitespace) goes through a serde visitor that reads
+//! the keys in any order and decodes the payload in place once `id` and `type` are known.
 
 use std::cell::Cell;
 use std::fmt;
@@ -96,6 +101,7 @@ impl<'a> CompressedEventFrame<'a> {
     }
 }
 
+/// JSON's whitespace (RFC 8259), allowed around every token.
 const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// The id and the text after `"event":` when `text` starts exactly as Home Assistant's compact
