@@ -264,6 +264,7 @@ impl Ctx {
             raw_dir: self.perf_dir().join("raw").join(label),
             label: label.to_owned(),
             config: &self.config,
+            target_dir: None,
         }
     }
 }
@@ -762,7 +763,10 @@ fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path) -> Res
         eprintln!("perf: bench target {} does not exist at {rev}: its benchmarks show as new", t.name);
     }
     let head = ctx.bench("head");
-    let base = Bench { root: base_root.to_owned(), ..ctx.bench("base") };
+    // The base builds into its own target directory: with a shared CARGO_TARGET_DIR its bench
+    // binaries would carry the same names as head's and overwrite them (both runs then measure one tree).
+    let base_target = ctx.perf_dir().join("ab").join("target");
+    let base = Bench { root: base_root.to_owned(), target_dir: Some(base_target), ..ctx.bench("base") };
     let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
     let seconds = wall_seconds(&ctx.config, opts.quick);
     let mut results = measure(&[&base, &head], &shared, &settings, &[], seconds)?;

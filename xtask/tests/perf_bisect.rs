@@ -301,3 +301,36 @@ fn good_after_bad_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not an ancestor of --bad"), "{}", text(&output));
 }
+
+/// A/B mode lives in `perf.rs`, but it needs what this file builds: a repository whose base and head
+/// differ. With one CARGO_TARGET_DIR for both checkouts, cargo names their bench binaries alike, so
+/// the base once overwrote head's and both runs measured the base (8,491 -> 8,491 "unchanged" on the
+/// real benches for a change that saves 46%).
+#[test]
+fn ab_mode_with_a_shared_target_directory_measures_base_and_head_apart() {
+    let fixture = fixture();
+    let _lock = lock();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["perf", "--root"])
+        .arg(fixture.root())
+        .args(["--base", &fixture.commits[0], "--suite", "instr"])
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("HAPULSE_PERF_ROOT")
+        .env_remove("SYNTH_EXTRA_WORK_PERCENT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("start xtask");
+
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq(["synth/sum/small", "instructions"]))
+        .unwrap_or_else(|| panic!("no synth/sum/small row in:\n{stdout}"));
+    let change: f64 = row
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix('%').and_then(|p| p.parse().ok()))
+        .unwrap_or_else(|| panic!("no change in `{row}`"));
+    assert!((9.0..=10.5).contains(&change) && row.ends_with("regression"), "{row}");
+}

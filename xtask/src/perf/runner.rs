@@ -43,6 +43,10 @@ pub(crate) struct Bench<'a> {
     pub(crate) label: String,
     /// The rules and settings.
     pub(crate) config: &'a Config,
+    /// Its own cargo target directory, when it must not share the inherited one. Cargo keys a
+    /// workspace member's artifacts by its path relative to the workspace root, so two checkouts of
+    /// one workspace building into one `CARGO_TARGET_DIR` overwrite each other's bench binaries.
+    pub(crate) target_dir: Option<PathBuf>,
 }
 
 /// Escapes regex metacharacters so a substring filter can be handed to criterion.
@@ -60,7 +64,11 @@ impl Bench<'_> {
     fn cargo_bench(&self, extra: &[String]) -> Command {
         let _dir = self.sh.push_dir(&self.root);
         let package = &self.package;
-        cmd!(self.sh, "cargo bench --package {package} {extra...}").into()
+        let mut command = cmd!(self.sh, "cargo bench --package {package} {extra...}");
+        if let Some(dir) = &self.target_dir {
+            command = command.env("CARGO_TARGET_DIR", dir);
+        }
+        command.into()
     }
 
     /// Builds the given targets once, so that timing and progress exclude compilation.
