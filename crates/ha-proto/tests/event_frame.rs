@@ -12,10 +12,14 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
+mod common;
+
 use ha_proto::{CompressedEvent, CompressedEventFrame, Frame, ProtoError, ServerMessage};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use common::mutation::{Mutation, apply, mutation};
 
 /// What the two passes make of a text.
 #[derive(Debug, PartialEq)]
@@ -179,43 +183,8 @@ fn events_of_other_subscriptions_are_declined_when_not_wanted() {
     assert!(outcomes.iter().all(|o| matches!(o, Ok(None))), "{outcomes:?}");
 }
 
-/// One edit of a frame's bytes; positions are scaled to its length.
-#[derive(Debug, Clone)]
-enum Mutation {
-    Flip(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-    Delete(Index),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let json_byte = prop::sample::select(b"{}[]\",:0123456789.-eE_ \\ntrul".to_vec());
-    prop_oneof![
-        (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        any::<Index>().prop_map(Mutation::Truncate),
-        (any::<Index>(), prop::collection::vec(json_byte, 1..4)).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        any::<Index>().prop_map(Mutation::Delete),
-    ]
-}
-
 fn mutate(text: &str, mutations: &[Mutation]) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    for m in mutations {
-        let len = bytes.len();
-        match m {
-            _ if len == 0 => {}
-            Mutation::Flip(i, x) => bytes[i.index(len)] ^= x,
-            Mutation::Truncate(i) => bytes.truncate(i.index(len)),
-            Mutation::Insert(i, b) => {
-                let at = i.index(len + 1);
-                bytes.splice(at..at, b.iter().copied());
-            }
-            Mutation::Delete(i) => {
-                bytes.remove(i.index(len));
-            }
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
+    String::from_utf8_lossy(&apply(text.as_bytes().to_vec(), mutations)).into_owned()
 }
 
 /// A fixture frame's `event` payload and id, re-wrapped in an envelope whose fields come in any

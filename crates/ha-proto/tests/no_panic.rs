@@ -6,12 +6,16 @@ use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
+mod common;
+
 use ha_proto::{
     CompressedEvent, CompressedEventFrame, EntityId, Event, Frame, ProtoError, ServerMessage, State, Timestamp,
     parse_client_frame, parse_states,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use common::mutation::{apply, json_byte, mutation};
 
 /// Every golden file's bytes: the seeds that mutations start from.
 fn corpus() -> &'static [Vec<u8>] {
@@ -33,63 +37,6 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// One edit of a byte string; positions are scaled to its length when applied.
-#[derive(Debug, Clone)]
-enum Mutation {
-    /// XOR one byte.
-    Flip(Index, u8),
-    /// Keep only a prefix.
-    Truncate(Index),
-    /// Insert bytes (biased towards JSON punctuation).
-    Insert(Index, Vec<u8>),
-    /// Copy a slice of the text to another place.
-    Duplicate(Index, Index, Index),
-    /// Remove one byte.
-    Delete(Index),
-}
-
-fn json_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![
-        3 => prop::sample::select(b"{}[]\",:0123456789.eE+-tfnrul\\ \n\xc3\xa9_".to_vec()),
-        1 => any::<u8>(),
-    ]
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        3 => (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        1 => any::<Index>().prop_map(Mutation::Truncate),
-        3 => (any::<Index>(), prop::collection::vec(json_byte(), 1..6)).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        1 => (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(a, b, c)| Mutation::Duplicate(a, b, c)),
-        2 => any::<Index>().prop_map(Mutation::Delete),
-    ]
-}
-
-fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
-    for m in mutations {
-        let len = bytes.len();
-        match m {
-            _ if len == 0 => {}
-            Mutation::Flip(i, x) => bytes[i.index(len)] ^= x,
-            Mutation::Truncate(i) => bytes.truncate(i.index(len)),
-            Mutation::Insert(i, b) => {
-                let at = i.index(len + 1);
-                bytes.splice(at..at, b.iter().copied());
-            }
-            Mutation::Duplicate(a, b, c) => {
-                let (x, y) = (a.index(len), b.index(len));
-                let piece = bytes[x.min(y)..x.max(y)].to_vec();
-                let at = c.index(len + 1);
-                bytes.splice(at..at, piece);
-            }
-            Mutation::Delete(i) => {
-                bytes.remove(i.index(len));
-            }
-        }
-    }
-    bytes
 }
 
 fn mutated(seeds: &'static [Vec<u8>], edits: std::ops::Range<usize>) -> impl Strategy<Value = String> {
