@@ -423,6 +423,11 @@ pub(crate) mod tests {
         }
     }
 
+    /// A failing wall-clock regression of `id` by `change`, as the gate calls it.
+    pub(crate) fn failing_wall_regression(id: &str, change: f64) -> Call {
+        Call { id: id.to_owned(), metric: Metric::WallNs, verdict: Verdict::Regression, change, fails: true }
+    }
+
     #[test]
     fn history_lines_round_trip() {
         let points = vec![

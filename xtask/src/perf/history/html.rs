@@ -245,8 +245,8 @@ fn figure(out: &mut String, points: &[Point], id: &str, metric: Metric) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::history::tests::run_point;
-    use crate::perf::history::{Bless, Call};
+    use crate::perf::history::Bless;
+    use crate::perf::history::tests::{failing_wall_regression, run_point};
     use crate::perf::schema::{Measurement, Suite};
 
     fn with_count(mut point: Point, id: &str, metric: Metric, value: f64) -> Point {
@@ -365,13 +365,7 @@ mod tests {
     #[test]
     fn called_regression_is_marked_with_its_change() {
         let mut points = history();
-        points[1].calls.push(Call {
-            id: "a/b/c".into(),
-            metric: Metric::WallNs,
-            verdict: Verdict::Regression,
-            change: 0.5,
-            fails: true,
-        });
+        points[1].calls.push(failing_wall_regression("a/b/c", 0.5));
 
         let page = render(&points, "history").unwrap();
 

@@ -150,8 +150,8 @@ pub(crate) fn bench_table(points: &[Point], id: &str, metric: Option<Metric>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::history::tests::run_point;
-    use crate::perf::history::{Bless, Call};
+    use crate::perf::history::Bless;
+    use crate::perf::history::tests::{failing_wall_regression, run_point};
     use crate::perf::schema::Suite;
 
     #[test]
@@ -178,13 +178,7 @@ mod tests {
             run_point("2222222bbbb", "2026-01-02T00:00:00Z", "cpu", &[("a/b/c", 150.0)]),
             run_point("3333333cccc", "2026-01-03T00:00:00Z", "cpu", &[("a/b/c", 120.0)]),
         ];
-        points[1].calls.push(Call {
-            id: "a/b/c".into(),
-            metric: Metric::WallNs,
-            verdict: Verdict::Regression,
-            change: 0.5,
-            fails: true,
-        });
+        points[1].calls.push(failing_wall_regression("a/b/c", 0.5));
         points[2].blessed.push(Bless { suite: Suite::Wall, reason: "quiet machine".into() });
         points
     }
