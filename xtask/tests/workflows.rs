@@ -75,7 +75,12 @@ fn perf_runs_the_gate_and_the_wall_ab_with_full_history_and_uploads_the_report()
     let checkout = steps.iter().find(|s| uses(s).starts_with("actions/checkout@")).expect("checkout");
     assert_eq!(checkout["with"]["fetch-depth"].as_u64(), Some(0));
     assert!(steps.iter().any(|s| run(s).contains("apt-get install") && run(s).contains("valgrind")));
-    assert!(steps.iter().any(|s| run(s).lines().any(|l| l.trim() == "cargo xtask perf")));
+    assert!(
+        steps
+            .iter()
+            .any(|s| run(s).lines().any(|l| l.trim() == "cargo xtask perf --history target/perf/history.jsonl"))
+    );
+    assert!(steps.iter().any(|s| run(s).contains("git show origin/perf-history:history.jsonl")));
     let ab = steps.iter().find(|s| run(s).contains("cargo xtask perf --base")).expect("A/B step");
     assert!(run(ab).contains("--suite wall"));
     assert_eq!(ab["env"]["BASE_SHA"].as_str(), Some("${{ github.event.pull_request.base.sha }}"));
