@@ -222,3 +222,39 @@ fn recorded_run_appends_one_history_point_that_perf_history_shows() {
     assert!(table.starts_with("synth/alloc/hundred heap_total_blocks (blocks)"), "{table}");
     assert_eq!(table.lines().filter(|l| l.contains(" run ")).count(), 1, "{table}");
 }
+
+#[test]
+fn ten_recorded_runs_of_this_machine_replace_the_fixed_wall_tolerance() {
+    let (_lock, baselines) = blessed();
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let history_arg = history.to_str().unwrap();
+    let first = perf(baselines, &["--suite", "wall", "--record", "--history", history_arg], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // Nine more runs of this machine, each 1% slower or faster than the one before.
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&history).unwrap().trim()).unwrap();
+    let mut lines = vec![line.to_string()];
+    for i in 1..10 {
+        let mut point = line.clone();
+        for m in point["measurements"].as_array_mut().unwrap() {
+            let scaled = m["value"].as_f64().unwrap() * if i % 2 == 0 { 1.0 } else { 1.01 };
+            m["value"] = serde_json::json!(scaled);
+        }
+        lines.push(point.to_string());
+    }
+    std::fs::write(&history, lines.join("\n") + "\n").unwrap();
+
+    let run = perf(baselines, &["--suite", "wall", "--history", history_arg], &[]);
+
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target_dir().join("perf/report.json")).unwrap()).unwrap();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "synth/sum/small" && r["metric"] == "wall_ns")
+        .expect("a synth/sum/small wall row");
+    assert!(row["rule"].as_str().unwrap().starts_with("learned from 10 runs of history"), "{row}");
+    assert!((row["tolerance"].as_f64().unwrap() - 0.01).abs() < 0.005, "{row}");
+}
