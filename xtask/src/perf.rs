@@ -23,6 +23,7 @@ mod runner;
 mod schema;
 mod shard;
 mod stats;
+mod worktree;
 
 pub(crate) use config::LoadBudgets;
 
@@ -417,8 +418,11 @@ fn emit(perf_dir: &Path, report: &Report) -> Result<u8> {
 }
 
 /// Reads the baselines of `suites`, returning them and the staleness reasons (missing files included).
-fn load_baselines(ctx: &Ctx, suites: &[Suite]) -> Result<(Vec<SuiteBaseline>, Vec<String>)> {
-    let env = probe::environment(&ctx.sh, &ctx.ws)?;
+fn load_baselines(
+    ctx: &Ctx,
+    env: &baseline::Environment,
+    suites: &[Suite],
+) -> Result<(Vec<SuiteBaseline>, Vec<String>)> {
     let mut found = Vec::new();
     let mut stale = Vec::new();
     for suite in suites {
@@ -427,7 +431,7 @@ fn load_baselines(ctx: &Ctx, suites: &[Suite]) -> Result<(Vec<SuiteBaseline>, Ve
         }
         match baseline::read(&ctx.baselines, *suite)? {
             Some(b) => {
-                stale.extend(baseline::staleness(&b, &env));
+                stale.extend(baseline::staleness(&b, env));
                 found.push(b);
             }
             None => stale.push(format!(
@@ -442,7 +446,7 @@ fn load_baselines(ctx: &Ctx, suites: &[Suite]) -> Result<(Vec<SuiteBaseline>, Ve
 
 /// `perf --check`: baselines present and fresh, without running anything.
 fn check(ctx: &Ctx, opts: &Options) -> Result<u8> {
-    let (_, stale) = load_baselines(ctx, &suites(opts))?;
+    let (_, stale) = load_baselines(ctx, &probe::environment(&ctx.sh, &ctx.ws)?, &suites(opts))?;
     if stale.is_empty() {
         println!("perf: baselines in {} are fresh", ctx.baselines.display());
         return Ok(0);
@@ -463,7 +467,8 @@ fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
     let current = measure(&[&head], &targets, &settings, &[], wall_seconds(&ctx.config, opts.quick))?.remove(0);
     write_results(ctx, &current, &not_measured)?;
 
-    let (found, stale) = load_baselines(ctx, &suites(opts))?;
+    let env = probe::environment(&ctx.sh, &ctx.ws)?;
+    let (found, stale) = load_baselines(ctx, &env, &suites(opts))?;
     let in_scope: Vec<String> = scope(ctx, opts).into_iter().map(|t| t.name).collect();
     let reference: Vec<Measurement> = found
         .iter()
@@ -474,7 +479,6 @@ fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
                 || m.id.starts_with(&ctx.config.wall.calibration_prefix)
         })
         .collect();
-    let env = probe::environment(&ctx.sh, &ctx.ws)?;
     let machine = this_machine(&env);
     let past = history::read(&ctx.history)?;
     let mut config = ctx.config.clone();
@@ -506,7 +510,7 @@ fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
 
 /// This machine as the history records it.
 fn this_machine(env: &baseline::Environment) -> history::Machine {
-    let cpu_model = probe::cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default());
+    let cpu_model = probe::this_cpu_model();
     let cores = std::thread::available_parallelism().ok().and_then(|n| u32::try_from(n.get()).ok());
     history::Machine {
         class: history::Machine::class_of(&cpu_model, cores),
@@ -734,22 +738,8 @@ fn ab(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
         .ignore_stdout()
         .run()
         .map_err(|_| usage(format!("--base `{rev}` is not a git revision")))?;
-    let ab_dir = ctx.perf_dir().join("ab");
-    let worktree = ab_dir.join("worktree");
-    if worktree.exists() {
-        let _ = cmd!(sh, "git worktree remove --force {worktree}").quiet().ignore_stderr().run();
-        let _ = std::fs::remove_dir_all(&worktree);
-    }
-    let _ = cmd!(sh, "git worktree prune").quiet().run();
-    std::fs::create_dir_all(&ab_dir)?;
-    cmd!(sh, "git worktree add --detach {worktree} {rev}")
-        .quiet()
-        .ignore_stderr()
-        .run()
-        .with_context(|| format!("checking out {rev}"))?;
-    let result = ab_in_worktree(ctx, opts, rev, &worktree.join(&rel));
-    let _ = cmd!(sh, "git worktree remove --force {worktree}").quiet().ignore_stderr().run();
-    result
+    let worktree = worktree::Worktree::add(sh, &ctx.ws.root, &ctx.perf_dir().join("ab").join("worktree"), rev)?;
+    ab_in_worktree(ctx, opts, rev, &worktree.path.join(&rel))
 }
 
 fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path) -> Result<u8> {

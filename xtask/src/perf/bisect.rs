@@ -250,7 +250,7 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, args: &BisectArgs) -> Result<u8> {
     let session = Session::start(sh, &ctx.ws.root, &dir, &range.good)?;
     let measurer = Measurer {
         session: &session,
-        root: session.worktree.join(&range.rel),
+        root: session.worktree().join(&range.rel),
         request: &request,
         target_dir: ctx.ws.target_dir.clone(),
         quick: opts.quick,
@@ -261,7 +261,7 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, args: &BisectArgs) -> Result<u8> {
         metric.name(),
         range.good_short,
         range.bad_short,
-        session.worktree.display()
+        session.worktree().display()
     );
 
     // Good and bad first: the limit comes from good, and bad must be beyond it.

@@ -135,6 +135,11 @@ pub(crate) fn cpu_model(cpuinfo: &str) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// This machine's CPU model (`unknown` when /proc/cpuinfo cannot be read).
+pub(crate) fn this_cpu_model() -> String {
+    cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+}
+
 /// RFC 3339 UTC date for seconds since the Unix epoch (pure; civil-from-days algorithm).
 pub(crate) fn rfc3339_utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -175,7 +180,7 @@ pub(crate) fn provenance(
         rustc: env.rustc.clone(),
         valgrind: if suite == Suite::Instr { env.valgrind.clone() } else { None },
         cargo_lock_sha256: env.cargo_lock_sha256.clone(),
-        cpu_model: cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
+        cpu_model: this_cpu_model(),
         date: rfc3339_utc(now.as_secs()),
         reason: reason.to_owned(),
         targets: ws.target_names(suite),

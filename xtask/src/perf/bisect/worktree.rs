@@ -1,7 +1,7 @@
 //! The bisect worktree (I/O edge): a detached checkout of the user's repository under
-//! `<target>/perf/bisect/worktree`, with a copy of the running executable beside it for
-//! `git bisect run` to call. [`Session`] removes both when dropped, whatever happened, and removes
-//! the leftovers of a killed run before it starts.
+//! `<target>/perf/bisect/worktree` (the perf module's [`Worktree`]), with a copy of the running
+//! executable beside it for `git bisect run` to call. [`Session`] ends the bisection and removes both
+//! when dropped, whatever happened; the worktree's leftovers of a killed run go before it starts.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,48 +10,26 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
+use crate::perf::worktree::Worktree;
+
 /// The bisect worktree and the copied step executable.
 #[derive(Debug)]
 pub(crate) struct Session<'a> {
     sh: &'a Shell,
-    /// A directory of the user's repository, to run `git worktree` in.
-    repo: PathBuf,
-    /// The worktree's top directory.
-    pub(crate) worktree: PathBuf,
+    /// The checkout, removed when the session is dropped (after the bisection is reset).
+    checkout: Worktree<'a>,
     /// The copy of this executable that `git bisect run` calls.
     pub(crate) exe: PathBuf,
-}
-
-/// Removes a worktree of ours (`--force`: it may hold build leftovers), then prunes stale entries.
-fn remove_worktree(sh: &Shell, repo: &Path, worktree: &Path) {
-    let _dir = sh.push_dir(repo);
-    if worktree.exists() {
-        let _ = cmd!(sh, "git worktree remove --force {worktree}").quiet().ignore_stdout().ignore_stderr().run();
-        // Not a worktree of this repository (a leftover of another one), or half-created.
-        let _ = std::fs::remove_dir_all(worktree);
-    }
-    let _ = cmd!(sh, "git worktree prune").quiet().ignore_stderr().run();
 }
 
 impl<'a> Session<'a> {
     /// Removes any leftover of a killed run in `dir`, checks `commit` out in a fresh detached
     /// worktree there, and copies this executable beside it so a rebuild cannot swap it mid-way.
     pub(crate) fn start(sh: &'a Shell, repo: &Path, dir: &Path, commit: &str) -> Result<Session<'a>> {
-        let worktree = dir.join("worktree");
         let exe = dir.join(format!("xtask-bisect-step{}", std::env::consts::EXE_SUFFIX));
-        remove_worktree(sh, repo, &worktree);
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let session = Session { sh, repo: repo.to_owned(), worktree, exe };
-        {
-            let _dir = sh.push_dir(repo);
-            let worktree = &session.worktree;
-            cmd!(sh, "git worktree add --detach {worktree} {commit}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .with_context(|| format!("creating the bisect worktree {}", worktree.display()))?;
-        }
+        let checkout =
+            Worktree::add(sh, repo, &dir.join("worktree"), commit).context("creating the bisect worktree")?;
+        let session = Session { sh, checkout, exe };
         let _ = std::fs::remove_file(&session.exe);
         let current = std::env::current_exe().context("locating the running xtask executable")?;
         std::fs::copy(&current, &session.exe)
@@ -59,10 +37,15 @@ impl<'a> Session<'a> {
         Ok(session)
     }
 
+    /// The worktree's top directory.
+    pub(crate) fn worktree(&self) -> &Path {
+        &self.checkout.path
+    }
+
     /// Checks `commit` out, discarding whatever a build changed in the worktree.
     pub(crate) fn checkout(&self, commit: &str) -> Result<()> {
         let sh = self.sh;
-        let _dir = sh.push_dir(&self.worktree);
+        let _dir = sh.push_dir(&self.checkout.path);
         cmd!(sh, "git checkout --quiet --force --detach {commit}")
             .quiet()
             .ignore_stderr()
@@ -73,7 +56,7 @@ impl<'a> Session<'a> {
     /// A command run in the worktree.
     pub(crate) fn command(&self, program: &str, args: &[&str]) -> Command {
         let sh = self.sh;
-        let _dir = sh.push_dir(&self.worktree);
+        let _dir = sh.push_dir(&self.checkout.path);
         let mut command: Command = cmd!(sh, "{program} {args...}").into();
         command.stdin(Stdio::null());
         command
@@ -89,17 +72,17 @@ impl<'a> Session<'a> {
     /// Ends the bisection in the worktree, if one is in progress.
     pub(crate) fn bisect_reset(&self) {
         let sh = self.sh;
-        let _dir = sh.push_dir(&self.worktree);
+        let _dir = sh.push_dir(&self.checkout.path);
         let _ = cmd!(sh, "git bisect reset").quiet().ignore_stdout().ignore_stderr().run();
     }
 }
 
 impl Drop for Session<'_> {
+    /// Resets the bisection; the worktree itself goes when `checkout` is dropped right after.
     fn drop(&mut self) {
-        if self.worktree.exists() {
+        if self.checkout.path.exists() {
             self.bisect_reset();
         }
-        remove_worktree(self.sh, &self.repo, &self.worktree);
         let _ = std::fs::remove_file(&self.exe);
     }
 }
