@@ -12,9 +12,15 @@ mod config;
 mod criterion;
 mod decision;
 mod dhat;
+mod fingerprint;
+mod gate;
+mod git;
 mod history;
 mod iai;
+mod interleave;
 mod json;
+mod paired;
+mod power;
 mod probe;
 mod progress;
 mod report;
@@ -94,6 +100,9 @@ enum Sub {
     History(HistoryArgs),
     /// Find the first commit that moved one benchmark (`git bisect run` in a separate worktree).
     Bisect(bisect::BisectArgs),
+    /// Measure the gate's own detection power and false-alarm rate on the synthetic bench crate
+    /// (`xtask/test_data/synth`) with known injected changes; writes target/perf/power.{json,md}.
+    Power(power::PowerArgs),
     /// Internal: one `git bisect run` step of `perf bisect` (exit 0 good, 1 bad, 125 skip).
     #[command(hide = true)]
     BisectStep(bisect::StepArgs),
@@ -119,7 +128,7 @@ struct HistoryArgs {
     write: Option<PathBuf>,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct Options {
     /// Only these suites (repeat or comma-separate): wall, instr, heap.
     #[arg(long, value_enum, value_delimiter = ',', global = true)]
@@ -155,6 +164,17 @@ struct Options {
     /// Append this run's normalised results and verdicts to the history file.
     #[arg(long)]
     record: bool,
+    /// Extra environment for head's benchmark processes only (repeatable): measures what a variable
+    /// changes, and is how `perf power` and the gate's own tests inject a known change.
+    #[arg(long = "head-env", value_name = "NAME=VALUE", global = true, value_parser = parse_env_pair)]
+    head_env: Vec<(String, String)>,
+}
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// A usage error: exit code 2.
@@ -191,7 +211,7 @@ fn dispatch(args: Args) -> Result<u8> {
             if opts.base.is_some() {
                 return Err(usage("--check and --base do not go together"));
             }
-            check(&Ctx::new(&opts)?, &opts)
+            gate::check(&Ctx::new(&opts)?, &opts)
         }
         None => {
             let ctx = Ctx::new(&opts)?;
@@ -199,14 +219,17 @@ fn dispatch(args: Args) -> Result<u8> {
                 Some(_) if opts.record => {
                     Err(usage("--record keeps gate runs against baselines/, not --base A/B runs"))
                 }
-                Some(rev) => ab(&ctx, &opts, rev),
-                None => gate(&ctx, &opts),
+                Some(rev) => gate::ab(&ctx, &opts, rev),
+                None => gate::gate(&ctx, &opts),
             }
         }
         Some(_) if opts.record => Err(usage("--record applies to the gate run itself (`cargo xtask perf --record`)")),
         Some(Sub::Bless { reason }) => {
             if opts.filter.is_some() || opts.shard.is_some() || opts.base.is_some() || opts.check {
                 return Err(usage("bless rewrites whole suites: --filter, --shard, --base and --check do not apply"));
+            }
+            if !opts.head_env.is_empty() {
+                return Err(usage("bless measures the tree as it is: --head-env does not apply"));
             }
             if reason.trim().is_empty() {
                 return Err(usage("bless needs a non-empty --reason"));
@@ -219,6 +242,11 @@ fn dispatch(args: Args) -> Result<u8> {
         Some(Sub::History(args)) => history_cmd(&Ctx::new(&opts)?, &args),
         Some(Sub::Bisect(args)) => bisect::run(&Ctx::new(&opts)?, &opts, &args),
         Some(Sub::BisectStep(args)) => Ok(bisect::step(&opts, &args)),
+        Some(Sub::Power(args)) => {
+            let root = opts.root.clone().unwrap_or_else(|| power::synth_root(&default_root()));
+            let ctx = Ctx::new(&Options { root: Some(root), ..opts.clone() })?;
+            power::run(&ctx, &args, opts.quick)
+        }
     }
 }
 
@@ -230,6 +258,7 @@ struct Ctx {
     ws: Workspace,
     baselines: PathBuf,
     history: PathBuf,
+    head_env: Vec<(String, String)>,
 }
 
 fn default_root() -> PathBuf {
@@ -250,7 +279,7 @@ impl Ctx {
         }
         let baselines = opts.baselines.clone().unwrap_or_else(|| root.join("baselines"));
         let history = opts.history.clone().unwrap_or_else(|| ws.perf_dir().join("history.jsonl"));
-        Ok(Ctx { sh, config, ws, baselines, history })
+        Ok(Ctx { sh, config, ws, baselines, history, head_env: opts.head_env.clone() })
     }
 
     fn perf_dir(&self) -> PathBuf {
@@ -266,7 +295,14 @@ impl Ctx {
             label: label.to_owned(),
             config: &self.config,
             target_dir: None,
+            package_dir: self.ws.package_dir.clone(),
+            env: Vec::new(),
         }
+    }
+
+    /// The tree being judged, with `--head-env` applied.
+    fn head(&self) -> Bench<'_> {
+        Bench { env: self.head_env.clone(), ..self.bench("head") }
     }
 }
 
@@ -417,110 +453,6 @@ fn emit(perf_dir: &Path, report: &Report) -> Result<u8> {
     Ok(report.exit_code)
 }
 
-/// Reads the baselines of `suites`, returning them and the staleness reasons (missing files included).
-fn load_baselines(
-    ctx: &Ctx,
-    env: &baseline::Environment,
-    suites: &[Suite],
-) -> Result<(Vec<SuiteBaseline>, Vec<String>)> {
-    let mut found = Vec::new();
-    let mut stale = Vec::new();
-    for suite in suites {
-        if ctx.ws.target_names(*suite).is_empty() && !baseline::path(&ctx.baselines, *suite).exists() {
-            continue;
-        }
-        match baseline::read(&ctx.baselines, *suite)? {
-            Some(b) => {
-                stale.extend(baseline::staleness(&b, env));
-                found.push(b);
-            }
-            None => stale.push(format!(
-                "{}: baseline file {} is missing",
-                suite.name(),
-                baseline::path(&ctx.baselines, *suite).display()
-            )),
-        }
-    }
-    Ok((found, stale))
-}
-
-/// `perf --check`: baselines present and fresh, without running anything.
-fn check(ctx: &Ctx, opts: &Options) -> Result<u8> {
-    let (_, stale) = load_baselines(ctx, &probe::environment(&ctx.sh, &ctx.ws)?, &suites(opts))?;
-    if stale.is_empty() {
-        println!("perf: baselines in {} are fresh", ctx.baselines.display());
-        return Ok(0);
-    }
-    for reason in &stale {
-        println!("stale: {reason}");
-    }
-    println!("run `cargo xtask perf bless --reason ...` and commit");
-    Ok(decision::Outcome::Stale.exit_code())
-}
-
-/// `perf`: measure, compare with the committed baselines, report.
-fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
-    let mut targets = scope(ctx, opts);
-    let not_measured = prepare_tools(ctx, &mut targets)?;
-    let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
-    let head = ctx.bench("head");
-    let current = measure(&[&head], &targets, &settings, &[], wall_seconds(&ctx.config, opts.quick))?.remove(0);
-    write_results(ctx, &current, &not_measured)?;
-
-    let env = probe::environment(&ctx.sh, &ctx.ws)?;
-    let (found, stale) = load_baselines(ctx, &env, &suites(opts))?;
-    let in_scope: Vec<String> = scope(ctx, opts).into_iter().map(|t| t.name).collect();
-    let reference: Vec<Measurement> = found
-        .iter()
-        .flat_map(SuiteBaseline::measurements)
-        .filter(|m| in_scope.contains(&m.target))
-        .filter(|m| {
-            opts.filter.as_deref().is_none_or(|f| m.id.contains(f))
-                || m.id.starts_with(&ctx.config.wall.calibration_prefix)
-        })
-        .collect();
-    let machine = this_machine(&env);
-    let past = history::read(&ctx.history)?;
-    let mut config = ctx.config.clone();
-    config.learned_wall = current
-        .iter()
-        .filter(|m| m.metric == schema::Metric::WallNs && !m.id.starts_with(&config.wall.calibration_prefix))
-        .filter_map(|m| history::learn_wall_tolerance(&past, &machine.class, &m.id).map(|l| (m.id.clone(), l)))
-        .collect();
-    if !config.learned_wall.is_empty() {
-        eprintln!(
-            "perf: {} wall-clock tolerance(s) learned from {} ({})",
-            config.learned_wall.len(),
-            ctx.history.display(),
-            machine.class
-        );
-    }
-    let rows = rules::compare(&current, &reference, &not_measured, &config);
-    let budgets = budget_checks(ctx, opts, &current)?;
-    let mut report = decision::decide(Mode::Baselines, rows, budgets, stale, not_measured, true);
-    report.shards = opts.shard.iter().map(Shard::to_string).collect();
-    let code = emit(&ctx.perf_dir(), &report)?;
-    if opts.record {
-        let point = run_point(ctx, machine, &current, &report)?;
-        history::append(&ctx.history, &point)?;
-        println!("recorded {} in {}", point.short_commit(), ctx.history.display());
-    }
-    Ok(code)
-}
-
-/// This machine as the history records it.
-fn this_machine(env: &baseline::Environment) -> history::Machine {
-    let cpu_model = probe::this_cpu_model();
-    let cores = std::thread::available_parallelism().ok().and_then(|n| u32::try_from(n.get()).ok());
-    history::Machine {
-        class: history::Machine::class_of(&cpu_model, cores),
-        cpu_model,
-        cores,
-        rustc: env.rustc.lines().next().unwrap_or_default().to_owned(),
-        valgrind: env.valgrind.clone(),
-    }
-}
-
 /// The history point of a gate run: HEAD's commit, this machine, every measurement and the calls.
 fn run_point(ctx: &Ctx, machine: history::Machine, current: &[Measurement], report: &Report) -> Result<history::Point> {
     let sh = &ctx.sh;
@@ -599,7 +531,7 @@ fn bless(ctx: &Ctx, opts: &Options, reason: &str) -> Result<u8> {
         anyhow::bail!("cannot bless the {} suite: {}", missing.suite.name(), missing.reason);
     }
     let settings = RunSettings { quick: opts.quick, filter: None, env_padding: 0 };
-    let head = ctx.bench("head");
+    let head = ctx.head();
     let paddings = ctx.config.instr.bless_env_padding.clone();
     let current = measure(&[&head], &targets, &settings, &paddings, wall_seconds(&ctx.config, opts.quick))?.remove(0);
     write_results(ctx, &current, &[])?;
@@ -698,14 +630,16 @@ fn compare(ctx: &Ctx, opts: &Options, against: &str, no_run: bool) -> Result<u8>
         let mut targets = scope(ctx, opts);
         let not_measured = prepare_tools(ctx, &mut targets)?;
         let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
-        let head = ctx.bench("head");
+        let head = ctx.head();
         let current = measure(&[&head], &targets, &settings, &[], wall_seconds(&ctx.config, opts.quick))?.remove(0);
         write_results(ctx, &current, &not_measured)?;
         (current, not_measured)
     };
     let env = probe::environment(&ctx.sh, &ctx.ws)?;
+    let machine = probe::this_machine(&env);
     for b in &reference {
-        for note in baseline::staleness(b, &env) {
+        let staleness = baseline::staleness(b, &env, &machine);
+        for note in staleness.environment.iter().chain(&staleness.set) {
             eprintln!("perf: note: {note} (compare shows the change anyway)");
         }
     }
@@ -720,55 +654,10 @@ fn compare(ctx: &Ctx, opts: &Options, against: &str, no_run: bool) -> Result<u8>
         .collect();
     let rows = rules::compare(&current, &reference, &not_measured, &ctx.config);
     let budgets = budget_checks(ctx, opts, &current)?;
-    let report = decision::decide(Mode::Compare(against.to_owned()), rows, budgets, Vec::new(), not_measured, false);
-    emit(&ctx.perf_dir(), &report)
-}
-
-/// `perf --base <rev>`: A/B against a base revision built in a git worktree, runs interleaved.
-fn ab(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
-    let sh = &ctx.sh;
-    let _dir = sh.push_dir(&ctx.ws.root);
-    let top = PathBuf::from(
-        cmd!(sh, "git rev-parse --show-toplevel").quiet().read().context("--base needs a git repository")?,
-    );
-    let rel = ctx.ws.root.strip_prefix(&top).unwrap_or(Path::new("")).to_owned();
-    let commit = format!("{rev}^{{commit}}");
-    cmd!(sh, "git rev-parse --verify --quiet {commit}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .map_err(|_| usage(format!("--base `{rev}` is not a git revision")))?;
-    let worktree = worktree::Worktree::add(sh, &ctx.ws.root, &ctx.perf_dir().join("ab").join("worktree"), rev)?;
-    ab_in_worktree(ctx, opts, rev, &worktree.path.join(&rel))
-}
-
-fn ab_in_worktree(ctx: &Ctx, opts: &Options, rev: &str, base_root: &Path) -> Result<u8> {
-    let base_ws = Workspace::load(&ctx.sh, base_root, &ctx.config.bench.package)
-        .with_context(|| format!("the base revision {rev} has no bench package"))?;
-    let mut targets = scope(ctx, opts);
-    let not_measured = prepare_tools(ctx, &mut targets)?;
-    let (shared, head_only): (Vec<Target>, Vec<Target>) =
-        targets.into_iter().partition(|t| base_ws.targets.contains(t));
-    for t in &head_only {
-        eprintln!("perf: bench target {} does not exist at {rev}: its benchmarks show as new", t.name);
+    let mut rows = rows;
+    for row in &mut rows {
+        row.reference = format!("compare vs {against}");
     }
-    let head = ctx.bench("head");
-    // The base builds into its own target directory: with a shared CARGO_TARGET_DIR its bench
-    // binaries would carry the same names as head's and overwrite them (both runs then measure one tree).
-    let base_target = ctx.perf_dir().join("ab").join("target");
-    let base = Bench { root: base_root.to_owned(), target_dir: Some(base_target), ..ctx.bench("base") };
-    let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
-    let seconds = wall_seconds(&ctx.config, opts.quick);
-    let mut results = measure(&[&base, &head], &shared, &settings, &[], seconds)?;
-    let mut current = results.remove(1);
-    let reference = results.remove(0);
-    if !head_only.is_empty() {
-        current.extend(measure(&[&head], &head_only, &settings, &[], seconds)?.remove(0));
-    }
-    write_results(ctx, &current, &not_measured)?;
-    let rows = rules::compare(&current, &reference, &not_measured, &ctx.config);
-    let budgets = budget_checks(ctx, opts, &current)?;
-    let mut report = decision::decide(Mode::Ab(rev.to_owned()), rows, budgets, Vec::new(), not_measured, false);
-    report.shards = opts.shard.iter().map(Shard::to_string).collect();
+    let report = decision::decide(Mode::Compare(against.to_owned()), rows, budgets, Vec::new(), not_measured);
     emit(&ctx.perf_dir(), &report)
 }

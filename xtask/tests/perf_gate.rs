@@ -2,7 +2,10 @@
 //! under valgrind, dhat) on the synthetic bench crate in `test_data/synth`. The crate reads
 //! environment variables outside its measured regions to inject exactly one kind of change:
 //! `SYNTH_EXTRA_WORK_PERCENT` (more instructions), `SYNTH_EXTRA_ALLOCS` (more allocations) and
-//! `SYNTH_WALL_NOISE_US` (a busy wait inside the wall-clock benchmark only).
+//! `SYNTH_WALL_NOISE_US` (a busy wait inside the wall-clock benchmark only: a slowdown that no
+//! instruction count sees). A/B runs (`--base`, and the confirmation of a wall regression against
+//! a committed baseline) measure the synthetic crate as committed at HEAD as the base, and
+//! `--head-env` injects into head's processes only.
 //!
 //! The tests share one target directory and one blessed baseline, so they take a lock and run one
 //! at a time; the first one pays for the build (about a minute on a cold target directory).
@@ -11,7 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-const INJECTIONS: [&str; 3] = ["SYNTH_EXTRA_WORK_PERCENT", "SYNTH_EXTRA_ALLOCS", "SYNTH_WALL_NOISE_US"];
+const INJECTIONS: [&str; 7] = [
+    "SYNTH_EXTRA_WORK_PERCENT",
+    "SYNTH_EXTRA_ALLOCS",
+    "SYNTH_WALL_NOISE_US",
+    "SYNTH_EXTRA_MISSES_PERCENT",
+    "SYNTH_EXTRA_SYSCALLS",
+    "SYNTH_SYSCALL_WORK",
+    "SYNTH_PROBE",
+];
 
 fn synth_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/synth")
@@ -77,10 +88,10 @@ fn unchanged_tree_passes_with_exit_0() {
 }
 
 #[test]
-fn three_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
+fn one_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
     let (_lock, baselines) = blessed();
 
-    let output = perf(baselines, &[], &[("SYNTH_EXTRA_WORK_PERCENT", "3")]);
+    let output = perf(baselines, &["--suite", "instr,heap"], &[("SYNTH_EXTRA_WORK_PERCENT", "1")]);
 
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -98,22 +109,66 @@ fn one_extra_allocation_fails_with_exit_3() {
     assert!(row(&stdout, "synth/alloc/hundred", "heap_total_blocks").ends_with("regression"), "{stdout}");
 }
 
-#[test]
-fn baseline_from_another_toolchain_is_stale_with_exit_4() {
-    let (_lock, baselines) = blessed();
+/// A copy of the blessed baselines with `edit` applied to each suite's parsed file.
+fn edited_baselines(baselines: &Path, edit: impl Fn(&str, &mut serde_json::Value)) -> tempfile::TempDir {
     let other = tempfile::tempdir().unwrap();
     for suite in ["instr", "heap", "wall"] {
-        let original = std::fs::read_to_string(baselines.join(format!("{suite}.json"))).unwrap();
-        let rewritten = original.replace("\"rustc 1.", "\"rustc 0.");
-        assert_ne!(original, rewritten, "no toolchain string in {suite}.json");
-        std::fs::write(other.path().join(format!("{suite}.json")), rewritten).unwrap();
+        let text = std::fs::read_to_string(baselines.join(format!("{suite}.json"))).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        edit(suite, &mut value);
+        std::fs::write(other.path().join(format!("{suite}.json")), value.to_string()).unwrap();
     }
+    other
+}
 
-    let output = perf(other.path(), &[], &[]);
+#[test]
+fn baseline_from_another_toolchain_is_measured_ab_and_passes() {
+    let (_lock, baselines) = blessed();
+    let other = edited_baselines(baselines, |_, b| {
+        let rustc = b["provenance"]["rustc"].as_str().unwrap().replace("rustc 1.", "rustc 0.");
+        b["provenance"]["rustc"] = rustc.into();
+    });
+
+    let output = perf(other.path(), &["--suite", "instr,heap"], &[]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("instr: measured A/B against") && stdout.contains("toolchain differs"), "{stdout}");
+    assert!(row(&stdout, "synth/sum/small", "instructions").contains("A/B vs"), "{stdout}");
+}
+
+#[test]
+fn wall_baseline_from_another_machine_is_judged_ab_and_passes() {
+    let (_lock, baselines) = blessed();
+    let other = edited_baselines(baselines, |suite, b| {
+        if suite == "wall" {
+            b["provenance"]["machine"]["cpu_model"] = "Intel(R) Xeon(R) CPU @ 2.20GHz".into();
+        }
+    });
+
+    let output = perf(other.path(), &["--suite", "wall"], &[]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("machine differs: CPU: baseline `Intel(R) Xeon(R) CPU @ 2.20GHz`"), "{stdout}");
+    let sum = row(&stdout, "synth/sum/small", "wall_ns");
+    assert!(sum.contains("A/B vs") && !sum.ends_with("regression"), "{stdout}");
+}
+
+#[test]
+fn changed_bench_targets_make_the_baselines_stale_with_exit_4() {
+    let (_lock, baselines) = blessed();
+    let other = edited_baselines(baselines, |suite, b| {
+        if suite == "instr" {
+            b["provenance"]["targets"] = serde_json::json!(["instr_synth", "instr_gone"]);
+        }
+    });
+
+    let output = perf(other.path(), &["--suite", "instr"], &[]);
 
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("toolchain differs"), "{stdout}");
+    assert!(stdout.contains("bench targets differ"), "{stdout}");
     assert!(stdout.contains("run `cargo xtask perf bless --reason"), "{stdout}");
 }
 
@@ -131,14 +186,49 @@ fn check_mode_reports_a_missing_baseline_with_exit_4_without_running() {
 }
 
 #[test]
-fn noisy_wall_change_with_steady_instructions_is_noise_suspect_and_passes() {
+fn busy_wait_in_the_measured_loop_fails_with_exit_3_although_instructions_are_steady() {
     let (_lock, baselines) = blessed();
 
-    let output = perf(baselines, &[], &[("SYNTH_WALL_NOISE_US", "200")]);
+    let output = perf(baselines, &["--head-env", "SYNTH_WALL_NOISE_US=200"], &[]);
+
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(row(&stdout, "synth/sum/small", "wall_ns").ends_with("regression"), "{stdout}");
+    assert!(row(&stdout, "synth/sum/small", "instructions").ends_with("unchanged"), "{stdout}");
+    let report = std::fs::read_to_string(target_dir().join("perf/report.md")).unwrap();
+    assert!(report.contains("confirmed by the confirmation pass"), "{report}");
+}
+
+#[test]
+fn ab_mode_fails_a_busy_wait_in_head_only() {
+    let (_lock, _) = blessed();
+    let none = tempfile::tempdir().unwrap();
+
+    let output =
+        perf(none.path(), &["--base", "HEAD", "--suite", "wall", "--head-env", "SYNTH_WALL_NOISE_US=200"], &[]);
+
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let sum = row(&stdout, "synth/sum/small", "wall_ns");
+    assert!(sum.ends_with("regression") && sum.contains("A/B vs HEAD"), "{stdout}");
+}
+
+#[test]
+fn perf_power_counts_what_each_injected_change_catches() {
+    let (_lock, _) = blessed();
+    let none = tempfile::tempdir().unwrap();
+
+    let output = perf(none.path(), &["power", "--runs", "1", "--aa-runs", "1", "--sizes", "10", "--kinds", "cpu"], &[]);
 
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(row(&stdout, "synth/sum/small", "wall_ns").ends_with("noise-suspect"), "{stdout}");
+    let power: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target_dir().join("perf/power.json")).unwrap()).unwrap();
+    let experiments = power["experiments"].as_array().unwrap();
+    let names: Vec<&str> = experiments.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["A/A (unchanged)", "CPU-bound extra work +10%", "instructions +1%", "one extra allocation"]);
+    // The counted suites are deterministic: their injected changes are caught every time.
+    assert_eq!((experiments[2]["detected"].as_u64(), experiments[3]["detected"].as_u64()), (Some(1), Some(1)));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("| injected change |"), "{}", text(&output));
 }
 
 #[test]

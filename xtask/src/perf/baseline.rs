@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
 use super::json;
 use super::schema::{Interval, Measurement, Metric, SCHEMA_VERSION, Suite};
 
@@ -27,6 +28,10 @@ pub(crate) struct Provenance {
     pub(crate) cargo_lock_sha256: String,
     /// `model name` from /proc/cpuinfo.
     pub(crate) cpu_model: String,
+    /// The machine and toolchain that measured it; absent in baselines blessed before 2026-12-05,
+    /// which therefore never count as measured on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) machine: Option<Fingerprint>,
     /// UTC date and time of the bless, RFC 3339.
     pub(crate) date: String,
     /// Why the baseline was (re)blessed.
@@ -163,40 +168,58 @@ pub(crate) struct Environment {
     pub(crate) targets: BTreeMap<Suite, Vec<String>>,
 }
 
-/// Why `baseline` no longer describes the current tree; empty when it is fresh.
-pub(crate) fn staleness(baseline: &SuiteBaseline, env: &Environment) -> Vec<String> {
+/// Why a baseline's figures cannot be compared with today's as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Staleness {
+    /// The toolchain, valgrind, `Cargo.lock` or (wall clock) the machine differ: the suite is measured
+    /// A/B against the revision that holds the baselines instead, in the same run.
+    pub(crate) environment: Vec<String>,
+    /// The bench targets differ: only a bless resolves that (exit 4).
+    pub(crate) set: Vec<String>,
+}
+
+/// Why `baseline` no longer describes the current tree and machine `now`; empty when it is fresh.
+pub(crate) fn staleness(baseline: &SuiteBaseline, env: &Environment, now: &Fingerprint) -> Staleness {
     let p = &baseline.provenance;
     let suite = baseline.suite.name();
-    let mut reasons = Vec::new();
+    let mut out = Staleness::default();
     if p.rustc.trim() != env.rustc.trim() {
-        reasons.push(format!(
+        out.environment.push(format!(
             "{suite}: toolchain differs: baseline `{}`, now `{}`",
             first_line(&p.rustc),
             first_line(&env.rustc)
         ));
     }
     if baseline.suite == Suite::Instr
-        && let Some(now) = &env.valgrind
-        && p.valgrind.as_deref().map(str::trim) != Some(now.trim())
+        && let Some(current) = &env.valgrind
+        && p.valgrind.as_deref().map(str::trim) != Some(current.trim())
     {
-        reasons.push(format!(
+        out.environment.push(format!(
             "{suite}: valgrind differs: baseline `{}`, now `{}`",
             p.valgrind.as_deref().unwrap_or("none").trim(),
-            now.trim()
+            current.trim()
         ));
     }
     if p.cargo_lock_sha256 != env.cargo_lock_sha256 {
-        reasons.push(format!(
+        out.environment.push(format!(
             "{suite}: Cargo.lock differs: baseline sha256 {}, now {}",
             short(&p.cargo_lock_sha256),
             short(&env.cargo_lock_sha256)
         ));
     }
-    let now: &[String] = env.targets.get(&baseline.suite).map_or(&[], Vec::as_slice);
-    if p.targets != now {
-        reasons.push(format!("{suite}: bench targets differ: baseline {:?}, now {:?}", p.targets, now));
+    if baseline.suite == Suite::Wall {
+        match &p.machine {
+            Some(machine) => out
+                .environment
+                .extend(machine.machine_differences(now).into_iter().map(|d| format!("{suite}: machine differs: {d}"))),
+            None => out.environment.push(format!("{suite}: the baseline records no machine fingerprint")),
+        }
     }
-    reasons
+    let targets: &[String] = env.targets.get(&baseline.suite).map_or(&[], Vec::as_slice);
+    if p.targets != targets {
+        out.set.push(format!("{suite}: bench targets differ: baseline {:?}, now {:?}", p.targets, targets));
+    }
+    out
 }
 
 fn first_line(text: &str) -> &str {
@@ -220,6 +243,16 @@ mod tests {
         }
     }
 
+    fn machine() -> Fingerprint {
+        Fingerprint {
+            cpu_model: "AMD EPYC".into(),
+            logical_cores: 2,
+            kernel: "6.1.0".into(),
+            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+            valgrind: Some("valgrind-3.19.0".into()),
+        }
+    }
+
     fn baseline() -> SuiteBaseline {
         let e = env();
         let provenance = Provenance {
@@ -240,9 +273,9 @@ mod tests {
     fn fresh_baseline_has_no_staleness() {
         let (baseline, env) = (baseline(), env());
 
-        let reasons = staleness(&baseline, &env);
+        let reasons = staleness(&baseline, &env, &machine());
 
-        assert!(reasons.is_empty(), "{reasons:?}");
+        assert_eq!(reasons, Staleness::default());
     }
 
     #[test]
@@ -250,7 +283,7 @@ mod tests {
         let mut baseline = baseline();
         baseline.provenance.rustc = "rustc 1.94.0 (xxxx 2026-01-01)\n".into();
 
-        let reasons = staleness(&baseline, &env());
+        let reasons = staleness(&baseline, &env(), &machine()).environment;
 
         assert_eq!(reasons.len(), 1);
         assert!(reasons[0].contains("toolchain differs") && reasons[0].contains("1.94.0"), "{reasons:?}");
@@ -263,13 +296,35 @@ mod tests {
         env.valgrind = Some("valgrind-3.22.0".into());
         env.targets.insert(Suite::Instr, vec!["instr_proto".into(), "instr_state".into()]);
 
-        let reasons = staleness(&baseline(), &env);
+        let reasons = staleness(&baseline(), &env, &machine());
 
-        let joined = reasons.join("\n");
-        assert!(
-            joined.contains("Cargo.lock") && joined.contains("valgrind") && joined.contains("bench targets"),
-            "{joined}"
-        );
+        let joined = reasons.environment.join("\n");
+        assert!(joined.contains("Cargo.lock") && joined.contains("valgrind"), "{joined}");
+        assert_eq!(reasons.set.len(), 1);
+        assert!(reasons.set[0].contains("bench targets"), "{:?}", reasons.set);
+    }
+
+    #[test]
+    fn wall_baseline_from_another_cpu_names_the_machine_difference() {
+        let mut baseline = baseline();
+        baseline.suite = Suite::Wall;
+        baseline.provenance.targets = vec![];
+        baseline.provenance.machine = Some(Fingerprint { cpu_model: "Intel(R) Xeon(R)".into(), ..machine() });
+
+        let reasons = staleness(&baseline, &env(), &machine());
+
+        assert_eq!(reasons.environment, ["wall: machine differs: CPU: baseline `Intel(R) Xeon(R)`, now `AMD EPYC`"]);
+    }
+
+    #[test]
+    fn wall_baseline_without_fingerprint_is_never_taken_for_this_machine() {
+        let mut baseline = baseline();
+        baseline.suite = Suite::Wall;
+        baseline.provenance.targets = vec![];
+
+        let reasons = staleness(&baseline, &env(), &machine());
+
+        assert_eq!(reasons.environment, ["wall: the baseline records no machine fingerprint"]);
     }
 
     #[test]

@@ -126,7 +126,14 @@ fn measure_here(sh: Shell, root: &Path, request: &Request, target: Option<&str>,
             None => format!("no {}_* bench target", suite.name()),
         }));
     }
-    let ctx = Ctx { sh, config, baselines: root.join("baselines"), history: ws.perf_dir().join("history.jsonl"), ws };
+    let ctx = Ctx {
+        sh,
+        config,
+        baselines: root.join("baselines"),
+        history: ws.perf_dir().join("history.jsonl"),
+        ws,
+        head_env: Vec::new(),
+    };
     if let Some(missing) = prepare_tools(&ctx, &mut targets)?.first() {
         anyhow::bail!("{}", missing.reason);
     }

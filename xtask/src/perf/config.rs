@@ -41,10 +41,10 @@ impl Rule {
     pub(crate) fn default_for(metric: Metric) -> Rule {
         let rule = |tolerance, spread_factor, slack, enforce| Rule { tolerance, spread_factor, slack, enforce };
         match metric {
-            Metric::Instructions => rule(0.01, 3.0, 0.0, true),
+            Metric::Instructions => rule(0.005, 3.0, 0.0, true),
             // The cache model is sensitive to code layout: reported, but advisory by default.
             Metric::EstimatedCycles => rule(0.02, 3.0, 0.0, false),
-            Metric::WallNs => rule(0.10, 0.0, 0.0, true),
+            Metric::WallNs => rule(0.03, 0.0, 0.0, true),
             Metric::HeapTotalBlocks => rule(0.0, 0.0, 0.0, true),
             Metric::HeapTotalBytes | Metric::HeapMaxBytes => rule(0.0, 0.0, 64.0, true),
         }
@@ -118,6 +118,8 @@ pub(crate) struct WallConfig {
     pub(crate) full: CriterionSettings,
     /// `--quick` runs.
     pub(crate) quick: CriterionSettings,
+    /// Paired A/B runs.
+    pub(crate) paired: PairedConfig,
 }
 
 impl Default for WallConfig {
@@ -126,7 +128,64 @@ impl Default for WallConfig {
             calibration_prefix: "calibration/".to_owned(),
             full: CriterionSettings { warm_up_s: 1.0, measurement_s: 3.0, sample_size: 50 },
             quick: CriterionSettings { warm_up_s: 0.3, measurement_s: 1.0, sample_size: 10 },
+            paired: PairedConfig::default(),
         }
+    }
+}
+
+/// Paired, interleaved A/B wall-clock runs (`[wall.paired]`); how they decide: docs/benchmarking.md.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PairedConfig {
+    /// Rounds of a full run (each round runs every benchmark once on each side).
+    pub(crate) rounds: usize,
+    /// Rounds of a `--quick` run.
+    pub(crate) quick_rounds: usize,
+    /// criterion settings of each process of a round.
+    pub(crate) process: CriterionSettings,
+    /// Each process's figure: `min` (its fastest sample, the least disturbed by other load) or
+    /// `median` (of its samples).
+    pub(crate) statistic: Statistic,
+    /// Confidence of each benchmark's interval of the change.
+    pub(crate) confidence: f64,
+    /// False discovery rate of the first pass over all benchmarks (Benjamini–Hochberg).
+    pub(crate) false_discovery_rate: f64,
+    /// Significance level of the confirmation pass that a flagged benchmark must pass to fail.
+    pub(crate) confirm_alpha: f64,
+    /// A benchmark is "unchanged" only when its interval rules out a slowdown this large
+    /// (0.10 = 10%); a wider interval is "inconclusive".
+    pub(crate) decisive: f64,
+}
+
+impl Default for PairedConfig {
+    fn default() -> Self {
+        PairedConfig {
+            rounds: 12,
+            quick_rounds: 10,
+            process: CriterionSettings { warm_up_s: 0.05, measurement_s: 0.2, sample_size: 10 },
+            statistic: Statistic::Min,
+            confidence: 0.95,
+            false_discovery_rate: 0.05,
+            confirm_alpha: 0.05,
+            decisive: 0.10,
+        }
+    }
+}
+
+/// Which figure of a process's samples stands for it in a paired round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Statistic {
+    /// The fastest sample's ns per iteration.
+    Min,
+    /// The median sample's ns per iteration.
+    Median,
+}
+
+impl PairedConfig {
+    /// Rounds for a quick or a full run.
+    pub(crate) fn rounds(&self, quick: bool) -> usize {
+        if quick { self.quick_rounds } else { self.rounds }
     }
 }
 
@@ -220,6 +279,19 @@ impl Config {
             anyhow::ensure!(Metric::from_name(name).is_some(), "perf.toml names an unknown metric `{name}`");
         }
         anyhow::ensure!(!config.instr.bless_env_padding.is_empty(), "perf.toml: instr.bless_env_padding is empty");
+        let paired = &config.wall.paired;
+        // Below 6 rounds no 95% interval exists for the signed-rank statistic (2^-5 > 0.025).
+        anyhow::ensure!(
+            paired.rounds >= 6 && paired.quick_rounds >= 6,
+            "perf.toml: wall.paired rounds and quick_rounds must be at least 6"
+        );
+        for (name, value) in [
+            ("confidence", paired.confidence),
+            ("false_discovery_rate", paired.false_discovery_rate),
+            ("confirm_alpha", paired.confirm_alpha),
+        ] {
+            anyhow::ensure!(value > 0.0 && value < 1.0, "perf.toml: wall.paired.{name} must lie between 0 and 1");
+        }
         Ok(config)
     }
 
@@ -301,7 +373,7 @@ mod tests {
         let rule = config.rule("client/roundtrip/one", Metric::WallNs);
         assert_eq!((rule.tolerance, rule.enforce), (0.5, false));
         assert_eq!(config.rule("proto/parse/n1", Metric::WallNs).tolerance, 0.2);
-        assert_eq!(config.rule("client/roundtrip/one", Metric::Instructions).tolerance, 0.01);
+        assert_eq!(config.rule("client/roundtrip/one", Metric::Instructions).tolerance, 0.005);
     }
 
     #[test]
@@ -317,6 +389,15 @@ mod tests {
         assert_eq!((plain.tolerance, overridden.tolerance), (0.04, 0.5));
         assert!(plain_source.starts_with("learned from 12 runs"), "{plain_source}");
         assert_eq!(overridden_source, "perf.toml override `client/*`");
+    }
+
+    #[test]
+    fn paired_rounds_below_six_are_rejected() {
+        let text = "[wall.paired]\nrounds = 5\n";
+
+        let result = Config::parse(text);
+
+        assert!(format!("{:#}", result.unwrap_err()).contains("at least 6"));
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub(crate) struct WallResult {
     pub(crate) ci: Interval,
     /// Number of samples.
     pub(crate) samples: u64,
+    /// Median ns per iteration over the samples (robust to a sample hit by an interrupt).
+    pub(crate) median_ns: f64,
+    /// Fastest sample's ns per iteration: the least disturbed stretch of the process.
+    pub(crate) min_ns: f64,
 }
 
 /// The id from `benchmark.json`: `full_id`, else `group_id/function_id/value_str` without empty parts.
@@ -35,8 +39,9 @@ pub(crate) fn parse_benchmark_id(text: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-/// Per-iteration times from `sample.json` (`times[i] / iters[i]`), summarised with our own statistics.
-pub(crate) fn parse_samples(text: &str) -> Result<stats::Summary> {
+/// Per-iteration times from `sample.json` (`times[i] / iters[i]`), summarised with our own statistics,
+/// and their median and minimum.
+pub(crate) fn parse_samples(text: &str) -> Result<(stats::Summary, f64, f64)> {
     let json: Value = serde_json::from_str(text).context("sample.json is not JSON")?;
     let numbers = |key: &str| -> Result<Vec<f64>> {
         json.get(key)
@@ -50,7 +55,9 @@ pub(crate) fn parse_samples(text: &str) -> Result<stats::Summary> {
     anyhow::ensure!(iters.len() == times.len(), "sample.json `iters` and `times` differ in length");
     anyhow::ensure!(iters.iter().all(|i| *i > 0.0), "sample.json has a sample of zero iterations");
     let per_iter: Vec<f64> = times.iter().zip(&iters).map(|(t, i)| t / i).collect();
-    stats::summarise(&per_iter).context("sample.json holds no usable samples")
+    let summary = stats::summarise(&per_iter).context("sample.json holds no usable samples")?;
+    let min = per_iter.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok((summary, stats::median(&per_iter).unwrap_or(summary.mean), min))
 }
 
 /// The typical estimate from `estimates.json`: `slope` when present, else `mean`, with its interval.
@@ -74,13 +81,15 @@ pub(crate) fn read_benchmark(dir: &Path) -> Result<WallResult> {
     let id = parse_benchmark_id(&read("benchmark.json").with_context(|| format!("reading {}", new.display()))?)
         .with_context(|| format!("in {}", new.display()))?;
     match read("sample.json").map_err(anyhow::Error::from).and_then(|t| parse_samples(&t)) {
-        Ok(summary) => Ok(WallResult { id, ns: summary.mean, ci: summary.ci, samples: summary.n }),
+        Ok((summary, median_ns, min_ns)) => {
+            Ok(WallResult { id, ns: summary.mean, ci: summary.ci, samples: summary.n, median_ns, min_ns })
+        }
         Err(sample_err) => {
             let text = read("estimates.json").with_context(|| {
                 format!("{} has neither usable sample.json ({sample_err}) nor estimates.json", new.display())
             })?;
             let (ns, ci) = parse_estimates(&text).with_context(|| format!("in {}", new.display()))?;
-            Ok(WallResult { id, ns, ci, samples: 0 })
+            Ok(WallResult { id, ns, ci, samples: 0, median_ns: ns, min_ns: ci.lower })
         }
     }
 }
@@ -160,11 +169,14 @@ mod tests {
     fn samples_give_per_iteration_mean_close_to_criterion_estimate() {
         let (samples, estimates) = (read("synth_sum_small", "sample.json"), read("synth_sum_small", "estimates.json"));
 
-        let (summary, (typical, _)) = (parse_samples(&samples).unwrap(), parse_estimates(&estimates).unwrap());
+        let ((summary, median, min), (typical, _)) =
+            (parse_samples(&samples).unwrap(), parse_estimates(&estimates).unwrap());
 
         assert_eq!(summary.n, 10);
         assert!((summary.mean - typical).abs() / typical < 0.01, "{} vs {typical}", summary.mean);
         assert!(summary.ci.lower < summary.mean && summary.mean < summary.ci.upper);
+        assert!((median - typical).abs() / typical < 0.05, "{median} vs {typical}");
+        assert!(min <= median, "{min} vs {median}");
     }
 
     #[test]
@@ -208,8 +220,17 @@ mod tests {
                 ns: 50.0,
                 ci: Interval { lower: 49.0, upper: 51.0 },
                 samples: 10,
+                median_ns: 50.0,
+                min_ns: 49.0,
             },
-            WallResult { id: "a/b/c".into(), ns: 100.0, ci: Interval { lower: 99.0, upper: 101.0 }, samples: 10 },
+            WallResult {
+                id: "a/b/c".into(),
+                ns: 100.0,
+                ci: Interval { lower: 99.0, upper: 101.0 },
+                samples: 10,
+                median_ns: 100.0,
+                min_ns: 99.0,
+            },
         ];
 
         let measurements = to_measurements(&results, "wall_x", "calibration/");

@@ -83,18 +83,23 @@ pub(crate) struct Report {
     pub(crate) bless_command: String,
     /// Shards this report covers, e.g. ["1/2"]; empty for an unsharded run.
     pub(crate) shards: Vec<String>,
+    /// The machine that measured (CPU, cores, kernel, rustc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) machine: Option<String>,
+    /// Which suites were measured A/B instead of against their committed baselines, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) notes: Vec<String>,
 }
 
-/// Builds the report. When `set_changes_are_stale`, new and missing benchmarks make the baselines stale.
+/// Builds the report. Against the committed baselines, new and missing benchmarks make them stale.
 pub(crate) fn decide(
     mode: Mode,
     rows: Vec<Row>,
     budgets: Vec<BudgetCheck>,
     mut stale: Vec<String>,
     not_measured: Vec<NotMeasured>,
-    set_changes_are_stale: bool,
 ) -> Report {
-    if set_changes_are_stale {
+    if mode == Mode::Baselines {
         for (verdict, what) in [(Verdict::New, "new benchmark"), (Verdict::Missing, "benchmark gone")] {
             let ids: Vec<String> =
                 rows.iter().filter(|r| r.verdict == verdict).map(|r| format!("{} {}", r.id, r.metric.name())).collect();
@@ -117,6 +122,8 @@ pub(crate) fn decide(
         not_measured,
         bless_command: "cargo xtask perf bless --reason \"...\"".to_owned(),
         shards: Vec::new(),
+        machine: None,
+        notes: Vec::new(),
     };
     finish(&mut report);
     report
@@ -178,7 +185,10 @@ pub(crate) fn merge(reports: Vec<Report>) -> Result<Report> {
         merged.stale.extend(report.stale);
         merged.not_measured.extend(report.not_measured);
         merged.shards.extend(report.shards);
+        merged.notes.extend(report.notes);
     }
+    merged.notes.sort();
+    merged.notes.dedup();
     merged.stale.sort();
     merged.stale.dedup();
     merged.not_measured.sort_by(|a, b| a.suite.cmp(&b.suite).then(a.reason.cmp(&b.reason)));
@@ -207,6 +217,8 @@ pub(crate) mod tests {
             fails,
             detail: "because".into(),
             rule: "test rule".into(),
+            reference: "baseline abc1234".into(),
+            detectable: Some(0.01),
         }
     }
 
@@ -228,7 +240,7 @@ pub(crate) mod tests {
     fn failing_row_gives_exit_3() {
         let rows = vec![row("a/b/c", Metric::Instructions, Verdict::Regression, true)];
 
-        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![], true);
+        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![]);
 
         assert_eq!((report.outcome, report.exit_code), (Outcome::Regression, 3));
     }
@@ -237,7 +249,7 @@ pub(crate) mod tests {
     fn new_benchmark_makes_baselines_stale_with_exit_4() {
         let rows = vec![row("a/b/c", Metric::Instructions, Verdict::New, false)];
 
-        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![], true);
+        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![]);
 
         assert_eq!((report.outcome, report.exit_code), (Outcome::Stale, 4));
         assert!(report.stale[0].contains("new benchmark: a/b/c instructions"), "{:?}", report.stale);
@@ -247,7 +259,7 @@ pub(crate) mod tests {
     fn new_benchmark_in_ab_mode_is_only_informational() {
         let rows = vec![row("a/b/c", Metric::Instructions, Verdict::New, false)];
 
-        let report = decide(Mode::Ab("main".into()), rows, vec![], vec![], vec![], false);
+        let report = decide(Mode::Ab("main".into()), rows, vec![], vec![], vec![]);
 
         assert_eq!(report.outcome, Outcome::Pass);
     }
@@ -257,7 +269,7 @@ pub(crate) mod tests {
         let rows = vec![row("a/b/c", Metric::HeapTotalBlocks, Verdict::Unchanged, false)];
         let skipped = vec![NotMeasured { suite: Suite::Instr, reason: "valgrind not found".into() }];
 
-        let report = decide(Mode::Baselines, rows, vec![], vec![], skipped, true);
+        let report = decide(Mode::Baselines, rows, vec![], vec![], skipped);
 
         assert_eq!((report.outcome, report.exit_code), (Outcome::Incomplete, 1));
     }
@@ -273,7 +285,7 @@ pub(crate) mod tests {
             ok: false,
         };
 
-        let report = decide(Mode::Baselines, vec![], vec![budget], vec![], vec![], true);
+        let report = decide(Mode::Baselines, vec![], vec![budget], vec![], vec![]);
 
         assert_eq!(report.exit_code, 3);
         assert_eq!(report.summary, "1 budget exceeded");
@@ -287,7 +299,6 @@ pub(crate) mod tests {
             vec![],
             vec![],
             vec![],
-            true,
         );
         a.shards = vec!["1/2".into()];
         let mut b = decide(
@@ -296,7 +307,6 @@ pub(crate) mod tests {
             vec![],
             vec![],
             vec![],
-            true,
         );
         b.shards = vec!["2/2".into()];
 

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
 use super::baseline::{Environment, Provenance};
+use super::fingerprint::Fingerprint;
 use super::schema::Suite;
 
 /// A bench target of the bench package, classified by its name prefix.
@@ -28,6 +29,8 @@ pub(crate) struct Workspace {
     pub(crate) root: PathBuf,
     /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
     pub(crate) target_dir: PathBuf,
+    /// The bench package's directory: bench executables run there, as `cargo bench` runs them.
+    pub(crate) package_dir: PathBuf,
     /// Bench targets following the naming convention, sorted by suite (instr, heap, wall) then name.
     pub(crate) targets: Vec<Target>,
     /// Bench targets that follow no convention (warned about, never run).
@@ -62,6 +65,11 @@ impl Workspace {
                     && p.get("id").and_then(Value::as_str).is_some_and(|id| members.contains(&id))
             })
             .with_context(|| format!("the workspace at {} has no package `{package}`", root.display()))?;
+        let package_dir = bench_pkg
+            .get("manifest_path")
+            .and_then(Value::as_str)
+            .and_then(|p| Path::new(p).parent())
+            .map_or_else(|| root.to_owned(), Path::to_owned);
         let mut targets = Vec::new();
         let mut ignored = Vec::new();
         for target in bench_pkg.get("targets").and_then(Value::as_array).into_iter().flatten() {
@@ -84,7 +92,14 @@ impl Workspace {
                 tools.insert(name.to_owned(), version.to_owned());
             }
         }
-        Ok(Workspace { root: root.to_owned(), target_dir: PathBuf::from(target_dir), targets, ignored, tools })
+        Ok(Workspace {
+            root: root.to_owned(),
+            target_dir: PathBuf::from(target_dir),
+            package_dir,
+            targets,
+            ignored,
+            tools,
+        })
     }
 
     /// Bench target names of one suite.
@@ -140,6 +155,18 @@ pub(crate) fn this_cpu_model() -> String {
     cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
 }
 
+/// This machine's fingerprint, with the toolchain and valgrind of `env`.
+pub(crate) fn this_machine(env: &Environment) -> Fingerprint {
+    Fingerprint {
+        cpu_model: this_cpu_model(),
+        logical_cores: std::thread::available_parallelism().ok().and_then(|n| u32::try_from(n.get()).ok()).unwrap_or(0),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned()),
+        rustc: env.rustc.lines().next().unwrap_or_default().trim().to_owned(),
+        valgrind: env.valgrind.clone(),
+    }
+}
+
 /// RFC 3339 UTC date for seconds since the Unix epoch (pure; civil-from-days algorithm).
 pub(crate) fn rfc3339_utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -181,6 +208,7 @@ pub(crate) fn provenance(
         valgrind: if suite == Suite::Instr { env.valgrind.clone() } else { None },
         cargo_lock_sha256: env.cargo_lock_sha256.clone(),
         cpu_model: this_cpu_model(),
+        machine: Some(this_machine(env)),
         date: rfc3339_utc(now.as_secs()),
         reason: reason.to_owned(),
         targets: ws.target_names(suite),
@@ -228,7 +256,8 @@ mod tests {
     #[test]
     fn metadata_classifies_bench_targets_by_prefix() {
         let text = r#"{"target_directory":"/t","workspace_members":["path+file:///w/benches#0.1.0"],
-            "packages":[{"name":"benches","id":"path+file:///w/benches#0.1.0","version":"0.1.0","targets":[
+            "packages":[{"name":"benches","id":"path+file:///w/benches#0.1.0","version":"0.1.0",
+              "manifest_path":"/w/benches/Cargo.toml","targets":[
               {"name":"benches","kind":["lib"]},{"name":"wall_proto","kind":["bench"]},
               {"name":"instr_proto","kind":["bench"]},{"name":"heap_load","kind":["bench"]},{"name":"misc","kind":["bench"]}]},
               {"name":"iai-callgrind","id":"registry+x#iai-callgrind@0.16.1","version":"0.16.1","targets":[]}]}"#;
@@ -238,6 +267,7 @@ mod tests {
         let names: Vec<&str> = ws.targets.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["instr_proto", "heap_load", "wall_proto"]);
         assert_eq!(ws.ignored, ["misc"]);
+        assert_eq!(ws.package_dir, Path::new("/w/benches"));
         assert_eq!(ws.tools.get("iai-callgrind").map(String::as_str), Some("0.16.1"));
     }
 }

@@ -53,7 +53,19 @@ fn verdict_text(row: &Row) -> String {
     }
 }
 
-fn cells(row: &Row) -> [String; 6] {
+/// The smallest slowdown the row's comparison would have called a regression.
+fn format_detectable(row: &Row) -> String {
+    match row.detectable {
+        Some(d) if d.is_finite() => format!("{:+.1}%", d * 100.0),
+        Some(_) => "any".to_owned(),
+        None => "—".to_owned(),
+    }
+}
+
+/// Number of columns of the result tables.
+const COLUMNS: usize = 8;
+
+fn cells(row: &Row) -> [String; COLUMNS] {
     let value = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format_value(row.metric, v));
     [
         row.id.clone(),
@@ -61,13 +73,18 @@ fn cells(row: &Row) -> [String; 6] {
         value(row.baseline),
         value(row.current),
         format_change(row),
+        format_detectable(row),
+        if row.reference.is_empty() { "—".to_owned() } else { row.reference.clone() },
         verdict_text(row),
     ]
 }
 
+const HEADER: [&str; COLUMNS] =
+    ["benchmark", "metric", "reference value", "current", "change", "could see", "compared with", "verdict"];
+
 fn mode_text(mode: &Mode) -> String {
     match mode {
-        Mode::Baselines => "committed baselines/".to_owned(),
+        Mode::Baselines => "committed baselines/ (each row names what it was compared with)".to_owned(),
         Mode::Ab(rev) => format!("A/B against `{rev}` (interleaved runs)"),
         Mode::Compare(what) => format!("compare against `{what}`"),
     }
@@ -90,8 +107,8 @@ fn notable(row: &Row) -> bool {
 
 /// The terminal rendering: every row in an aligned table, then staleness, budgets and the summary.
 pub(crate) fn render_terminal(report: &Report) -> String {
-    let header = ["benchmark", "metric", "baseline", "current", "change", "verdict"].map(str::to_owned);
-    let body: Vec<[String; 6]> = report.rows.iter().map(cells).collect();
+    let header = HEADER.map(str::to_owned);
+    let body: Vec<[String; COLUMNS]> = report.rows.iter().map(cells).collect();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &body {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -99,14 +116,14 @@ pub(crate) fn render_terminal(report: &Report) -> String {
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, row: &[String; 6]| {
+    let line = |out: &mut String, row: &[String; COLUMNS]| {
         let padded: Vec<String> = row
             .iter()
             .zip(widths)
             .enumerate()
             .map(|(i, (cell, w))| {
                 let pad = " ".repeat(w - cell.chars().count());
-                if (2..5).contains(&i) { format!("{pad}{cell}") } else { format!("{cell}{pad}") }
+                if (2..6).contains(&i) { format!("{pad}{cell}") } else { format!("{cell}{pad}") }
             })
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
@@ -136,6 +153,12 @@ pub(crate) fn render_terminal(report: &Report) -> String {
     if !report.stale.is_empty() {
         let _ = writeln!(out, "run `{}` and commit", report.bless_command);
     }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if let Some(machine) = &report.machine {
+        let _ = writeln!(out, "measured on: {machine}");
+    }
     let _ = writeln!(out, "{}", report.summary);
     let _ = writeln!(out, "perf gate: {} · {}", outcome_text(report), mode_text(&report.mode));
     out
@@ -143,17 +166,16 @@ pub(crate) fn render_terminal(report: &Report) -> String {
 
 fn markdown_table(rows: &[&Row], with_detail: bool) -> String {
     let mut out = String::new();
-    if with_detail {
-        out.push_str(
-            "| benchmark | metric | baseline | current | change | verdict | why |\n|---|---|--:|--:|--:|---|---|\n",
-        );
-    } else {
-        out.push_str("| benchmark | metric | baseline | current | change | verdict |\n|---|---|--:|--:|--:|---|\n");
-    }
+    let _ = writeln!(out, "| {} |{}", HEADER.join(" | "), if with_detail { " why |" } else { "" });
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|---|---|{}", if with_detail { "---|" } else { "" });
     for row in rows {
         let c = cells(row);
         let detail = if with_detail { format!(" {} |", row.detail.replace('|', "\\|")) } else { String::new() };
-        let _ = writeln!(out, "| `{}` | {} | {} | {} | {} | {} |{detail}", c[0], c[1], c[2], c[3], c[4], c[5]);
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |{detail}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+        );
     }
     out
 }
@@ -172,6 +194,12 @@ pub(crate) fn render_markdown(report: &Report) -> String {
     }
     for n in &report.not_measured {
         let _ = writeln!(head, "- **not measured**: {} suite: {}", n.suite.name(), n.reason);
+    }
+    for note in &report.notes {
+        let _ = writeln!(head, "- {note}");
+    }
+    if let Some(machine) = &report.machine {
+        let _ = writeln!(head, "- measured on: {machine}");
     }
     let exceeded: Vec<_> = report.budgets.iter().filter(|b| !b.ok).collect();
     for b in &exceeded {
@@ -233,7 +261,7 @@ mod tests {
             row("proto/parse/n1000", Metric::Instructions, Verdict::Regression, true),
             row("proto/parse/n10k", Metric::Instructions, Verdict::Unchanged, false),
         ];
-        decide(Mode::Baselines, rows, vec![], vec![], vec![], true)
+        decide(Mode::Baselines, rows, vec![], vec![], vec![])
     }
 
     #[test]
@@ -258,13 +286,18 @@ mod tests {
 
         assert!(md.starts_with("1 regression, 1 unchanged\n"), "{md}");
         let (head, details) = md.split_once("<details>").unwrap();
-        assert!(head.contains("| `proto/parse/n1000` | instructions | 100 | 103 | +3.00% | regression |"), "{head}");
+        assert!(
+            head.contains(
+                "| `proto/parse/n1000` | instructions | 100 | 103 | +3.00% | +1.0% | baseline abc1234 | regression |"
+            ),
+            "{head}"
+        );
         assert!(!head.contains("n10k") && details.contains("n10k"), "{md}");
     }
 
     #[test]
     fn markdown_of_stale_report_names_the_bless_command() {
-        let report = decide(Mode::Baselines, vec![], vec![], vec!["instr: toolchain differs".into()], vec![], true);
+        let report = decide(Mode::Baselines, vec![], vec![], vec!["instr: toolchain differs".into()], vec![]);
 
         let md = render_markdown(&report);
 
@@ -280,7 +313,7 @@ mod tests {
         let rows = (0..5000)
             .map(|i| row(&format!("area/op/case{i}"), Metric::Instructions, Verdict::Regression, true))
             .collect();
-        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![], true);
+        let report = decide(Mode::Baselines, rows, vec![], vec![], vec![]);
 
         let md = render_markdown(&report);
 
@@ -295,6 +328,7 @@ mod tests {
 
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("benchmark          metric"), "{text}");
+        assert!(lines[0].ends_with("could see  compared with     verdict"), "{text}");
         assert_eq!(lines[1].find("instructions"), lines[0].find("metric"));
         assert!(lines.last().unwrap().starts_with("perf gate: fail (exit 3"), "{text}");
     }

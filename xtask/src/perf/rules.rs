@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::config::Config;
+use super::paired::{self, Estimate};
 use super::schema::{Measurement, Metric, NotMeasured};
+use super::stats;
 
 /// z value of a two-sided 95% interval.
 const Z95: f64 = 1.96;
@@ -19,10 +21,11 @@ pub(crate) enum Verdict {
     Regression,
     /// Better beyond the tolerance.
     Improvement,
-    /// Wall clock moved beyond its tolerance while the same benchmark's instruction count did not.
-    NoiseSuspect,
     /// Within the tolerance.
     Unchanged,
+    /// The run could not tell: its interval of the change is too wide to rule out a slowdown of the
+    /// decisive size (paired A/B wall clock). Never counted as unchanged, never failing.
+    Inconclusive,
     /// Measured now, absent from the reference.
     New,
     /// In the reference, not measured now although its suite ran.
@@ -39,8 +42,8 @@ impl Verdict {
         match self {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
-            Verdict::NoiseSuspect => "noise-suspect",
             Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::New => "new",
             Verdict::Missing => "missing",
             Verdict::NotMeasured => "not measured",
@@ -77,6 +80,13 @@ pub(crate) struct Row {
     /// Which rule set the tolerance: built-in default, perf.toml, an override, or learned from history.
     #[serde(default)]
     pub(crate) rule: String,
+    /// What the row was compared with: the committed baseline (and where it was measured) or the
+    /// revision measured A/B in the same run.
+    #[serde(default)]
+    pub(crate) reference: String,
+    /// The smallest slowdown this comparison would have called a regression (relative).
+    #[serde(default)]
+    pub(crate) detectable: Option<f64>,
 }
 
 /// Compares `current` with `reference`. Reference entries of suites listed in `not_measured` become
@@ -93,7 +103,7 @@ pub(crate) fn compare(
     let keys: BTreeSet<_> = now.keys().chain(before.keys()).cloned().collect();
     let skipped: BTreeSet<_> = not_measured.iter().map(|n| n.suite).collect();
 
-    let mut rows: Vec<Row> = keys
+    let rows: Vec<Row> = keys
         .into_iter()
         .map(|(id, metric)| {
             let (cur, base) = (now.get(&(id.clone(), metric)).copied(), before.get(&(id.clone(), metric)).copied());
@@ -110,6 +120,8 @@ pub(crate) fn compare(
                 fails: false,
                 detail: String::new(),
                 rule: String::new(),
+                reference: String::new(),
+                detectable: None,
             };
             match (cur, base) {
                 (Some(c), Some(b)) => judge(&mut row, c, b, config),
@@ -129,7 +141,6 @@ pub(crate) fn compare(
             row
         })
         .collect();
-    mark_noise_suspects(&mut rows);
     rows
 }
 
@@ -143,7 +154,7 @@ fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config) 
             row.detail = "machine speed relative to the reference (not judged)".to_owned();
             return;
         }
-        judge_wall(row, cur, base, rule.tolerance);
+        judge_wall(row, cur, base, rule.tolerance, config.wall.paired.decisive);
     } else {
         let spread = base.spread.unwrap_or(0.0).max(cur.spread.unwrap_or(0.0));
         let relative = rule.tolerance.max(rule.spread_factor * spread);
@@ -152,6 +163,7 @@ fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config) 
         row.change =
             Some(if base.value == 0.0 { if delta == 0.0 { 0.0 } else { f64::INFINITY } } else { delta / base.value });
         row.tolerance = Some(if base.value == 0.0 { relative } else { allowed / base.value });
+        row.detectable = row.tolerance;
         row.verdict = if delta > allowed {
             Verdict::Regression
         } else if delta < -allowed {
@@ -184,7 +196,7 @@ fn relative_se(m: &Measurement) -> f64 {
     }
 }
 
-fn judge_wall(row: &mut Row, cur: &Measurement, base: &Measurement, tolerance: f64) {
+fn judge_wall(row: &mut Row, cur: &Measurement, base: &Measurement, tolerance: f64, decisive: f64) {
     let raw = cur.value / base.value;
     let (ratio, normalised) = match (cur.calibration_ns, base.calibration_ns) {
         (Some(c), Some(b)) if c > 0.0 && b > 0.0 => (raw / (c / b), true),
@@ -195,12 +207,17 @@ fn judge_wall(row: &mut Row, cur: &Measurement, base: &Measurement, tolerance: f
     row.change = Some(ratio - 1.0);
     row.change_ci = Some((lo - 1.0, hi - 1.0));
     row.tolerance = Some(tolerance);
+    // The whole interval must clear the tolerance: the smallest change that does is the tolerance
+    // plus the interval's lower half-width.
+    row.detectable = Some((1.0 + tolerance) * (ratio / lo) - 1.0);
     row.verdict = if lo > 1.0 + tolerance {
         Verdict::Regression
     } else if hi < 1.0 - tolerance {
         Verdict::Improvement
-    } else {
+    } else if hi < 1.0 + decisive {
         Verdict::Unchanged
+    } else {
+        Verdict::Inconclusive
     };
     row.detail = format!(
         "change {:+.1}% (95% CI {:+.1}%..{:+.1}%), tolerance ±{:.0}%, {}",
@@ -216,50 +233,169 @@ fn judge_wall(row: &mut Row, cur: &Measurement, base: &Measurement, tolerance: f
     );
 }
 
-/// The operation of a benchmark id, `area/op` (its case dropped).
-fn operation(id: &str) -> &str {
-    id.rsplit_once('/').map_or(id, |(op, _)| op)
+/// A benchmark's paired A/B rounds after the first pass over every benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Screened {
+    /// Benchmark id.
+    pub(crate) id: String,
+    /// The estimate of the change and its interval (`None` without usable rounds).
+    pub(crate) estimate: Option<Estimate>,
+    /// One-sided p-value that the change exceeds the tolerance.
+    pub(crate) p_regression: f64,
+    /// Flagged by Benjamini–Hochberg over all benchmarks: re-measured before it can fail.
+    pub(crate) flagged: bool,
 }
 
-/// Wall-clock moves of benchmarks whose instruction count stayed within tolerance are noise-suspect:
-/// the code did not do more work, the machine did. The instruction twin is the row with the same id,
-/// or, when there is none, the instruction rows of the same operation (`area/op`, other cases: the
-/// instruction suite runs smaller inputs under valgrind), all of which must be unchanged. Memory-bound
-/// benchmarks need the second form most: a neighbour's cache pressure slows them while the
-/// calibration spin, which touches no memory, stays put.
-fn mark_noise_suspects(rows: &mut [Row]) {
-    let instruction_rows: Vec<(String, Verdict, f64)> = rows
+/// Log head/base ratios of rounds (rounds with a non-positive figure are dropped).
+fn log_ratios(pairs: &[(f64, f64)]) -> Vec<f64> {
+    pairs.iter().filter(|(b, h)| *b > 0.0 && *h > 0.0).map(|(b, h)| (h / b).ln()).collect()
+}
+
+/// The first pass over a paired run: an estimate and a one-sided p-value per benchmark (H0: the
+/// slowdown is at most the benchmark's wall tolerance), and Benjamini–Hochberg over all of them at
+/// the configured false discovery rate.
+pub(crate) fn screen_paired(pairs: &BTreeMap<String, Vec<(f64, f64)>>, config: &Config) -> Vec<Screened> {
+    let paired = &config.wall.paired;
+    let mut screened: Vec<Screened> = pairs
         .iter()
-        .filter(|r| r.metric == Metric::Instructions)
-        .map(|r| (r.id.clone(), r.verdict, r.change.unwrap_or(0.0)))
+        .map(|(id, rounds)| {
+            let logs = log_ratios(rounds);
+            let threshold = config.rule_with_source(id, Metric::WallNs).0.tolerance.ln_1p();
+            Screened {
+                id: id.clone(),
+                estimate: paired::hodges_lehmann(&logs, paired.confidence),
+                p_regression: if logs.is_empty() { 1.0 } else { paired::p_above(&logs, threshold) },
+                flagged: false,
+            }
+        })
         .collect();
-    let twin = |id: &str| -> Option<(String, f64)> {
-        if let Some((_, verdict, change)) = instruction_rows.iter().find(|(i, _, _)| i == id) {
-            return (*verdict == Verdict::Unchanged).then(|| (id.to_owned(), *change));
-        }
-        let same_op: Vec<&(String, Verdict, f64)> =
-            instruction_rows.iter().filter(|(i, _, _)| operation(i) == operation(id)).collect();
-        if same_op.is_empty() || same_op.iter().any(|(_, v, _)| *v != Verdict::Unchanged) {
-            return None;
-        }
-        let (i, _, change) = same_op.iter().max_by(|a, b| a.2.abs().total_cmp(&b.2.abs()))?;
-        Some((i.clone(), *change))
+    let p: Vec<f64> = screened.iter().map(|s| s.p_regression).collect();
+    for (s, flagged) in screened.iter_mut().zip(paired::benjamini_hochberg(&p, paired.false_discovery_rate)) {
+        s.flagged = flagged;
+    }
+    screened
+}
+
+/// How a paired row came about, for its detail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PairedEvidence<'a> {
+    /// The first pass's rounds.
+    pub(crate) first: &'a [(f64, f64)],
+    /// The first pass's judgement.
+    pub(crate) screened: &'a Screened,
+    /// The confirmation pass's rounds, for a flagged benchmark.
+    pub(crate) confirmation: Option<&'a [(f64, f64)]>,
+}
+
+fn percent(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:+.1}%", x * 100.0)
+    } else if x > 0.0 {
+        "+inf".into()
+    } else {
+        "-inf".into()
+    }
+}
+
+/// The row of one benchmark measured A/B in rounds: a regression only when the first pass flagged
+/// it AND the confirmation pass shows the slowdown beyond the tolerance again (one-sided p below
+/// `confirm_alpha`); an improvement when the interval lies wholly below minus the tolerance;
+/// unchanged when the interval rules out a slowdown of `decisive`; otherwise inconclusive.
+pub(crate) fn paired_row(id: &str, evidence: PairedEvidence<'_>, config: &Config, reference: &str) -> Row {
+    let paired = &config.wall.paired;
+    let (rule, source) = config.rule_with_source(id, Metric::WallNs);
+    let threshold = rule.tolerance.ln_1p();
+    let median_of = |pick: fn(&(f64, f64)) -> f64, rounds: &[(f64, f64)]| {
+        stats::median(&rounds.iter().map(pick).collect::<Vec<_>>())
     };
-    for row in rows.iter_mut().filter(|r| r.metric == Metric::WallNs) {
-        if !matches!(row.verdict, Verdict::Regression | Verdict::Improvement) {
-            continue;
-        }
-        if let Some((instr_id, instr)) = twin(&row.id) {
-            let whose = if instr_id == row.id { String::new() } else { format!(" (of {instr_id})") };
-            row.detail = format!(
-                "{}; wall clock said {} but instructions{whose} moved only {:+.2}%: not failing",
-                row.detail,
-                row.verdict.name(),
-                instr * 100.0
-            );
-            row.verdict = Verdict::NoiseSuspect;
-            row.fails = false;
-        }
+    // The figures shown are the confirmation's when there is one: the first pass's estimate of a
+    // flagged benchmark is biased upwards by the selection itself.
+    let (rounds, estimate) = match evidence.confirmation {
+        Some(c) => (c, paired::hodges_lehmann(&log_ratios(c), paired.confidence)),
+        None => (evidence.first, evidence.screened.estimate),
+    };
+    let mut row = Row {
+        id: id.to_owned(),
+        metric: Metric::WallNs,
+        unit: Metric::WallNs.unit().to_owned(),
+        baseline: median_of(|p| p.0, rounds),
+        current: median_of(|p| p.1, rounds),
+        change: estimate.map(|e| e.change()),
+        change_ci: estimate.map(|e| e.ci()),
+        tolerance: Some(rule.tolerance),
+        verdict: Verdict::Inconclusive,
+        fails: false,
+        detail: String::new(),
+        rule: source,
+        reference: reference.to_owned(),
+        detectable: estimate.map(|e| (threshold + (e.log_change - e.log_ci.0)).exp_m1()),
+    };
+    let Some(estimate) = estimate else {
+        row.detail = "no usable rounds".to_owned();
+        return row;
+    };
+    let (lo, hi) = estimate.log_ci;
+    let confirmed_p = evidence.confirmation.map(|c| paired::p_above(&log_ratios(c), threshold));
+    row.verdict = match confirmed_p {
+        Some(p) if p < paired.confirm_alpha => Verdict::Regression,
+        _ if hi < -threshold => Verdict::Improvement,
+        // Beyond the tolerance in this interval, but not significant among all benchmarks, or not
+        // confirmed: neither a regression nor unchanged.
+        _ if lo > threshold => Verdict::Inconclusive,
+        _ if hi < paired.decisive.ln_1p() => Verdict::Unchanged,
+        _ => Verdict::Inconclusive,
+    };
+    row.fails = row.verdict == Verdict::Regression && rule.enforce;
+    let (first_change, first_p) =
+        (evidence.screened.estimate.map_or(f64::NAN, |e| e.change()), evidence.screened.p_regression);
+    let mut detail = format!(
+        "{} rounds: change {} ({:.0}% CI {}..{}), tolerance +{:.0}%",
+        rounds.len(),
+        percent(estimate.change()),
+        paired.confidence * 100.0,
+        percent(lo.exp_m1()),
+        percent(hi.exp_m1()),
+        rule.tolerance * 100.0
+    );
+    match confirmed_p {
+        Some(p) => detail.push_str(&format!(
+            "; flagged in the first pass ({} over {} rounds, p = {first_p:.4}), {} by the confirmation pass (p = {p:.4})",
+            percent(first_change),
+            evidence.first.len(),
+            if p < paired.confirm_alpha { "confirmed" } else { "not confirmed" }
+        )),
+        None => detail.push_str(&format!("; p = {first_p:.4} for a slowdown beyond the tolerance")),
+    }
+    if let Some(d) = row.detectable {
+        detail.push_str(&format!("; could have seen {} or more", percent(d)));
+    }
+    if row.verdict == Verdict::Inconclusive {
+        detail.push_str(&format!("; interval too wide to rule out {}", percent(paired.decisive)));
+    }
+    if row.verdict == Verdict::Regression && !rule.enforce {
+        detail.push_str("; advisory (enforce = false)");
+    }
+    row.detail = format!("{detail}; rule: {}", row.rule);
+    row
+}
+
+/// Rows for benchmarks measured on one side of a paired run only (`New` on head, `Missing` on base).
+pub(crate) fn one_sided_row(id: &str, rounds: &[f64], on_head: bool, reference: &str) -> Row {
+    Row {
+        id: id.to_owned(),
+        metric: Metric::WallNs,
+        unit: Metric::WallNs.unit().to_owned(),
+        baseline: if on_head { None } else { stats::median(rounds) },
+        current: if on_head { stats::median(rounds) } else { None },
+        change: None,
+        change_ci: None,
+        tolerance: None,
+        verdict: if on_head { Verdict::New } else { Verdict::Missing },
+        fails: false,
+        detail: if on_head { "not in the reference revision".into() } else { "only in the reference revision".into() },
+        rule: String::new(),
+        reference: reference.to_owned(),
+        detectable: None,
     }
 }
 
@@ -286,8 +422,8 @@ mod tests {
     }
 
     #[test]
-    fn instructions_three_percent_up_is_a_failing_regression() {
-        let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 103_000.0, None)]);
+    fn instructions_one_percent_up_is_a_failing_regression() {
+        let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 101_000.0, None)]);
 
         let rows = compare(&cur, &base, &[], &Config::default());
 
@@ -295,8 +431,8 @@ mod tests {
     }
 
     #[test]
-    fn instructions_within_one_percent_are_unchanged() {
-        let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 100_900.0, None)]);
+    fn instructions_within_half_a_percent_are_unchanged() {
+        let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 100_400.0, None)]);
 
         let rows = compare(&cur, &base, &[], &Config::default());
 
@@ -345,7 +481,7 @@ mod tests {
     #[test]
     fn wall_regression_needs_the_whole_interval_beyond_tolerance() {
         let base = [wall("a/b/c", 100.0, 1.0, 50.0)];
-        let (clear, straddling) = ([wall("a/b/c", 130.0, 1.0, 50.0)], [wall("a/b/c", 112.0, 5.0, 50.0)]);
+        let (clear, straddling) = ([wall("a/b/c", 130.0, 1.0, 50.0)], [wall("a/b/c", 104.0, 5.0, 50.0)]);
 
         let (clear_rows, straddling_rows) =
             (compare(&clear, &base, &[], &Config::default()), compare(&straddling, &base, &[], &Config::default()));
@@ -366,61 +502,15 @@ mod tests {
     }
 
     #[test]
-    fn wall_move_with_steady_instructions_is_noise_suspect_and_passes() {
+    fn wall_regression_stands_when_instructions_are_steady() {
+        // A system call in a hot loop costs kernel time that no instruction count sees.
         let base = [wall("a/b/c", 100.0, 1.0, 50.0), instr("a/b/c", 1000.0, Some(0.0))];
         let cur = [wall("a/b/c", 160.0, 1.0, 50.0), instr("a/b/c", 1000.0, None)];
 
         let rows = compare(&cur, &base, &[], &Config::default());
 
         let wall_row = rows.iter().find(|r| r.metric == Metric::WallNs).unwrap();
-        assert_eq!((wall_row.verdict, wall_row.fails), (Verdict::NoiseSuspect, false));
-    }
-
-    #[test]
-    fn wall_improvement_with_steady_instructions_is_noise_suspect() {
-        let base = [wall("a/b/c", 100.0, 1.0, 50.0), instr("a/b/c", 1000.0, Some(0.0))];
-        let cur = [wall("a/b/c", 60.0, 1.0, 50.0), instr("a/b/c", 1000.0, None)];
-
-        let rows = compare(&cur, &base, &[], &Config::default());
-
-        assert_eq!(rows.iter().find(|r| r.metric == Metric::WallNs).unwrap().verdict, Verdict::NoiseSuspect);
-    }
-
-    #[test]
-    fn wall_move_with_steady_instructions_of_the_same_operation_is_noise_suspect() {
-        let base = [wall("a/b/n100k", 100.0, 1.0, 50.0), instr("a/b/n2k", 1000.0, Some(0.0))];
-        let cur = [wall("a/b/n100k", 130.0, 1.0, 50.0), instr("a/b/n2k", 1001.0, None)];
-
-        let rows = compare(&cur, &base, &[], &Config::default());
-
-        let wall_row = rows.iter().find(|r| r.metric == Metric::WallNs).unwrap();
-        assert_eq!((wall_row.verdict, wall_row.fails), (Verdict::NoiseSuspect, false));
-        assert!(wall_row.detail.contains("instructions (of a/b/n2k) moved only +0.10%"), "{}", wall_row.detail);
-    }
-
-    #[test]
-    fn wall_regression_stands_when_an_instruction_case_of_the_operation_regressed() {
-        let base = [
-            wall("a/b/n100k", 100.0, 1.0, 50.0),
-            instr("a/b/n1k", 1000.0, Some(0.0)),
-            instr("a/b/n2k", 2000.0, Some(0.0)),
-        ];
-        let cur = [wall("a/b/n100k", 130.0, 1.0, 50.0), instr("a/b/n1k", 1000.0, None), instr("a/b/n2k", 2100.0, None)];
-
-        let rows = compare(&cur, &base, &[], &Config::default());
-
-        let wall_row = rows.iter().find(|r| r.metric == Metric::WallNs).unwrap();
         assert_eq!((wall_row.verdict, wall_row.fails), (Verdict::Regression, true));
-    }
-
-    #[test]
-    fn wall_regression_of_another_operation_is_not_excused() {
-        let base = [wall("a/b/n100k", 100.0, 1.0, 50.0), instr("a/c/n2k", 1000.0, Some(0.0))];
-        let cur = [wall("a/b/n100k", 130.0, 1.0, 50.0), instr("a/c/n2k", 1000.0, None)];
-
-        let rows = compare(&cur, &base, &[], &Config::default());
-
-        assert_eq!(rows.iter().find(|r| r.metric == Metric::WallNs).unwrap().verdict, Verdict::Regression);
     }
 
     #[test]
@@ -453,5 +543,85 @@ mod tests {
         let rows = compare(&cur, &base, &[], &Config::default());
 
         assert_eq!((rows[0].verdict, rows[0].fails), (Verdict::Regression, false));
+    }
+
+    /// Rounds of (base, head) whose ratio is 1 + change, wobbling by `jitter` alternately.
+    fn rounds(change: f64, jitter: f64, n: usize) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| {
+                let wobble = jitter * ((i % 5) as f64 - 2.0) / 2.0;
+                (1000.0, 1000.0 * (1.0 + change) * (1.0 + wobble))
+            })
+            .collect()
+    }
+
+    fn judged(first: Vec<(f64, f64)>, confirmation: Option<Vec<(f64, f64)>>) -> Row {
+        let config = Config::default();
+        let pairs = BTreeMap::from([("a/b/c".to_owned(), first.clone())]);
+        let screened = screen_paired(&pairs, &config).remove(0);
+        let evidence = PairedEvidence { first: &first, screened: &screened, confirmation: confirmation.as_deref() };
+        paired_row("a/b/c", evidence, &config, "A/B against abc1234")
+    }
+
+    #[test]
+    fn paired_slowdown_flagged_and_confirmed_is_a_failing_regression() {
+        let (first, again) = (rounds(0.08, 0.01, 10), rounds(0.08, 0.01, 10));
+
+        let row = judged(first, Some(again));
+
+        assert_eq!((row.verdict, row.fails), (Verdict::Regression, true), "{}", row.detail);
+        assert!(row.detail.contains("confirmed by the confirmation pass"), "{}", row.detail);
+    }
+
+    #[test]
+    fn paired_slowdown_that_the_confirmation_does_not_repeat_does_not_fail() {
+        let (first, again) = (rounds(0.08, 0.01, 10), rounds(0.0, 0.01, 10));
+
+        let row = judged(first, Some(again));
+
+        assert_eq!((row.verdict, row.fails), (Verdict::Unchanged, false), "{}", row.detail);
+        assert!(row.detail.contains("not confirmed"), "{}", row.detail);
+    }
+
+    #[test]
+    fn steady_paired_rounds_are_unchanged_and_say_what_they_could_have_seen() {
+        let first = rounds(0.0, 0.01, 10);
+
+        let row = judged(first, None);
+
+        assert_eq!(row.verdict, Verdict::Unchanged, "{}", row.detail);
+        let detectable = row.detectable.unwrap();
+        assert!(detectable > 0.0 && detectable < 0.06, "{detectable}");
+        assert_eq!(row.reference, "A/B against abc1234");
+    }
+
+    #[test]
+    fn noisy_paired_rounds_are_inconclusive_never_unchanged() {
+        let first = rounds(0.0, 0.3, 10);
+
+        let row = judged(first, None);
+
+        assert_eq!((row.verdict, row.fails), (Verdict::Inconclusive, false), "{}", row.detail);
+    }
+
+    #[test]
+    fn paired_speed_up_beyond_the_tolerance_is_an_improvement() {
+        let first = rounds(-0.2, 0.01, 10);
+
+        let row = judged(first, None);
+
+        assert_eq!(row.verdict, Verdict::Improvement, "{}", row.detail);
+    }
+
+    #[test]
+    fn screen_flags_only_the_slowed_benchmark_among_steady_ones() {
+        let mut pairs: BTreeMap<String, Vec<(f64, f64)>> =
+            (0..19).map(|i| (format!("a/steady/n{i}"), rounds(0.0, 0.02, 10))).collect();
+        pairs.insert("a/slow/n1".to_owned(), rounds(0.10, 0.02, 10));
+
+        let screened = screen_paired(&pairs, &Config::default());
+
+        let flagged: Vec<&str> = screened.iter().filter(|s| s.flagged).map(|s| s.id.as_str()).collect();
+        assert_eq!(flagged, ["a/slow/n1"]);
     }
 }

@@ -2,6 +2,7 @@
 //! each writing into its own fresh raw-output directory, output streamed into a log file and turned
 //! into progress events, results read back through the criterion / iai / dhat readers.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use super::config::Config;
+use super::config::{Config, CriterionSettings, Statistic};
 use super::probe::Target;
 use super::progress::Progress;
 use super::schema::{Measurement, Suite};
@@ -47,6 +48,11 @@ pub(crate) struct Bench<'a> {
     /// workspace member's artifacts by its path relative to the workspace root, so two checkouts of
     /// one workspace building into one `CARGO_TARGET_DIR` overwrite each other's bench binaries.
     pub(crate) target_dir: Option<PathBuf>,
+    /// The bench package's directory, where its executables run (as `cargo bench` runs them).
+    pub(crate) package_dir: PathBuf,
+    /// Extra environment for every benchmark process of this side (`perf power` injects its known
+    /// changes into one side this way).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// Escapes regex metacharacters so a substring filter can be handed to criterion.
@@ -68,7 +74,7 @@ impl Bench<'_> {
         if let Some(dir) = &self.target_dir {
             command = command.env("CARGO_TARGET_DIR", dir);
         }
-        command.into()
+        command.envs(self.env.iter().map(|(k, v)| (k, v))).into()
     }
 
     /// Builds the given targets once, so that timing and progress exclude compilation.
@@ -86,6 +92,91 @@ impl Bench<'_> {
         let status = command.status().with_context(|| format!("starting {command:?}"))?;
         anyhow::ensure!(status.success(), "building the {} benches failed ({status})", self.label);
         Ok(())
+    }
+
+    /// Builds the given targets and returns each one's executable, so that paired A/B rounds can
+    /// start them directly (no cargo between the two sides of a round).
+    pub(crate) fn executables(&self, targets: &[Target]) -> Result<BTreeMap<String, PathBuf>> {
+        let mut args = vec!["--no-run".to_owned(), "--message-format=json-render-diagnostics".to_owned()];
+        for t in targets {
+            args.extend(["--bench".to_owned(), t.name.clone()]);
+        }
+        let mut command = self.cargo_bench(&args);
+        command.stderr(Stdio::inherit()).stdout(Stdio::piped());
+        let output = command.output().with_context(|| format!("starting {command:?}"))?;
+        anyhow::ensure!(output.status.success(), "building the {} benches failed ({})", self.label, output.status);
+        let found = bench_executables(&String::from_utf8_lossy(&output.stdout));
+        for t in targets {
+            anyhow::ensure!(found.contains_key(&t.name), "cargo built no executable for bench target {}", t.name);
+        }
+        Ok(found)
+    }
+
+    /// The benchmark ids a criterion executable would run, from its `--list`.
+    pub(crate) fn list_wall(&self, executable: &Path) -> Result<Vec<String>> {
+        let output = self
+            .wall_command(executable)
+            .args(["--bench", "--list"])
+            .output()
+            .with_context(|| format!("listing {}", executable.display()))?;
+        anyhow::ensure!(output.status.success(), "{} --list failed ({})", executable.display(), output.status);
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": benchmark"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    fn wall_command(&self, executable: &Path) -> Command {
+        let mut command = Command::new(executable);
+        command.current_dir(&self.package_dir).envs(self.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+        command
+    }
+
+    /// One process of a paired A/B round: runs exactly `ids` of a criterion executable with
+    /// `settings`, into a fresh `home`, and returns each id's ns per iteration (the `statistic` of
+    /// its samples).
+    pub(crate) fn run_wall_once(
+        &self,
+        executable: &Path,
+        ids: &[String],
+        settings: &CriterionSettings,
+        statistic: Statistic,
+        home: &Path,
+    ) -> Result<BTreeMap<String, f64>> {
+        if home.exists() {
+            std::fs::remove_dir_all(home).with_context(|| format!("clearing {}", home.display()))?;
+        }
+        std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+        let filter = format!("^(?:{})$", ids.iter().map(|id| regex_escape(id)).collect::<Vec<_>>().join("|"));
+        let output = self
+            .wall_command(executable)
+            .env("CRITERION_HOME", home)
+            .args(["--bench", "--noplot", "--nresamples=1000"])
+            .arg(format!("--warm-up-time={}", settings.warm_up_s))
+            .arg(format!("--measurement-time={}", settings.measurement_s))
+            .arg(format!("--sample-size={}", settings.sample_size))
+            .arg(filter)
+            .output()
+            .with_context(|| format!("starting {}", executable.display()))?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            anyhow::bail!(
+                "{} ({}) failed ({}); last lines:\n{}",
+                executable.display(),
+                self.label,
+                output.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        let results = criterion::read_home(home)?;
+        std::fs::remove_dir_all(home).with_context(|| format!("clearing {}", home.display()))?;
+        let figure = |r: &criterion::WallResult| match statistic {
+            Statistic::Min => r.min_ns,
+            Statistic::Median => r.median_ns,
+        };
+        Ok(results.iter().map(|r| (r.id.clone(), figure(r))).collect())
     }
 
     /// Number of benchmarks a target will run (from its `--list`); 1 for heap targets.
@@ -208,6 +299,23 @@ impl Bench<'_> {
     }
 }
 
+/// Bench target name -> executable, from `cargo bench --no-run --message-format=json` output (pure).
+pub(crate) fn bench_executables(messages: &str) -> BTreeMap<String, PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m.get("reason").and_then(|r| r.as_str()) == Some("compiler-artifact"))
+        .filter(|m| {
+            m.pointer("/target/kind").and_then(|k| k.as_array()).is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .filter_map(|m| {
+            let name = m.pointer("/target/name")?.as_str()?.to_owned();
+            let executable = m.get("executable")?.as_str()?;
+            Some((name, PathBuf::from(executable)))
+        })
+        .collect()
+}
+
 /// The benchmark id in a tool's "finished" output line (criterion: `<id> time: [..]`; iai-callgrind:
 /// `<target>::<group>::<function> <id>:<details>`).
 fn progress_name(suite: Suite, line: &str) -> String {
@@ -260,6 +368,21 @@ mod tests {
         let escaped = regex_escape(text);
 
         assert_eq!(escaped, r"proto/parse\.x\(1\)");
+    }
+
+    #[test]
+    fn bench_executables_come_from_compiler_artifacts_of_bench_targets() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"benches","kind":["lib"]},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"wall_synth","kind":["bench"]},"executable":"/t/release/deps/wall_synth-1"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+
+        let found = bench_executables(messages);
+
+        assert_eq!(found, BTreeMap::from([("wall_synth".to_owned(), PathBuf::from("/t/release/deps/wall_synth-1"))]));
     }
 
     #[test]

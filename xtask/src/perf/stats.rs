@@ -43,6 +43,17 @@ pub(crate) fn summarise(values: &[f64]) -> Option<Summary> {
     Some(Summary { mean, ci: Interval { lower: mean - half, upper: mean + half }, n: values.len() as u64 })
 }
 
+/// Median of `values` (mean of the middle two for an even count); `None` when empty or not finite.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 })
+}
+
 /// Relative spread of repeated measurements: (max - min) / min, 0 for fewer than two values.
 pub(crate) fn relative_spread(values: &[f64]) -> f64 {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -75,6 +86,15 @@ mod tests {
         let results = (summarise(&empty), summarise(&[1.0, f64::NAN]));
 
         assert_eq!(results, (None, None));
+    }
+
+    #[test]
+    fn median_of_even_count_is_the_mean_of_the_middle_two() {
+        let values = [4.0, 1.0, 3.0, 100.0];
+
+        let middle = median(&values);
+
+        assert_eq!(middle, Some(3.5));
     }
 
     #[test]
