@@ -511,6 +511,66 @@ fn release_tags_only_a_commit_of_the_default_branch_and_pushes_in_a_step_of_its_
     assert!(run(push).contains("core.hooksPath") && holds_token(push), "{}", run(push));
 }
 
+// ---- soak.yml: the weekly 30-minute soak ----
+
+#[test]
+fn soak_runs_weekly_on_a_schedule_and_by_hand() {
+    let doc = load("soak.yml");
+
+    let (mut on, crons) = (triggers(&doc), doc["on"]["schedule"].as_sequence().expect("schedule").clone());
+
+    on.sort();
+    assert_eq!(on, ["schedule", "workflow_dispatch"]);
+    assert_eq!(crons.len(), 1, "one scheduled time");
+    let cron = crons[0]["cron"].as_str().expect("cron");
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let number = |f: &str, max: u32| f.parse::<u32>().is_ok_and(|n| n <= max);
+    assert_eq!(fields.len(), 5, "{cron}");
+    assert!(number(fields[0], 59) && number(fields[1], 23), "a fixed minute and hour: {cron}");
+    assert_eq!((fields[2], fields[3]), ("*", "*"), "every month, any day of the month: {cron}");
+    assert!(number(fields[4], 6), "one day of the week, so once a week: {cron}");
+}
+
+#[test]
+fn soak_holds_thirty_minutes_and_fails_the_run_on_a_broken_budget() {
+    let doc = load("soak.yml");
+    let perf_toml = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../perf.toml")).unwrap();
+    let config: toml::Value = toml::from_str(&perf_toml).unwrap();
+
+    let steps = steps(&doc);
+
+    let soak = steps
+        .iter()
+        .find(|s| run(s).lines().any(|l| l.trim() == "cargo xtask load --soak 30m"))
+        .expect("a step running `cargo xtask load --soak 30m`");
+    assert!(soak.get("continue-on-error").is_none() && soak.get("if").is_none(), "its failure fails the run");
+    for masking in ["set +e", "|| true", "|| :", "| "] {
+        assert!(!run(soak).contains(masking), "`{masking}` would hide the soak's exit status: {}", run(soak));
+    }
+    let job = doc["jobs"].as_mapping().unwrap().values().next().unwrap();
+    assert!(job["timeout-minutes"].as_u64().is_some_and(|t| t >= 60), "30 min hold + build + ramp fit");
+    let min_seconds = config["budgets"]["load"]["rss_slope_min_seconds"].as_float().unwrap();
+    assert!(min_seconds <= 30.0 * 60.0, "a 30-minute hold is long enough for the slope to be judged");
+    assert_eq!(permissions(&doc["permissions"]), [("contents".to_owned(), "read".to_owned())]);
+}
+
+#[test]
+fn soak_keeps_the_figures_of_this_run_even_when_it_fails() {
+    let doc = load("soak.yml");
+
+    let steps = steps(&doc);
+
+    let soak = steps.iter().find(|s| run(s).contains("cargo xtask load --soak")).expect("soak step");
+    let script = run(soak);
+    assert!(
+        script.find("rm -f target/perf/load.json").is_some_and(|rm| rm < script.find("cargo xtask load").unwrap()),
+        "a cached load.json of an older run is removed first: {script}"
+    );
+    let upload = steps.iter().find(|s| uses(s).starts_with("actions/upload-artifact@")).expect("upload");
+    assert_eq!(upload["with"]["path"].as_str(), Some("target/perf/load.json"));
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+}
+
 // ---- CODEOWNERS ----
 
 /// Whether a CODEOWNERS pattern (the subset this repository uses: `*`, `/file`, `/dir/`, `name`)
