@@ -1,9 +1,11 @@
 //! `cargo xtask perf comment`: posts the gate's report.md as ONE sticky comment on a pull request
-//! (found again by a hidden marker and updated), through GitHub's REST API with octocrab. The token
-//! comes from `GITHUB_TOKEN`, the API base from `GITHUB_API_URL`; the token never appears in output.
+//! (found again by a hidden marker AND its author, the token's identity, and updated), through GitHub's
+//! REST API with octocrab. The token comes from `GITHUB_TOKEN`, the API base from `GITHUB_API_URL`; the
+//! token never appears in output.
 
 mod body;
 mod client;
+mod ownership;
 mod policy;
 
 use std::path::PathBuf;
@@ -12,7 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 
 use self::body::Footer;
-use self::client::{Client, Outcome, Settings, Token};
+use self::client::{Action, Client, Settings, Token};
+use self::ownership::{ACTIONS_BOT, Source};
 use self::policy::Backoff;
 
 /// A repository given as OWNER/NAME.
@@ -50,6 +53,11 @@ pub(crate) struct CommentArgs {
     /// The published trend page to link (the perf-history workflow publishes it with GitHub Pages).
     #[arg(long, env = "HAPULSE_PERF_HISTORY_URL")]
     history_url: Option<String>,
+    /// The login the comment is posted as when the token cannot say who it is (`GET /user` refused with
+    /// 403): Actions' GITHUB_TOKEN posts as github-actions[bot], a GitHub App as `<app-slug>[bot]`. Only
+    /// a marked comment by this author (or by the login GET /user gives) is ever edited.
+    #[arg(long, env = "HAPULSE_PERF_COMMENT_AUTHOR", default_value = ACTIONS_BOT)]
+    author: String,
     /// Delay before the first retry in milliseconds (doubles per retry; tests set it to 0).
     #[arg(long, hide = true, env = "HAPULSE_GITHUB_RETRY_BASE_MS", default_value_t = 1000)]
     retry_base_ms: u64,
@@ -115,19 +123,48 @@ fn post(args: CommentArgs, token: &str) -> Result<u8> {
     };
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let outcome = runtime.block_on(async { Client::new(settings)?.upsert(&body.text).await })?;
+    let (author, outcome) = runtime.block_on(async {
+        let client = Client::new(settings)?;
+        let author = client.author(&args.author).await?;
+        match author.source {
+            Source::TokenUser => println!("perf comment: posting as {} (the token's user)", author.login),
+            Source::Configured => println!(
+                "perf comment: the token cannot read GET /user (403, an Actions or app token); posting as {} \
+                 (--author)",
+                author.login
+            ),
+        }
+        let outcome = client.upsert(&body.text, &author.login).await?;
+        anyhow::Ok((author, outcome))
+    })?;
     let repo = format!("{}/{}", args.repo.owner, args.repo.name);
-    let (verb, id, url) = match &outcome {
-        Outcome::Created { id, url } => ("created", id, url),
-        Outcome::Updated { id, url, .. } => ("updated", id, url),
+    let (verb, id, url) = match &outcome.action {
+        Action::Created { id, url, .. } => ("created", id, url),
+        Action::Updated { id, url, .. } => ("updated", id, url),
     };
     println!(
         "perf comment: {verb} comment {id} on {repo}#{}{}",
         args.pr,
         url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()
     );
-    if let Outcome::Updated { duplicates: n @ 1.., .. } = outcome {
-        println!("perf comment: {n} older marked comment(s) left as they are; only the first is kept up to date");
+    for (id, login) in &outcome.foreign {
+        println!(
+            "perf comment: comment {id} by {login} carries the gate's marker but is not {}'s: left alone",
+            author.login
+        );
+    }
+    match &outcome.action {
+        Action::Updated { duplicates: n @ 1.., .. } => {
+            println!("perf comment: {n} older marked comment(s) left as they are; only the first is kept up to date");
+        }
+        Action::Created { posted_as: Some(login), .. } if !login.eq_ignore_ascii_case(&author.login) => {
+            println!(
+                "perf comment: warning: GitHub posted the comment as {login}, not {}: pass `--author {login}` so \
+                 the next run finds and updates it instead of posting another",
+                author.login
+            );
+        }
+        _ => {}
     }
     if body.rows_left_out > 0 {
         println!("perf comment: {} table rows left out to fit GitHub's comment limit", body.rows_left_out);

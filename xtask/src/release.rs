@@ -1,5 +1,5 @@
 //! `cargo xtask release`: performance-validated release tags. `tag` refuses on a dirty tree, on an
-//! existing tag, and unless the perf gate passes for HEAD (it runs the gate itself: a clean tree means
+//! existing tag, on a HEAD outside the branch named by `--only-on`, and unless the perf gate passes for HEAD (it runs the gate itself: a clean tree means
 //! the run measures exactly HEAD); it then writes an annotated tag carrying the verdict and
 //! `Perf-Validated: yes`, and can push it. `verify` prints a tag's recorded verdict or fails.
 
@@ -33,6 +33,10 @@ enum Sub {
         /// The remote to push to.
         #[arg(long, default_value = "origin", requires = "push")]
         remote: String,
+        /// Refuse unless HEAD is on this branch (reachable from it), e.g. origin/main: release.yml
+        /// tags only commits of the default branch.
+        #[arg(long, value_name = "REF")]
+        only_on: Option<String>,
         /// Where the gate writes report.json (default: $CARGO_TARGET_DIR/perf/report.json, else
         /// <repository>/target/perf/report.json).
         #[arg(long)]
@@ -61,8 +65,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let top = cmd!(sh, "git rev-parse --show-toplevel").quiet().read().context("release needs a git repository")?;
     sh.change_dir(&top);
     match args.command {
-        Sub::Tag { version, push, remote, report } => {
+        Sub::Tag { version, push, remote, only_on, report } => {
             let report = report.unwrap_or_else(|| default_report(Path::new(&top)));
+            if let Some(branch) = only_on {
+                ensure_on(&sh, &branch)?;
+            }
             tag(&sh, Path::new(&top), &version, push.then_some(remote.as_str()), &report)
         }
         Sub::Verify { version } => verify(&sh, &version),
@@ -85,6 +92,29 @@ fn ensure_clean(sh: &Shell) -> Result<()> {
          measured):\n{status}"
     );
     Ok(())
+}
+
+/// Refuses unless HEAD is reachable from `branch` (checked before the gate runs: a tag names only
+/// commits that were merged there).
+fn ensure_on(sh: &Shell, branch: &str) -> Result<()> {
+    let tip = format!("{branch}^{{commit}}");
+    cmd!(sh, "git rev-parse --verify --quiet {tip}").quiet().ignore_stdout().run().map_err(|_| {
+        anyhow::anyhow!("`{branch}` (--only-on) names no commit here; fetch it first (e.g. `git fetch origin`)")
+    })?;
+    let head = cmd!(sh, "git rev-parse HEAD").quiet().read()?;
+    let output = cmd!(sh, "git merge-base --is-ancestor {head} {tip}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("asking git whether HEAD is on the branch")?;
+    match output.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => bail!(
+            "HEAD {head} is not on `{branch}`: release tags name only commits of that branch (--only-on); no tag \
+             created. Merge the change first, then tag from `{branch}`"
+        ),
+        _ => bail!("git merge-base failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+    }
 }
 
 fn tag_exists(sh: &Shell, version: &str, remote: Option<&str>) -> Result<()> {

@@ -248,3 +248,43 @@ fn malformed_version_is_a_usage_error() {
     assert_eq!(run.code, 2, "{}", run.output);
     assert_eq!(tags(&repo.work), "");
 }
+
+#[test]
+fn head_outside_the_only_on_branch_is_refused_before_the_gate_runs() {
+    // arrange: HEAD is a commit of a side branch, never merged into main
+    let repo = repo(&report("pass", 0));
+    git(&repo.work, &["switch", "--quiet", "-c", "side"]);
+    git(&repo.work, &["commit", "--quiet", "--allow-empty", "-m", "side work"]);
+
+    // act
+    let run = xtask(&repo, &["release", "tag", "v0.2.0", "--only-on", "main"], 0, true);
+
+    // assert
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("is not on `main`"), "{}", run.output);
+    assert!(!run.output.contains("running the perf gate"), "{}", run.output);
+    assert_eq!(tags(&repo.work), "");
+}
+
+#[test]
+fn head_on_the_only_on_branch_of_the_remote_is_tagged() {
+    let repo = repo(&report("pass", 0));
+    git(&repo.work, &["push", "--quiet", "origin", "main"]);
+    git(&repo.work, &["fetch", "--quiet", "origin"]);
+
+    let run = xtask(&repo, &["release", "tag", "v0.2.0", "--only-on", "origin/main"], 0, true);
+
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(tags(&repo.work), "v0.2.0");
+}
+
+#[test]
+fn only_on_a_ref_that_does_not_exist_says_to_fetch_it() {
+    let repo = repo(&report("pass", 0));
+
+    let run = xtask(&repo, &["release", "tag", "v0.2.0", "--only-on", "origin/main"], 0, true);
+
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("`origin/main` (--only-on) names no commit here; fetch it first"), "{}", run.output);
+    assert_eq!(tags(&repo.work), "");
+}

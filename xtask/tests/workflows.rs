@@ -1,13 +1,34 @@
 //! The security and wiring properties of `.github/workflows/*.yml`, checked on the parsed YAML: the
 //! perf run is read-only, the commenting workflow has only the permissions it needs, triggers on
 //! workflow_run, never checks out or runs the PR's code, and takes the PR number from the event payload.
+//! Checked on EVERY workflow file: a write token is never kept in a checkout nor handed to a step that
+//! builds, third-party actions are pinned by full commit SHA with their version (as docs/benchmarking.md
+//! records them), and `.github/CODEOWNERS` guards what decides the gate's verdict.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_yaml::Value;
 
 fn workflows_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows")
+}
+
+/// Every workflow file, by file name, with its text.
+fn all_workflows() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(workflows_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    out.sort();
+    assert!(out.len() >= 5, "the workflows are found: {:?}", out.iter().map(|(n, _)| n).collect::<Vec<_>>());
+    out
+}
+
+fn parse(name: &str, text: &str) -> Value {
+    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn load(name: &str) -> Value {
@@ -151,7 +172,7 @@ fn perf_comment_takes_the_pr_number_from_the_event_payload() {
 
     let pr = steps.iter().find(|s| s["id"].as_str() == Some("pr")).expect("a step with id `pr`");
     assert_eq!(pr["env"]["PAYLOAD_PR"].as_str(), Some("${{ github.event.workflow_run.pull_requests[0].number }}"));
-    let post = steps.iter().find(|s| run(s).contains("cargo xtask perf comment")).expect("the posting step");
+    let post = steps.iter().find(|s| run(s).contains("xtask perf comment")).expect("the posting step");
     assert_eq!(post["env"]["PR_NUMBER"].as_str(), Some("${{ steps.pr.outputs.number }}"));
     assert!(run(post).contains("--pr \"$PR_NUMBER\""));
     assert!(steps.iter().all(|s| !run(s).contains("pr-number")), "the artifact's pr-number is never read");
@@ -194,19 +215,16 @@ fn ci_runs_fmt_clippy_tests_actionlint_and_real_home_assistant() {
 }
 
 #[test]
-fn every_action_is_pinned_to_a_major_version_and_no_workflow_uses_pull_request_target() {
-    let names = ["ci.yml", "perf.yml", "perf-comment.yml", "perf-history.yml", "release.yml"];
+fn no_workflow_uses_pull_request_target() {
+    let workflows = all_workflows();
 
-    let docs: Vec<Value> = names.iter().map(|n| load(n)).collect();
+    let offenders: Vec<&String> = workflows
+        .iter()
+        .filter(|(n, t)| triggers(&parse(n, t)).iter().any(|t| t == "pull_request_target"))
+        .map(|(n, _)| n)
+        .collect();
 
-    for (name, doc) in names.iter().zip(&docs) {
-        assert!(!triggers(doc).iter().any(|t| t == "pull_request_target"), "{name}");
-        for step in steps(doc).into_iter().filter(|s| !uses(s).is_empty()) {
-            let (_, version) = uses(step).split_once('@').unwrap_or_else(|| panic!("{name}: {} unpinned", uses(step)));
-            let major = version.strip_prefix('v').unwrap_or("");
-            assert!(!major.is_empty() && major.chars().all(|c| c.is_ascii_digit()), "{name}: {} not @vN", uses(step));
-        }
-    }
+    assert!(offenders.is_empty(), "{offenders:?}");
 }
 
 #[test]
@@ -232,7 +250,7 @@ fn perf_history_records_renders_and_pushes_to_its_own_branch() {
     let record = scripts.iter().find(|s| s.contains("cargo xtask perf --record")).expect("a --record step");
     assert!(record.contains("--history history/history.jsonl"), "{record}");
     assert!(scripts.iter().any(|s| s.contains("cargo xtask perf history") && s.contains("--html history/index.html")));
-    assert!(scripts.iter().any(|s| s.contains("git push origin HEAD:perf-history")));
+    assert!(scripts.iter().any(|s| s.contains("push origin HEAD:perf-history")));
     assert!(!scripts.iter().any(|s| s.contains("push origin HEAD:main") || s.contains("push origin main")));
     assert_eq!(doc["concurrency"]["cancel-in-progress"].as_bool(), Some(false), "every push is recorded");
 }
@@ -241,8 +259,381 @@ fn perf_history_records_renders_and_pushes_to_its_own_branch() {
 fn perf_comment_links_the_published_trend_page() {
     let doc = load("perf-comment.yml");
 
-    let post = steps(&doc).into_iter().find(|s| run(s).contains("cargo xtask perf comment")).expect("post step");
+    let post = steps(&doc).into_iter().find(|s| run(s).contains("xtask perf comment")).expect("post step");
 
     assert!(run(post).contains("--history-url \"$HISTORY_URL\""), "{}", run(post));
     assert!(post["env"]["HISTORY_URL"].as_str().is_some_and(|u| u.contains("github.io")));
+}
+
+// ---- every workflow: the write token ----
+
+/// Whether `expr` (a `permissions` value) grants any write access.
+fn grants_write(expr: &Value) -> bool {
+    match expr {
+        Value::String(s) => s == "write-all",
+        Value::Mapping(m) => m.values().any(|v| v.as_str() == Some("write")),
+        _ => false,
+    }
+}
+
+/// The jobs whose token may write, with their workflow's name: the job's own `permissions`, else
+/// the workflow's.
+fn write_jobs(workflows: &[(String, String)]) -> Vec<(String, String, Value, Value)> {
+    let mut out = Vec::new();
+    for (name, text) in workflows {
+        let doc = parse(name, text);
+        for (job_name, job) in doc["jobs"].as_mapping().expect("jobs") {
+            let perms = job.get("permissions").unwrap_or(&doc["permissions"]);
+            if grants_write(perms) {
+                out.push((name.clone(), job_name.as_str().unwrap().to_owned(), doc.clone(), job.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a step (or any mapping) hands out the token or a secret.
+fn holds_token(value: &Value) -> bool {
+    let text = serde_yaml::to_string(value).unwrap();
+    ["github.token", "secrets."].iter().any(|t| text.contains(t))
+}
+
+/// Whether a step runs cargo, which builds and runs third-party code (build scripts, proc macros).
+fn builds(step: &Value) -> bool {
+    run(step).split(|c: char| c.is_whitespace() || matches!(c, ';' | '(' | '&' | '|')).any(|w| w == "cargo")
+}
+
+/// Whether a step's script pushes with git or posts the perf comment.
+fn pushes_or_comments(step: &Value) -> bool {
+    let script = run(step).replace("\\\n", " ");
+    script.lines().any(|l| {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        let git = words.iter().position(|w| *w == "git");
+        git.is_some_and(|g| words[g..].contains(&"push")) || l.contains("xtask perf comment")
+    })
+}
+
+#[test]
+fn every_workflow_says_what_its_token_may_do() {
+    let workflows = all_workflows();
+
+    for (name, text) in &workflows {
+        let doc = parse(name, text);
+        let jobs = doc["jobs"].as_mapping().expect("jobs");
+        assert!(
+            doc.get("permissions").is_some() || jobs.values().all(|j| j.get("permissions").is_some()),
+            "{name}: without `permissions` the token gets the repository's default, which may be write"
+        );
+    }
+}
+
+#[test]
+fn jobs_with_a_write_token_never_keep_it_in_the_checkout() {
+    let workflows = all_workflows();
+
+    let jobs = write_jobs(&workflows);
+
+    assert!(!jobs.is_empty(), "some workflow writes (perf-comment, perf-history, release)");
+    for (name, job_name, _, job) in &jobs {
+        for step in job["steps"].as_sequence().unwrap().iter().filter(|s| uses(s).starts_with("actions/checkout@")) {
+            assert_eq!(
+                step["with"]["persist-credentials"].as_bool(),
+                Some(false),
+                "{name} job `{job_name}`: a checkout in a job with a write token sets `persist-credentials: false`"
+            );
+        }
+    }
+}
+
+#[test]
+fn write_tokens_reach_only_steps_that_push_or_comment_and_never_a_build() {
+    let workflows = all_workflows();
+
+    let jobs = write_jobs(&workflows);
+
+    for (name, job_name, doc, job) in &jobs {
+        assert!(
+            !holds_token(&doc["env"]) && !holds_token(&job["env"]),
+            "{name} `{job_name}`: no token in a shared env"
+        );
+        let steps = job["steps"].as_sequence().unwrap();
+        for (i, step) in steps.iter().enumerate().filter(|(_, s)| holds_token(s)) {
+            let label = step["name"].as_str().or(step["uses"].as_str()).unwrap_or("?");
+            assert!(!builds(step), "{name} `{job_name}`, step `{label}`: holds the token and runs cargo");
+            let built_before = steps[..i].iter().any(builds);
+            assert!(
+                !built_before || pushes_or_comments(step),
+                "{name} `{job_name}`, step `{label}`: after a build, only the step that pushes or comments holds the token"
+            );
+        }
+    }
+}
+
+// ---- every workflow: pinned actions ----
+
+/// A third-party action pin: `uses: OWNER/REPO[/PATH]@SHA # VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pin {
+    action: String,
+    sha: String,
+    version: String,
+}
+
+/// Every `uses:` line of a workflow's text (comments are lost in the parsed YAML), parsed into a pin or
+/// the reason it is not one.
+fn pins(text: &str) -> Vec<Result<Pin, String>> {
+    let is_version = |v: &str| {
+        let parts: Vec<&str> = v.strip_prefix('v').unwrap_or("").split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    text.lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("- ").unwrap_or(l).strip_prefix("uses:"))
+        .map(str::trim)
+        .filter(|u| !u.starts_with("./"))
+        .map(|line| {
+            let (reference, comment) =
+                line.split_once('#').ok_or_else(|| format!("`{line}`: no `# vX.Y.Z` comment"))?;
+            let (action, sha) =
+                reference.trim().split_once('@').ok_or_else(|| format!("`{line}`: not OWNER/REPO@SHA"))?;
+            let version = comment.trim();
+            let full_sha = sha.len() == 40 && sha.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            if !full_sha {
+                return Err(format!("`{line}`: `{sha}` is not a full commit SHA (40 lowercase hex digits)"));
+            }
+            if !is_version(version) {
+                return Err(format!("`{line}`: the comment `{version}` is not the exact version vX.Y.Z"));
+            }
+            Ok(Pin { action: action.to_owned(), sha: sha.to_owned(), version: version.to_owned() })
+        })
+        .collect()
+}
+
+#[test]
+fn third_party_actions_are_pinned_by_full_commit_sha_with_the_version_in_a_comment() {
+    let workflows = all_workflows();
+
+    let bad: Vec<String> = workflows
+        .iter()
+        .flat_map(|(name, text)| pins(text).into_iter().filter_map(move |p| p.err().map(|e| format!("{name}: {e}"))))
+        .collect();
+
+    assert!(bad.is_empty(), "unpinned actions:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn each_action_is_pinned_to_one_commit_everywhere_and_that_pin_is_recorded_in_the_docs() {
+    let workflows = all_workflows();
+    let docs =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarking.md")).unwrap();
+
+    let mut seen: BTreeMap<String, (Pin, String)> = BTreeMap::new();
+    for (name, text) in &workflows {
+        for pin in pins(text).into_iter().flatten() {
+            let (first, first_in) = seen.entry(pin.action.clone()).or_insert_with(|| (pin.clone(), name.clone()));
+            assert_eq!(*first, pin, "{name} pins {} differently from {first_in}", pin.action);
+        }
+    }
+
+    assert!(!seen.is_empty());
+    for (pin, _) in seen.values() {
+        let row = docs.lines().find(|l| l.starts_with(&format!("| `{}` |", pin.action)));
+        let row =
+            row.unwrap_or_else(|| panic!("docs/benchmarking.md has no row for `{}` in its pinned actions", pin.action));
+        assert!(row.contains(&format!("`{}`", pin.sha)) && row.contains(&pin.version), "{pin:?} vs the docs: {row}");
+    }
+}
+
+#[test]
+fn pin_parser_refuses_tags_short_shas_and_missing_versions() {
+    let text = "      - uses: actions/checkout@v4\n        uses: actions/cache@0057852 # v4.3.0\n      - uses: a/b@0057852bfaa89a56745cba8c7296529d2fc39830\n      - uses: a/b@0057852bfaa89a56745cba8c7296529d2fc39830 # v4\n      - uses: ./local\n      - uses: a/b@0057852bfaa89a56745cba8c7296529d2fc39830 # v4.3.0\n";
+
+    let parsed = pins(text);
+
+    let ok: Vec<bool> = parsed.iter().map(Result::is_ok).collect();
+    assert_eq!(ok, [false, false, false, false, true]);
+}
+
+// ---- release.yml: the default branch only ----
+
+fn release_guard() -> (usize, usize, Value) {
+    let doc = load("release.yml");
+    let steps: Vec<Value> = steps(&doc).into_iter().cloned().collect();
+    let guard = steps.iter().position(|s| s["env"]["REF"].as_str() == Some("${{ github.ref }}")).expect("a guard step");
+    let checkout = steps.iter().position(|s| uses(s).starts_with("actions/checkout@")).expect("checkout");
+    (guard, checkout, steps[guard].clone())
+}
+
+fn run_guard(guard: &Value, reference: &str) -> (i32, String) {
+    let out = std::process::Command::new("bash")
+        .args(["-e", "-c", run(guard)])
+        .env("REF", reference)
+        .env("DEFAULT_BRANCH", "main")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn release_refuses_a_dispatch_from_any_ref_but_the_default_branch_and_says_so() {
+    let (guard_at, checkout_at, guard) = release_guard();
+
+    let (branch, tag, main) = (
+        run_guard(&guard, "refs/heads/feature"),
+        run_guard(&guard, "refs/tags/v1.0.0"),
+        run_guard(&guard, "refs/heads/main"),
+    );
+
+    assert!(guard_at < checkout_at, "the guard runs first");
+    assert_eq!(guard["env"]["DEFAULT_BRANCH"].as_str(), Some("${{ github.event.repository.default_branch }}"));
+    assert_ne!(branch.0, 0, "{}", branch.1);
+    assert!(branch.1.contains("::error::release tags only commits of the default branch (main)"), "{}", branch.1);
+    assert!(branch.1.contains("dispatched from refs/heads/feature"), "{}", branch.1);
+    assert_ne!(tag.0, 0, "{}", tag.1);
+    assert_eq!(main.0, 0, "{}", main.1);
+}
+
+#[test]
+fn release_tags_only_a_commit_of_the_default_branch_and_pushes_in_a_step_of_its_own() {
+    let doc = load("release.yml");
+
+    let steps = steps(&doc);
+
+    let tag = steps.iter().find(|s| run(s).contains("cargo xtask release tag")).expect("tag step");
+    assert!(run(tag).contains("--only-on \"origin/$DEFAULT_BRANCH\""), "{}", run(tag));
+    assert_eq!(tag["env"]["DEFAULT_BRANCH"].as_str(), Some("${{ github.event.repository.default_branch }}"));
+    assert!(!run(tag).contains("--push") && !holds_token(tag), "the gate's step neither pushes nor holds the token");
+    let push = steps.iter().find(|s| pushes_or_comments(s)).expect("push step");
+    assert!(run(push).contains("push origin \"refs/tags/$VERSION\""), "{}", run(push));
+    assert!(run(push).contains("core.hooksPath") && holds_token(push), "{}", run(push));
+}
+
+// ---- soak.yml: the weekly 30-minute soak ----
+
+#[test]
+fn soak_runs_weekly_on_a_schedule_and_by_hand() {
+    let doc = load("soak.yml");
+
+    let (mut on, crons) = (triggers(&doc), doc["on"]["schedule"].as_sequence().expect("schedule").clone());
+
+    on.sort();
+    assert_eq!(on, ["schedule", "workflow_dispatch"]);
+    assert_eq!(crons.len(), 1, "one scheduled time");
+    let cron = crons[0]["cron"].as_str().expect("cron");
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let number = |f: &str, max: u32| f.parse::<u32>().is_ok_and(|n| n <= max);
+    assert_eq!(fields.len(), 5, "{cron}");
+    assert!(number(fields[0], 59) && number(fields[1], 23), "a fixed minute and hour: {cron}");
+    assert_eq!((fields[2], fields[3]), ("*", "*"), "every month, any day of the month: {cron}");
+    assert!(number(fields[4], 6), "one day of the week, so once a week: {cron}");
+}
+
+#[test]
+fn soak_holds_thirty_minutes_and_fails_the_run_on_a_broken_budget() {
+    let doc = load("soak.yml");
+    let perf_toml = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../perf.toml")).unwrap();
+    let config: toml::Value = toml::from_str(&perf_toml).unwrap();
+
+    let steps = steps(&doc);
+
+    let soak = steps
+        .iter()
+        .find(|s| run(s).lines().any(|l| l.trim() == "cargo xtask load --soak 30m"))
+        .expect("a step running `cargo xtask load --soak 30m`");
+    assert!(soak.get("continue-on-error").is_none() && soak.get("if").is_none(), "its failure fails the run");
+    for masking in ["set +e", "|| true", "|| :", "| "] {
+        assert!(!run(soak).contains(masking), "`{masking}` would hide the soak's exit status: {}", run(soak));
+    }
+    let job = doc["jobs"].as_mapping().unwrap().values().next().unwrap();
+    assert!(job["timeout-minutes"].as_u64().is_some_and(|t| t >= 60), "30 min hold + build + ramp fit");
+    let min_seconds = config["budgets"]["load"]["rss_slope_min_seconds"].as_float().unwrap();
+    assert!(min_seconds <= 30.0 * 60.0, "a 30-minute hold is long enough for the slope to be judged");
+    assert_eq!(permissions(&doc["permissions"]), [("contents".to_owned(), "read".to_owned())]);
+}
+
+#[test]
+fn soak_keeps_the_figures_of_this_run_even_when_it_fails() {
+    let doc = load("soak.yml");
+
+    let steps = steps(&doc);
+
+    let soak = steps.iter().find(|s| run(s).contains("cargo xtask load --soak")).expect("soak step");
+    let script = run(soak);
+    assert!(
+        script.find("rm -f target/perf/load.json").is_some_and(|rm| rm < script.find("cargo xtask load").unwrap()),
+        "a cached load.json of an older run is removed first: {script}"
+    );
+    let upload = steps.iter().find(|s| uses(s).starts_with("actions/upload-artifact@")).expect("upload");
+    assert_eq!(upload["with"]["path"].as_str(), Some("target/perf/load.json"));
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+}
+
+// ---- CODEOWNERS ----
+
+/// Whether a CODEOWNERS pattern (the subset this repository uses: `*`, `/file`, `/dir/`, `name`)
+/// matches `path`.
+fn codeowners_match(pattern: &str, path: &str) -> bool {
+    assert!(!pattern.contains(['?', '[']) && (pattern == "*" || !pattern.contains('*')), "unsupported: {pattern}");
+    match pattern {
+        "*" => true,
+        p if p.starts_with('/') && p.ends_with('/') => path.starts_with(&p[1..]),
+        p if p.starts_with('/') => path == &p[1..] || path.starts_with(&format!("{}/", &p[1..])),
+        p => path.split('/').any(|part| part == p.trim_end_matches('/')),
+    }
+}
+
+/// The owners of `path`: the last matching line wins, as on GitHub.
+fn owners_of(codeowners: &str, path: &str) -> Vec<String> {
+    codeowners
+        .lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            let pattern = words.next()?;
+            codeowners_match(pattern, path).then(|| words.map(str::to_owned).collect::<Vec<_>>())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn codeowners_guard_the_gate_config_the_baselines_and_the_workflows() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.github/CODEOWNERS");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+
+    let guarded = [
+        "perf.toml",
+        "baselines/instr.json",
+        "baselines/wall.json",
+        ".github/workflows/perf.yml",
+        ".github/CODEOWNERS",
+    ]
+    .map(|p| (p, owners_of(&text, p)));
+
+    for (p, owners) in &guarded {
+        assert!(!owners.is_empty(), "{p} has no code owner");
+        assert!(
+            owners.iter().all(|o| o.starts_with('@') || o.contains('@')),
+            "{p}: {owners:?} are not users, teams or emails"
+        );
+    }
+    assert!(owners_of(&text, "crates/ha-proto/src/lib.rs").is_empty(), "the matcher is not vacuous");
+}
+
+#[test]
+fn codeowners_matcher_takes_the_last_matching_line() {
+    let text = "*  @all\n/baselines/ @perf\n/perf.toml @perf\n/docs/\n";
+
+    let owners =
+        ["baselines/x.json", "perf.toml", "perf.toml.bak", "docs/a.md", "src/baselines.rs"].map(|p| owners_of(text, p));
+
+    assert_eq!(
+        owners,
+        [vec!["@perf"], vec!["@perf"], vec!["@all"], vec![], vec!["@all"]]
+            .map(|v| v.into_iter().map(String::from).collect::<Vec<_>>())
+    );
 }

@@ -1,5 +1,6 @@
 //! The I/O edge of the comment poster: octocrab requests to GitHub's REST API with bounded retries,
-//! walking every page of a PR's issue comments, and the find-then-update-or-create upsert.
+//! the token's identity (`GET /user`), walking every page of a PR's issue comments, and the
+//! find-then-update-or-create upsert of the poster's own marked comment.
 
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::MARKER;
-use super::policy::{self, Answer, Backoff, Next, Subject};
+use super::ownership::{self, Author, Comment, Source};
+use super::policy::{self, Answer, Backoff, Judge, Next, Subject};
 
 /// A token kept out of `Debug` output.
 pub(crate) struct Token(pub(crate) String);
@@ -20,32 +21,28 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// One issue comment, as far as the poster cares.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Comment {
-    /// Comment id (for PATCH).
-    pub(crate) id: u64,
-    /// Markdown body.
-    #[serde(default)]
-    pub(crate) body: Option<String>,
-    /// Link to the comment.
-    #[serde(default)]
-    pub(crate) html_url: Option<String>,
-}
-
-impl Comment {
-    fn is_ours(&self) -> bool {
-        self.body.as_deref().is_some_and(|b| b.trim_start().starts_with(MARKER))
-    }
-}
-
 /// What the upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// A new comment was created.
-    Created { id: u64, url: Option<String> },
-    /// The existing comment was updated; `duplicates` other marked comments were left alone.
+pub(crate) enum Action {
+    /// A new comment was created; `posted_as` is the author GitHub recorded for it.
+    Created { id: u64, url: Option<String>, posted_as: Option<String> },
+    /// The poster's existing comment was updated; `duplicates` further own marked comments were left alone.
     Updated { id: u64, url: Option<String>, duplicates: usize },
+}
+
+/// What the upsert did, and the marked comments by other authors it left alone: (id, login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Created or updated.
+    pub(crate) action: Action,
+    /// Comments carrying the marker that someone else wrote; never edited.
+    pub(crate) foreign: Vec<(u64, String)>,
+}
+
+/// The answer to `GET /user`.
+#[derive(Debug, Deserialize)]
+struct Whoami {
+    login: String,
 }
 
 /// Who retries a transient failure of a request.
@@ -95,6 +92,7 @@ pub(crate) struct Settings {
 /// What one request produced after retries.
 #[derive(Debug)]
 struct Reply {
+    status: u16,
     text: String,
     next: Option<String>,
 }
@@ -136,8 +134,21 @@ impl Client {
         format!("{}/{}", self.owner, self.name)
     }
 
-    /// Sends one request; transient answers are retried here or returned as [`Transient`], per `retries`.
+    /// Sends one request judged by [`policy::classify`]; see [`Client::send_judged`].
     async fn send(&self, method: Method, url: &str, body: Option<&Value>, retries: Retries) -> Result<Reply> {
+        self.send_judged(method, url, body, retries, policy::classify).await
+    }
+
+    /// Sends one request; `judge` decides what each answer means; transient answers are retried here
+    /// or returned as [`Transient`], per `retries`.
+    async fn send_judged(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        retries: Retries,
+        judge: Judge,
+    ) -> Result<Reply> {
         let repo = self.repo();
         let subject = Subject { repo: &repo, pr: self.pr };
         let mut retry = 0;
@@ -169,9 +180,9 @@ impl Client {
                     let message = error_message(&text);
                     let answer =
                         Answer { status, retry_after, ratelimit_remaining: remaining, reset_in, message: &message };
-                    let next = classify_redacted(&answer, subject, self.backoff.cap, &self.token.0);
+                    let next = redacted(judge(&answer, subject, self.backoff.cap), &self.token.0);
                     let next_url = link.as_deref().and_then(policy::next_link).map(str::to_owned);
-                    (next, Some(Reply { text, next: next_url }))
+                    (next, Some(Reply { status, text, next: next_url }))
                 }
             };
             match next {
@@ -209,28 +220,48 @@ impl Client {
         Ok(all)
     }
 
-    /// Updates the PR's marked comment, or creates it when there is none.
-    pub(crate) async fn upsert(&self, body: &str) -> Result<Outcome> {
+    /// Who the token posts as: the login `GET /user` gives, or `fallback` when GitHub refuses that
+    /// request with a plain 403 (the Actions token and GitHub App tokens act for no user).
+    pub(crate) async fn author(&self, fallback: &str) -> Result<Author> {
+        let reply = self
+            .send_judged(Method::Get, "/user", None, Retries::InPlace, policy::classify_identity)
+            .await
+            .context("asking GitHub who the token belongs to (GET /user)")?;
+        if reply.status == 403 {
+            return Ok(Author { login: fallback.to_owned(), source: Source::Configured });
+        }
+        let whoami: Whoami = serde_json::from_str(&reply.text).context("GitHub's answer to GET /user has no login")?;
+        Ok(Author { login: whoami.login, source: Source::TokenUser })
+    }
+
+    /// Updates the marked comment `author` wrote on the PR, or creates one when there is none. Marked
+    /// comments by anyone else are never edited: they are returned in [`Outcome::foreign`].
+    pub(crate) async fn upsert(&self, body: &str, author: &str) -> Result<Outcome> {
         let payload = json!({ "body": body });
         let mut retry = 0;
         loop {
             let comments = self.comments().await.context("listing the pull request's comments")?;
-            let mut ours = comments.iter().filter(|c| c.is_ours());
-            if let Some(existing) = ours.next() {
+            let selection = ownership::select(&comments, author);
+            let foreign = selection.foreign;
+            if let Some(existing) = selection.ours {
                 let url = format!("/repos/{}/{}/issues/comments/{}", self.owner, self.name, existing.id);
                 let reply = self
                     .send(Method::Patch, &url, Some(&payload), Retries::InPlace)
                     .await
                     .context("updating the comment")?;
                 let updated: Comment = serde_json::from_str(&reply.text).unwrap_or_else(|_| existing.clone());
-                return Ok(Outcome::Updated { id: existing.id, url: updated.html_url, duplicates: ours.count() });
+                let action =
+                    Action::Updated { id: existing.id, url: updated.html_url, duplicates: selection.duplicates };
+                return Ok(Outcome { action, foreign });
             }
             let url = format!("/repos/{}/{}/issues/{}/comments", self.owner, self.name, self.pr);
             match self.send(Method::Post, &url, Some(&payload), Retries::ByCaller).await {
                 Ok(reply) => {
                     let created: Comment =
                         serde_json::from_str(&reply.text).context("GitHub's answer to the new comment")?;
-                    return Ok(Outcome::Created { id: created.id, url: created.html_url });
+                    let posted_as = created.login().map(str::to_owned);
+                    let action = Action::Created { id: created.id, url: created.html_url, posted_as };
+                    return Ok(Outcome { action, foreign });
                 }
                 Err(err) => {
                     // A failed create may still have landed: look for it again before posting a second one.
@@ -250,8 +281,8 @@ impl Client {
     }
 }
 
-fn classify_redacted(answer: &Answer<'_>, subject: Subject<'_>, cap: Duration, token: &str) -> Next {
-    match policy::classify(answer, subject, cap) {
+fn redacted(next: Next, token: &str) -> Next {
+    match next {
         Next::Fail(m) => Next::Fail(policy::redact(&m, token)),
         Next::Retry { server_wait, why } => Next::Retry { server_wait, why: policy::redact(&why, token) },
         Next::Done => Next::Done,

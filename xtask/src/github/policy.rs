@@ -110,6 +110,20 @@ pub(crate) fn classify(answer: &Answer<'_>, subject: Subject<'_>, cap: Duration)
     }
 }
 
+/// How an answer is judged: [`classify`] for the PR's comments, [`classify_identity`] for `GET /user`.
+pub(crate) type Judge = fn(&Answer<'_>, Subject<'_>, Duration) -> Next;
+
+/// Like [`classify`], for `GET /user`: a plain 403 is an answer, not a failure. GitHub gives it to
+/// tokens that act for an integration rather than a user (Actions' `GITHUB_TOKEN`: "Resource not
+/// accessible by integration"; a GitHub App's installation token), and the poster then falls back to the
+/// configured bot login. A rate-limited 403 is still retried.
+pub(crate) fn classify_identity(answer: &Answer<'_>, subject: Subject<'_>, cap: Duration) -> Next {
+    if answer.status == 403 && !is_rate_limited(answer) {
+        return Next::Done;
+    }
+    classify(answer, subject, cap)
+}
+
 /// Replaces every occurrence of `secret` in `text` with `***` (no-op for an empty secret).
 pub(crate) fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() { text.to_owned() } else { text.replace(secret, "***") }
@@ -192,6 +206,18 @@ mod tests {
         let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [500, 1000, 2000, 3000]);
         assert_eq!(b.delay(0, Some(Duration::from_secs(3600))), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn identity_lookup_takes_a_plain_forbidden_as_an_answer_but_retries_a_rate_limit() {
+        let integration = answer(403, "Resource not accessible by integration");
+        let limited = Answer { retry_after: Some(1), ..answer(403, "You have exceeded a secondary rate limit") };
+
+        let (plain, rate) = (classify_identity(&integration, SUBJECT, CAP), classify_identity(&limited, SUBJECT, CAP));
+
+        assert_eq!(plain, Next::Done);
+        assert!(matches!(rate, Next::Retry { .. }), "{rate:?}");
+        assert!(matches!(classify_identity(&answer(401, "Bad credentials"), SUBJECT, CAP), Next::Fail(_)));
     }
 
     #[test]
