@@ -134,8 +134,7 @@ fn shell_exports(urls: &Urls, token: &Token, control: &Path) -> String {
 }
 
 fn workspace_root() -> PathBuf {
-    // xtask/ lives directly in the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    crate::workspace::root()
 }
 
 fn cargo() -> String {

@@ -24,7 +24,7 @@
 mod procs;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -85,7 +85,7 @@ pub(crate) fn warmup_for(hold: Duration) -> Duration {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    crate::workspace::root()
 }
 
 /// Runs the load test.

@@ -6,6 +6,7 @@ mod ha_conformance;
 mod load;
 mod perf;
 mod release;
+mod workspace;
 
 use clap::{Parser, Subcommand};
 

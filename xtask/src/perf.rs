@@ -262,7 +262,7 @@ struct Ctx {
 }
 
 fn default_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
+    crate::workspace::root()
 }
 
 impl Ctx {
@@ -658,6 +658,7 @@ fn compare(ctx: &Ctx, opts: &Options, against: &str, no_run: bool) -> Result<u8>
     for row in &mut rows {
         row.reference = format!("compare vs {against}");
     }
-    let report = decision::decide(Mode::Compare(against.to_owned()), rows, budgets, Vec::new(), not_measured);
+    let mut report = decision::decide(Mode::Compare(against.to_owned()), rows, budgets, Vec::new(), not_measured);
+    report.root = Some(ctx.ws.root.display().to_string());
     emit(&ctx.perf_dir(), &report)
 }

@@ -173,6 +173,25 @@ fn changed_bench_targets_make_the_baselines_stale_with_exit_4() {
 }
 
 #[test]
+fn workspace_is_the_checkout_cargo_ran_in_not_the_one_the_binary_was_built_from() {
+    let (_lock, _) = blessed();
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    // What `cargo xtask` in another checkout sets; no --root.
+    command
+        .args(["perf", "--check", "--baselines"])
+        .arg(empty.path())
+        .env("CARGO_MANIFEST_DIR", synth_root().join("xtask"))
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("HAPULSE_PERF_ROOT");
+
+    let output = command.output().expect("start xtask");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!("perf: workspace {}", synth_root().display())), "{}", text(&output));
+}
+
+#[test]
 fn check_mode_reports_a_missing_baseline_with_exit_4_without_running() {
     let (_lock, _) = blessed();
     let empty = tempfile::tempdir().unwrap();

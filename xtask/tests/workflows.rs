@@ -88,7 +88,7 @@ fn perf_runs_on_pull_request_with_read_only_contents() {
 }
 
 #[test]
-fn perf_runs_the_gate_and_the_wall_ab_with_full_history_and_uploads_the_report() {
+fn perf_judges_every_suite_ab_against_the_merge_base_and_uploads_the_report() {
     let doc = load("perf.yml");
 
     let steps = steps(&doc);
@@ -96,19 +96,30 @@ fn perf_runs_the_gate_and_the_wall_ab_with_full_history_and_uploads_the_report()
     let checkout = steps.iter().find(|s| uses(s).starts_with("actions/checkout@")).expect("checkout");
     assert_eq!(checkout["with"]["fetch-depth"].as_u64(), Some(0));
     assert!(steps.iter().any(|s| run(s).contains("apt-get install") && run(s).contains("valgrind")));
-    assert!(
-        steps
-            .iter()
-            .any(|s| run(s).lines().any(|l| l.trim() == "cargo xtask perf --history target/perf/history.jsonl"))
-    );
-    assert!(steps.iter().any(|s| run(s).contains("git show origin/perf-history:history.jsonl")));
+    let base = steps.iter().find(|s| run(s).contains("git merge-base")).expect("merge-base step");
+    assert_eq!(base["env"]["BASE_REF"].as_str(), Some("${{ github.base_ref }}"));
     let ab = steps.iter().find(|s| run(s).contains("cargo xtask perf --base")).expect("A/B step");
-    assert!(run(ab).contains("--suite wall"));
-    assert_eq!(ab["env"]["BASE_SHA"].as_str(), Some("${{ github.event.pull_request.base.sha }}"));
+    assert!(run(ab).lines().any(|l| l.trim() == "cargo xtask perf --base \"$MERGE_BASE\""), "{}", run(ab));
+    assert_eq!(ab["env"]["MERGE_BASE"].as_str(), Some("${{ steps.base.outputs.sha }}"));
+    assert!(!steps.iter().any(|s| run(s).contains("--suite")), "every suite is judged A/B");
     let upload = steps.iter().find(|s| uses(s).starts_with("actions/upload-artifact@")).expect("upload");
     assert_eq!(upload["with"]["name"].as_str(), Some("perf-report"));
     assert!(steps.iter().any(|s| uses(s).starts_with("actions/cache@")
         && s["with"]["path"].as_str().unwrap_or("").contains("iai-callgrind-runner")));
+}
+
+#[test]
+fn perf_rebless_blesses_on_the_runner_and_opens_a_pull_request_by_hand_only() {
+    let doc = load("perf-rebless.yml");
+
+    let steps = steps(&doc);
+
+    assert_eq!(triggers(&doc), ["workflow_dispatch"]);
+    assert_eq!(doc["on"]["workflow_dispatch"]["inputs"]["reason"]["required"].as_bool(), Some(true));
+    let bless = steps.iter().find(|s| run(s).contains("cargo xtask perf bless --reason")).expect("bless step");
+    assert!(!holds_token(bless));
+    let open = steps.iter().find(|s| run(s).contains("gh pr create")).expect("pull request step");
+    assert!(holds_token(open) && !builds(open) && pushes_or_comments(open));
 }
 
 #[test]

@@ -86,6 +86,9 @@ pub(crate) struct Report {
     /// The machine that measured (CPU, cores, kernel, rustc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) machine: Option<String>,
+    /// The workspace that was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) root: Option<String>,
     /// Which suites were measured A/B instead of against their committed baselines, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
@@ -123,6 +126,7 @@ pub(crate) fn decide(
         bless_command: "cargo xtask perf bless --reason \"...\"".to_owned(),
         shards: Vec::new(),
         machine: None,
+        root: None,
         notes: Vec::new(),
     };
     finish(&mut report);

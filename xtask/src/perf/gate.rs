@@ -280,6 +280,7 @@ pub(crate) fn check(ctx: &Ctx, opts: &Options) -> Result<u8> {
     let env = probe::environment(&ctx.sh, &ctx.ws)?;
     let machine = probe::this_machine(&env);
     let reference = git::baselines_reference(&ctx.sh, &ctx.ws.root, &ctx.baselines)?;
+    println!("perf: workspace {}", ctx.ws.root.display());
     let mut stale = Vec::new();
     for loaded in load_baselines(ctx, &env, &machine, &suites(opts))? {
         match plan(&loaded, reference.as_ref(), &[]) {
@@ -410,6 +411,7 @@ pub(crate) fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
     let mut report = decision::decide(Mode::Baselines, rows, budgets, stale, not_measured);
     report.shards = opts.shard.iter().map(Shard::to_string).collect();
     report.machine = Some(machine.describe());
+    report.root = Some(ctx.ws.root.display().to_string());
     report.notes = notes;
     let code = emit(&ctx.perf_dir(), &report)?;
     if opts.record {
@@ -470,6 +472,7 @@ pub(crate) fn ab(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
     report.shards = opts.shard.iter().map(Shard::to_string).collect();
     let env = probe::environment(&ctx.sh, &ctx.ws)?;
     report.machine = Some(probe::this_machine(&env).describe());
+    report.root = Some(ctx.ws.root.display().to_string());
     emit(&ctx.perf_dir(), &report)
 }
 

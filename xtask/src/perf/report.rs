@@ -159,6 +159,9 @@ pub(crate) fn render_terminal(report: &Report) -> String {
     if let Some(machine) = &report.machine {
         let _ = writeln!(out, "measured on: {machine}");
     }
+    if let Some(root) = &report.root {
+        let _ = writeln!(out, "workspace: {root}");
+    }
     let _ = writeln!(out, "{}", report.summary);
     let _ = writeln!(out, "perf gate: {} · {}", outcome_text(report), mode_text(&report.mode));
     out
@@ -200,6 +203,9 @@ pub(crate) fn render_markdown(report: &Report) -> String {
     }
     if let Some(machine) = &report.machine {
         let _ = writeln!(head, "- measured on: {machine}");
+    }
+    if let Some(root) = &report.root {
+        let _ = writeln!(head, "- workspace: `{root}`");
     }
     let exceeded: Vec<_> = report.budgets.iter().filter(|b| !b.ok).collect();
     for b in &exceeded {
