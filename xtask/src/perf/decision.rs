@@ -1,7 +1,7 @@
 //! The verdict model: rows, budgets, staleness and unmeasured suites become one [`Report`] with an
 //! overall [`Outcome`] and its exit code. Shard reports merge into one by the same rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::budgets::BudgetCheck;
 use super::rules::{Row, Verdict};
 use super::schema::{NotMeasured, SCHEMA_VERSION};
+use super::shard::Shard;
 
 /// The overall result, in order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +90,10 @@ pub(crate) struct Report {
     /// The workspace that was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) root: Option<String>,
+    /// The commit measured (HEAD), with `+dirty` when the tree had uncommitted changes; shard
+    /// reports of different commits are never merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) commit: Option<String>,
     /// Which suites were measured A/B instead of against their committed baselines, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
@@ -127,6 +132,7 @@ pub(crate) fn decide(
         shards: Vec::new(),
         machine: None,
         root: None,
+        commit: None,
         notes: Vec::new(),
     };
     finish(&mut report);
@@ -178,8 +184,11 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
 }
 
-/// Merges shard reports: rows, budgets, staleness and unmeasured suites are unioned, the outcome recomputed.
+/// Merges shard reports: rows, budgets, staleness and unmeasured suites are unioned, the outcome
+/// recomputed. Refused: reports of different modes or commits, an unsharded report, shards of
+/// different counts, a shard given twice, and a set missing a shard.
 pub(crate) fn merge(reports: Vec<Report>) -> Result<Report> {
+    check_shard_set(&reports)?;
     let mut iter = reports.into_iter();
     let mut merged = iter.next().ok_or_else(|| anyhow::anyhow!("no reports to merge"))?;
     for report in iter {
@@ -200,6 +209,37 @@ pub(crate) fn merge(reports: Vec<Report>) -> Result<Report> {
     merged.shards.sort();
     finish(&mut merged);
     Ok(merged)
+}
+
+/// The reports must be exactly shards 1..=n of one run of one commit.
+fn check_shard_set(reports: &[Report]) -> Result<()> {
+    anyhow::ensure!(!reports.is_empty(), "no reports to merge");
+    let commits: BTreeSet<&str> = reports.iter().map(|r| r.commit.as_deref().unwrap_or("unknown")).collect();
+    anyhow::ensure!(
+        commits.len() == 1,
+        "the reports measured different revisions ({}): merge the shards of one run",
+        commits.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    let mut shards: Vec<Shard> = Vec::new();
+    for (k, report) in reports.iter().enumerate() {
+        anyhow::ensure!(
+            report.shards.len() == 1,
+            "report {} is not the report of one shard (shards {:?}): merge only `--shard i/n` reports",
+            k + 1,
+            report.shards
+        );
+        shards.push(report.shards[0].parse().map_err(|e: String| anyhow::anyhow!("report {}: {e}", k + 1))?);
+    }
+    let counts: BTreeSet<usize> = shards.iter().map(|s| s.count).collect();
+    anyhow::ensure!(counts.len() == 1, "the reports split the run differently ({counts:?} shards)");
+    let count = shards[0].count;
+    let mut seen = BTreeSet::new();
+    for shard in &shards {
+        anyhow::ensure!(seen.insert(shard.index), "shard {shard} is given twice");
+    }
+    let missing: Vec<String> = (1..=count).filter(|i| !seen.contains(i)).map(|i| format!("{i}/{count}")).collect();
+    anyhow::ensure!(missing.is_empty(), "shard {} is missing: merge every shard of the run", missing.join(", "));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,6 +345,7 @@ pub(crate) mod tests {
             vec![],
         );
         a.shards = vec!["1/2".into()];
+        a.commit = Some("abc".into());
         let mut b = decide(
             Mode::Baselines,
             vec![row("d/e/f", Metric::Instructions, Verdict::Regression, true)],
@@ -313,6 +354,7 @@ pub(crate) mod tests {
             vec![],
         );
         b.shards = vec!["2/2".into()];
+        b.commit = Some("abc".into());
 
         let merged = merge(vec![b, a]).unwrap();
 
@@ -321,5 +363,55 @@ pub(crate) mod tests {
             (3, 2, vec!["1/2".to_owned(), "2/2".to_owned()])
         );
         assert_eq!(merged.summary, "1 regression, 1 unchanged");
+    }
+
+    fn shard_report(shard: &str, commit: &str) -> Report {
+        let mut report = decide(
+            Mode::Baselines,
+            vec![row(&format!("a/b/{}", shard.replace('/', "of")), Metric::Instructions, Verdict::Unchanged, false)],
+            vec![],
+            vec![],
+            vec![],
+        );
+        report.shards = vec![shard.to_owned()];
+        report.commit = Some(commit.to_owned());
+        report
+    }
+
+    #[test]
+    fn merge_refuses_a_set_missing_a_shard() {
+        let reports = vec![shard_report("1/3", "abc"), shard_report("3/3", "abc")];
+
+        let err = merge(reports).unwrap_err();
+
+        assert_eq!(format!("{err:#}"), "shard 2/3 is missing: merge every shard of the run");
+    }
+
+    #[test]
+    fn merge_refuses_a_shard_given_twice() {
+        let reports = vec![shard_report("1/2", "abc"), shard_report("1/2", "abc"), shard_report("2/2", "abc")];
+
+        let err = merge(reports).unwrap_err();
+
+        assert_eq!(format!("{err:#}"), "shard 1/2 is given twice");
+    }
+
+    #[test]
+    fn merge_refuses_shards_of_different_revisions() {
+        let reports = vec![shard_report("1/2", "abc"), shard_report("2/2", "def")];
+
+        let err = merge(reports).unwrap_err();
+
+        assert!(format!("{err:#}").contains("different revisions (abc, def)"), "{err:#}");
+    }
+
+    #[test]
+    fn merge_refuses_an_unsharded_report() {
+        let mut whole = shard_report("1/1", "abc");
+        whole.shards.clear();
+
+        let err = merge(vec![whole, shard_report("1/1", "abc")]).unwrap_err();
+
+        assert!(format!("{err:#}").contains("is not the report of one shard"), "{err:#}");
     }
 }

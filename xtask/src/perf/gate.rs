@@ -412,6 +412,7 @@ pub(crate) fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
     report.shards = opts.shard.iter().map(Shard::to_string).collect();
     report.machine = Some(machine.describe());
     report.root = Some(ctx.ws.root.display().to_string());
+    report.commit = git::head_state(&ctx.sh, &ctx.ws.root);
     report.notes = notes;
     let code = emit(&ctx.perf_dir(), &report)?;
     if opts.record {
@@ -473,6 +474,7 @@ pub(crate) fn ab(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
     let env = probe::environment(&ctx.sh, &ctx.ws)?;
     report.machine = Some(probe::this_machine(&env).describe());
     report.root = Some(ctx.ws.root.display().to_string());
+    report.commit = git::head_state(&ctx.sh, &ctx.ws.root);
     emit(&ctx.perf_dir(), &report)
 }
 

@@ -20,6 +20,14 @@ pub(crate) fn commit_of(sh: &Shell, repo: &Path, rev: &str) -> Option<String> {
     cmd!(sh, "git rev-parse --verify --quiet {spec}").quiet().ignore_stderr().read().ok().filter(|s| !s.is_empty())
 }
 
+/// HEAD's full hash, with `+dirty` when tracked files have uncommitted changes; `None` outside git.
+pub(crate) fn head_state(sh: &Shell, repo: &Path) -> Option<String> {
+    let head = commit_of(sh, repo, "HEAD")?;
+    let _dir = sh.push_dir(repo);
+    let dirty = cmd!(sh, "git status --porcelain --untracked-files=no").quiet().ignore_stderr().read().ok()?;
+    Some(if dirty.trim().is_empty() { head } else { format!("{head}+dirty") })
+}
+
 /// The reference revision of a gate run, and why it is that one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reference {
