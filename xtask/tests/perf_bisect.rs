@@ -8,6 +8,8 @@
 //! the one `perf_gate.rs` uses, so the bench dependencies are built once for both (the first run on a
 //! cold target directory takes about a minute and a half).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -211,6 +213,9 @@ fn change_against_parent(stdout: &str) -> f64 {
 
 #[test]
 fn bisect_names_the_commit_that_added_work() {
+    if !common::valgrind_or_skip("bisect_names_the_commit_that_added_work") {
+        return;
+    }
     let fixture = fixture();
 
     let run = run();
@@ -223,6 +228,9 @@ fn bisect_names_the_commit_that_added_work() {
 
 #[test]
 fn bisect_reports_a_change_of_about_ten_percent() {
+    if !common::valgrind_or_skip("bisect_reports_a_change_of_about_ten_percent") {
+        return;
+    }
     let run = run();
 
     let change = change_against_parent(&String::from_utf8_lossy(&run.output.stdout));
@@ -232,6 +240,9 @@ fn bisect_reports_a_change_of_about_ten_percent() {
 
 #[test]
 fn bisect_leaves_the_users_tree_head_and_worktrees_untouched() {
+    if !common::valgrind_or_skip("bisect_leaves_the_users_tree_head_and_worktrees_untouched") {
+        return;
+    }
     let run = run();
 
     let (before, after) = (&run.before, &run.after);
@@ -243,6 +254,9 @@ fn bisect_leaves_the_users_tree_head_and_worktrees_untouched() {
 
 #[test]
 fn bisect_keeps_the_users_own_bisect_session() {
+    if !common::valgrind_or_skip("bisect_keeps_the_users_own_bisect_session") {
+        return;
+    }
     let run = run();
 
     let (before, after) = (&run.before.bisect_log, &run.after.bisect_log);
@@ -253,6 +267,9 @@ fn bisect_keeps_the_users_own_bisect_session() {
 
 #[test]
 fn a_commit_that_does_not_build_is_skipped_and_the_first_bad_commit_still_found() {
+    if !common::valgrind_or_skip("a_commit_that_does_not_build_is_skipped_and_the_first_bad_commit_still_found") {
+        return;
+    }
     let fixture = fixture_with_a_broken_commit();
     let _lock = lock();
 
@@ -267,6 +284,9 @@ fn a_commit_that_does_not_build_is_skipped_and_the_first_bad_commit_still_found(
 
 #[test]
 fn no_regression_between_good_and_bad_is_an_error_and_leaves_no_worktree() {
+    if !common::valgrind_or_skip("no_regression_between_good_and_bad_is_an_error_and_leaves_no_worktree") {
+        return;
+    }
     let fixture = fixture();
     let _lock = lock();
 
@@ -280,6 +300,9 @@ fn no_regression_between_good_and_bad_is_an_error_and_leaves_no_worktree() {
 
 #[test]
 fn unknown_benchmark_is_a_usage_error_and_leaves_no_worktree() {
+    if !common::valgrind_or_skip("unknown_benchmark_is_a_usage_error_and_leaves_no_worktree") {
+        return;
+    }
     let fixture = fixture();
     let _lock = lock();
 
@@ -293,6 +316,9 @@ fn unknown_benchmark_is_a_usage_error_and_leaves_no_worktree() {
 
 #[test]
 fn good_after_bad_is_a_usage_error() {
+    if !common::valgrind_or_skip("good_after_bad_is_a_usage_error") {
+        return;
+    }
     let fixture = fixture();
     let _lock = lock();
 
@@ -308,6 +334,9 @@ fn good_after_bad_is_a_usage_error() {
 /// real benches for a change that saves 46%).
 #[test]
 fn ab_mode_with_a_shared_target_directory_measures_base_and_head_apart() {
+    if !common::valgrind_or_skip("ab_mode_with_a_shared_target_directory_measures_base_and_head_apart") {
+        return;
+    }
     let fixture = fixture();
     let _lock = lock();
 

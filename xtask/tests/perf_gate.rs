@@ -10,6 +10,8 @@
 //! The tests share one target directory and one blessed baseline, so they take a lock and run one
 //! at a time; the first one pays for the build (about a minute on a cold target directory).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -79,6 +81,9 @@ fn row<'a>(stdout: &'a str, id: &str, metric: &str) -> &'a str {
 
 #[test]
 fn unchanged_tree_passes_with_exit_0() {
+    if !common::valgrind_or_skip("unchanged_tree_passes_with_exit_0") {
+        return;
+    }
     let (_lock, baselines) = blessed();
 
     let output = perf(baselines, &[], &[]);
@@ -89,6 +94,9 @@ fn unchanged_tree_passes_with_exit_0() {
 
 #[test]
 fn one_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
+    if !common::valgrind_or_skip("one_percent_more_instructions_fails_with_exit_3_naming_the_benchmark") {
+        return;
+    }
     let (_lock, baselines) = blessed();
 
     let output = perf(baselines, &["--suite", "instr,heap"], &[("SYNTH_EXTRA_WORK_PERCENT", "1")]);
@@ -100,6 +108,9 @@ fn one_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
 
 #[test]
 fn one_extra_allocation_fails_with_exit_3() {
+    if !common::valgrind_or_skip("one_extra_allocation_fails_with_exit_3") {
+        return;
+    }
     let (_lock, baselines) = blessed();
 
     let output = perf(baselines, &[], &[("SYNTH_EXTRA_ALLOCS", "1")]);
@@ -123,6 +134,9 @@ fn edited_baselines(baselines: &Path, edit: impl Fn(&str, &mut serde_json::Value
 
 #[test]
 fn baseline_from_another_toolchain_is_measured_ab_and_passes() {
+    if !common::valgrind_or_skip("baseline_from_another_toolchain_is_measured_ab_and_passes") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let other = edited_baselines(baselines, |_, b| {
         let rustc = b["provenance"]["rustc"].as_str().unwrap().replace("rustc 1.", "rustc 0.");
@@ -139,6 +153,9 @@ fn baseline_from_another_toolchain_is_measured_ab_and_passes() {
 
 #[test]
 fn wall_baseline_from_another_machine_is_judged_ab_and_passes() {
+    if !common::valgrind_or_skip("wall_baseline_from_another_machine_is_judged_ab_and_passes") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let other = edited_baselines(baselines, |suite, b| {
         if suite == "wall" {
@@ -157,6 +174,9 @@ fn wall_baseline_from_another_machine_is_judged_ab_and_passes() {
 
 #[test]
 fn changed_bench_targets_make_the_baselines_stale_with_exit_4() {
+    if !common::valgrind_or_skip("changed_bench_targets_make_the_baselines_stale_with_exit_4") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let other = edited_baselines(baselines, |suite, b| {
         if suite == "instr" {
@@ -174,6 +194,9 @@ fn changed_bench_targets_make_the_baselines_stale_with_exit_4() {
 
 #[test]
 fn workspace_is_the_checkout_cargo_ran_in_not_the_one_the_binary_was_built_from() {
+    if !common::valgrind_or_skip("workspace_is_the_checkout_cargo_ran_in_not_the_one_the_binary_was_built_from") {
+        return;
+    }
     let (_lock, _) = blessed();
     let empty = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -193,6 +216,9 @@ fn workspace_is_the_checkout_cargo_ran_in_not_the_one_the_binary_was_built_from(
 
 #[test]
 fn check_mode_reports_a_missing_baseline_with_exit_4_without_running() {
+    if !common::valgrind_or_skip("check_mode_reports_a_missing_baseline_with_exit_4_without_running") {
+        return;
+    }
     let (_lock, _) = blessed();
     let empty = tempfile::tempdir().unwrap();
 
@@ -206,6 +232,9 @@ fn check_mode_reports_a_missing_baseline_with_exit_4_without_running() {
 
 #[test]
 fn busy_wait_in_the_measured_loop_fails_with_exit_3_although_instructions_are_steady() {
+    if !common::valgrind_or_skip("busy_wait_in_the_measured_loop_fails_with_exit_3_although_instructions_are_steady") {
+        return;
+    }
     let (_lock, baselines) = blessed();
 
     let output = perf(baselines, &["--head-env", "SYNTH_WALL_NOISE_US=200"], &[]);
@@ -220,6 +249,9 @@ fn busy_wait_in_the_measured_loop_fails_with_exit_3_although_instructions_are_st
 
 #[test]
 fn ab_mode_fails_a_busy_wait_in_head_only() {
+    if !common::valgrind_or_skip("ab_mode_fails_a_busy_wait_in_head_only") {
+        return;
+    }
     let (_lock, _) = blessed();
     let none = tempfile::tempdir().unwrap();
 
@@ -234,6 +266,9 @@ fn ab_mode_fails_a_busy_wait_in_head_only() {
 
 #[test]
 fn perf_power_counts_what_each_injected_change_catches() {
+    if !common::valgrind_or_skip("perf_power_counts_what_each_injected_change_catches") {
+        return;
+    }
     let (_lock, _) = blessed();
     let none = tempfile::tempdir().unwrap();
 
@@ -252,6 +287,9 @@ fn perf_power_counts_what_each_injected_change_catches() {
 
 #[test]
 fn report_is_appended_to_the_github_step_summary() {
+    if !common::valgrind_or_skip("report_is_appended_to_the_github_step_summary") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let summary = tempfile::NamedTempFile::new().unwrap();
     let path = summary.path().to_str().unwrap().to_owned();
@@ -265,6 +303,9 @@ fn report_is_appended_to_the_github_step_summary() {
 
 #[test]
 fn missing_valgrind_marks_instructions_not_measured_and_never_passes() {
+    if !common::valgrind_or_skip("missing_valgrind_marks_instructions_not_measured_and_never_passes") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     // A PATH with everything the run needs except valgrind.
     let bin = tempfile::tempdir().unwrap();
@@ -287,6 +328,9 @@ fn missing_valgrind_marks_instructions_not_measured_and_never_passes() {
 
 #[test]
 fn ab_mode_against_the_committed_tree_compares_head_with_base() {
+    if !common::valgrind_or_skip("ab_mode_against_the_committed_tree_compares_head_with_base") {
+        return;
+    }
     let (_lock, baselines) = blessed();
 
     let output = perf(baselines, &["--base", "HEAD", "--suite", "instr,heap"], &[]);
@@ -299,6 +343,9 @@ fn ab_mode_against_the_committed_tree_compares_head_with_base() {
 
 #[test]
 fn recorded_run_appends_one_history_point_that_perf_history_shows() {
+    if !common::valgrind_or_skip("recorded_run_appends_one_history_point_that_perf_history_shows") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let dir = tempfile::tempdir().unwrap();
     let history = dir.path().join("history.jsonl");
@@ -334,6 +381,9 @@ fn recorded_run_appends_one_history_point_that_perf_history_shows() {
 
 #[test]
 fn ten_recorded_runs_of_this_machine_replace_the_fixed_wall_tolerance() {
+    if !common::valgrind_or_skip("ten_recorded_runs_of_this_machine_replace_the_fixed_wall_tolerance") {
+        return;
+    }
     let (_lock, baselines) = blessed();
     let dir = tempfile::tempdir().unwrap();
     let history = dir.path().join("history.jsonl");
@@ -366,4 +416,22 @@ fn ten_recorded_runs_of_this_machine_replace_the_fixed_wall_tolerance() {
         .expect("a synth/sum/small wall row");
     assert!(row["rule"].as_str().unwrap().starts_with("learned from 10 runs of history"), "{row}");
     assert!((row["tolerance"].as_f64().unwrap() - 0.01).abs() < 0.005, "{row}");
+}
+
+#[test]
+fn missing_valgrind_skips_with_one_line_unless_ci_requires_it() {
+    let test = "some_instr_test";
+
+    let (here, absent, required) =
+        (common::decide(test, true, true), common::decide(test, false, false), common::decide(test, false, true));
+
+    assert_eq!(here, common::Valgrind::Run);
+    assert!(
+        matches!(&absent, common::Valgrind::Skip(line) if line.starts_with("skipped some_instr_test: valgrind not found")),
+        "{absent:?}"
+    );
+    assert!(
+        matches!(&required, common::Valgrind::Fail(m) if m.contains("HAPULSE_TESTS_REQUIRE_VALGRIND")),
+        "{required:?}"
+    );
 }
