@@ -141,6 +141,9 @@ pub(crate) struct PairedConfig {
     pub(crate) rounds: usize,
     /// Rounds of a `--quick` run.
     pub(crate) quick_rounds: usize,
+    /// Rounds every benchmark runs; after them, one whose every round put head below the tolerance
+    /// is decided and leaves the rounds.
+    pub(crate) min_rounds: usize,
     /// criterion settings of each process of a round.
     pub(crate) process: CriterionSettings,
     /// Each process's figure: `min` (its fastest sample, the least disturbed by other load) or
@@ -162,6 +165,7 @@ impl Default for PairedConfig {
         PairedConfig {
             rounds: 12,
             quick_rounds: 10,
+            min_rounds: 6,
             process: CriterionSettings { warm_up_s: 0.05, measurement_s: 0.2, sample_size: 10 },
             statistic: Statistic::Min,
             confidence: 0.95,
@@ -282,8 +286,8 @@ impl Config {
         let paired = &config.wall.paired;
         // Below 6 rounds no 95% interval exists for the signed-rank statistic (2^-5 > 0.025).
         anyhow::ensure!(
-            paired.rounds >= 6 && paired.quick_rounds >= 6,
-            "perf.toml: wall.paired rounds and quick_rounds must be at least 6"
+            paired.min_rounds >= 6 && paired.rounds >= paired.min_rounds && paired.quick_rounds >= paired.min_rounds,
+            "perf.toml: wall.paired rounds and quick_rounds must be at least min_rounds, and min_rounds at least 6"
         );
         for (name, value) in [
             ("confidence", paired.confidence),
@@ -393,7 +397,7 @@ mod tests {
 
     #[test]
     fn paired_rounds_below_six_are_rejected() {
-        let text = "[wall.paired]\nrounds = 5\n";
+        let text = "[wall.paired]\nrounds = 5\nmin_rounds = 5\n";
 
         let result = Config::parse(text);
 

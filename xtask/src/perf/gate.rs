@@ -141,14 +141,15 @@ fn paired_wall(
 ) -> Result<(Vec<Row>, Vec<Measurement>)> {
     let paired = &ctx.config.wall.paired;
     let rounds = paired.rounds(opts.quick);
-    let first = sides.run(only, rounds, paired, "A/B")?;
+    let settled = |id: &str, pairs: &[(f64, f64)]| rules::settled(id, pairs, &ctx.config);
+    let first = sides.run(only, rounds, paired, &settled, "A/B")?;
     let screened = rules::screen_paired(&first.pairs, &ctx.config);
     let flagged: BTreeSet<String> = screened.iter().filter(|s| s.flagged).map(|s| s.id.clone()).collect();
     let confirmation = if flagged.is_empty() {
         PairedRun::default()
     } else {
         eprintln!("perf: {} benchmark(s) flagged, re-measuring them: {}", flagged.len(), join(&flagged));
-        sides.run(Some(&flagged), rounds, paired, "confirmation")?
+        sides.run(Some(&flagged), rounds, paired, &|_: &str, _: &[(f64, f64)]| false, "confirmation")?
     };
     write_rounds(ctx, &first, &confirmation)?;
     let label = format!("A/B vs {reference}");
@@ -176,7 +177,6 @@ fn paired_wall(
             })
         })
         .collect();
-    eprintln!("perf: paired wall clock took {:.0} s", first.seconds + confirmation.seconds);
     Ok((rows, head))
 }
 
@@ -438,7 +438,8 @@ fn confirm_absolute(
     let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let sides = Sides::prepare(&base.bench, head, &wall, &base.ws.targets, None, &ctx.config.wall.calibration_prefix)?;
     let paired = &ctx.config.wall.paired;
-    let run = sides.run(Some(flagged), paired.rounds(opts.quick), paired, "confirmation")?;
+    let never = |_: &str, _: &[(f64, f64)]| false;
+    let run = sides.run(Some(flagged), paired.rounds(opts.quick), paired, &never, "confirmation")?;
     let label = format!("A/B vs {}", base.label);
     for row in rows.iter_mut().filter(|r| r.metric == Metric::WallNs && flagged.contains(&r.id)) {
         let Some(pairs) = run.pairs.get(&row.id) else {

@@ -16,6 +16,9 @@ use super::progress;
 use super::runner::Bench;
 use super::schema::Suite;
 
+/// Decides whether a benchmark's rounds so far settle it: `(id, (base, head) per round)`.
+pub(crate) type Settled<'a> = dyn Fn(&str, &[(f64, f64)]) -> bool + 'a;
+
 /// What a paired run measured.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct PairedRun {
@@ -89,23 +92,36 @@ impl<'a> Sides<'a> {
         Ok(Sides { base, head, targets: pairs })
     }
 
-    /// Runs `rounds` interleaved rounds of the benchmarks in `only` (every listed one when `None`).
-    /// `what` names the pass in progress lines.
+    /// Runs up to `rounds` interleaved rounds of the benchmarks in `only` (every listed one when
+    /// `None`). From `settings.min_rounds` on, a benchmark that `settled` says is decided leaves the
+    /// rounds (futility stopping: it can only make a regression call less likely, never more), and
+    /// benchmarks of one side only stop there too. `what` names the pass in progress lines.
     pub(crate) fn run(
         &self,
         only: Option<&BTreeSet<String>>,
         rounds: usize,
         settings: &PairedConfig,
+        settled: &Settled<'_>,
         what: &str,
     ) -> Result<PairedRun> {
         let started = Instant::now();
         let mut run = PairedRun { rounds, ..PairedRun::default() };
-        let chosen = |ids: &[String]| -> Vec<String> {
-            ids.iter().filter(|id| only.is_none_or(|o| o.contains(*id))).cloned().collect()
-        };
+        let mut active: BTreeSet<String> = self
+            .targets
+            .iter()
+            .flat_map(|t| t.base.iter().chain(&t.head).flat_map(|(_, ids)| ids.iter().cloned()))
+            .filter(|id| only.is_none_or(|o| o.contains(id)))
+            .collect();
+        let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
         let home = self.head.raw_dir.join("paired");
         for round in 0..rounds {
+            if active.is_empty() {
+                break;
+            }
+            let chosen =
+                |ids: &[String]| -> Vec<String> { ids.iter().filter(|id| active.contains(*id)).cloned().collect() };
             for target in &self.targets {
+                let target_started = Instant::now();
                 let base = target.base.as_ref().map(|(exe, ids)| (exe, chosen(ids))).filter(|(_, ids)| !ids.is_empty());
                 let head = target.head.as_ref().map(|(exe, ids)| (exe, chosen(ids))).filter(|(_, ids)| !ids.is_empty());
                 // ABBA: base first in even rounds, head first in odd ones.
@@ -131,18 +147,23 @@ impl<'a> Sides<'a> {
                     run.targets.insert(id.clone(), target.name.clone());
                     run.head_only.entry(id.clone()).or_default().push(*h);
                 }
+                *seconds.entry(target.name.clone()).or_default() += target_started.elapsed().as_secs_f64();
+            }
+            if round + 1 >= settings.min_rounds {
+                active.retain(|id| run.pairs.get(id).is_some_and(|pairs| !settled(id, pairs)));
             }
             let elapsed = started.elapsed();
-            let left = elapsed.mul_f64((rounds - round - 1) as f64 / (round + 1) as f64);
             eprintln!(
-                "[{what} round {}/{rounds} | {} elapsed | ~{} left] {} first",
+                "[{what} round {}/{rounds} | {} elapsed] {} first; {} benchmark(s) still undecided",
                 round + 1,
                 progress::clock(elapsed),
-                progress::clock(left),
-                if round % 2 == 0 { "base" } else { "head" }
+                if round % 2 == 0 { "base" } else { "head" },
+                active.len()
             );
         }
         run.seconds = started.elapsed().as_secs_f64();
+        let per_target: Vec<String> = seconds.iter().map(|(t, s)| format!("{t} {s:.0} s")).collect();
+        eprintln!("perf: {what} took {:.0} s ({})", run.seconds, per_target.join(", "));
         Ok(run)
     }
 }

@@ -276,6 +276,15 @@ pub(crate) fn screen_paired(pairs: &BTreeMap<String, Vec<(f64, f64)>>, config: &
     screened
 }
 
+/// Whether a benchmark's rounds so far decide it, so it may leave the remaining rounds: every round
+/// put head below base x (1 + tolerance). Stopping such a benchmark early can only make a regression
+/// call less likely (a futility stop), so the false-alarm rate does not grow.
+pub(crate) fn settled(id: &str, pairs: &[(f64, f64)], config: &Config) -> bool {
+    let threshold = config.rule_with_source(id, Metric::WallNs).0.tolerance.ln_1p();
+    let logs = log_ratios(pairs);
+    logs.len() == pairs.len() && logs.iter().all(|d| *d < threshold)
+}
+
 /// How a paired row came about, for its detail.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairedEvidence<'a> {
@@ -623,5 +632,16 @@ mod tests {
 
         let flagged: Vec<&str> = screened.iter().filter(|s| s.flagged).map(|s| s.id.as_str()).collect();
         assert_eq!(flagged, ["a/slow/n1"]);
+    }
+
+    #[test]
+    fn rounds_all_below_the_tolerance_settle_and_one_above_keeps_measuring() {
+        let steady = rounds(0.0, 0.02, 6);
+        let mut one_high = steady.clone();
+        one_high[3].1 *= 1.05;
+
+        let decided = (settled("a/b/c", &steady, &Config::default()), settled("a/b/c", &one_high, &Config::default()));
+
+        assert_eq!(decided, (true, false));
     }
 }
