@@ -5,30 +5,19 @@
 //! Exit codes: 0 pass, 1 tool failure or something not measured, 2 usage, 3 regression, 4 stale baselines.
 //! See docs/benchmarking.md.
 
-mod baseline;
 mod bisect;
-mod budgets;
-mod config;
-mod criterion;
-mod decision;
-mod dhat;
-mod fingerprint;
+pub(crate) use perf_gate::readers::{criterion, dhat, iai};
+pub(crate) use perf_gate::render as report;
+pub(crate) use perf_gate::{
+    baseline, budgets, config, decision, fingerprint, history, json, rules, schema, shard, stats,
+};
 mod gate;
 mod git;
-mod history;
-mod iai;
 mod interleave;
-mod json;
-mod paired;
 mod power;
 mod probe;
 mod progress;
-mod report;
-mod rules;
 mod runner;
-mod schema;
-mod shard;
-mod stats;
 mod worktree;
 
 pub(crate) use config::LoadBudgets;
@@ -55,9 +44,10 @@ use xshell::{Shell, cmd};
 use self::baseline::SuiteBaseline;
 use self::config::Config;
 use self::decision::{Mode, Report};
-use self::probe::{Target, Workspace};
+use self::probe::Workspace;
 use self::progress::Progress;
 use self::runner::{Bench, RunSettings};
+use self::schema::Target;
 use self::schema::{Measurement, NotMeasured, RunResults, SCHEMA_VERSION, Suite};
 use self::shard::Shard;
 
@@ -131,7 +121,7 @@ struct HistoryArgs {
 #[derive(Debug, Clone, clap::Args)]
 struct Options {
     /// Only these suites (repeat or comma-separate): wall, instr, heap.
-    #[arg(long, value_enum, value_delimiter = ',', global = true)]
+    #[arg(long, value_delimiter = ',', global = true, value_parser = parse_suite)]
     suite: Vec<Suite>,
     /// Only benchmarks whose id contains this substring.
     #[arg(long, global = true)]
@@ -168,6 +158,10 @@ struct Options {
     /// changes, and is how `perf power` and the gate's own tests inject a known change.
     #[arg(long = "head-env", value_name = "NAME=VALUE", global = true, value_parser = parse_env_pair)]
     head_env: Vec<(String, String)>,
+}
+
+fn parse_suite(text: &str) -> Result<Suite, String> {
+    Suite::from_name(text).ok_or_else(|| format!("`{text}` is not a suite (wall, instr, heap)"))
 }
 
 fn parse_env_pair(text: &str) -> Result<(String, String), String> {
@@ -458,7 +452,7 @@ fn run_point(ctx: &Ctx, machine: history::Machine, current: &[Measurement], repo
     let sh = &ctx.sh;
     let _dir = sh.push_dir(&ctx.ws.root);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("clock before 1970")?;
-    let measured = probe::rfc3339_utc(now.as_secs());
+    let measured = perf_gate::time::rfc3339_utc(now.as_secs());
     let head = cmd!(sh, "git show -s --format=%H%x1f%cI%x1f%s HEAD").quiet().ignore_stderr().read().ok();
     let entry = head.as_deref().map(history::parse_log).and_then(|mut log| log.pop());
     let (commit, commit_date, subject) = entry
@@ -489,8 +483,11 @@ fn history_cmd(ctx: &Ctx, args: &HistoryArgs) -> Result<u8> {
         None => None,
     };
     let recorded = history::read(&ctx.history)?;
-    let rebuilt =
-        if args.no_git { Vec::new() } else { history::from_git(&ctx.sh, &ctx.ws.root, &ctx.baselines, &ctx.config)? };
+    let rebuilt = if args.no_git {
+        Vec::new()
+    } else {
+        history::rebuild(git::baseline_commits(&ctx.sh, &ctx.ws.root, &ctx.baselines)?, &ctx.config)
+    };
     let (n_recorded, n_rebuilt) = (recorded.len(), rebuilt.len());
     let points = history::merge(recorded, rebuilt);
     eprintln!(
@@ -546,7 +543,13 @@ fn bless(ctx: &Ctx, opts: &Options, reason: &str) -> Result<u8> {
         let path = baseline::path(&ctx.baselines, suite);
         // Tell the reviewer what the new figures change, before they replace the old ones.
         if let Ok(Some(previous)) = baseline::read(&ctx.baselines, suite) {
-            let rows = rules::compare(&baseline.measurements(), &previous.measurements(), &[], &ctx.config);
+            let rows = rules::compare(
+                &baseline.measurements(),
+                &previous.measurements(),
+                &[],
+                &ctx.config,
+                &rules::Learning::new(),
+            );
             println!("{}: against the previous baseline: {}", suite.name(), decision::summary_line(&rows, &[]));
         }
         std::fs::write(&path, baseline.to_text()?).with_context(|| format!("writing {}", path.display()))?;
@@ -652,7 +655,7 @@ fn compare(ctx: &Ctx, opts: &Options, against: &str, no_run: bool) -> Result<u8>
         .flat_map(SuiteBaseline::measurements)
         .filter(|m| measured.contains(&m.target.as_str()) || not_measured.iter().any(|n| n.suite == m.metric.suite()))
         .collect();
-    let rows = rules::compare(&current, &reference, &not_measured, &ctx.config);
+    let rows = rules::compare(&current, &reference, &not_measured, &ctx.config, &rules::Learning::new());
     let budgets = budget_checks(ctx, opts, &current)?;
     let mut rows = rows;
     for row in &mut rows {

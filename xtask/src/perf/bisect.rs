@@ -27,9 +27,10 @@ use self::judge::{Probe, Request, StepRecord, Verdict};
 use self::outcome::{Outcome, Point, Summary};
 use self::worktree::Session;
 use super::config::Config;
-use super::probe::{Target, Workspace};
+use super::probe::Workspace;
 use super::runner::RunSettings;
 use super::schema::Suite;
+use super::schema::Target;
 use super::{Ctx, Options, measure, prepare_tools, usage, wall_seconds};
 
 /// Options of `cargo xtask perf bisect`.
@@ -429,7 +430,7 @@ fn step_verdict(opts: &Options, args: &StepArgs) -> Result<Verdict> {
     std::io::Write::write_all(&mut file, record.to_line()?.as_bytes())
         .with_context(|| format!("writing {}", args.log.display()))?;
     let what = match (&probe, record.value) {
-        (_, Some(value)) => super::report::format_value(request.metric, value),
+        (_, Some(value)) => perf_gate::units::format_value(request.metric, value),
         (Probe::Absent(why) | Probe::Broken(why), None) => why.lines().next().unwrap_or_default().to_owned(),
         (Probe::Measured { .. }, None) => String::new(),
     };

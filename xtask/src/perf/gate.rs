@@ -17,9 +17,10 @@ use super::decision::{self, Mode};
 use super::fingerprint::Fingerprint;
 use super::git::{self, Reference};
 use super::interleave::{PairedRun, Sides};
-use super::probe::{self, Target, Workspace};
+use super::probe::{self, Workspace};
 use super::rules::{self, PairedEvidence, Row, Screened, Verdict};
 use super::runner::{Bench, RunSettings};
+use super::schema::Target;
 use super::schema::{Measurement, Metric, NotMeasured, Suite};
 use super::shard::Shard;
 use super::worktree::Worktree;
@@ -103,12 +104,12 @@ pub(crate) fn measure_ab(
         let mut results = measure(&[base, head], &shared, &settings, &[], seconds)?;
         let head_ms = results.remove(1);
         let base_ms = results.remove(0);
-        out.rows.extend(rules::compare(&head_ms, &base_ms, &[], &ctx.config));
+        out.rows.extend(rules::compare(&head_ms, &base_ms, &[], &ctx.config, &rules::Learning::new()));
         out.head.extend(head_ms);
     }
     if !head_only.is_empty() {
         let head_ms = measure(&[head], &head_only, &settings, &[], seconds)?.remove(0);
-        out.rows.extend(rules::compare(&head_ms, &[], &[], &ctx.config));
+        out.rows.extend(rules::compare(&head_ms, &[], &[], &ctx.config, &rules::Learning::new()));
         out.head.extend(head_ms);
     }
     for row in &mut out.rows {
@@ -352,22 +353,21 @@ pub(crate) fn gate(ctx: &Ctx, opts: &Options) -> Result<u8> {
         })
         .collect();
     let history_machine = history_machine(&machine);
-    let mut config = ctx.config.clone();
     let past = history::read(&ctx.history)?;
-    config.learned_wall = current
+    let wall_ids = current
         .iter()
-        .filter(|m| m.metric == Metric::WallNs && !m.id.starts_with(&config.wall.calibration_prefix))
-        .filter_map(|m| history::learn_wall_tolerance(&past, &history_machine.class, &m.id).map(|l| (m.id.clone(), l)))
-        .collect();
-    if !config.learned_wall.is_empty() {
+        .filter(|m| m.metric == Metric::WallNs && !m.id.starts_with(&ctx.config.wall.calibration_prefix))
+        .map(|m| m.id.as_str());
+    let learning = history::learn_wall_tolerances(&past, &history_machine.class, wall_ids);
+    if !learning.is_empty() {
         eprintln!(
             "perf: {} wall-clock tolerance(s) learned from {} ({})",
-            config.learned_wall.len(),
+            learning.len(),
             ctx.history.display(),
             history_machine.class
         );
     }
-    let mut rows = rules::compare(&current, &reference_ms, &not_measured, &config);
+    let mut rows = rules::compare(&current, &reference_ms, &not_measured, &ctx.config, &learning);
     for row in &mut rows {
         row.reference = labels.get(&row.metric.suite()).cloned().unwrap_or_default();
     }

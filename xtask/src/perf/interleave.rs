@@ -11,10 +11,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::config::PairedConfig;
-use super::probe::Target;
 use super::progress;
 use super::runner::Bench;
 use super::schema::Suite;
+use super::schema::Target;
 
 /// Decides whether a benchmark's rounds so far settle it: `(id, (base, head) per round)`.
 pub(crate) type Settled<'a> = dyn Fn(&str, &[(f64, f64)]) -> bool + 'a;

@@ -13,9 +13,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::gate::{self, AbSettings};
-use super::probe::Target;
 use super::rules::{Row, Verdict};
 use super::runner::Bench;
+use super::schema::Target;
 use super::schema::{Metric, SCHEMA_VERSION, Suite};
 use super::{Ctx, json, probe, stats};
 
@@ -299,7 +299,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
     let paired = &ctx.config.wall.paired;
     let report = PowerReport {
         schema: SCHEMA_VERSION,
-        date: probe::rfc3339_utc(now.as_secs()),
+        date: perf_gate::time::rfc3339_utc(now.as_secs()),
         machine: probe::this_machine(&env).describe(),
         commit: super::git::commit_of(&ctx.sh, &ctx.ws.root, "HEAD").unwrap_or_else(|| "unknown".to_owned()),
         settings: format!(

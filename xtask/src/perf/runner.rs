@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use super::config::{Config, CriterionSettings, Statistic};
-use super::probe::Target;
 use super::progress::Progress;
+use super::schema::Target;
 use super::schema::{Measurement, Suite};
 use super::{criterion, dhat, iai};
 

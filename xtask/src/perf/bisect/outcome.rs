@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::super::report::format_value;
 use super::super::schema::Metric;
 use super::judge::change;
+use perf_gate::units::format_value;
 
 /// How a `git bisect start` or `git bisect run` ended, from its standard output.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,39 +3,13 @@
 
 use std::fmt::Write as _;
 
-use super::decision::{Mode, Outcome, Report};
-use super::rules::{Row, Verdict};
-use super::schema::Metric;
+use crate::decision::{Mode, Outcome, Report};
+use crate::rules::{Row, Verdict};
+
+use crate::units::format_value;
 
 /// GitHub's limit on a comment body; report.md is kept below it so it can be posted as is.
-pub(crate) const MAX_MARKDOWN: usize = 65_536;
-
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if value < 0.0 { format!("-{out}") } else { out }
-}
-
-/// A value in its metric's natural unit: counts with separators, time scaled, bytes exact or in MiB.
-pub(crate) fn format_value(metric: Metric, value: f64) -> String {
-    match metric {
-        Metric::WallNs if value >= 1e9 => format!("{:.3} s", value / 1e9),
-        Metric::WallNs if value >= 1e6 => format!("{:.3} ms", value / 1e6),
-        Metric::WallNs if value >= 1e3 => format!("{:.2} µs", value / 1e3),
-        Metric::WallNs => format!("{value:.1} ns"),
-        Metric::HeapTotalBytes | Metric::HeapMaxBytes if value >= 1024.0 * 1024.0 => {
-            format!("{:.2} MiB", value / (1024.0 * 1024.0))
-        }
-        Metric::HeapTotalBytes | Metric::HeapMaxBytes => format!("{} B", thousands(value)),
-        Metric::Instructions | Metric::EstimatedCycles | Metric::HeapTotalBlocks => thousands(value),
-    }
-}
+pub const MAX_MARKDOWN: usize = 65_536;
 
 fn format_change(row: &Row) -> String {
     match (row.change, row.change_ci) {
@@ -106,7 +80,7 @@ fn notable(row: &Row) -> bool {
 }
 
 /// The terminal rendering: every row in an aligned table, then staleness, budgets and the summary.
-pub(crate) fn render_terminal(report: &Report) -> String {
+pub fn render_terminal(report: &Report) -> String {
     let header = HEADER.map(str::to_owned);
     let body: Vec<[String; COLUMNS]> = report.rows.iter().map(cells).collect();
     let mut widths = header.clone().map(|h| h.chars().count());
@@ -184,7 +158,7 @@ fn markdown_table(rows: &[&Row], with_detail: bool) -> String {
 }
 
 /// `report.md`: summary line first, the table of notable rows, then `<details>`; kept under [`MAX_MARKDOWN`].
-pub(crate) fn render_markdown(report: &Report) -> String {
+pub fn render_markdown(report: &Report) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "{}\n", report.summary);
     let _ = writeln!(head, "**perf gate: {}** · {}\n", outcome_text(report), mode_text(&report.mode));
@@ -260,7 +234,8 @@ pub(crate) fn render_markdown(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::decision::{decide, tests::row};
+    use crate::decision::{decide, tests::row};
+    use crate::schema::Metric;
 
     fn report() -> Report {
         let rows = vec![
@@ -268,20 +243,6 @@ mod tests {
             row("proto/parse/n10k", Metric::Instructions, Verdict::Unchanged, false),
         ];
         decide(Mode::Baselines, rows, vec![], vec![], vec![])
-    }
-
-    #[test]
-    fn format_value_uses_natural_units() {
-        let cases = [
-            (Metric::Instructions, 46_006_873.0),
-            (Metric::WallNs, 31_407.7),
-            (Metric::HeapMaxBytes, 1600.0),
-            (Metric::HeapMaxBytes, 3.0 * 1048576.0),
-        ];
-
-        let texts: Vec<String> = cases.iter().map(|(m, v)| format_value(*m, *v)).collect();
-
-        assert_eq!(texts, ["46,006,873", "31.41 µs", "1,600 B", "3.00 MiB"]);
     }
 
     #[test]

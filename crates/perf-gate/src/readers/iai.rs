@@ -9,20 +9,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::schema::{Measurement, Metric};
+use crate::schema::{Measurement, Metric};
 
 /// The schema version this reader was written against.
-pub(crate) const SUMMARY_VERSION: &str = "6";
+pub const SUMMARY_VERSION: &str = "6";
 
 /// One benchmark's callgrind totals.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct InstrResult {
+pub struct InstrResult {
     /// Benchmark id, `group/function/id`.
-    pub(crate) id: String,
+    pub id: String,
     /// Callgrind `Ir`.
-    pub(crate) instructions: f64,
+    pub instructions: f64,
     /// Callgrind `EstimatedCycles`, when present.
-    pub(crate) estimated_cycles: Option<f64>,
+    pub estimated_cycles: Option<f64>,
 }
 
 /// The new value of one metric entry: `Left` (new only) or the first of `Both` ([new, old]).
@@ -36,7 +36,7 @@ fn new_value(metric: &Value) -> Option<f64> {
 }
 
 /// Parses one `summary.json`.
-pub(crate) fn parse_summary(text: &str) -> Result<InstrResult> {
+pub fn parse_summary(text: &str) -> Result<InstrResult> {
     let json: Value = serde_json::from_str(text).context("summary.json is not JSON")?;
     let version = json.get("version").and_then(Value::as_str).unwrap_or("?");
     let module_path = json.get("module_path").and_then(Value::as_str).context("summary.json has no module_path")?;
@@ -82,7 +82,7 @@ fn brk_overflowed(summary: &Path) -> bool {
 
 /// Every `summary.json` under an iai-callgrind home directory. Benchmarks whose heap overflowed
 /// valgrind's brk segment are named on stderr: their counts depend on where the binary lives.
-pub(crate) fn read_home(home: &Path) -> Result<Vec<InstrResult>> {
+pub fn read_home(home: &Path) -> Result<Vec<InstrResult>> {
     let mut files = Vec::new();
     find_summaries(home, &mut files)?;
     files.sort();
@@ -120,7 +120,7 @@ fn find_summaries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Converts one target's results into `instructions` and `estimated_cycles` measurements.
-pub(crate) fn to_measurements(results: &[InstrResult], target: &str) -> Vec<Measurement> {
+pub fn to_measurements(results: &[InstrResult], target: &str) -> Vec<Measurement> {
     results
         .iter()
         .flat_map(|r| {
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/samples/iai").join(name)).unwrap()
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/iai").join(name)).unwrap()
     }
 
     #[test]

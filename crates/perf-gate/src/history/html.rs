@@ -12,9 +12,9 @@ use anyhow::Result;
 
 use self::chart::{MarkKind, Sample};
 use super::{Point, Source, series_keys};
-use crate::perf::report::format_value;
-use crate::perf::rules::Verdict;
-use crate::perf::schema::Metric;
+use crate::rules::Verdict;
+use crate::schema::Metric;
+use crate::units::format_value;
 
 /// Escapes text for HTML and SVG, in element content and in quoted attribute values alike.
 fn escape(text: &str) -> String {
@@ -64,7 +64,7 @@ td,th{text-align:left;padding:2px 10px 2px 0;vertical-align:top;border-bottom:1p
 ";
 
 /// Renders the trend page of `points` (oldest first), titled `title`.
-pub(crate) fn render(points: &[Point], title: &str) -> Result<String> {
+pub fn render(points: &[Point], title: &str) -> Result<String> {
     let title = escape(title);
     let mut out = String::new();
     let _ = write!(
@@ -245,9 +245,9 @@ fn figure(out: &mut String, points: &[Point], id: &str, metric: Metric) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::history::Bless;
-    use crate::perf::history::tests::{failing_wall_regression, run_point};
-    use crate::perf::schema::{Measurement, Suite};
+    use crate::history::Bless;
+    use crate::history::tests::{failing_wall_regression, run_point};
+    use crate::schema::{Measurement, Suite};
 
     fn with_count(mut point: Point, id: &str, metric: Metric, value: f64) -> Point {
         point.measurements.push(Measurement::count(id, metric, value, "instr_x"));

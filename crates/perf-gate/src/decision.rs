@@ -6,15 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::budgets::BudgetCheck;
-use super::rules::{Row, Verdict};
-use super::schema::{NotMeasured, SCHEMA_VERSION};
-use super::shard::Shard;
+use crate::budgets::BudgetCheck;
+use crate::rules::{Row, Verdict};
+use crate::schema::{NotMeasured, SCHEMA_VERSION};
+use crate::shard::Shard;
 
 /// The overall result, in order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Baselines missing or stale: exit 4 (comparisons are shown but cannot be trusted).
     Stale,
     /// A regression or an exceeded budget: exit 3.
@@ -27,7 +27,7 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// The documented exit code.
-    pub(crate) fn exit_code(self) -> u8 {
+    pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Pass => 0,
             Outcome::Incomplete => 1,
@@ -37,7 +37,7 @@ impl Outcome {
     }
 
     /// Short word for reports.
-    pub(crate) fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Incomplete => "incomplete",
@@ -50,7 +50,7 @@ impl Outcome {
 /// What the comparison was against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "against")]
-pub(crate) enum Mode {
+pub enum Mode {
     /// The committed `baselines/`.
     Baselines,
     /// A/B against a base revision built in a worktree.
@@ -61,46 +61,46 @@ pub(crate) enum Mode {
 
 /// `target/perf/report.json`: the machine-readable verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Report {
+pub struct Report {
     /// [`SCHEMA_VERSION`].
-    pub(crate) schema: u32,
+    pub schema: u32,
     /// What was compared against.
-    pub(crate) mode: Mode,
+    pub mode: Mode,
     /// Overall outcome.
-    pub(crate) outcome: Outcome,
+    pub outcome: Outcome,
     /// The process exit code for `outcome`.
-    pub(crate) exit_code: u8,
+    pub exit_code: u8,
     /// The summary line, e.g. "2 regressions, 1 improvement, 41 unchanged".
-    pub(crate) summary: String,
+    pub summary: String,
     /// One row per benchmark and metric.
-    pub(crate) rows: Vec<Row>,
+    pub rows: Vec<Row>,
     /// Absolute budgets checked.
-    pub(crate) budgets: Vec<BudgetCheck>,
+    pub budgets: Vec<BudgetCheck>,
     /// Why the baselines are stale (empty when fresh).
-    pub(crate) stale: Vec<String>,
+    pub stale: Vec<String>,
     /// Suites that could not be measured.
-    pub(crate) not_measured: Vec<NotMeasured>,
+    pub not_measured: Vec<NotMeasured>,
     /// The bless command to print when stale.
-    pub(crate) bless_command: String,
+    pub bless_command: String,
     /// Shards this report covers, e.g. ["1/2"]; empty for an unsharded run.
-    pub(crate) shards: Vec<String>,
+    pub shards: Vec<String>,
     /// The machine that measured (CPU, cores, kernel, rustc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) machine: Option<String>,
+    pub machine: Option<String>,
     /// The workspace that was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) root: Option<String>,
+    pub root: Option<String>,
     /// The commit measured (HEAD), with `+dirty` when the tree had uncommitted changes; shard
     /// reports of different commits are never merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) commit: Option<String>,
+    pub commit: Option<String>,
     /// Which suites were measured A/B instead of against their committed baselines, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) notes: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// Builds the report. Against the committed baselines, new and missing benchmarks make them stale.
-pub(crate) fn decide(
+pub fn decide(
     mode: Mode,
     rows: Vec<Row>,
     budgets: Vec<BudgetCheck>,
@@ -156,7 +156,7 @@ fn finish(report: &mut Report) {
 }
 
 /// "2 regressions, 1 improvement, 41 unchanged" (+ other verdicts and budgets when present).
-pub(crate) fn summary_line(rows: &[Row], budgets: &[BudgetCheck]) -> String {
+pub fn summary_line(rows: &[Row], budgets: &[BudgetCheck]) -> String {
     let mut counts: BTreeMap<(Verdict, bool), usize> = BTreeMap::new();
     for row in rows {
         let advisory = row.verdict == Verdict::Regression && !row.fails;
@@ -187,7 +187,7 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
 /// Merges shard reports: rows, budgets, staleness and unmeasured suites are unioned, the outcome
 /// recomputed. Refused: reports of different modes or commits, an unsharded report, shards of
 /// different counts, a shard given twice, and a set missing a shard.
-pub(crate) fn merge(reports: Vec<Report>) -> Result<Report> {
+pub fn merge(reports: Vec<Report>) -> Result<Report> {
     check_shard_set(&reports)?;
     let mut iter = reports.into_iter();
     let mut merged = iter.next().ok_or_else(|| anyhow::anyhow!("no reports to merge"))?;
@@ -245,7 +245,7 @@ fn check_shard_set(reports: &[Report]) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::perf::schema::{Metric, Suite};
+    use crate::schema::{Metric, Suite};
 
     pub(crate) fn row(id: &str, metric: Metric, verdict: Verdict, fails: bool) -> Row {
         Row {

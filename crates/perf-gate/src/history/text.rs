@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use super::{Point, Source, series_keys};
-use crate::perf::report::format_value;
-use crate::perf::rules::Verdict;
-use crate::perf::schema::Metric;
+use crate::rules::Verdict;
+use crate::schema::Metric;
+use crate::units::format_value;
 
 /// Eight block heights, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -18,7 +18,7 @@ const OVERVIEW_WIDTH: usize = 40;
 
 /// One block character per value, scaled between the values' minimum and maximum (all equal values
 /// draw the lowest bar).
-pub(crate) fn sparkline(values: &[f64]) -> String {
+pub fn sparkline(values: &[f64]) -> String {
     let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     values
         .iter()
@@ -44,7 +44,7 @@ fn series<'a>(points: &'a [Point], id: &str, metric: Metric) -> Vec<(&'a Point, 
 
 /// One line per benchmark and metric: points, first and last value, overall change and a sparkline
 /// of the last [`OVERVIEW_WIDTH`] points.
-pub(crate) fn overview(points: &[Point], metric: Option<Metric>) -> String {
+pub fn overview(points: &[Point], metric: Option<Metric>) -> String {
     let keys: Vec<(String, Metric)> =
         series_keys(points).into_iter().filter(|(_, m)| metric.is_none_or(|want| want == *m)).collect();
     if keys.is_empty() {
@@ -94,7 +94,7 @@ fn marks(point: &Point, id: &str, metric: Metric) -> String {
 
 /// One benchmark's points (every metric, or only `metric`) as a table: commit, date, source, value,
 /// change from the previous point and what was called; then a sparkline with the range.
-pub(crate) fn bench_table(points: &[Point], id: &str, metric: Option<Metric>) -> Result<String> {
+pub fn bench_table(points: &[Point], id: &str, metric: Option<Metric>) -> Result<String> {
     let keys: Vec<Metric> = series_keys(points)
         .into_iter()
         .filter(|(k, m)| k == id && metric.is_none_or(|want| want == *m))
@@ -150,9 +150,9 @@ pub(crate) fn bench_table(points: &[Point], id: &str, metric: Option<Metric>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::history::Bless;
-    use crate::perf::history::tests::{failing_wall_regression, run_point};
-    use crate::perf::schema::Suite;
+    use crate::history::Bless;
+    use crate::history::tests::{failing_wall_regression, run_point};
+    use crate::schema::Suite;
 
     #[test]
     fn sparkline_spans_lowest_to_highest_bar() {

@@ -7,25 +7,25 @@ use serde::{Deserialize, Serialize};
 
 /// What identifies a machine and toolchain for the purpose of comparing measurements.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Fingerprint {
+pub struct Fingerprint {
     /// `model name` of the first CPU in /proc/cpuinfo.
-    pub(crate) cpu_model: String,
+    pub cpu_model: String,
     /// Logical cores available to the process.
-    pub(crate) logical_cores: u32,
+    pub logical_cores: u32,
     /// Kernel release (`/proc/sys/kernel/osrelease`).
-    pub(crate) kernel: String,
+    pub kernel: String,
     /// First line of `rustc -vV`.
-    pub(crate) rustc: String,
+    pub rustc: String,
     /// `valgrind --version`, when installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) valgrind: Option<String>,
+    pub valgrind: Option<String>,
 }
 
 impl Fingerprint {
     /// The parts of the machine that move wall-clock figures and differ between `self` (a
     /// baseline's) and `now`, each as "what: baseline `x`, now `y`"; empty when they match. (The
     /// toolchain is compared by the staleness check, for every suite.)
-    pub(crate) fn machine_differences(&self, now: &Fingerprint) -> Vec<String> {
+    pub fn machine_differences(&self, now: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
         let mut differ = |what: &str, before: &str, after: &str| {
             if before.trim() != after.trim() {
@@ -39,7 +39,7 @@ impl Fingerprint {
     }
 
     /// One line for reports: "AMD EPYC, 2 cores, kernel 6.1.0, rustc 1.95.0 (...)".
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("{}, {} cores, kernel {}, {}", self.cpu_model, self.logical_cores, self.kernel, self.rustc)
     }
 }

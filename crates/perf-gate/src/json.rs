@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Serialises `value` with every object's keys sorted, whatever serde_json's map feature is.
-pub(crate) fn to_canonical_string<T: Serialize>(value: &T) -> Result<String> {
+pub fn to_canonical_string<T: Serialize>(value: &T) -> Result<String> {
     let value = serde_json::to_value(value)?;
     let mut out = String::new();
     write_value(&mut out, &value, 0);

@@ -7,38 +7,38 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use super::schema::Metric;
+use crate::schema::Metric;
 
 /// A partial rule as written in `perf.toml`; unset fields fall back to the metric's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RuleConfig {
+pub struct RuleConfig {
     /// Relative tolerance, 0.01 = 1%.
-    pub(crate) tolerance: Option<f64>,
+    pub tolerance: Option<f64>,
     /// Instruction metrics: the tolerance is at least this factor times the spread measured at bless time.
-    pub(crate) spread_factor: Option<f64>,
+    pub spread_factor: Option<f64>,
     /// Absolute slack in the metric's unit, added to the tolerance (heap bytes).
-    pub(crate) slack: Option<f64>,
+    pub slack: Option<f64>,
     /// Whether a regression of this metric fails the gate (false = advisory).
-    pub(crate) enforce: Option<bool>,
+    pub enforce: Option<bool>,
 }
 
 /// A fully resolved rule for one benchmark and metric.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Rule {
+pub struct Rule {
     /// Relative tolerance.
-    pub(crate) tolerance: f64,
+    pub tolerance: f64,
     /// Factor applied to the bless-time spread.
-    pub(crate) spread_factor: f64,
+    pub spread_factor: f64,
     /// Absolute slack in the metric's unit.
-    pub(crate) slack: f64,
+    pub slack: f64,
     /// Whether a regression fails the gate.
-    pub(crate) enforce: bool,
+    pub enforce: bool,
 }
 
 impl Rule {
     /// The built-in default of each metric kind (documented in docs/benchmarking.md).
-    pub(crate) fn default_for(metric: Metric) -> Rule {
+    pub fn default_for(metric: Metric) -> Rule {
         let rule = |tolerance, spread_factor, slack, enforce| Rule { tolerance, spread_factor, slack, enforce };
         match metric {
             Metric::Instructions => rule(0.005, 3.0, 0.0, true),
@@ -62,14 +62,14 @@ impl Rule {
 /// A per-benchmark override: `id` is exact or ends in `*` (prefix match); `metric` unset = every metric.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Override {
+pub struct Override {
     /// Benchmark id or prefix ending in `*`.
-    pub(crate) id: String,
+    pub id: String,
     /// Metric name; all metrics when absent.
-    pub(crate) metric: Option<String>,
+    pub metric: Option<String>,
     /// The overriding rule fields.
     #[serde(flatten)]
-    pub(crate) rule: RuleConfig,
+    pub rule: RuleConfig,
 }
 
 impl Override {
@@ -85,9 +85,9 @@ impl Override {
 /// Where the bench crate is and how it is named.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct BenchConfig {
+pub struct BenchConfig {
     /// Cargo package holding every benchmark.
-    pub(crate) package: String,
+    pub package: String,
 }
 
 impl Default for BenchConfig {
@@ -99,27 +99,27 @@ impl Default for BenchConfig {
 /// Criterion measurement settings.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CriterionSettings {
+pub struct CriterionSettings {
     /// `--warm-up-time`, seconds.
-    pub(crate) warm_up_s: f64,
+    pub warm_up_s: f64,
     /// `--measurement-time`, seconds.
-    pub(crate) measurement_s: f64,
+    pub measurement_s: f64,
     /// `--sample-size` (criterion's minimum is 10).
-    pub(crate) sample_size: u32,
+    pub sample_size: u32,
 }
 
 /// Wall-clock suite settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct WallConfig {
+pub struct WallConfig {
     /// Benchmarks whose id starts with this are calibration benchmarks.
-    pub(crate) calibration_prefix: String,
+    pub calibration_prefix: String,
     /// Normal runs.
-    pub(crate) full: CriterionSettings,
+    pub full: CriterionSettings,
     /// `--quick` runs.
-    pub(crate) quick: CriterionSettings,
+    pub quick: CriterionSettings,
     /// Paired A/B runs.
-    pub(crate) paired: PairedConfig,
+    pub paired: PairedConfig,
 }
 
 impl Default for WallConfig {
@@ -136,28 +136,28 @@ impl Default for WallConfig {
 /// Paired, interleaved A/B wall-clock runs (`[wall.paired]`); how they decide: docs/benchmarking.md.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct PairedConfig {
+pub struct PairedConfig {
     /// Rounds of a full run (each round runs every benchmark once on each side).
-    pub(crate) rounds: usize,
+    pub rounds: usize,
     /// Rounds of a `--quick` run.
-    pub(crate) quick_rounds: usize,
+    pub quick_rounds: usize,
     /// Rounds every benchmark runs; after them, one whose every round put head below the tolerance
     /// is decided and leaves the rounds.
-    pub(crate) min_rounds: usize,
+    pub min_rounds: usize,
     /// criterion settings of each process of a round.
-    pub(crate) process: CriterionSettings,
+    pub process: CriterionSettings,
     /// Each process's figure: `min` (its fastest sample, the least disturbed by other load) or
     /// `median` (of its samples).
-    pub(crate) statistic: Statistic,
+    pub statistic: Statistic,
     /// Confidence of each benchmark's interval of the change.
-    pub(crate) confidence: f64,
+    pub confidence: f64,
     /// False discovery rate of the first pass over all benchmarks (Benjamini–Hochberg).
-    pub(crate) false_discovery_rate: f64,
+    pub false_discovery_rate: f64,
     /// Significance level of the confirmation pass that a flagged benchmark must pass to fail.
-    pub(crate) confirm_alpha: f64,
+    pub confirm_alpha: f64,
     /// A benchmark is "unchanged" only when its interval rules out a slowdown this large
     /// (0.10 = 10%); a wider interval is "inconclusive".
-    pub(crate) decisive: f64,
+    pub decisive: f64,
 }
 
 impl Default for PairedConfig {
@@ -179,7 +179,7 @@ impl Default for PairedConfig {
 /// Which figure of a process's samples stands for it in a paired round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Statistic {
+pub enum Statistic {
     /// The fastest sample's ns per iteration.
     Min,
     /// The median sample's ns per iteration.
@@ -188,7 +188,7 @@ pub(crate) enum Statistic {
 
 impl PairedConfig {
     /// Rounds for a quick or a full run.
-    pub(crate) fn rounds(&self, quick: bool) -> usize {
+    pub fn rounds(&self, quick: bool) -> usize {
         if quick { self.quick_rounds } else { self.rounds }
     }
 }
@@ -196,9 +196,9 @@ impl PairedConfig {
 /// Instruction suite settings for bless.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct InstrConfig {
+pub struct InstrConfig {
     /// Bytes of environment padding for each bless run; one run per entry (the first is the gate's own condition).
-    pub(crate) bless_env_padding: Vec<usize>,
+    pub bless_env_padding: Vec<usize>,
 }
 
 impl Default for InstrConfig {
@@ -210,18 +210,18 @@ impl Default for InstrConfig {
 /// Budgets of the load test, compared with `target/perf/load.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct LoadBudgets {
+pub struct LoadBudgets {
     /// 99th percentile latency, ms.
-    pub(crate) p99_latency_ms: f64,
+    pub p99_latency_ms: f64,
     /// Peak resident set size, bytes.
-    pub(crate) peak_rss_bytes: f64,
+    pub peak_rss_bytes: f64,
     /// Resident set growth, bytes per minute.
-    pub(crate) rss_slope_bytes_per_min: f64,
+    pub rss_slope_bytes_per_min: f64,
     /// The slope is judged only when the load test held at least this long (seconds); shorter
     /// holds are dominated by allocator warm-up steps and report the slope as "not judged".
-    pub(crate) rss_slope_min_seconds: f64,
+    pub rss_slope_min_seconds: f64,
     /// Updates lost.
-    pub(crate) lost_updates: f64,
+    pub lost_updates: f64,
 }
 
 impl Default for LoadBudgets {
@@ -239,11 +239,11 @@ impl Default for LoadBudgets {
 /// Absolute budgets (the product promises).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Budgets {
+pub struct Budgets {
     /// Every heap scenario's `max_bytes` must stay at or below this.
-    pub(crate) heap_max_bytes: f64,
+    pub heap_max_bytes: f64,
     /// Load-test budgets.
-    pub(crate) load: LoadBudgets,
+    pub load: LoadBudgets,
 }
 
 impl Default for Budgets {
@@ -255,29 +255,24 @@ impl Default for Budgets {
 /// The whole `perf.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Config {
+pub struct Config {
     /// Bench crate.
-    pub(crate) bench: BenchConfig,
+    pub bench: BenchConfig,
     /// Per-metric rules keyed by metric name.
-    pub(crate) rules: BTreeMap<String, RuleConfig>,
+    pub rules: BTreeMap<String, RuleConfig>,
     /// Per-benchmark overrides, applied in order (later wins).
-    pub(crate) overrides: Vec<Override>,
+    pub overrides: Vec<Override>,
     /// Absolute budgets.
-    pub(crate) budgets: Budgets,
+    pub budgets: Budgets,
     /// Wall-clock settings.
-    pub(crate) wall: WallConfig,
+    pub wall: WallConfig,
     /// Instruction settings.
-    pub(crate) instr: InstrConfig,
-    /// Wall-clock tolerances learned from this machine class's recorded history, by benchmark id
-    /// (filled at run time from `--history`, never read from perf.toml). They replace the metric's
-    /// fixed tolerance; a per-benchmark override still wins.
-    #[serde(skip)]
-    pub(crate) learned_wall: BTreeMap<String, super::history::Learned>,
+    pub instr: InstrConfig,
 }
 
 impl Config {
     /// Parses and validates `perf.toml` text.
-    pub(crate) fn parse(text: &str) -> Result<Config> {
+    pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text).context("perf.toml is invalid")?;
         for name in config.rules.keys().chain(config.overrides.iter().filter_map(|o| o.metric.as_ref())) {
             anyhow::ensure!(Metric::from_name(name).is_some(), "perf.toml names an unknown metric `{name}`");
@@ -300,7 +295,7 @@ impl Config {
     }
 
     /// Reads `perf.toml`; defaults when the file does not exist.
-    pub(crate) fn load(path: &Path) -> Result<Config> {
+    pub fn load(path: &Path) -> Result<Config> {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(&text).with_context(|| format!("in {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
@@ -308,15 +303,20 @@ impl Config {
         }
     }
 
-    /// The rule for one benchmark and metric: default, then `[rules.<metric>]` (or, for wall clock,
-    /// the tolerance learned from history), then matching overrides.
-    #[cfg(test)]
-    pub(crate) fn rule(&self, id: &str, metric: Metric) -> Rule {
+    /// The rule for one benchmark and metric: default, then `[rules.<metric>]`, then matching
+    /// overrides (tolerances learned from history come in between: `rules::resolve`).
+    pub fn rule(&self, id: &str, metric: Metric) -> Rule {
         self.rule_with_source(id, metric).0
     }
 
     /// [`Config::rule`] and, in words, which rule decided the tolerance.
-    pub(crate) fn rule_with_source(&self, id: &str, metric: Metric) -> (Rule, String) {
+    pub fn rule_with_source(&self, id: &str, metric: Metric) -> (Rule, String) {
+        let (rule, source) = self.metric_rule(metric);
+        self.apply_overrides(id, metric, rule, source)
+    }
+
+    /// The metric kind's rule: the built-in default with `[rules.<metric>]` applied.
+    pub fn metric_rule(&self, metric: Metric) -> (Rule, String) {
         let mut rule = Rule::default_for(metric);
         let mut source = format!("built-in {} default", metric.name());
         if let Some(r) = self.rules.get(metric.name()) {
@@ -325,15 +325,11 @@ impl Config {
                 source = format!("perf.toml [rules.{}]", metric.name());
             }
         }
-        if let Some(learned) = self.learned_wall.get(id).filter(|_| metric == Metric::WallNs) {
-            rule.tolerance = learned.tolerance;
-            source = format!(
-                "learned from {} runs of history (Q3 {:.1}% + 3 x IQR {:.1}%)",
-                learned.points,
-                learned.q3 * 100.0,
-                learned.iqr * 100.0
-            );
-        }
+        (rule, source)
+    }
+
+    /// `rule` with every override matching `id` and `metric` applied, in order (later wins).
+    pub fn apply_overrides(&self, id: &str, metric: Metric, mut rule: Rule, mut source: String) -> (Rule, String) {
         for o in self.overrides.iter().filter(|o| o.matches(id, metric)) {
             rule = rule.apply(&o.rule);
             if o.rule.tolerance.is_some() {
@@ -381,21 +377,6 @@ mod tests {
     }
 
     #[test]
-    fn learned_wall_tolerance_replaces_the_metric_default_but_not_an_override() {
-        let mut config = Config::parse("[[overrides]]\nid = \"client/*\"\ntolerance = 0.5\n").unwrap();
-        let learned = super::super::history::Learned { tolerance: 0.04, points: 12, q3: 0.01, iqr: 0.01 };
-        config.learned_wall.insert("proto/parse/n1".into(), learned.clone());
-        config.learned_wall.insert("client/call/one".into(), learned);
-
-        let (plain, plain_source) = config.rule_with_source("proto/parse/n1", Metric::WallNs);
-        let (overridden, overridden_source) = config.rule_with_source("client/call/one", Metric::WallNs);
-
-        assert_eq!((plain.tolerance, overridden.tolerance), (0.04, 0.5));
-        assert!(plain_source.starts_with("learned from 12 runs"), "{plain_source}");
-        assert_eq!(overridden_source, "perf.toml override `client/*`");
-    }
-
-    #[test]
     fn paired_rounds_below_six_are_rejected() {
         let text = "[wall.paired]\nrounds = 5\nmin_rounds = 5\n";
 
@@ -415,7 +396,7 @@ mod tests {
 
     #[test]
     fn checked_in_perf_toml_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../perf.toml");
 
         let config = Config::load(&path);
 

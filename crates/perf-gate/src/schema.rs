@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the result, baseline and report files written by this module's users.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// The three suites, each fed by one tool and one bench-target name prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Suite {
+pub enum Suite {
     /// iai-callgrind instruction counts (`instr_*.rs`).
     Instr,
     /// dhat heap scenarios (`heap_*.rs`).
@@ -20,10 +20,10 @@ pub(crate) enum Suite {
 
 impl Suite {
     /// Every suite, in the order the runner executes them (the deterministic ones first).
-    pub(crate) const ALL: [Suite; 3] = [Suite::Instr, Suite::Heap, Suite::Wall];
+    pub const ALL: [Suite; 3] = [Suite::Instr, Suite::Heap, Suite::Wall];
 
     /// The suite's name as used in file names and on the command line.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Suite::Wall => "wall",
             Suite::Instr => "instr",
@@ -31,16 +31,30 @@ impl Suite {
         }
     }
 
+    /// Parses [`Suite::name`].
+    pub fn from_name(name: &str) -> Option<Suite> {
+        Suite::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// Which suite a bench target belongs to, by the naming convention `wall_*`, `instr_*`, `heap_*`.
-    pub(crate) fn of_target(target: &str) -> Option<Suite> {
+    pub fn of_target(target: &str) -> Option<Suite> {
         Suite::ALL.into_iter().find(|suite| target.strip_prefix(suite.name()).is_some_and(|rest| rest.starts_with('_')))
     }
+}
+
+/// A bench target of the bench package, classified by its name prefix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    /// Which suite.
+    pub suite: Suite,
+    /// The `[[bench]]` name, e.g. `instr_proto`.
+    pub name: String,
 }
 
 /// A measured quantity; each has one unit and one decision rule kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Metric {
+pub enum Metric {
     /// Instructions executed (callgrind `Ir`).
     Instructions,
     /// Cycles estimated by callgrind's cache model (`EstimatedCycles`).
@@ -57,7 +71,7 @@ pub(crate) enum Metric {
 
 impl Metric {
     /// Every metric, in report order.
-    pub(crate) const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 6] = [
         Metric::Instructions,
         Metric::EstimatedCycles,
         Metric::WallNs,
@@ -67,7 +81,7 @@ impl Metric {
     ];
 
     /// The name used in files, perf.toml and reports.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Metric::Instructions => "instructions",
             Metric::EstimatedCycles => "estimated_cycles",
@@ -79,12 +93,12 @@ impl Metric {
     }
 
     /// Parses [`Metric::name`].
-    pub(crate) fn from_name(name: &str) -> Option<Metric> {
+    pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// The unit of the metric's values.
-    pub(crate) fn unit(self) -> &'static str {
+    pub fn unit(self) -> &'static str {
         match self {
             Metric::Instructions => "instructions",
             Metric::EstimatedCycles => "cycles",
@@ -95,7 +109,7 @@ impl Metric {
     }
 
     /// The suite that measures this metric.
-    pub(crate) fn suite(self) -> Suite {
+    pub fn suite(self) -> Suite {
         match self {
             Metric::Instructions | Metric::EstimatedCycles => Suite::Instr,
             Metric::WallNs => Suite::Wall,
@@ -106,43 +120,43 @@ impl Metric {
 
 /// A confidence interval around a value, same unit as the value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Interval {
+pub struct Interval {
     /// Lower bound.
-    pub(crate) lower: f64,
+    pub lower: f64,
     /// Upper bound.
-    pub(crate) upper: f64,
+    pub upper: f64,
 }
 
 /// One normalised measurement: benchmark id `area/op/case`, metric, value and what backs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Measurement {
+pub struct Measurement {
     /// Benchmark id, `area/op/case`.
-    pub(crate) id: String,
+    pub id: String,
     /// What was measured.
-    pub(crate) metric: Metric,
+    pub metric: Metric,
     /// Unit of `value` (redundant with `metric`, kept for readers of the JSON).
-    pub(crate) unit: String,
+    pub unit: String,
     /// The measured value.
-    pub(crate) value: f64,
+    pub value: f64,
     /// 95% confidence interval (wall clock only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ci: Option<Interval>,
+    pub ci: Option<Interval>,
     /// Number of samples behind `value` (wall clock only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) samples: Option<u64>,
+    pub samples: Option<u64>,
     /// The calibration benchmark's ns per iteration in the same process (wall clock only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) calibration_ns: Option<f64>,
+    pub calibration_ns: Option<f64>,
     /// Relative spread measured at bless time under perturbed conditions (instruction metrics only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) spread: Option<f64>,
+    pub spread: Option<f64>,
     /// The bench target (file) that produced it, e.g. `instr_proto`.
-    pub(crate) target: String,
+    pub target: String,
 }
 
 impl Measurement {
     /// A measurement with only a value (counts: instructions, heap figures).
-    pub(crate) fn count(id: &str, metric: Metric, value: f64, target: &str) -> Measurement {
+    pub fn count(id: &str, metric: Metric, value: f64, target: &str) -> Measurement {
         Measurement {
             id: id.to_owned(),
             metric,
@@ -158,41 +172,41 @@ impl Measurement {
 }
 
 /// Whether `id` has the `area/op/case` shape: three non-empty segments separated by `/`.
-pub(crate) fn is_valid_id(id: &str) -> bool {
+pub fn is_valid_id(id: &str) -> bool {
     let parts: Vec<&str> = id.split('/').collect();
     parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.chars().any(char::is_whitespace))
 }
 
 /// A suite (or part of one) that the run could not measure, and why; never a silent pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct NotMeasured {
+pub struct NotMeasured {
     /// The suite left out.
-    pub(crate) suite: Suite,
+    pub suite: Suite,
     /// Why, and how to fix it.
-    pub(crate) reason: String,
+    pub reason: String,
 }
 
 /// Everything one run measured: `target/perf/results.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct RunResults {
+pub struct RunResults {
     /// [`SCHEMA_VERSION`].
-    pub(crate) schema: u32,
+    pub schema: u32,
     /// All measurements, sorted by id then metric.
-    pub(crate) measurements: Vec<Measurement>,
+    pub measurements: Vec<Measurement>,
     /// Suites that could not be measured.
-    pub(crate) not_measured: Vec<NotMeasured>,
+    pub not_measured: Vec<NotMeasured>,
 }
 
 impl RunResults {
     /// Sorts measurements by (id, metric) so files and reports are stable.
-    pub(crate) fn sort(&mut self) {
+    pub fn sort(&mut self) {
         self.measurements.sort_by(|a, b| (&a.id, a.metric).cmp(&(&b.id, b.metric)));
     }
 }
 
 /// Benchmark ids measured more than once for one metric (e.g. the same calibration id in two targets),
 /// as `id metric (target, target)`; ids must be unique for comparisons to mean anything.
-pub(crate) fn duplicates(measurements: &[Measurement]) -> Vec<String> {
+pub fn duplicates(measurements: &[Measurement]) -> Vec<String> {
     let mut seen: std::collections::BTreeMap<(&str, Metric), Vec<&str>> = std::collections::BTreeMap::new();
     for m in measurements {
         seen.entry((&m.id, m.metric)).or_default().push(&m.target);

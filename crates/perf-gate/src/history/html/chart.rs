@@ -10,10 +10,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::escape;
-use crate::perf::history::{Point, Source};
-use crate::perf::report::format_value;
-use crate::perf::rules::Verdict;
-use crate::perf::schema::Metric;
+use crate::history::{Point, Source};
+use crate::rules::Verdict;
+use crate::schema::Metric;
+use crate::units::format_value;
 
 /// The newest points one chart shows; older ones are left out (and the caption says so) so a long
 /// history keeps the page small.

@@ -5,44 +5,44 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::config::{Budgets, LoadBudgets};
-use super::schema::{Measurement, Metric};
+use crate::config::{Budgets, LoadBudgets};
+use crate::schema::{Measurement, Metric};
 
 /// One budget, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BudgetCheck {
+pub struct BudgetCheck {
     /// What was checked: a benchmark id or `load`.
-    pub(crate) subject: String,
+    pub subject: String,
     /// The figure's name.
-    pub(crate) figure: String,
+    pub figure: String,
     /// The measured value.
-    pub(crate) value: f64,
+    pub value: f64,
     /// The budget (inclusive upper limit).
-    pub(crate) limit: f64,
+    pub limit: f64,
     /// Unit of value and limit.
-    pub(crate) unit: String,
+    pub unit: String,
     /// Whether the value is within the budget.
-    pub(crate) ok: bool,
+    pub ok: bool,
 }
 
 /// The load test's figures (written by the load test into `target/perf/load.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct LoadFigures {
+pub struct LoadFigures {
     /// 99th percentile latency, ms.
-    pub(crate) p99_latency_ms: f64,
+    pub p99_latency_ms: f64,
     /// Peak resident set size, bytes.
-    pub(crate) peak_rss_bytes: f64,
+    pub peak_rss_bytes: f64,
     /// Resident set growth, bytes per minute.
-    pub(crate) rss_slope_bytes_per_min: f64,
+    pub rss_slope_bytes_per_min: f64,
     /// Updates lost.
-    pub(crate) lost_updates: u64,
+    pub lost_updates: u64,
     /// Seconds the load was held after the warm-up (absent in older files: the slope is then judged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) held_seconds: Option<f64>,
+    pub held_seconds: Option<f64>,
 }
 
 /// Parses `load.json`.
-pub(crate) fn parse_load(text: &str) -> Result<LoadFigures> {
+pub fn parse_load(text: &str) -> Result<LoadFigures> {
     serde_json::from_str(text).context("load.json is not the documented format")
 }
 
@@ -58,7 +58,7 @@ fn check(subject: &str, figure: &str, value: f64, limit: f64, unit: &str) -> Bud
 }
 
 /// Every heap scenario's `max_bytes` against the heap budget.
-pub(crate) fn heap(current: &[Measurement], budgets: &Budgets) -> Vec<BudgetCheck> {
+pub fn heap(current: &[Measurement], budgets: &Budgets) -> Vec<BudgetCheck> {
     current
         .iter()
         .filter(|m| m.metric == Metric::HeapMaxBytes)
@@ -67,7 +67,7 @@ pub(crate) fn heap(current: &[Measurement], budgets: &Budgets) -> Vec<BudgetChec
 }
 
 /// The load figures against their budgets.
-pub(crate) fn load(figures: &LoadFigures, budgets: &LoadBudgets) -> Vec<BudgetCheck> {
+pub fn load(figures: &LoadFigures, budgets: &LoadBudgets) -> Vec<BudgetCheck> {
     vec![
         check("load", "p99_latency_ms", figures.p99_latency_ms, budgets.p99_latency_ms, "ms"),
         check("load", "peak_rss_bytes", figures.peak_rss_bytes, budgets.peak_rss_bytes, "bytes"),

@@ -1,16 +1,16 @@
 //! Small statistics used by the gate: mean with a Student-t confidence interval, and relative spread.
 
-use super::schema::Interval;
+use crate::schema::Interval;
 
 /// Mean, 95% confidence interval of the mean, and sample count.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Summary {
+pub struct Summary {
     /// Arithmetic mean.
-    pub(crate) mean: f64,
+    pub mean: f64,
     /// 95% confidence interval of the mean.
-    pub(crate) ci: Interval,
+    pub ci: Interval,
     /// Number of values.
-    pub(crate) n: u64,
+    pub n: u64,
 }
 
 /// Two-sided 97.5% quantile of Student's t distribution for `df` degrees of freedom.
@@ -28,7 +28,7 @@ fn t_quantile_975(df: u64) -> f64 {
 }
 
 /// Mean and 95% confidence interval of `values`; `None` when empty or not finite.
-pub(crate) fn summarise(values: &[f64]) -> Option<Summary> {
+pub fn summarise(values: &[f64]) -> Option<Summary> {
     if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -44,7 +44,7 @@ pub(crate) fn summarise(values: &[f64]) -> Option<Summary> {
 }
 
 /// Median of `values` (mean of the middle two for an even count); `None` when empty or not finite.
-pub(crate) fn median(values: &[f64]) -> Option<f64> {
+pub fn median(values: &[f64]) -> Option<f64> {
     if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -55,7 +55,7 @@ pub(crate) fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// Relative spread of repeated measurements: (max - min) / min, 0 for fewer than two values.
-pub(crate) fn relative_spread(values: &[f64]) -> f64 {
+pub fn relative_spread(values: &[f64]) -> f64 {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if values.len() < 2 || min <= 0.0 { 0.0 } else { (max - min) / min }

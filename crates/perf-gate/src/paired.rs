@@ -56,7 +56,7 @@ fn abs_ranks(values: &[f64]) -> Vec<f64> {
 /// One-sided p-value of the signed-rank test that the centre of `values` lies above `shift`
 /// (H0: centre <= shift). Values equal to `shift` are dropped, as in Wilcoxon's test; with none
 /// left the p-value is 1.
-pub(crate) fn p_above(values: &[f64], shift: f64) -> f64 {
+pub fn p_above(values: &[f64], shift: f64) -> f64 {
     let diffs: Vec<f64> = values.iter().map(|v| v - shift).filter(|d| *d != 0.0).collect();
     if diffs.is_empty() {
         return 1.0;
@@ -71,30 +71,30 @@ pub(crate) fn p_above(values: &[f64], shift: f64) -> f64 {
 
 /// A paired estimate of a change, on the log scale of head/base ratios.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Estimate {
+pub struct Estimate {
     /// Rounds behind it.
-    pub(crate) n: usize,
+    pub n: usize,
     /// Hodges–Lehmann pseudo-median of the log-ratios.
-    pub(crate) log_change: f64,
+    pub log_change: f64,
     /// Its confidence interval (log scale); infinite bounds when there are too few rounds.
-    pub(crate) log_ci: (f64, f64),
+    pub log_ci: (f64, f64),
 }
 
 impl Estimate {
     /// The change as a relative figure (head / base - 1).
-    pub(crate) fn change(&self) -> f64 {
+    pub fn change(&self) -> f64 {
         self.log_change.exp_m1()
     }
 
     /// The interval as relative figures.
-    pub(crate) fn ci(&self) -> (f64, f64) {
+    pub fn ci(&self) -> (f64, f64) {
         (self.log_ci.0.exp_m1(), self.log_ci.1.exp_m1())
     }
 }
 
 /// Hodges–Lehmann estimate of the centre of `values` with a `confidence` (e.g. 0.95) two-sided
 /// interval from the order statistics of the Walsh averages; `None` for no values or non-finite ones.
-pub(crate) fn hodges_lehmann(values: &[f64], confidence: f64) -> Option<Estimate> {
+pub fn hodges_lehmann(values: &[f64], confidence: f64) -> Option<Estimate> {
     let n = values.len();
     if n == 0 || values.iter().any(|v| !v.is_finite()) {
         return None;
@@ -121,7 +121,7 @@ pub(crate) fn hodges_lehmann(values: &[f64], confidence: f64) -> Option<Estimate
 }
 
 /// Benjamini–Hochberg: which of `p_values` are discoveries at false discovery rate `q`.
-pub(crate) fn benjamini_hochberg(p_values: &[f64], q: f64) -> Vec<bool> {
+pub fn benjamini_hochberg(p_values: &[f64], q: f64) -> Vec<bool> {
     let m = p_values.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));

@@ -7,28 +7,28 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::schema::{Interval, Measurement, Metric};
-use super::stats;
+use crate::schema::{Interval, Measurement, Metric};
+use crate::stats;
 
 /// One criterion benchmark's wall-clock result, in ns per iteration.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WallResult {
+pub struct WallResult {
     /// Criterion's `full_id`, which the gate uses as benchmark id.
-    pub(crate) id: String,
+    pub id: String,
     /// ns per iteration.
-    pub(crate) ns: f64,
+    pub ns: f64,
     /// 95% confidence interval, ns per iteration.
-    pub(crate) ci: Interval,
+    pub ci: Interval,
     /// Number of samples.
-    pub(crate) samples: u64,
+    pub samples: u64,
     /// Median ns per iteration over the samples (robust to a sample hit by an interrupt).
-    pub(crate) median_ns: f64,
+    pub median_ns: f64,
     /// Fastest sample's ns per iteration: the least disturbed stretch of the process.
-    pub(crate) min_ns: f64,
+    pub min_ns: f64,
 }
 
 /// The id from `benchmark.json`: `full_id`, else `group_id/function_id/value_str` without empty parts.
-pub(crate) fn parse_benchmark_id(text: &str) -> Result<String> {
+pub fn parse_benchmark_id(text: &str) -> Result<String> {
     let json: Value = serde_json::from_str(text).context("benchmark.json is not JSON")?;
     if let Some(full) = json.get("full_id").and_then(Value::as_str) {
         return Ok(full.to_owned());
@@ -41,7 +41,7 @@ pub(crate) fn parse_benchmark_id(text: &str) -> Result<String> {
 
 /// Per-iteration times from `sample.json` (`times[i] / iters[i]`), summarised with our own statistics,
 /// and their median and minimum.
-pub(crate) fn parse_samples(text: &str) -> Result<(stats::Summary, f64, f64)> {
+pub fn parse_samples(text: &str) -> Result<(stats::Summary, f64, f64)> {
     let json: Value = serde_json::from_str(text).context("sample.json is not JSON")?;
     let numbers = |key: &str| -> Result<Vec<f64>> {
         json.get(key)
@@ -61,7 +61,7 @@ pub(crate) fn parse_samples(text: &str) -> Result<(stats::Summary, f64, f64)> {
 }
 
 /// The typical estimate from `estimates.json`: `slope` when present, else `mean`, with its interval.
-pub(crate) fn parse_estimates(text: &str) -> Result<(f64, Interval)> {
+pub fn parse_estimates(text: &str) -> Result<(f64, Interval)> {
     let json: Value = serde_json::from_str(text).context("estimates.json is not JSON")?;
     let estimate = json
         .get("slope")
@@ -75,7 +75,7 @@ pub(crate) fn parse_estimates(text: &str) -> Result<(f64, Interval)> {
 }
 
 /// Reads one benchmark directory (the one holding `new/`); samples are preferred over estimates.
-pub(crate) fn read_benchmark(dir: &Path) -> Result<WallResult> {
+pub fn read_benchmark(dir: &Path) -> Result<WallResult> {
     let new = dir.join("new");
     let read = |name: &str| std::fs::read_to_string(new.join(name));
     let id = parse_benchmark_id(&read("benchmark.json").with_context(|| format!("reading {}", new.display()))?)
@@ -95,7 +95,7 @@ pub(crate) fn read_benchmark(dir: &Path) -> Result<WallResult> {
 }
 
 /// Every benchmark under a criterion home directory (each directory holding `new/benchmark.json`).
-pub(crate) fn read_home(home: &Path) -> Result<Vec<WallResult>> {
+pub fn read_home(home: &Path) -> Result<Vec<WallResult>> {
     let mut dirs = Vec::new();
     find_benchmark_dirs(home, &mut dirs)?;
     dirs.sort();
@@ -122,7 +122,7 @@ fn find_benchmark_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Converts one target's results into measurements, attaching the calibration benchmark's figure
 /// (id starting with `calibration_prefix`) measured in the same process.
-pub(crate) fn to_measurements(results: &[WallResult], target: &str, calibration_prefix: &str) -> Vec<Measurement> {
+pub fn to_measurements(results: &[WallResult], target: &str, calibration_prefix: &str) -> Vec<Measurement> {
     let calibration = results.iter().find(|r| r.id.starts_with(calibration_prefix)).map(|r| r.ns);
     results
         .iter()
@@ -140,7 +140,7 @@ mod tests {
     use super::*;
 
     fn sample_dir(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/samples/criterion").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/criterion").join(name)
     }
 
     fn read(name: &str, file: &str) -> String {

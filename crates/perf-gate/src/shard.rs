@@ -4,15 +4,15 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::probe::Target;
+use crate::schema::Target;
 
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Shard {
+pub struct Shard {
     /// 1-based index.
-    pub(crate) index: usize,
+    pub index: usize,
     /// Number of shards.
-    pub(crate) count: usize,
+    pub count: usize,
 }
 
 impl FromStr for Shard {
@@ -37,7 +37,7 @@ impl fmt::Display for Shard {
 
 impl Shard {
     /// This shard's targets out of all `targets` (given in the workspace's sorted order).
-    pub(crate) fn select(self, targets: &[Target]) -> Vec<Target> {
+    pub fn select(self, targets: &[Target]) -> Vec<Target> {
         targets.iter().enumerate().filter(|(k, _)| k % self.count == self.index - 1).map(|(_, t)| t.clone()).collect()
     }
 }
@@ -45,7 +45,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::schema::Suite;
+    use crate::schema::Suite;
 
     fn targets() -> Vec<Target> {
         ["instr_a", "heap_a", "heap_b", "wall_a", "wall_b"]

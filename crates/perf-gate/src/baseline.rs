@@ -8,83 +8,79 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::Fingerprint;
-use super::json;
-use super::schema::{Interval, Measurement, Metric, SCHEMA_VERSION, Suite};
+use crate::fingerprint::Fingerprint;
+use crate::json;
+use crate::schema::{Interval, Measurement, Metric, SCHEMA_VERSION, Suite};
 
 /// Where a baseline came from. Only `rustc`, `valgrind`, `cargo_lock_sha256` and `targets` decide
 /// staleness; the rest tells a reviewer what was measured where and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Provenance {
+pub struct Provenance {
     /// `git rev-parse HEAD` at bless time ("unknown" outside git).
-    pub(crate) git_commit: String,
+    pub git_commit: String,
     /// Whether the tree had uncommitted changes (the usual case: bless, then commit).
-    pub(crate) git_dirty: bool,
+    pub git_dirty: bool,
     /// `rustc -vV` output.
-    pub(crate) rustc: String,
+    pub rustc: String,
     /// `valgrind --version` output, when valgrind was used (instr suite).
-    pub(crate) valgrind: Option<String>,
+    pub valgrind: Option<String>,
     /// sha256 of `Cargo.lock`, hex.
-    pub(crate) cargo_lock_sha256: String,
+    pub cargo_lock_sha256: String,
     /// `model name` from /proc/cpuinfo.
-    pub(crate) cpu_model: String,
+    pub cpu_model: String,
     /// The machine and toolchain that measured it; absent in baselines blessed before 2026-12-05,
     /// which therefore never count as measured on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) machine: Option<Fingerprint>,
+    pub machine: Option<Fingerprint>,
     /// UTC date and time of the bless, RFC 3339.
-    pub(crate) date: String,
+    pub date: String,
     /// Why the baseline was (re)blessed.
-    pub(crate) reason: String,
+    pub reason: String,
     /// Bench targets of this suite at bless time.
-    pub(crate) targets: Vec<String>,
+    pub targets: Vec<String>,
     /// Versions of the benchmarking libraries from Cargo.lock (criterion, iai-callgrind, dhat).
-    pub(crate) tools: BTreeMap<String, String>,
+    pub tools: BTreeMap<String, String>,
 }
 
 /// One blessed figure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The value, in `unit`.
-    pub(crate) value: f64,
+    pub value: f64,
     /// Unit of `value`.
-    pub(crate) unit: String,
+    pub unit: String,
     /// Bench target that measured it.
-    pub(crate) target: String,
+    pub target: String,
     /// 95% confidence interval (wall clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ci: Option<Interval>,
+    pub ci: Option<Interval>,
     /// Sample count (wall clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) samples: Option<u64>,
+    pub samples: Option<u64>,
     /// Calibration ns per iteration in the same process (wall clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) calibration_ns: Option<f64>,
+    pub calibration_ns: Option<f64>,
     /// Relative spread under perturbed conditions (instructions, cycles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) spread: Option<f64>,
+    pub spread: Option<f64>,
 }
 
 /// `baselines/<suite>.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SuiteBaseline {
+pub struct SuiteBaseline {
     /// [`SCHEMA_VERSION`].
-    pub(crate) schema: u32,
+    pub schema: u32,
     /// The suite.
-    pub(crate) suite: Suite,
+    pub suite: Suite,
     /// Where it came from.
-    pub(crate) provenance: Provenance,
+    pub provenance: Provenance,
     /// id -> metric name -> entry.
-    pub(crate) benchmarks: BTreeMap<String, BTreeMap<String, Entry>>,
+    pub benchmarks: BTreeMap<String, BTreeMap<String, Entry>>,
 }
 
 impl SuiteBaseline {
     /// Builds a baseline from this suite's measurements.
-    pub(crate) fn from_measurements(
-        suite: Suite,
-        provenance: Provenance,
-        measurements: &[Measurement],
-    ) -> SuiteBaseline {
+    pub fn from_measurements(suite: Suite, provenance: Provenance, measurements: &[Measurement]) -> SuiteBaseline {
         let mut benchmarks: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
         for m in measurements.iter().filter(|m| m.metric.suite() == suite) {
             let entry = Entry {
@@ -102,7 +98,7 @@ impl SuiteBaseline {
     }
 
     /// The blessed figures as measurements (unknown metric names are skipped).
-    pub(crate) fn measurements(&self) -> Vec<Measurement> {
+    pub fn measurements(&self) -> Vec<Measurement> {
         let mut out = Vec::new();
         for (id, metrics) in &self.benchmarks {
             for (name, e) in metrics {
@@ -124,7 +120,7 @@ impl SuiteBaseline {
     }
 
     /// Parses a baseline file's text.
-    pub(crate) fn parse(text: &str) -> Result<SuiteBaseline> {
+    pub fn parse(text: &str) -> Result<SuiteBaseline> {
         let baseline: SuiteBaseline = serde_json::from_str(text).context("baseline file is not valid")?;
         anyhow::ensure!(
             baseline.schema == SCHEMA_VERSION,
@@ -135,18 +131,18 @@ impl SuiteBaseline {
     }
 
     /// Canonical text (sorted keys).
-    pub(crate) fn to_text(&self) -> Result<String> {
+    pub fn to_text(&self) -> Result<String> {
         json::to_canonical_string(self)
     }
 }
 
 /// The path of a suite's baseline file in `dir`.
-pub(crate) fn path(dir: &Path, suite: Suite) -> PathBuf {
+pub fn path(dir: &Path, suite: Suite) -> PathBuf {
     dir.join(format!("{}.json", suite.name()))
 }
 
 /// Reads a suite's baseline; `None` when the file does not exist.
-pub(crate) fn read(dir: &Path, suite: Suite) -> Result<Option<SuiteBaseline>> {
+pub fn read(dir: &Path, suite: Suite) -> Result<Option<SuiteBaseline>> {
     let file = path(dir, suite);
     match std::fs::read_to_string(&file) {
         Ok(text) => SuiteBaseline::parse(&text).with_context(|| format!("in {}", file.display())).map(Some),
@@ -157,29 +153,29 @@ pub(crate) fn read(dir: &Path, suite: Suite) -> Result<Option<SuiteBaseline>> {
 
 /// What the current tree and machine look like, for the staleness check.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Environment {
+pub struct Environment {
     /// `rustc -vV`.
-    pub(crate) rustc: String,
+    pub rustc: String,
     /// `valgrind --version`, when installed.
-    pub(crate) valgrind: Option<String>,
+    pub valgrind: Option<String>,
     /// sha256 of Cargo.lock.
-    pub(crate) cargo_lock_sha256: String,
+    pub cargo_lock_sha256: String,
     /// Bench targets per suite.
-    pub(crate) targets: BTreeMap<Suite, Vec<String>>,
+    pub targets: BTreeMap<Suite, Vec<String>>,
 }
 
 /// Why a baseline's figures cannot be compared with today's as they are.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Staleness {
+pub struct Staleness {
     /// The toolchain, valgrind, `Cargo.lock` or (wall clock) the machine differ: the suite is measured
     /// A/B against the revision that holds the baselines instead, in the same run.
-    pub(crate) environment: Vec<String>,
+    pub environment: Vec<String>,
     /// The bench targets differ: only a bless resolves that (exit 4).
-    pub(crate) set: Vec<String>,
+    pub set: Vec<String>,
 }
 
 /// Why `baseline` no longer describes the current tree and machine `now`; empty when it is fresh.
-pub(crate) fn staleness(baseline: &SuiteBaseline, env: &Environment, now: &Fingerprint) -> Staleness {
+pub fn staleness(baseline: &SuiteBaseline, env: &Environment, now: &Fingerprint) -> Staleness {
     let p = &baseline.provenance;
     let suite = baseline.suite.name();
     let mut out = Staleness::default();

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::Config;
-use super::paired::{self, Estimate};
-use super::schema::{Measurement, Metric, NotMeasured};
-use super::stats;
+use crate::config::{Config, Rule};
+use crate::paired::{self, Estimate};
+use crate::schema::{Measurement, Metric, NotMeasured};
+use crate::stats;
 
 /// z value of a two-sided 95% interval.
 const Z95: f64 = 1.96;
@@ -16,7 +16,7 @@ const Z95: f64 = 1.96;
 /// What the gate concluded for one benchmark and metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Worse beyond the tolerance.
     Regression,
     /// Better beyond the tolerance.
@@ -38,7 +38,7 @@ pub(crate) enum Verdict {
 
 impl Verdict {
     /// Human name used in reports.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
@@ -54,48 +54,49 @@ impl Verdict {
 
 /// One benchmark and metric, compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Row {
+pub struct Row {
     /// Benchmark id.
-    pub(crate) id: String,
+    pub id: String,
     /// Metric.
-    pub(crate) metric: Metric,
+    pub metric: Metric,
     /// Unit of `baseline` and `current`.
-    pub(crate) unit: String,
+    pub unit: String,
     /// Reference value.
-    pub(crate) baseline: Option<f64>,
+    pub baseline: Option<f64>,
     /// Current value.
-    pub(crate) current: Option<f64>,
+    pub current: Option<f64>,
     /// Relative change (current / baseline - 1; calibration-normalised for wall clock).
-    pub(crate) change: Option<f64>,
+    pub change: Option<f64>,
     /// 95% interval of the relative change (wall clock).
-    pub(crate) change_ci: Option<(f64, f64)>,
+    pub change_ci: Option<(f64, f64)>,
     /// The relative tolerance applied (including spread and slack).
-    pub(crate) tolerance: Option<f64>,
+    pub tolerance: Option<f64>,
     /// The verdict.
-    pub(crate) verdict: Verdict,
+    pub verdict: Verdict,
     /// Whether this row fails the gate.
-    pub(crate) fails: bool,
+    pub fails: bool,
     /// Why, in words.
-    pub(crate) detail: String,
+    pub detail: String,
     /// Which rule set the tolerance: built-in default, perf.toml, an override, or learned from history.
     #[serde(default)]
-    pub(crate) rule: String,
+    pub rule: String,
     /// What the row was compared with: the committed baseline (and where it was measured) or the
     /// revision measured A/B in the same run.
     #[serde(default)]
-    pub(crate) reference: String,
+    pub reference: String,
     /// The smallest slowdown this comparison would have called a regression (relative).
     #[serde(default)]
-    pub(crate) detectable: Option<f64>,
+    pub detectable: Option<f64>,
 }
 
 /// Compares `current` with `reference`. Reference entries of suites listed in `not_measured` become
 /// "not measured" rows; other reference entries absent now become "missing".
-pub(crate) fn compare(
+pub fn compare(
     current: &[Measurement],
     reference: &[Measurement],
     not_measured: &[NotMeasured],
     config: &Config,
+    learning: &Learning,
 ) -> Vec<Row> {
     let key = |m: &Measurement| (m.id.clone(), m.metric);
     let now: BTreeMap<_, &Measurement> = current.iter().map(|m| (key(m), m)).collect();
@@ -124,7 +125,7 @@ pub(crate) fn compare(
                 detectable: None,
             };
             match (cur, base) {
-                (Some(c), Some(b)) => judge(&mut row, c, b, config),
+                (Some(c), Some(b)) => judge(&mut row, c, b, config, learning),
                 (Some(_), None) => {
                     row.verdict = Verdict::New;
                     row.detail = "not in the reference".to_owned();
@@ -144,8 +145,8 @@ pub(crate) fn compare(
     rows
 }
 
-fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config) {
-    let (rule, source) = config.rule_with_source(&cur.id, cur.metric);
+fn judge(row: &mut Row, cur: &Measurement, base: &Measurement, config: &Config, learning: &Learning) {
+    let (rule, source) = resolve(config, learning, &cur.id, cur.metric);
     row.rule = source;
     if cur.metric == Metric::WallNs {
         if cur.id.starts_with(config.wall.calibration_prefix.as_str()) {
@@ -233,17 +234,73 @@ fn judge_wall(row: &mut Row, cur: &Measurement, base: &Measurement, tolerance: f
     );
 }
 
+/// How a wall-clock tolerance was decided for one benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learned {
+    /// The tolerance: Q3 + 3 x IQR of the absolute adjacent relative changes (never below `floor`).
+    pub tolerance: f64,
+    /// How many points it was learned from.
+    pub points: usize,
+    /// Q3 of the absolute adjacent changes.
+    pub q3: f64,
+    /// Interquartile range of the absolute adjacent changes.
+    pub iqr: f64,
+}
+
+/// Tolerances learned from history, by benchmark id: a value beside the config, never inside it.
+pub type Learning = BTreeMap<String, Learned>;
+
+/// Lower bound of a learned tolerance: a perfectly quiet history must not make 0.1% a regression.
+pub const MIN_LEARNED_TOLERANCE: f64 = 0.01;
+
+/// Quartile of sorted values by linear interpolation between closest ranks.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// The noise fence of a benchmark from its absolute adjacent run-to-run changes (relative): Q3 + 3 x
+/// IQR, never below [`MIN_LEARNED_TOLERANCE`] (rustc-perf's rule). `points` is how many runs the
+/// changes came from.
+pub fn noise_fence(changes: &[f64], points: usize) -> Learned {
+    let mut sorted = changes.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return Learned { tolerance: MIN_LEARNED_TOLERANCE, points, q3: 0.0, iqr: 0.0 };
+    }
+    let (q1, q3) = (quantile(&sorted, 0.25), quantile(&sorted, 0.75));
+    let iqr = q3 - q1;
+    Learned { tolerance: (q3 + 3.0 * iqr).max(MIN_LEARNED_TOLERANCE), points, q3, iqr }
+}
+
+/// The rule for one benchmark and metric: the metric's rule from `config`, then the tolerance
+/// learned from history (wall clock), then `config`'s overrides, with which one set the tolerance.
+pub fn resolve(config: &Config, learning: &Learning, id: &str, metric: Metric) -> (Rule, String) {
+    let (mut rule, mut source) = config.metric_rule(metric);
+    if let Some(learned) = learning.get(id).filter(|_| metric == Metric::WallNs) {
+        rule.tolerance = learned.tolerance;
+        source = format!(
+            "learned from {} runs of history (Q3 {:.1}% + 3 x IQR {:.1}%)",
+            learned.points,
+            learned.q3 * 100.0,
+            learned.iqr * 100.0
+        );
+    }
+    config.apply_overrides(id, metric, rule, source)
+}
+
 /// A benchmark's paired A/B rounds after the first pass over every benchmark.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Screened {
+pub struct Screened {
     /// Benchmark id.
-    pub(crate) id: String,
+    pub id: String,
     /// The estimate of the change and its interval (`None` without usable rounds).
-    pub(crate) estimate: Option<Estimate>,
+    pub estimate: Option<Estimate>,
     /// One-sided p-value that the change exceeds the tolerance.
-    pub(crate) p_regression: f64,
+    pub p_regression: f64,
     /// Flagged by Benjamini–Hochberg over all benchmarks: re-measured before it can fail.
-    pub(crate) flagged: bool,
+    pub flagged: bool,
 }
 
 /// Log head/base ratios of rounds (rounds with a non-positive figure are dropped).
@@ -254,7 +311,7 @@ fn log_ratios(pairs: &[(f64, f64)]) -> Vec<f64> {
 /// The first pass over a paired run: an estimate and a one-sided p-value per benchmark (H0: the
 /// slowdown is at most the benchmark's wall tolerance), and Benjamini–Hochberg over all of them at
 /// the configured false discovery rate.
-pub(crate) fn screen_paired(pairs: &BTreeMap<String, Vec<(f64, f64)>>, config: &Config) -> Vec<Screened> {
+pub fn screen_paired(pairs: &BTreeMap<String, Vec<(f64, f64)>>, config: &Config) -> Vec<Screened> {
     let paired = &config.wall.paired;
     let mut screened: Vec<Screened> = pairs
         .iter()
@@ -279,7 +336,7 @@ pub(crate) fn screen_paired(pairs: &BTreeMap<String, Vec<(f64, f64)>>, config: &
 /// Whether a benchmark's rounds so far decide it, so it may leave the remaining rounds: every round
 /// put head below base x (1 + tolerance). Stopping such a benchmark early can only make a regression
 /// call less likely (a futility stop), so the false-alarm rate does not grow.
-pub(crate) fn settled(id: &str, pairs: &[(f64, f64)], config: &Config) -> bool {
+pub fn settled(id: &str, pairs: &[(f64, f64)], config: &Config) -> bool {
     let threshold = config.rule_with_source(id, Metric::WallNs).0.tolerance.ln_1p();
     let logs = log_ratios(pairs);
     logs.len() == pairs.len() && logs.iter().all(|d| *d < threshold)
@@ -287,13 +344,13 @@ pub(crate) fn settled(id: &str, pairs: &[(f64, f64)], config: &Config) -> bool {
 
 /// How a paired row came about, for its detail.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PairedEvidence<'a> {
+pub struct PairedEvidence<'a> {
     /// The first pass's rounds.
-    pub(crate) first: &'a [(f64, f64)],
+    pub first: &'a [(f64, f64)],
     /// The first pass's judgement.
-    pub(crate) screened: &'a Screened,
+    pub screened: &'a Screened,
     /// The confirmation pass's rounds, for a flagged benchmark.
-    pub(crate) confirmation: Option<&'a [(f64, f64)]>,
+    pub confirmation: Option<&'a [(f64, f64)]>,
 }
 
 fn percent(x: f64) -> String {
@@ -310,7 +367,7 @@ fn percent(x: f64) -> String {
 /// it AND the confirmation pass shows the slowdown beyond the tolerance again (one-sided p below
 /// `confirm_alpha`); an improvement when the interval lies wholly below minus the tolerance;
 /// unchanged when the interval rules out a slowdown of `decisive`; otherwise inconclusive.
-pub(crate) fn paired_row(id: &str, evidence: PairedEvidence<'_>, config: &Config, reference: &str) -> Row {
+pub fn paired_row(id: &str, evidence: PairedEvidence<'_>, config: &Config, reference: &str) -> Row {
     let paired = &config.wall.paired;
     let (rule, source) = config.rule_with_source(id, Metric::WallNs);
     let threshold = rule.tolerance.ln_1p();
@@ -389,7 +446,7 @@ pub(crate) fn paired_row(id: &str, evidence: PairedEvidence<'_>, config: &Config
 }
 
 /// Rows for benchmarks measured on one side of a paired run only (`New` on head, `Missing` on base).
-pub(crate) fn one_sided_row(id: &str, rounds: &[f64], on_head: bool, reference: &str) -> Row {
+pub fn one_sided_row(id: &str, rounds: &[f64], on_head: bool, reference: &str) -> Row {
     Row {
         id: id.to_owned(),
         metric: Metric::WallNs,
@@ -411,7 +468,7 @@ pub(crate) fn one_sided_row(id: &str, rounds: &[f64], on_head: bool, reference: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perf::schema::{Interval, Suite};
+    use crate::schema::{Interval, Suite};
 
     fn instr(id: &str, value: f64, spread: Option<f64>) -> Measurement {
         Measurement { spread, ..Measurement::count(id, Metric::Instructions, value, "instr_x") }
@@ -434,7 +491,7 @@ mod tests {
     fn instructions_one_percent_up_is_a_failing_regression() {
         let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 101_000.0, None)]);
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!(verdicts(&rows), [("a/b/c".into(), Metric::Instructions, Verdict::Regression, true)]);
     }
@@ -443,7 +500,7 @@ mod tests {
     fn instructions_within_half_a_percent_are_unchanged() {
         let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 100_400.0, None)]);
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!(rows[0].verdict, Verdict::Unchanged);
     }
@@ -452,7 +509,7 @@ mod tests {
     fn instruction_tolerance_widens_to_three_times_the_blessed_spread() {
         let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.01))], [instr("a/b/c", 102_500.0, None)]);
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!(rows[0].verdict, Verdict::Unchanged);
         assert!((rows[0].tolerance.unwrap() - 0.03).abs() < 1e-12);
@@ -462,7 +519,7 @@ mod tests {
     fn instructions_down_beyond_tolerance_are_an_improvement() {
         let (base, cur) = ([instr("a/b/c", 100_000.0, Some(0.0))], [instr("a/b/c", 95_000.0, None)]);
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!((rows[0].verdict, rows[0].fails), (Verdict::Improvement, false));
     }
@@ -472,7 +529,7 @@ mod tests {
         let base = [Measurement::count("h/x/y", Metric::HeapTotalBlocks, 101.0, "heap_x")];
         let cur = [Measurement::count("h/x/y", Metric::HeapTotalBlocks, 102.0, "heap_x")];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!((rows[0].verdict, rows[0].fails), (Verdict::Regression, true));
     }
@@ -482,7 +539,7 @@ mod tests {
         let base = [Measurement::count("h/x/y", Metric::HeapTotalBytes, 1600.0, "heap_x")];
         let cur = [Measurement::count("h/x/y", Metric::HeapTotalBytes, 1616.0, "heap_x")];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!(rows[0].verdict, Verdict::Unchanged);
     }
@@ -492,8 +549,10 @@ mod tests {
         let base = [wall("a/b/c", 100.0, 1.0, 50.0)];
         let (clear, straddling) = ([wall("a/b/c", 130.0, 1.0, 50.0)], [wall("a/b/c", 104.0, 5.0, 50.0)]);
 
-        let (clear_rows, straddling_rows) =
-            (compare(&clear, &base, &[], &Config::default()), compare(&straddling, &base, &[], &Config::default()));
+        let (clear_rows, straddling_rows) = (
+            compare(&clear, &base, &[], &Config::default(), &Learning::new()),
+            compare(&straddling, &base, &[], &Config::default(), &Learning::new()),
+        );
 
         assert_eq!((clear_rows[0].verdict, clear_rows[0].fails), (Verdict::Regression, true));
         assert_eq!(straddling_rows[0].verdict, Verdict::Unchanged);
@@ -504,7 +563,7 @@ mod tests {
         let base = [wall("a/b/c", 100.0, 1.0, 50.0)];
         let cur = [wall("a/b/c", 150.0, 1.0, 75.0)];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!(rows[0].verdict, Verdict::Unchanged);
         assert!(rows[0].change.unwrap().abs() < 1e-12);
@@ -516,7 +575,7 @@ mod tests {
         let base = [wall("a/b/c", 100.0, 1.0, 50.0), instr("a/b/c", 1000.0, Some(0.0))];
         let cur = [wall("a/b/c", 160.0, 1.0, 50.0), instr("a/b/c", 1000.0, None)];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         let wall_row = rows.iter().find(|r| r.metric == Metric::WallNs).unwrap();
         assert_eq!((wall_row.verdict, wall_row.fails), (Verdict::Regression, true));
@@ -527,7 +586,7 @@ mod tests {
         let base = [wall("calibration/spin/fixed", 50.0, 1.0, 50.0)];
         let cur = [wall("calibration/spin/fixed", 90.0, 1.0, 90.0)];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!((rows[0].verdict, rows[0].fails), (Verdict::Calibration, false));
     }
@@ -538,7 +597,7 @@ mod tests {
         let cur = [instr("a/b/new", 1.0, None)];
         let skipped = [NotMeasured { suite: Suite::Heap, reason: "test".into() }];
 
-        let rows = compare(&cur, &base, &skipped, &Config::default());
+        let rows = compare(&cur, &base, &skipped, &Config::default(), &Learning::new());
 
         let got: Vec<(&str, Verdict)> = rows.iter().map(|r| (r.id.as_str(), r.verdict)).collect();
         assert_eq!(got, [("a/b/gone", Verdict::Missing), ("a/b/new", Verdict::New), ("h/x/y", Verdict::NotMeasured)]);
@@ -549,7 +608,7 @@ mod tests {
         let base = [Measurement::count("a/b/c", Metric::EstimatedCycles, 100.0, "instr_x")];
         let cur = [Measurement::count("a/b/c", Metric::EstimatedCycles, 200.0, "instr_x")];
 
-        let rows = compare(&cur, &base, &[], &Config::default());
+        let rows = compare(&cur, &base, &[], &Config::default(), &Learning::new());
 
         assert_eq!((rows[0].verdict, rows[0].fails), (Verdict::Regression, false));
     }
@@ -643,5 +702,28 @@ mod tests {
         let decided = (settled("a/b/c", &steady, &Config::default()), settled("a/b/c", &one_high, &Config::default()));
 
         assert_eq!(decided, (true, false));
+    }
+
+    #[test]
+    fn quantile_interpolates_between_ranks() {
+        let sorted = [1.0, 2.0, 3.0, 4.0];
+
+        let (q1, q3) = (quantile(&sorted, 0.25), quantile(&sorted, 0.75));
+
+        assert_eq!((q1, q3), (1.75, 3.25));
+    }
+    #[test]
+    fn learned_wall_tolerance_replaces_the_metric_default_but_not_an_override() {
+        let config = Config::parse("[[overrides]]\nid = \"client/*\"\ntolerance = 0.5\n").unwrap();
+        let learned = Learned { tolerance: 0.04, points: 12, q3: 0.01, iqr: 0.01 };
+        let learning =
+            Learning::from([("proto/parse/n1".to_owned(), learned.clone()), ("client/call/one".to_owned(), learned)]);
+
+        let (plain, plain_source) = resolve(&config, &learning, "proto/parse/n1", Metric::WallNs);
+        let (overridden, overridden_source) = resolve(&config, &learning, "client/call/one", Metric::WallNs);
+
+        assert_eq!((plain.tolerance, overridden.tolerance), (0.04, 0.5));
+        assert!(plain_source.starts_with("learned from 12 runs"), "{plain_source}");
+        assert_eq!(overridden_source, "perf.toml override `client/*`");
     }
 }

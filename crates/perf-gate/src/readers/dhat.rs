@@ -8,41 +8,41 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{self, Measurement, Metric};
+use crate::schema::{self, Measurement, Metric};
 
 /// Environment variable naming the directory a heap scenario writes its stats file into.
-pub(crate) const DIR_ENV: &str = "HAPULSE_PERF_DHAT_DIR";
+pub const DIR_ENV: &str = "HAPULSE_PERF_DHAT_DIR";
 
 /// One heap scenario's stats, mirroring `dhat::HeapStats` plus the benchmark id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct HeapStats {
+pub struct HeapStats {
     /// Benchmark id, `area/op/case`.
-    pub(crate) id: String,
+    pub id: String,
     /// Bytes allocated over the scenario.
-    pub(crate) total_bytes: u64,
+    pub total_bytes: u64,
     /// Allocations over the scenario.
-    pub(crate) total_blocks: u64,
+    pub total_blocks: u64,
     /// Peak live bytes.
-    pub(crate) max_bytes: u64,
+    pub max_bytes: u64,
     /// Live blocks at the peak.
-    pub(crate) max_blocks: u64,
+    pub max_blocks: u64,
     /// Live bytes when the stats were taken.
     #[serde(default)]
-    pub(crate) curr_bytes: u64,
+    pub curr_bytes: u64,
     /// Live blocks when the stats were taken.
     #[serde(default)]
-    pub(crate) curr_blocks: u64,
+    pub curr_blocks: u64,
 }
 
 /// Parses one stats file.
-pub(crate) fn parse_stats(text: &str) -> Result<HeapStats> {
+pub fn parse_stats(text: &str) -> Result<HeapStats> {
     let stats: HeapStats = serde_json::from_str(text.trim()).context("dhat stats file is not the gate's format")?;
     anyhow::ensure!(schema::is_valid_id(&stats.id), "dhat stats id `{}` is not `area/op/case`", stats.id);
     Ok(stats)
 }
 
 /// Every `*.json` stats file in `dir`, sorted by file name.
-pub(crate) fn read_dir(dir: &Path) -> Result<Vec<HeapStats>> {
+pub fn read_dir(dir: &Path) -> Result<Vec<HeapStats>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
@@ -62,7 +62,7 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<HeapStats>> {
 }
 
 /// Converts stats into the three heap measurements.
-pub(crate) fn to_measurements(stats: &[HeapStats], target: &str) -> Vec<Measurement> {
+pub fn to_measurements(stats: &[HeapStats], target: &str) -> Vec<Measurement> {
     stats
         .iter()
         .flat_map(|s| {
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn stats_file_written_by_a_real_scenario_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/samples/dhat/synth_alloc_hundred.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/dhat/synth_alloc_hundred.json");
         let text = std::fs::read_to_string(path).unwrap();
 
         let stats = parse_stats(&text).unwrap();
