@@ -86,6 +86,42 @@ pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], r
     updated
 }
 
+/// One WebSocket text frame of a `subscribe_entities` subscription (`sub_id`) decoded and applied
+/// to its mirror the way ha-client's connection task does it (`conn.rs`, `on_text`): first the
+/// one-pass decode of a frame holding one event ([`CompressedEventFrame::parse_if`], asked whether
+/// the id is the mirror's); any other frame (a coalesced array) through [`Frame::parse`], each event
+/// of the mirror then decoded with [`CompressedEvent::parse`]. Every change of the frame goes into
+/// one new [`ChangeReport`], which the client pushes to the mirror's change stream (here it is
+/// returned, and dropped by the caller as the stream's consumer would).
+///
+/// # Panics
+/// When the frame is malformed or a change names an entity the store does not hold (benchmark
+/// inputs never are or do; the client resyncs instead).
+pub fn apply_frame(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
+    let mut report = ChangeReport::new();
+    if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, |id| id == sub_id) {
+        store.apply_compressed_into(&frame.event, &mut report).expect("fixture diffs apply");
+    } else {
+        let frame = Frame::parse(text).expect("fixture frames parse");
+        assert!(frame.errors.is_empty(), "fixture frame has bad messages: {:?}", frame.errors);
+        for message in &frame.messages {
+            if let ServerMessage::Event { id, event } = message
+                && *id == sub_id
+            {
+                let diff = CompressedEvent::parse(event.get()).expect("fixture diffs parse");
+                store.apply_compressed_into(&diff, &mut report).expect("fixture diffs apply");
+            }
+        }
+    }
+    assert!(report.unknown.is_empty(), "a fixture change names an entity the store does not hold");
+    report
+}
+
+/// [`apply_frame`] for each of `frames` in order; returns the number of entity changes applied.
+pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
+    frames.iter().map(|text| apply_frame(store, sub_id, text).len()).sum()
+}
+
 /// Parses and applies `state_changed` event messages one after another, reusing `report`;
 /// returns the number of entities added or updated.
 pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
@@ -149,6 +185,19 @@ mod tests {
 
         assert_eq!((a, b), (300, 300));
         assert_eq!(compressed.store.to_states(), full.store.to_states());
+    }
+
+    #[test]
+    fn coalesced_frames_give_the_mirror_of_single_messages() {
+        let mut single = inputs::compressed_diffs(ha_fixtures::SMALL, 200);
+        let mut coalesced = inputs::coalesced_frames(ha_fixtures::SMALL, 8, 200);
+        let mut report = ChangeReport::new();
+
+        let a = apply_compressed_messages(&mut single.store, &single.messages, &mut report);
+        let b = apply_frames(&mut coalesced.store, inputs::SUB_ID, &coalesced.messages);
+
+        assert_eq!((a, b), (200, 200));
+        assert_eq!(single.store, coalesced.store);
     }
 
     #[test]
