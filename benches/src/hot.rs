@@ -2,7 +2,7 @@
 //! and applied. Each returns a count derived from the work, which the benchmarks black-box.
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
-use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, ServerMessage, State};
+use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State};
 use ha_state::{ChangeReport, EntityStore};
 
 use crate::inputs::Observed;
@@ -122,6 +122,34 @@ pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> 
     frames.iter().map(|text| apply_frame(store, sub_id, text).len()).sum()
 }
 
+/// The same as [`apply_frame`] with the one-pass decoder of whole frames, coalesced arrays
+/// included ([`Frame::parse_each`]): what the connection task does once it decodes frames that way
+/// (the proposed change to `conn.rs`, measured here before it lands).
+///
+/// # Panics
+/// As [`apply_frame`].
+pub fn apply_frame_one_pass(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
+    let mut report = ChangeReport::new();
+    Frame::parse_each(
+        text,
+        |id| id == sub_id,
+        |item| match item {
+            FrameItem::Compressed(frame) => {
+                store.apply_compressed_into(&frame.event, &mut report).expect("fixture diffs apply");
+            }
+            other => panic!("fixture frame holds {other:?}"),
+        },
+    )
+    .expect("fixture frames parse");
+    assert!(report.unknown.is_empty(), "a fixture change names an entity the store does not hold");
+    report
+}
+
+/// [`apply_frame_one_pass`] for each of `frames` in order; returns the number of entity changes applied.
+pub fn apply_frames_one_pass(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
+    frames.iter().map(|text| apply_frame_one_pass(store, sub_id, text).len()).sum()
+}
+
 /// Parses and applies `state_changed` event messages one after another, reusing `report`;
 /// returns the number of entities added or updated.
 pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
@@ -198,6 +226,18 @@ mod tests {
 
         assert_eq!((a, b), (200, 200));
         assert_eq!(single.store, coalesced.store);
+    }
+
+    #[test]
+    fn the_one_pass_frame_path_gives_the_mirror_of_the_two_pass_one() {
+        let mut two_pass = inputs::coalesced_frames(ha_fixtures::SMALL, 8, 200);
+        let mut one_pass = two_pass.clone();
+
+        let a = apply_frames(&mut two_pass.store, inputs::SUB_ID, &two_pass.messages);
+        let b = apply_frames_one_pass(&mut one_pass.store, inputs::SUB_ID, &one_pass.messages);
+
+        assert_eq!((a, b), (200, 200));
+        assert_eq!(two_pass.store.to_states(), one_pass.store.to_states());
     }
 
     #[test]
