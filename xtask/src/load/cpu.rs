@@ -64,23 +64,26 @@ pub(crate) enum Limit {
     /// The client used most of a core: its connection task (one task reads, decodes and applies
     /// every frame) cannot go faster.
     Client,
-    /// The client had CPU to spare and the simulator used more than it: the simulator could not
-    /// offer the rate, so the client's maximum lies higher than this run shows.
+    /// The client had CPU to spare and the simulator used most of a core (its change generator and
+    /// each connection's writer are single tasks): the simulator could not offer the rate, so the
+    /// client's maximum lies higher than this run shows.
     Simulator,
-    /// Neither was busy enough to explain it (the machine was shared, or the lag came from elsewhere).
+    /// Neither was busy enough to explain it: the machine was shared (other processes took the
+    /// cores), or the lag came from scheduling rather than work.
     Undetermined,
 }
 
-/// CPU use of the client at or above which it counts as the limit (in cores). The client reads,
-/// decodes and applies on one task, so one core is its ceiling.
-pub(crate) const CLIENT_BUSY_CORES: f64 = 0.8;
+/// CPU use (in cores) at or above which a process counts as the limit: the client reads, decodes
+/// and applies on one task, and the simulator generates changes and writes each connection's frames
+/// on one task each, so one core is the ceiling that matters for both.
+pub(crate) const BUSY_CORES: f64 = 0.8;
 
 impl Limit {
     /// Judges a step that was not sustained from the CPU its processes used.
     pub(crate) fn of(cpu: &StepCpu) -> Limit {
-        if cpu.client_cores >= CLIENT_BUSY_CORES {
+        if cpu.client_cores >= BUSY_CORES {
             Limit::Client
-        } else if cpu.sim_cores > cpu.client_cores {
+        } else if cpu.sim_cores >= BUSY_CORES {
             Limit::Simulator
         } else {
             Limit::Undetermined
@@ -197,7 +200,7 @@ mod tests {
         let limits = [
             Limit::of(&StepCpu { client_cores: 0.95, sim_cores: 1.2, seconds: 3.0 }),
             Limit::of(&StepCpu { client_cores: 0.4, sim_cores: 1.1, seconds: 3.0 }),
-            Limit::of(&StepCpu { client_cores: 0.4, sim_cores: 0.3, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.2, sim_cores: 0.5, seconds: 3.0 }),
         ];
 
         assert_eq!(limits, [Limit::Client, Limit::Simulator, Limit::Undetermined]);

@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn a_ramp_that_fell_behind_names_its_limit() {
         let mut last = probe(8000.0, 5000.0, 20.0, 0);
-        last.cpu = Some(StepCpu { client_cores: 0.3, sim_cores: 1.5, seconds: 3.0 });
+        last.cpu = Some(StepCpu { client_cores: 0.3, sim_cores: 0.9, seconds: 3.0 });
 
         let file = LoadFile::new(&hold(), 4000.0, 3200.0, Duration::from_secs(20), vec![last]);
 
