@@ -150,14 +150,15 @@ pub fn apply_frames_one_pass(store: &mut EntityStore, sub_id: u64, frames: &[Str
     frames.iter().map(|text| apply_frame_one_pass(store, sub_id, text).len()).sum()
 }
 
-/// Parses and applies `state_changed` event messages one after another, reusing `report`;
+/// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
+/// mirror fed by `subscribe_events` does: `old_state` skipped ([`Event::state_changed_update`]);
 /// returns the number of entities added or updated.
 pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
     let mut applied = 0;
     for text in messages {
         with_event(text, |event| {
             let event = Event::parse(event).expect("fixture events parse");
-            let data = event.state_changed().expect("a state_changed event").expect("fixture data parses");
+            let data = event.state_changed_update().expect("a state_changed event").expect("fixture data parses");
             report.clear();
             store.apply_state_changed_into(data, report);
         });
