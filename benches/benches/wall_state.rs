@@ -1,6 +1,7 @@
 //! Wall clock of the entity mirror (criterion): loading a 16,384-entity snapshot, parsing and
 //! applying 100,000 compressed diffs or `state_changed` events (the client's hot path, from
-//! pre-generated message texts), and a domain query. Measurement settings come from the perf gate.
+//! pre-generated message texts), WebSocket text frames of 1, 8 and 64 coalesced changes decoded and
+//! applied as ha-client's connection task does, and a domain query. Measurement settings come from the perf gate.
 
 use std::hint::black_box;
 
@@ -13,6 +14,11 @@ use ha_state::{ChangeReport, EntityStore};
 const UPDATES: usize = 100_000;
 /// Messages of the `n10k` apply benchmarks.
 const UPDATES_10K: usize = 10_000;
+
+/// Changes per iteration of the frame benchmarks (the same in `instr_state`).
+const FRAME_CHANGES: usize = inputs::FRAME_CHANGES;
+/// Cases of the frame benchmarks: changes per frame.
+const FRAME_CASES: [(&str, usize); 3] = [("c1", 1), ("c8", 8), ("c64", 64)];
 
 fn calibration(c: &mut Criterion) {
     // The gate divides this process's wall figures by this one (id prefix `calibration/`).
@@ -80,6 +86,28 @@ fn apply(c: &mut Criterion) {
     }
 }
 
+fn frames(c: &mut Criterion) {
+    let mut group = c.benchmark_group("state/apply_frame");
+    group.throughput(Throughput::Elements(FRAME_CHANGES as u64));
+    for (case, per_frame) in FRAME_CASES {
+        let mut input = inputs::coalesced_frames(ha_fixtures::SMALL, per_frame, FRAME_CHANGES);
+        // Re-applying the same frames rewrites the same fields: the store neither grows nor needs
+        // a fresh copy per iteration.
+        group.bench_function(BenchmarkId::from_parameter(case), |b| {
+            b.iter(|| hot::apply_frames(&mut input.store, inputs::SUB_ID, black_box(&input.messages)))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("state/apply_frame_one_pass");
+    group.throughput(Throughput::Elements(FRAME_CHANGES as u64));
+    for (case, per_frame) in FRAME_CASES {
+        let mut input = inputs::coalesced_frames(ha_fixtures::SMALL, per_frame, FRAME_CHANGES);
+        group.bench_function(BenchmarkId::from_parameter(case), |b| {
+            b.iter(|| hot::apply_frames_one_pass(&mut input.store, inputs::SUB_ID, black_box(&input.messages)))
+        });
+    }
+}
+
 fn query(c: &mut Criterion) {
     let store: EntityStore = inputs::install(ha_fixtures::MAX).into_iter().collect();
     let mut group = c.benchmark_group("state/query_domain");
@@ -90,5 +118,5 @@ fn query(c: &mut Criterion) {
     }
 }
 
-criterion_group!(wall_state, calibration, load, apply, query);
+criterion_group!(wall_state, calibration, load, apply, frames, query);
 criterion_main!(wall_state);

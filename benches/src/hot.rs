@@ -2,7 +2,7 @@
 //! and applied. Each returns a count derived from the work, which the benchmarks black-box.
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
-use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, ServerMessage, State};
+use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State};
 use ha_state::{ChangeReport, EntityStore};
 
 use crate::inputs::Observed;
@@ -86,14 +86,79 @@ pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], r
     updated
 }
 
-/// Parses and applies `state_changed` event messages one after another, reusing `report`;
+/// One WebSocket text frame of a `subscribe_entities` subscription (`sub_id`) decoded and applied
+/// to its mirror the way ha-client's connection task does it (`conn.rs`, `on_text`): first the
+/// one-pass decode of a frame holding one event ([`CompressedEventFrame::parse_if`], asked whether
+/// the id is the mirror's); any other frame (a coalesced array) through [`Frame::parse`], each event
+/// of the mirror then decoded with [`CompressedEvent::parse`]. Every change of the frame goes into
+/// one new [`ChangeReport`], which the client pushes to the mirror's change stream (here it is
+/// returned, and dropped by the caller as the stream's consumer would).
+///
+/// # Panics
+/// When the frame is malformed or a change names an entity the store does not hold (benchmark
+/// inputs never are or do; the client resyncs instead).
+pub fn apply_frame(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
+    let mut report = ChangeReport::new();
+    if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, |id| id == sub_id) {
+        store.apply_compressed_into(&frame.event, &mut report).expect("fixture diffs apply");
+    } else {
+        let frame = Frame::parse(text).expect("fixture frames parse");
+        assert!(frame.errors.is_empty(), "fixture frame has bad messages: {:?}", frame.errors);
+        for message in &frame.messages {
+            if let ServerMessage::Event { id, event } = message
+                && *id == sub_id
+            {
+                let diff = CompressedEvent::parse(event.get()).expect("fixture diffs parse");
+                store.apply_compressed_into(&diff, &mut report).expect("fixture diffs apply");
+            }
+        }
+    }
+    assert!(report.unknown.is_empty(), "a fixture change names an entity the store does not hold");
+    report
+}
+
+/// [`apply_frame`] for each of `frames` in order; returns the number of entity changes applied.
+pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
+    frames.iter().map(|text| apply_frame(store, sub_id, text).len()).sum()
+}
+
+/// The same as [`apply_frame`] with the one-pass decoder of whole frames, coalesced arrays
+/// included ([`Frame::parse_each`]): what the connection task does once it decodes frames that way
+/// (the proposed change to `conn.rs`, measured here before it lands).
+///
+/// # Panics
+/// As [`apply_frame`].
+pub fn apply_frame_one_pass(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
+    let mut report = ChangeReport::new();
+    Frame::parse_each(
+        text,
+        |id| id == sub_id,
+        |item| match item {
+            FrameItem::Compressed(frame) => {
+                store.apply_compressed_into(&frame.event, &mut report).expect("fixture diffs apply");
+            }
+            other => panic!("fixture frame holds {other:?}"),
+        },
+    )
+    .expect("fixture frames parse");
+    assert!(report.unknown.is_empty(), "a fixture change names an entity the store does not hold");
+    report
+}
+
+/// [`apply_frame_one_pass`] for each of `frames` in order; returns the number of entity changes applied.
+pub fn apply_frames_one_pass(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
+    frames.iter().map(|text| apply_frame_one_pass(store, sub_id, text).len()).sum()
+}
+
+/// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
+/// mirror fed by `subscribe_events` does: `old_state` skipped ([`Event::state_changed_update`]);
 /// returns the number of entities added or updated.
 pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
     let mut applied = 0;
     for text in messages {
         with_event(text, |event| {
             let event = Event::parse(event).expect("fixture events parse");
-            let data = event.state_changed().expect("a state_changed event").expect("fixture data parses");
+            let data = event.state_changed_update().expect("a state_changed event").expect("fixture data parses");
             report.clear();
             store.apply_state_changed_into(data, report);
         });
@@ -149,6 +214,31 @@ mod tests {
 
         assert_eq!((a, b), (300, 300));
         assert_eq!(compressed.store.to_states(), full.store.to_states());
+    }
+
+    #[test]
+    fn coalesced_frames_give_the_mirror_of_single_messages() {
+        let mut single = inputs::compressed_diffs(ha_fixtures::SMALL, 200);
+        let mut coalesced = inputs::coalesced_frames(ha_fixtures::SMALL, 8, 200);
+        let mut report = ChangeReport::new();
+
+        let a = apply_compressed_messages(&mut single.store, &single.messages, &mut report);
+        let b = apply_frames(&mut coalesced.store, inputs::SUB_ID, &coalesced.messages);
+
+        assert_eq!((a, b), (200, 200));
+        assert_eq!(single.store, coalesced.store);
+    }
+
+    #[test]
+    fn the_one_pass_frame_path_gives_the_mirror_of_the_two_pass_one() {
+        let mut two_pass = inputs::coalesced_frames(ha_fixtures::SMALL, 8, 200);
+        let mut one_pass = two_pass.clone();
+
+        let a = apply_frames(&mut two_pass.store, inputs::SUB_ID, &two_pass.messages);
+        let b = apply_frames_one_pass(&mut one_pass.store, inputs::SUB_ID, &one_pass.messages);
+
+        assert_eq!((a, b), (200, 200));
+        assert_eq!(two_pass.store.to_states(), one_pass.store.to_states());
     }
 
     #[test]

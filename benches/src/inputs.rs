@@ -11,6 +11,9 @@ use ha_monitor::Millis;
 use ha_proto::{ClientMessage, Command, State, Target};
 use ha_state::EntityStore;
 
+/// Entity changes per iteration of the frame benchmarks (`state/apply_frame/c1|c8|c64`): 512 frames
+/// of one change, 64 of eight, 8 of sixty-four.
+pub const FRAME_CHANGES: usize = 512;
 /// Seed of every change stream.
 pub const STREAM_SEED: u64 = 7;
 /// Subscription id of generated events.
@@ -56,6 +59,24 @@ pub fn compressed_diffs(entities: usize, count: usize) -> Updates {
 /// The same changes as [`compressed_diffs`], as `state_changed` event messages.
 pub fn state_changed_events(entities: usize, count: usize) -> Updates {
     updates(entities, |states| ha_fixtures::state_changed_messages(STREAM_SEED, states, count, SUB_ID))
+}
+
+/// `changes` compressed diff messages over the `entities` install, coalesced `per_frame` to a frame
+/// as Home Assistant's writer does under load (`supported_features: {coalesce_messages: 1}`): a
+/// frame holding one message is that message alone, a frame holding more is a JSON array of them
+/// (`[msg,msg,...]`). The last frame holds the rest when `changes` is not a multiple of `per_frame`.
+pub fn coalesced_frames(entities: usize, per_frame: usize, changes: usize) -> Updates {
+    let per_frame = per_frame.max(1);
+    let mut input = compressed_diffs(entities, changes);
+    input.messages = input
+        .messages
+        .chunks(per_frame)
+        .map(|chunk| match chunk {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(",")),
+        })
+        .collect();
+    input
 }
 
 /// The message of median length among the first 1,000 of `messages` (ties: the earliest):
@@ -151,6 +172,26 @@ mod tests {
         let median = median_message(messages);
 
         assert_eq!(median, "aaa");
+    }
+
+    #[test]
+    fn coalesced_frames_are_arrays_of_the_same_messages() {
+        let single = compressed_diffs(50, 10).messages;
+
+        let frames = coalesced_frames(50, 4, 10).messages;
+
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0], format!("[{}]", single[..4].join(",")));
+        assert_eq!(frames[2], format!("[{}]", single[8..].join(",")));
+    }
+
+    #[test]
+    fn a_frame_of_one_change_is_the_message_itself() {
+        let single = compressed_diffs(50, 3).messages;
+
+        let frames = coalesced_frames(50, 1, 3).messages;
+
+        assert_eq!(frames, single);
     }
 
     #[test]

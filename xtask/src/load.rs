@@ -2,25 +2,34 @@
 //! slope ≤ 1 MB/min, no lost update) against a simulated Home Assistant of 16,384 entities.
 //!
 //! # What a run does
-//! 1. Builds `ha-sim` and `hapulse` in release (`--no-build` skips it).
-//! 2. Ramp: for each offered rate (2,000 events/s doubling, at most [`RAMP_STEPS`] steps, plus one
-//!    bisection between the last good and the first bad rate) starts `ha-sim --rate R` and the
-//!    client under test `hapulse loadtest probe` as separate processes on 127.0.0.1, and judges the
-//!    step with [`sustained`]: applied within 10% of offered, event lag and call p99 under 250 ms,
-//!    nothing dropped, no reconnect. The probe runs the same 32 concurrent callers as the hold, so
-//!    the maximum is the maximum *with* call traffic. The highest sustained rate is the maximum.
+//! 1. Builds `ha-sim`, `hapulse` and `ha-client`'s `mirror` example in release (`--no-build` skips it).
+//! 2. Ramp: for each offered rate (2,000 events/s doubling until a step falls behind, up to
+//!    [`RAMP_MAX`], plus one bisection between the last good and the first bad rate) starts
+//!    `ha-sim --rate R` and the client under test `hapulse loadtest probe` as separate processes on
+//!    127.0.0.1, and judges the step with [`sustained`]: applied within 10% of offered, event lag
+//!    under a second, nothing dropped, no reconnect. The probe runs the same 32 concurrent callers as
+//!    the hold, so the maximum is the maximum *with* call traffic. The highest sustained rate is the
+//!    maximum; the CPU both processes used in the step that fell behind says whether the client or
+//!    the simulator was the limit ([`cpu::Limit`]).
 //! 3. Hold: `ha-sim` at 80% of the maximum and `hapulse loadtest hold` with 32 concurrent
 //!    `call_service` callers, for a warm-up (half the hold, 10–60 s) and then `--duration` (default 60 s; `--soak 30m`).
 //!    The client process measures itself: events/s applied, call latency p50/p99/max, peak RSS
 //!    (`VmHWM`), RSS slope after the warm-up (Theil–Sen), reconnects, and lost updates (its mirror against
 //!    `GET /api/states` at the end).
-//! 4. Writes `<target dir>/perf/load.json` (the four figures `cargo xtask perf` checks, plus the
+//!    The xtask reads the client's and the simulator's CPU from `/proc/<pid>/stat` inside the hold's
+//!    window: the client's CPU per applied change of the whole pipeline.
+//! 4. CPU steps: `ha-sim` at each of `--cpu-rates` (default 1,000, 10,000 and 50,000 changes/s) and
+//!    the bare client, `ha-client`'s `mirror` example in `--measure` mode, which reads its own
+//!    `/proc/self/stat` over `--cpu-seconds` after a 5 s warm-up: CPU per applied change and per
+//!    frame, context switches per frame, peak RSS; the simulator's CPU over the same window.
+//! 5. Writes `<target dir>/perf/load.json` (the four figures `cargo xtask perf` checks, plus the
 //!    details), prints each figure with its margin to the budget of `perf.toml` `[budgets.load]`,
 //!    and fails when one is over.
 //!
 //! Every child is killed when the run ends, fails, panics or gets Ctrl-C; each step is bounded
 //! in time.
 
+mod cpu;
 mod procs;
 mod report;
 
@@ -33,10 +42,13 @@ use xshell::{Shell, cmd};
 use self::procs::{Children, Driver};
 use self::report::{LoadFile, Probe, budgets_from_perf_toml, sustained};
 
-/// Most doubling steps of the ramp (2k → 64k events/s).
-pub(crate) const RAMP_STEPS: usize = 6;
+/// Highest rate the ramp offers (2,000 doubled nine times): far above what one client on this
+/// machine applies, it only bounds the run's length should nothing ever fall behind.
+pub(crate) const RAMP_MAX: f64 = 1_024_000.0;
 /// First offered rate, events per second.
 const RAMP_START: f64 = 2_000.0;
+/// Warm-up of each CPU step, after the snapshot.
+const CPU_WARMUP: Duration = Duration::from_secs(5);
 
 /// Arguments of `cargo xtask load`.
 #[derive(Debug, clap::Args)]
@@ -59,6 +71,15 @@ pub(crate) struct Args {
     /// Do not build the binaries (use what is in the target directory).
     #[arg(long)]
     no_build: bool,
+    /// Rates (changes/s) of the CPU steps with the bare client, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+    cpu_rates: Vec<f64>,
+    /// How long each CPU step measures (after a 5 s warm-up).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    cpu_seconds: Duration,
+    /// Skip the CPU steps.
+    #[arg(long)]
+    no_cpu: bool,
 }
 
 /// Parses `500ms`, `20s`, `30m`, `1h`.
@@ -96,13 +117,20 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if !args.no_build {
         let sh = Shell::new()?;
         sh.change_dir(&root);
-        cmd!(sh, "cargo build --release -p ha-sim -p hapulse --bins").run().context("building ha-sim and hapulse")?;
+        cmd!(sh, "cargo build --release -p ha-sim -p hapulse -p ha-client --bins --example mirror")
+            .run()
+            .context("building ha-sim, hapulse and the mirror example")?;
     }
     let bins = target.join("release");
     let budgets = budgets_from_perf_toml(&root.join("perf.toml"))?;
     let children = Children::install()?;
-    let driver =
-        Driver { sim: bins.join("ha-sim"), client: bins.join("hapulse"), entities: args.entities, _handler: children };
+    let driver = Driver {
+        sim: bins.join("ha-sim"),
+        client: bins.join("hapulse"),
+        mirror: bins.join("examples").join("mirror"),
+        entities: args.entities,
+        _handler: children,
+    };
 
     let started = std::time::Instant::now();
     let (max_rate, ramp) = match args.rate {
@@ -118,8 +146,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
         hold_for.as_secs(),
         warmup.as_secs()
     );
-    let hold = driver.hold(held, hold_for, warmup, args.callers)?;
-    let file = LoadFile::new(&hold, max_rate, held, hold_for, ramp);
+    let (hold, hold_cpu) = driver.hold(held, hold_for, warmup, args.callers)?;
+    let mut file = LoadFile::new(&hold, max_rate, held, hold_for, ramp).with_hold_cpu(hold_cpu);
+    if !args.no_cpu {
+        for &rate in &args.cpu_rates {
+            let step = driver.cpu_step(rate, CPU_WARMUP, args.cpu_seconds)?;
+            println!("load: cpu {}", step.describe());
+            file.cpu_steps.push(step);
+        }
+    }
 
     let perf_dir = target.join("perf");
     std::fs::create_dir_all(&perf_dir).with_context(|| format!("creating {}", perf_dir.display()))?;
@@ -135,13 +170,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The rates the ramp offers in turn until one is not sustained: doubling from [`RAMP_START`] up to
+/// [`RAMP_MAX`].
+pub(crate) fn ramp_rates() -> impl Iterator<Item = f64> {
+    std::iter::successors(Some(RAMP_START), |r| Some(r * 2.0)).take_while(|r| *r <= RAMP_MAX)
+}
+
 /// Doubles the offered rate until a step is not sustained, then bisects once.
 fn ramp(driver: &Driver) -> Result<(f64, Vec<Probe>)> {
     let mut probes: Vec<Probe> = Vec::new();
     let mut good: Option<f64> = None;
     let mut bad: Option<f64> = None;
-    let mut rate = RAMP_START;
-    for _ in 0..RAMP_STEPS {
+    for rate in ramp_rates() {
         let p = driver.probe(rate)?;
         let ok = sustained(&p);
         println!("load: ramp {:>7.0} events/s -> {}", rate, p.describe(ok));
@@ -151,7 +191,6 @@ fn ramp(driver: &Driver) -> Result<(f64, Vec<Probe>)> {
             break;
         }
         good = Some(rate);
-        rate *= 2.0;
     }
     let Some(mut best) = good else {
         bail!("the client did not sustain even {RAMP_START} events/s: {:?}", probes.last());
@@ -186,6 +225,14 @@ mod tests {
                 .map(|(i, d)| if i == 2 { Duration::from_millis(500) } else { *d })
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_ramp_doubles_past_64k_up_to_its_bound() {
+        let rates: Vec<f64> = ramp_rates().collect();
+
+        assert_eq!(rates.len(), 10);
+        assert_eq!((rates[0], rates[6], rates[9]), (2_000.0, 128_000.0, RAMP_MAX));
     }
 
     #[test]

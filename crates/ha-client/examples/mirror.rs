@@ -1,15 +1,23 @@
 //! Mirrors every entity of a Home Assistant (or ha-sim) and prints, once a second, the
-//! entity count, entity changes per second and reconnects.
+//! entity count, entity changes per second and reconnects; or, with `--measure`, measures what the
+//! mirror costs the process and prints it as one JSON line.
 //!
 //! `cargo run -p ha-client --example mirror -- --url ws://127.0.0.1:8123 --token T`
 //! (or set HASS_URL / HASS_TOKEN).
+//!
+//! `--measure 20 --warmup 5` (what `cargo xtask load` runs): after the snapshot and the warm-up it
+//! prints `measuring` on a line of its own, then measures for 20 s and prints one JSON object: the
+//! process's CPU time (user and system, from `/proc/self/stat`) per entity change and per frame,
+//! voluntary and involuntary context switches of all its threads (`/proc/self/task/*/status`),
+//! its peak RSS, and the client's counters over the same window. `--runtime current-thread` runs
+//! the client on tokio's single-threaded runtime instead of the default multi-threaded one.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Parser;
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
 use futures_util::StreamExt;
-use ha_client::{Client, ClientConfig, ConnectionState};
+use ha_client::{Client, ClientConfig, ClientStats, ConnectionState, Mirror};
 use ha_proto::Secret;
 
 #[derive(Debug, Parser)]
@@ -23,14 +31,49 @@ struct Args {
     /// Stop after this many seconds (runs until Ctrl-C when absent).
     #[arg(long)]
     seconds: Option<u64>,
+    /// Measure the process's CPU per change for this many seconds and print it as JSON.
+    #[arg(long, value_name = "SECS")]
+    measure: Option<f64>,
+    /// With --measure: seconds to wait after the snapshot before measuring.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    warmup: f64,
+    /// Which tokio runtime runs the client.
+    #[arg(long, value_enum, default_value_t = Runtime::MultiThread)]
+    runtime: Runtime,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Runtime {
+    /// `#[tokio::main]`'s default: one worker thread per core.
+    MultiThread,
+    /// Everything on the main thread.
+    CurrentThread,
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = ClientConfig::new(&args.url, Secret::new(args.token)).context("reading --url")?;
+    let runtime = match args.runtime {
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("starting the tokio runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = ClientConfig::new(&args.url, Secret::new(args.token.clone())).context("reading --url")?;
     let client = Client::connect(config).await.context("connecting")?;
     let mut mirror = client.subscribe_entities(None).await.context("subscribing to entities")?;
+    if let Some(seconds) = args.measure {
+        let result =
+            measure(&client, &mut mirror, Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(seconds))
+                .await?;
+        println!("{}", serde_json::to_string(&result)?);
+        client.close().await;
+        return Ok(());
+    }
     println!("connected; {} entities", mirror.len());
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -69,4 +112,114 @@ async fn main() -> anyhow::Result<()> {
     }
     client.close().await;
     Ok(())
+}
+
+/// Drains the mirror's change stream until `deadline` (as a consumer of the mirror would).
+async fn drain_until(mirror: &mut Mirror, deadline: tokio::time::Instant) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return,
+            item = mirror.next() => if item.is_none() { return },
+        }
+    }
+}
+
+/// What `--measure` prints: the process's cost over the measured window.
+#[derive(Debug, serde::Serialize)]
+struct Measured {
+    seconds: f64,
+    entity_changes: u64,
+    frames: u64,
+    events: u64,
+    bytes: u64,
+    user_seconds: f64,
+    system_seconds: f64,
+    cpu_us_per_change: Option<f64>,
+    cpu_us_per_frame: Option<f64>,
+    voluntary_switches: u64,
+    involuntary_switches: u64,
+    peak_rss_bytes: u64,
+    lagged: u64,
+    reconnects: u64,
+    resyncs: u64,
+    entities: usize,
+}
+
+async fn measure(client: &Client, mirror: &mut Mirror, warmup: Duration, window: Duration) -> anyhow::Result<Measured> {
+    drain_until(mirror, tokio::time::Instant::now() + warmup).await;
+    let (before, stats_before, started) = (Sample::read()?, client.stats(), Instant::now());
+    // A line of its own, so that whoever runs this can sample other processes over the same window.
+    println!("measuring");
+    drain_until(mirror, tokio::time::Instant::now() + window).await;
+    let (after, stats_after, seconds) = (Sample::read()?, client.stats(), started.elapsed().as_secs_f64());
+    let delta = |f: fn(&ClientStats) -> u64| f(&stats_after).saturating_sub(f(&stats_before));
+    let (changes, frames) = (delta(|s| s.entity_changes), delta(|s| s.frames_in));
+    let cpu_us = (after.user_seconds - before.user_seconds + after.system_seconds - before.system_seconds) * 1e6;
+    let per = |n: u64| (n > 0).then(|| cpu_us / n as f64);
+    Ok(Measured {
+        seconds,
+        entity_changes: changes,
+        frames,
+        events: delta(|s| s.events_in),
+        bytes: delta(|s| s.bytes_in),
+        user_seconds: after.user_seconds - before.user_seconds,
+        system_seconds: after.system_seconds - before.system_seconds,
+        cpu_us_per_change: per(changes),
+        cpu_us_per_frame: per(frames),
+        voluntary_switches: after.voluntary_switches.saturating_sub(before.voluntary_switches),
+        involuntary_switches: after.involuntary_switches.saturating_sub(before.involuntary_switches),
+        peak_rss_bytes: after.peak_rss_bytes,
+        lagged: delta(|s| s.lagged),
+        reconnects: delta(|s| s.reconnects),
+        resyncs: delta(|s| s.resyncs),
+        entities: mirror.len(),
+    })
+}
+
+/// Clock ticks per second of `/proc/self/stat` (Linux fixes `USER_HZ` at 100).
+const USER_HZ: f64 = 100.0;
+
+/// The process's own counters at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    user_seconds: f64,
+    system_seconds: f64,
+    voluntary_switches: u64,
+    involuntary_switches: u64,
+    peak_rss_bytes: u64,
+}
+
+impl Sample {
+    fn read() -> anyhow::Result<Sample> {
+        let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+        // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let ticks = |i: usize, name: &str| -> anyhow::Result<f64> {
+            let text = fields.get(i).with_context(|| format!("/proc/self/stat has no {name}"))?;
+            Ok(text.parse::<u64>().with_context(|| format!("{name} of /proc/self/stat: {text:?}"))? as f64 / USER_HZ)
+        };
+        // After the name: state is field 0, utime 11, stime 12 (fields 14 and 15 of proc(5)).
+        let (user_seconds, system_seconds) = (ticks(11, "utime")?, ticks(12, "stime")?);
+        // Context switches are counted per thread; a tokio runtime has several.
+        let (mut voluntary_switches, mut involuntary_switches) = (0, 0);
+        for task in std::fs::read_dir("/proc/self/task").context("listing /proc/self/task")? {
+            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else { continue };
+            voluntary_switches += status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+            involuntary_switches += status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        }
+        let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+        let Some(peak_kb) = status_field(&status, "VmHWM:") else { bail!("/proc/self/status has no VmHWM") };
+        Ok(Sample {
+            user_seconds,
+            system_seconds,
+            voluntary_switches,
+            involuntary_switches,
+            peak_rss_bytes: peak_kb * 1024,
+        })
+    }
+}
+
+/// The number after `name` on its line of a `/proc/*/status` text.
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }

@@ -67,7 +67,7 @@
 
 mod counter;
 mod error;
-mod fxhash;
+mod hash;
 mod histogram;
 mod payloads;
 mod stdmetrics;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::fxhash::FxBuild;
+use crate::hash::HashBuild;
 use crate::histogram::{DEFAULT_HISTOGRAM_WINDOWS, Histogram, WindowStats};
 use crate::{Counter, Gauge, LargestPayloads, Millis, TopRate, WindowedTopK};
 
@@ -65,7 +65,7 @@ pub struct MetricDesc {
 pub struct Family<M> {
     desc: MetricDesc,
     max_series: usize,
-    series: RwLock<HashMap<Arc<str>, Arc<M>, FxBuild>>,
+    series: RwLock<HashMap<Arc<str>, Arc<M>, HashBuild>>,
     make: fn() -> M,
 }
 

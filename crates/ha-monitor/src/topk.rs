@@ -5,14 +5,14 @@
 //! exceeds `total / capacity` is guaranteed to be present, and every reported count over-estimates
 //! the truth by at most its `error`. The minimum is found through an indexed min-heap, so each
 //! observation costs one hash lookup and O(log capacity) swaps, and no allocation once a slot's
-//! key buffer is large enough. Keys are identified by their 64-bit Fx hash: among a few hundred
+//! key buffer is large enough. Keys are identified by their 64-bit hash: among a few hundred
 //! kept keys a collision (which would merge two keys' counts) is vanishingly unlikely.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::Millis;
-use crate::fxhash::{FxBuild, hash_str};
+use crate::hash::{HashBuild, hash_str};
 
 /// One reported heavy hitter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ struct Slot {
 #[derive(Debug)]
 pub struct SpaceSaving {
     capacity: usize,
-    index: HashMap<u64, usize, FxBuild>,
+    index: HashMap<u64, usize, HashBuild>,
     slots: Vec<Slot>,
     heap: Vec<usize>, // slot ids, min-heap by count
     pos: Vec<usize>,  // slot id -> position in heap
@@ -50,7 +50,7 @@ impl SpaceSaving {
         let capacity = capacity.max(1);
         Self {
             capacity,
-            index: HashMap::with_capacity_and_hasher(capacity, FxBuild::default()),
+            index: HashMap::with_capacity_and_hasher(capacity, HashBuild::default()),
             slots: Vec::with_capacity(capacity),
             heap: Vec::with_capacity(capacity),
             pos: Vec::with_capacity(capacity),

@@ -40,6 +40,13 @@ pub struct StateChangedData {
     pub new_state: Option<State>,
 }
 
+/// `state_changed` data as a mirror reads it: `old_state` (like any unknown field) is skipped.
+#[derive(Deserialize)]
+struct Update {
+    entity_id: EntityId,
+    new_state: Option<State>,
+}
+
 /// The name of the event type whose data is [`StateChangedData`].
 pub const STATE_CHANGED: &str = "state_changed";
 
@@ -53,6 +60,18 @@ impl<'a> Event<'a> {
     pub fn state_changed(&self) -> Option<Result<StateChangedData, ProtoError>> {
         (self.event_type == STATE_CHANGED)
             .then(|| serde_json::from_str(self.data.get()).map_err(|e| ProtoError::json("state_changed data", &e)))
+    }
+
+    /// The `state_changed` data without `old_state`, which is skipped, not decoded (the result's
+    /// `old_state` is always `None`): all a mirror needs (`ha_state::EntityStore::apply_state_changed`
+    /// keys on `new_state`), for much less work, since `old_state` is as large as `new_state` and
+    /// is then neither decoded nor allocated.
+    pub fn state_changed_update(&self) -> Option<Result<StateChangedData, ProtoError>> {
+        (self.event_type == STATE_CHANGED).then(|| {
+            serde_json::from_str::<Update>(self.data.get())
+                .map(|u| StateChangedData { entity_id: u.entity_id, old_state: None, new_state: u.new_state })
+                .map_err(|e| ProtoError::json("state_changed data", &e))
+        })
     }
 
     /// Detaches from the frame.

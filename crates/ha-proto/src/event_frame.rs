@@ -102,14 +102,14 @@ impl<'a> CompressedEventFrame<'a> {
 }
 
 /// JSON's whitespace (RFC 8259), allowed around every token.
-const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+pub(crate) const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// The id and the text after `"event":` when `text` starts exactly as Home Assistant's compact
 /// encoder writes an event message: `{"id":<digits>,"type":"event","event":`. The envelope is
 /// then known without decoding it (it costs a fifth of a small diff's decoding otherwise).
 /// Digits with a leading zero are not JSON, and too many do not fit an id: both are left to the
 /// envelope decoder.
-fn home_assistant_envelope(text: &str) -> Option<(u64, &str)> {
+pub(crate) fn home_assistant_envelope(text: &str) -> Option<(u64, &str)> {
     let rest = text.strip_prefix(r#"{"id":"#)?;
     let (digits, rest) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
     if digits.len() > 1 && digits.starts_with('0') {
@@ -122,10 +122,17 @@ fn home_assistant_envelope(text: &str) -> Option<(u64, &str)> {
 /// The compressed event at the start of `payload` when only the envelope's closing brace (and
 /// whitespace) follows it; `None` for anything else, decoded or not.
 fn payload_then_close(payload: &str) -> Option<CompressedEvent<'_>> {
+    let (event, tail) = payload_then_brace(payload)?;
+    tail.trim_start_matches(JSON_WHITESPACE).is_empty().then_some(event)
+}
+
+/// The compressed event at the start of `payload` and the text after the envelope's closing
+/// brace, when only whitespace comes between the two; `None` for anything else.
+pub(crate) fn payload_then_brace(payload: &str) -> Option<(CompressedEvent<'_>, &str)> {
     let mut values = serde_json::Deserializer::from_str(payload).into_iter::<CompressedEvent<'_>>();
     let event = values.next()?.ok()?;
     let tail = payload[values.byte_offset()..].trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
-    tail.trim_start_matches(JSON_WHITESPACE).is_empty().then_some(event)
+    Some((event, tail))
 }
 
 /// The envelope keys that matter to an event; any other key is skipped.

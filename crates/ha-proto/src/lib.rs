@@ -3,8 +3,9 @@
 //! - [`Frame::parse`] decodes a server frame (one object or a coalesced array) into
 //!   [`ServerMessage`]s whose payloads stay raw JSON borrowed from the frame.
 //! - [`CompressedEvent`] decodes `subscribe_entities` events without building a value tree;
-//!   [`CompressedEventFrame::parse`] decodes a frame holding one such event in a single pass
-//!   (the mirror's hot path), and says `None` for any other frame.
+//!   [`CompressedEventFrame::parse`] decodes a frame holding one such event in a single pass,
+//!   and [`Frame::parse_each`] every message of a frame, coalesced arrays included, with the
+//!   events of the subscriptions a caller names decoded in the same pass (the mirror's hot path).
 //! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand.
 //! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
 //!   (what a server does).
@@ -33,6 +34,7 @@ mod entity_id;
 mod error;
 mod event;
 mod event_frame;
+mod frame_items;
 pub mod raw;
 pub mod rest;
 mod server_msg;
@@ -50,6 +52,7 @@ pub use entity_id::{EntityId, InvalidEntityId, validate as validate_entity_id};
 pub use error::ProtoError;
 pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
 pub use event_frame::CompressedEventFrame;
+pub use frame_items::FrameItem;
 pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
 pub use state::{Attributes, Context, State};
 pub use timestamp::{InvalidTimestamp, Timestamp};

@@ -50,6 +50,14 @@ impl<'a> RawJson<'a> {
         serde_json::from_str(self.0.get())
     }
 
+    /// The raw value with the frame's lifetime, when it is borrowed (as `Frame::parse` gives it).
+    pub(crate) fn as_borrowed(&self) -> Option<&'a RawValue> {
+        match &self.0 {
+            Cow::Borrowed(raw) => Some(raw),
+            Cow::Owned(_) => None,
+        }
+    }
+
     /// Whether this is the JSON `null`.
     pub fn is_null(&self) -> bool {
         self.0.get() == "null"

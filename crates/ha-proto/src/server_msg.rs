@@ -338,7 +338,7 @@ const KNOWN: &[&str] = &["\"auth_required\"", "\"auth_ok\"", "\"auth_invalid\"",
 /// Every field value is taken as borrowed raw JSON first, so a wrongly typed field is an
 /// error for that message only, not for the frame.
 #[derive(Default)]
-struct RawFields<'a> {
+pub(crate) struct RawFields<'a> {
     msg_type: Option<&'a RawValue>,
     id: Option<&'a RawValue>,
     success: Option<&'a RawValue>,
@@ -389,7 +389,8 @@ impl<'de> Visitor<'de> for FrameSeed<'_, 'de> {
     }
 }
 
-struct MessageFields<'a>(RawFields<'a>);
+/// One message object's fields, kept raw (an element of an array frame).
+pub(crate) struct MessageFields<'a>(pub(crate) RawFields<'a>);
 
 impl<'de> Deserialize<'de> for MessageFields<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -431,7 +432,7 @@ fn read_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawFields<'de>, A::
 }
 
 fn push<'a>(frame: &mut Frame<'a>, index: usize, f: RawFields<'a>, whole: Option<&'a RawValue>) {
-    match decode(&f, whole) {
+    match decode_message(&f, whole) {
         Ok(msg) => frame.messages.push(msg),
         Err((msg_type, message)) => frame.errors.push(ProtoError::InvalidMessage { index, msg_type, message }),
     }
@@ -444,7 +445,11 @@ fn text<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Cow<'a, str>, Stri
         .map_err(|_| format!("field `{field}` is not a string"))
 }
 
-fn decode<'a>(f: &RawFields<'a>, whole: Option<&'a RawValue>) -> Result<ServerMessage<'a>, (String, String)> {
+/// The message the fields make, or its `type` and what is wrong with it.
+pub(crate) fn decode_message<'a>(
+    f: &RawFields<'a>,
+    whole: Option<&'a RawValue>,
+) -> Result<ServerMessage<'a>, (String, String)> {
     let msg_type = text(f.msg_type, "type").map_err(|m| (String::new(), m))?;
     let fail = |m: String| (msg_type.to_string(), m);
     let id = match f.id {

@@ -107,6 +107,16 @@ impl fmt::Debug for Attributes {
     }
 }
 
+/// Keys and raw values in received order, moved out (no copy of a value).
+impl IntoIterator for Attributes {
+    type Item = (Box<str>, Box<RawValue>);
+    type IntoIter = std::vec::IntoIter<(Box<str>, Box<RawValue>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl FromIterator<(String, Box<RawValue>)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (String, Box<RawValue>)>>(iter: I) -> Self {
         let mut attrs = Attributes::new();

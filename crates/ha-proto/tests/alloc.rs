@@ -104,3 +104,21 @@ fn state_changed_event_allocates_only_what_the_states_own() {
     let budget = owned_by_states + 1 + 2 + 3;
     assert!(count <= budget, "{count} allocations, budget {budget}");
 }
+
+#[test]
+fn state_changed_update_allocates_nothing_for_the_old_state() {
+    // arrange
+    let frame = Frame::parse(STATE_CHANGED_FRAME).unwrap();
+    let ServerMessage::Event { event, .. } = &frame.messages[0] else { panic!("not an event") };
+    let event = Event::parse(event.get()).unwrap();
+    let _ = event.state_changed_update();
+
+    // act
+    let (data, count) = allocations_during(|| event.state_changed_update().unwrap().unwrap());
+
+    // assert: what the new state owns (see above) and the entity id, plus serde_json's scratch
+    // stack; nothing for the old state, which `state_changed` decodes in full
+    let new = data.new_state.as_ref().unwrap();
+    let budget = 3 + 2 * new.attributes.len() + 1 + usize::from(new.context.user_id.is_some()) + 1 + 3;
+    assert!(count <= budget, "{count} allocations, budget {budget}");
+}

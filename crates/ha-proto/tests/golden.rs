@@ -731,6 +731,70 @@ fn state_changed_removed_has_no_new_state() {
 }
 
 #[test]
+fn state_changed_update_gives_the_new_state_and_skips_the_old_one() {
+    // arrange
+    let event = Event::parse(event_payload("server/event_state_changed_changed.json")).unwrap();
+    let full = event.state_changed().unwrap().unwrap();
+
+    // act
+    let update = event.state_changed_update().unwrap().unwrap();
+
+    // assert
+    assert_eq!((&update.entity_id, &update.new_state), (&full.entity_id, &full.new_state));
+    assert!(full.old_state.is_some() && update.old_state.is_none());
+}
+
+#[test]
+fn state_changed_update_of_a_removal_has_no_new_state() {
+    // arrange
+    let event = Event::parse(event_payload("server/event_state_changed_removed.json")).unwrap();
+
+    // act
+    let update = event.state_changed_update().unwrap().unwrap();
+
+    // assert
+    assert_eq!(update.entity_id, "sensor.old_thermometer");
+    assert!(update.new_state.is_none());
+}
+
+#[test]
+fn state_changed_update_is_none_for_other_event_types() {
+    let event = Event::parse(
+        r#"{"event_type":"call_service","data":{},"time_fired":"2024-03-20T10:00:00+00:00","context":{"id":"c"}}"#,
+    )
+    .unwrap();
+
+    assert!(event.state_changed_update().is_none());
+}
+
+#[test]
+fn state_changed_update_still_refuses_data_that_is_not_json() {
+    let event = Event::parse(
+        r#"{"event_type":"state_changed","data":{"entity_id":"a.b","old_state":{"x":[}},"time_fired":"2024-03-20T10:00:00+00:00","context":{"id":"c"}}"#,
+    );
+
+    assert!(event.is_err() || event.unwrap().state_changed_update().unwrap().is_err());
+}
+
+#[test]
+fn attributes_move_out_in_received_order() {
+    // arrange
+    let mut states = parse_states(result_payload("server/result_get_states.json")).unwrap();
+    states.sort_by_key(|s| std::cmp::Reverse(s.attributes.len()));
+    let state = states.swap_remove(0);
+    let expected: Vec<(String, String)> =
+        state.attributes.iter().map(|(k, v)| (k.to_owned(), v.get().to_owned())).collect();
+
+    // act
+    let moved: Vec<(String, String)> =
+        state.attributes.into_iter().map(|(k, v)| (k.into_string(), v.get().to_owned())).collect();
+
+    // assert
+    assert!(!moved.is_empty());
+    assert_eq!(moved, expected);
+}
+
+#[test]
 fn other_event_types_keep_their_data_raw() {
     // arrange
     let event = Event::parse(event_payload("server/event_call_service.json")).unwrap();

@@ -185,9 +185,9 @@ impl FullState for State {
         e.context = self.context;
         e.attrs.clear();
         e.attrs.reserve_exact(self.attributes.len());
-        // `Attributes` keys are unique already, so no duplicate check.
-        for (k, v) in self.attributes.iter() {
-            e.attrs.push((keys.intern(k), v.to_owned()));
+        // `Attributes` keys are unique already, so no duplicate check; values are moved, not copied.
+        for (k, v) in self.attributes {
+            e.attrs.push((keys.intern(&k), v));
         }
     }
 }

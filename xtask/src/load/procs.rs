@@ -1,5 +1,7 @@
-//! The processes of a load run: `ha-sim` and the client under test (`hapulse loadtest`), each
-//! killed when its guard drops, and all of them on Ctrl-C / SIGTERM.
+//! The processes of a load run: `ha-sim` and the client under test (`hapulse loadtest`, or the bare
+//! client, `ha-client`'s `mirror` example, for the CPU steps), each killed when its guard drops, and
+//! all of them on Ctrl-C / SIGTERM. While a client runs, the CPU of both processes is sampled from
+//! `/proc/<pid>/stat` over a stretch of its run.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::cpu::{self, CpuStep, CpuTimes, StepCpu};
 use super::report::{Hold, Probe};
 
 /// The simulator's token (both processes run on 127.0.0.1 only, for the length of the run).
@@ -61,8 +64,13 @@ impl Guard {
         Ok(Self { child, name })
     }
 
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the exit until `deadline`, returning stdout; kills the child when it is late.
-    fn output_within(mut self, within: Duration) -> Result<String> {
+    /// `poll` is called every 50 ms meanwhile.
+    fn output_within(mut self, within: Duration, mut poll: impl FnMut()) -> Result<String> {
         let mut stdout = self.child.stdout.take().context("stdout is piped")?;
         let reader = std::thread::spawn(move || {
             let mut s = String::new();
@@ -77,6 +85,7 @@ impl Guard {
             if Instant::now() > deadline {
                 bail!("{} did not finish within {}s", self.name, within.as_secs());
             }
+            poll();
             std::thread::sleep(Duration::from_millis(50));
         };
         let out = reader.join().unwrap_or_default();
@@ -96,6 +105,67 @@ impl Drop for Guard {
     }
 }
 
+/// Samples the CPU times of a simulator and a client between two moments: the first reading taken
+/// at or after `from`, the last at or before `until` (while both still run).
+#[derive(Debug)]
+struct CpuWindow {
+    sim: u32,
+    client: u32,
+    from: Instant,
+    until: Instant,
+    first: Option<(Instant, CpuTimes, CpuTimes)>,
+    last: Option<(Instant, CpuTimes, CpuTimes)>,
+}
+
+impl CpuWindow {
+    fn new(sim: u32, client: u32, from: Instant, until: Instant) -> Self {
+        CpuWindow { sim, client, from, until, first: None, last: None }
+    }
+
+    fn poll(&mut self) {
+        let now = Instant::now();
+        if now < self.from || now > self.until {
+            return;
+        }
+        if let (Some(sim), Some(client)) = (cpu::read(self.sim), cpu::read(self.client)) {
+            self.first.get_or_insert((now, sim, client));
+            self.last = Some((now, sim, client));
+        }
+    }
+
+    /// CPU seconds of (simulator, client) and the wall seconds between the two readings.
+    fn used(&self) -> Option<(CpuTimes, CpuTimes, f64)> {
+        let ((t0, sim0, client0), (t1, sim1, client1)) = (self.first?, self.last?);
+        let seconds = t1.duration_since(t0).as_secs_f64();
+        (seconds > 0.5).then(|| (sim1.since(sim0), client1.since(client0), seconds))
+    }
+
+    fn step_cpu(&self) -> Option<StepCpu> {
+        self.used().map(|(sim, client, seconds)| StepCpu {
+            client_cores: client.total() / seconds,
+            sim_cores: sim.total() / seconds,
+            seconds,
+        })
+    }
+}
+
+/// CPU of the hold, sampled by the xtask inside the hold's measured window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HoldCpu {
+    /// The processes' CPU in cores over the sampled stretch.
+    pub(crate) cpu: StepCpu,
+    /// Client CPU seconds (user, system) over it.
+    pub(crate) client: CpuTimes,
+}
+
+/// How long after its start the window of a probe's CPU readings opens: the probe connects, takes
+/// the snapshot and warms up for 1 s first.
+const PROBE_CPU_FROM: Duration = Duration::from_millis(1_500);
+
+/// How long after the hold's warm-up has begun (counted from the client's start) its CPU readings
+/// start: connecting and the snapshot come first, and take longer on a busy machine.
+const HOLD_CPU_LEAD: Duration = Duration::from_secs(2);
+
 /// Starts the processes of one step.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -103,6 +173,8 @@ pub(crate) struct Driver {
     pub(crate) sim: PathBuf,
     /// The `hapulse` binary.
     pub(crate) client: PathBuf,
+    /// `ha-client`'s `mirror` example (the bare client of the CPU steps).
+    pub(crate) mirror: PathBuf,
     /// Entities of the simulated installation.
     pub(crate) entities: usize,
     /// The handler is installed.
@@ -150,29 +222,98 @@ impl Driver {
         command
     }
 
-    /// One ramp step at `rate`.
+    /// One ramp step at `rate`, with the CPU both processes used over its measured part.
     pub(crate) fn probe(&self, rate: f64) -> Result<Probe> {
-        let (_sim, url) = self.start_sim(rate)?;
+        let (sim, url) = self.start_sim(rate)?;
         let client = Guard::spawn(
             self.client_command(&url, &["probe", "--warmup", "1s", "--measure", "3s"]),
             "hapulse loadtest probe",
         )?;
-        let out = client.output_within(Duration::from_secs(60))?;
+        let start = Instant::now();
+        let mut window =
+            CpuWindow::new(sim.pid(), client.pid(), start + PROBE_CPU_FROM, start + Duration::from_secs(60));
+        let out = client.output_within(Duration::from_secs(60), || window.poll())?;
         let mut p: Probe =
             serde_json::from_str(out.trim()).with_context(|| format!("reading the probe's result {out:?}"))?;
         p.offered = rate;
+        p.cpu = window.step_cpu();
         Ok(p)
     }
 
-    /// The hold at `rate` for `warmup` + `duration`.
-    pub(crate) fn hold(&self, rate: f64, duration: Duration, warmup: Duration, callers: usize) -> Result<Hold> {
-        let (_sim, url) = self.start_sim(rate)?;
+    /// The hold at `rate` for `warmup` + `duration`, with the CPU both processes used inside its
+    /// measured window (when it is long enough to sample).
+    pub(crate) fn hold(
+        &self,
+        rate: f64,
+        duration: Duration,
+        warmup: Duration,
+        callers: usize,
+    ) -> Result<(Hold, Option<HoldCpu>)> {
+        let (sim, url) = self.start_sim(rate)?;
         let d = format!("{}ms", duration.as_millis());
         let w = format!("{}ms", warmup.as_millis());
         let c = callers.to_string();
         let args = ["hold", "--duration", &d, "--warmup", &w, "--callers", &c];
         let client = Guard::spawn(self.client_command(&url, &args), "hapulse loadtest hold")?;
-        let out = client.output_within(duration + warmup + Duration::from_secs(120))?;
-        serde_json::from_str(out.trim()).with_context(|| format!("reading the hold's result {out:?}"))
+        // The hold measures from (connected + warm-up) to (connected + warm-up + duration): a window
+        // from (started + warm-up + lead) to (started + warm-up + duration) lies inside it.
+        let start = Instant::now();
+        let mut window =
+            CpuWindow::new(sim.pid(), client.pid(), start + warmup + HOLD_CPU_LEAD, start + warmup + duration);
+        let out = client.output_within(duration + warmup + Duration::from_secs(120), || window.poll())?;
+        let hold = serde_json::from_str(out.trim()).with_context(|| format!("reading the hold's result {out:?}"))?;
+        let cpu = window.step_cpu().zip(window.used()).map(|(cpu, (_, client, _))| HoldCpu { cpu, client });
+        Ok((hold, cpu))
+    }
+
+    /// A steady step at `rate` with the bare client (`mirror --measure`): the client measures its own
+    /// CPU per change over `seconds` after `warmup`; the simulator's CPU is read over the same window
+    /// (the example prints `measuring` when its window opens).
+    pub(crate) fn cpu_step(&self, rate: f64, warmup: Duration, seconds: Duration) -> Result<CpuStep> {
+        let (sim, url) = self.start_sim(rate)?;
+        let mut command = Command::new(&self.mirror);
+        command
+            .args(["--url", &url, "--measure", &seconds.as_secs_f64().to_string()])
+            .args(["--warmup", &warmup.as_secs_f64().to_string()])
+            .env("HASS_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut client = Guard::spawn(command, "ha-client mirror example")?;
+        let stdout = client.child.stdout.take().context("stdout is piped")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let deadline = Instant::now() + warmup + seconds + Duration::from_secs(120);
+        let mut opened: Option<(Instant, CpuTimes)> = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).with_context(|| {
+                format!("the mirror example gave no result within {}s", (warmup + seconds).as_secs() + 120)
+            })?;
+            let line = line.trim();
+            if line == "measuring" {
+                opened = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
+                continue;
+            }
+            if !line.starts_with('{') {
+                continue;
+            }
+            let closed = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
+            let mut step: CpuStep =
+                serde_json::from_str(line).with_context(|| format!("reading the mirror example's result {line:?}"))?;
+            step.offered = rate;
+            step.sim_cores = opened.zip(closed).and_then(|((t0, c0), (t1, c1))| {
+                let wall = t1.duration_since(t0).as_secs_f64();
+                (wall > 0.0).then(|| c1.since(c0).total() / wall)
+            });
+            drop(client);
+            return Ok(step);
+        }
     }
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::cpu::{CpuStep, Limit, StepCpu};
+use super::procs::HoldCpu;
+
 /// One ramp step, as `hapulse loadtest probe` prints it (plus the offered rate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Probe {
@@ -28,6 +31,9 @@ pub(crate) struct Probe {
     /// call_service p99 of the concurrent callers, ms.
     #[serde(default)]
     pub(crate) call_p99_ms: Option<f64>,
+    /// CPU of the client and the simulator over the measured part of the step (set by the xtask).
+    #[serde(default)]
+    pub(crate) cpu: Option<StepCpu>,
 }
 
 impl Probe {
@@ -35,13 +41,21 @@ impl Probe {
     pub(crate) fn describe(&self, ok: bool) -> String {
         let lag = self.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
         let calls = self.call_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
+        let cpu = self.cpu.map_or_else(String::new, |c| {
+            format!(", CPU client {:.2} / simulator {:.2} cores", c.client_cores, c.sim_cores)
+        });
         format!(
-            "applied {:.0}/s, lag p99 {lag}, call p99 {calls}, dropped {}, reconnects {}: {}",
+            "applied {:.0}/s, lag p99 {lag}, call p99 {calls}, dropped {}, reconnects {}{cpu}: {}",
             self.applied_per_second,
             self.lagged,
             self.reconnects,
             if ok { "sustained" } else { "falls behind" }
         )
+    }
+
+    /// Which process held this step back, judged from its CPU (`None` without CPU readings).
+    pub(crate) fn limit(&self) -> Option<Limit> {
+        self.cpu.as_ref().map(Limit::of)
     }
 }
 
@@ -111,12 +125,28 @@ pub(crate) struct LoadFile {
     pub(crate) compared_entities: u64,
     /// The ramp's steps.
     pub(crate) ramp: Vec<Probe>,
+    /// What ended the ramp: the client, the simulator, undetermined, or `None` when the ramp reached
+    /// its highest rate without falling behind (or was skipped).
+    #[serde(default)]
+    pub(crate) ramp_limit: Option<Limit>,
+    /// The client process's CPU per applied change during the hold (full hapulse pipeline with the
+    /// callers), µs: read by the xtask from `/proc/<pid>/stat` inside the hold's window.
+    #[serde(default)]
+    pub(crate) hold_cpu_us_per_change: Option<f64>,
+    /// CPU of the client and the simulator during the hold, in cores.
+    #[serde(default)]
+    pub(crate) hold_cpu: Option<StepCpu>,
+    /// Steady steps with the bare client (ha-client's `mirror` example): CPU per change and per
+    /// frame, context switches per frame, peak RSS, and the simulator's CPU.
+    #[serde(default)]
+    pub(crate) cpu_steps: Vec<CpuStep>,
 }
 
 impl LoadFile {
     /// Assembles the file from the hold and the ramp.
     pub(crate) fn new(hold: &Hold, max_rate: f64, held: f64, duration: Duration, ramp: Vec<Probe>) -> Self {
         let _ = duration;
+        let ramp_limit = ramp.iter().rev().find(|p| !sustained(p)).map(|p| p.limit().unwrap_or(Limit::Undetermined));
         Self {
             p99_latency_ms: hold.p99_latency_ms,
             peak_rss_bytes: hold.peak_rss_bytes,
@@ -135,7 +165,21 @@ impl LoadFile {
             held_seconds: hold.measured_seconds,
             compared_entities: hold.compared_entities,
             ramp,
+            ramp_limit,
+            hold_cpu_us_per_change: None,
+            hold_cpu: None,
+            cpu_steps: Vec::new(),
         }
+    }
+
+    /// Adds the CPU read during the hold: per applied change at the hold's applied rate.
+    pub(crate) fn with_hold_cpu(mut self, cpu: Option<HoldCpu>) -> Self {
+        if let Some(HoldCpu { cpu, client }) = cpu {
+            let changes = self.events_per_second * cpu.seconds;
+            self.hold_cpu_us_per_change = (changes > 0.0).then(|| client.total() * 1e6 / changes);
+            self.hold_cpu = Some(cpu);
+        }
+        self
     }
 }
 
@@ -177,6 +221,27 @@ pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
         file.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms")),
         file.reconnects,
     );
+    let ramp_end = match (file.ramp_limit, file.ramp.last()) {
+        (Some(Limit::Client), _) => "the client was the limit".to_owned(),
+        (Some(Limit::Simulator), _) => {
+            "the simulator was the limit (the client had CPU to spare): the client's maximum is higher".to_owned()
+        }
+        (Some(Limit::Undetermined), _) => {
+            "neither process was busy enough to be the limit (a shared machine?)".to_owned()
+        }
+        (None, Some(_)) => "the ramp reached its highest rate without falling behind".to_owned(),
+        (None, None) => "no ramp (--rate)".to_owned(),
+    };
+    out.push_str(&format!("  ramp: {ramp_end}\n"));
+    if let (Some(us), Some(cpu)) = (file.hold_cpu_us_per_change, file.hold_cpu) {
+        out.push_str(&format!(
+            "  hold CPU: client {us:.2} µs per applied change ({:.2} cores), simulator {:.2} cores\n",
+            cpu.client_cores, cpu.sim_cores
+        ));
+    }
+    for step in &file.cpu_steps {
+        out.push_str(&format!("  bare client at {}\n", step.describe()));
+    }
     for (name, value, limit, unit, scale) in rows(file, b) {
         let verdict = if name == "RSS slope" && !slope_judged(file, b) {
             format!(
@@ -241,6 +306,7 @@ mod tests {
             lagged,
             reconnects: 0,
             call_p99_ms: Some(5.0),
+            cpu: None,
         }
     }
 
@@ -275,6 +341,40 @@ mod tests {
         let file = LoadFile::new(&h, 8000.0, 6400.0, Duration::from_secs(20), Vec::new());
 
         assert_eq!(over_budget(&file, &Budgets::default()), ["lost updates"]);
+    }
+
+    #[test]
+    fn a_ramp_that_fell_behind_names_its_limit() {
+        let mut last = probe(8000.0, 5000.0, 20.0, 0);
+        last.cpu = Some(StepCpu { client_cores: 0.3, sim_cores: 0.9, seconds: 3.0 });
+
+        let file = LoadFile::new(&hold(), 4000.0, 3200.0, Duration::from_secs(20), vec![last]);
+
+        assert_eq!(file.ramp_limit, Some(Limit::Simulator));
+        assert!(render(&file, &Budgets::default()).contains("the simulator was the limit"));
+    }
+
+    #[test]
+    fn a_ramp_that_kept_up_names_no_limit() {
+        let ramp = vec![probe(2000.0, 2000.0, 20.0, 0)];
+
+        let file = LoadFile::new(&hold(), 2000.0, 1600.0, Duration::from_secs(20), ramp);
+
+        assert_eq!(file.ramp_limit, None);
+    }
+
+    #[test]
+    fn hold_cpu_is_divided_by_the_changes_applied_meanwhile() {
+        let cpu = HoldCpu {
+            cpu: StepCpu { client_cores: 0.2, sim_cores: 0.5, seconds: 10.0 },
+            client: super::super::cpu::CpuTimes { user: 1.5, system: 0.5 },
+        };
+
+        let file = LoadFile::new(&hold(), 8000.0, 6400.0, Duration::from_secs(20), Vec::new()).with_hold_cpu(Some(cpu));
+
+        // 2 s of CPU over 6,400 changes/s x 10 s.
+        let us = file.hold_cpu_us_per_change.unwrap();
+        assert!((us - 31.25).abs() < 1e-9, "{us}");
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! Prints the figures of item 3 of the client-speed work for a 16,384-entity install: the size of
+//! both snapshot forms (`get_states` result, first `subscribe_entities` event), the median wall time
+//! to parse and load each into an empty mirror (as ha-client does), and the mirror's heap after
+//! each (`EntityStore::approx_heap_bytes`) against the snapshot's size.
+//!
+//! `cargo run --release -p benches --example snapshot_figures [entities] [runs]`
+
+use std::time::{Duration, Instant};
+
+use benches::{hot, inputs};
+use ha_state::EntityStore;
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let entities: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(ha_fixtures::MAX);
+    let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(11);
+    let get_states = inputs::get_states_text(entities);
+    let snapshot = inputs::snapshot_text(entities);
+
+    let mut store = EntityStore::new();
+    let states_times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            store = EntityStore::new();
+            let start = Instant::now();
+            let states = hot::parse_get_states(&get_states);
+            store.replace_from_states(states);
+            start.elapsed()
+        })
+        .collect();
+    let states_heap = store.approx_heap_bytes();
+
+    let compressed_times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            store = EntityStore::new();
+            let start = Instant::now();
+            hot::load_compressed(&mut store, &snapshot);
+            start.elapsed()
+        })
+        .collect();
+    let compressed_heap = store.approx_heap_bytes();
+
+    for (form, bytes, times, heap) in [
+        ("get_states result", get_states.len(), states_times, states_heap),
+        ("subscribe_entities snapshot", snapshot.len(), compressed_times, compressed_heap),
+    ] {
+        println!(
+            "{form}: {entities} entities, {:.2} MB of JSON; parse + load median {:.2} ms over {runs} runs; \
+             mirror heap {:.2} MB = {:.2} x the JSON",
+            bytes as f64 / 1e6,
+            median(times).as_secs_f64() * 1e3,
+            heap as f64 / 1e6,
+            heap as f64 / bytes as f64,
+        );
+    }
+}

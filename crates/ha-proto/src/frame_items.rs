@@ -1,0 +1,207 @@
+//! [`Frame::parse_each`]: every message of a frame, coalesced arrays included, with the
+//! `subscribe_entities` events of the subscriptions a caller names decoded in the same pass.
+//!
+//! Under load Home Assistant coalesces messages into array frames (`[msg,msg,...]`), and those
+//! are what a busy mirror reads. [`Frame::parse`] keeps each payload raw, so an array's event is
+//! scanned three times: as an element of the array, as a message object, and by
+//! [`CompressedEvent::parse`]. Here each element that starts exactly as Home Assistant's compact
+//! encoder writes an event message (`{"id":N,"type":"event","event":`) of a wanted subscription has
+//! only its payload decoded, straight into [`CompressedEvent`], and the walk continues after its
+//! closing brace. Any other element (a result, a pong, another subscription's event, keys in
+//! another order) is decoded as `Frame::parse` decodes it, and any element the fast decoder rejects
+//! is decoded again that way, so errors read exactly as the two passes report them.
+
+use serde_json::value::RawValue;
+
+use crate::compressed::CompressedEvent;
+use crate::error::ProtoError;
+use crate::event_frame::{CompressedEventFrame, JSON_WHITESPACE, home_assistant_envelope, payload_then_brace};
+use crate::server_msg::{Frame, MessageFields, ServerMessage, decode_message};
+
+/// One message of a frame, as [`Frame::parse_each`] hands it over.
+#[derive(Debug)]
+pub enum FrameItem<'a> {
+    /// An event of a subscription the caller wanted, decoded as a compressed-state event
+    /// (`subscribe_entities`): what `Frame::parse` then [`CompressedEvent::parse`] give.
+    Compressed(CompressedEventFrame<'a>),
+    /// Any other message, as [`Frame::parse`] decodes it.
+    Message(ServerMessage<'a>),
+    /// A message that is not a valid message (as in [`Frame::errors`], naming its index), or an
+    /// event of a wanted subscription whose payload is not a compressed-state event (the error
+    /// [`CompressedEvent::parse`] gives for it). The other messages are still handed over.
+    Invalid(ProtoError),
+}
+
+impl<'a> Frame<'a> {
+    /// Decodes a frame (one object or a coalesced array) message by message, in frame order,
+    /// handing each to `each`; events of the subscriptions `wanted` accepts arrive decoded as
+    /// compressed-state events ([`FrameItem::Compressed`]), in the same pass over the text.
+    /// Nothing is collected, so a frame costs no allocation of its own.
+    ///
+    /// Messages come out as [`Frame::parse`] gives them, except that a wanted event comes
+    /// decoded (or as [`FrameItem::Invalid`] when its payload is not a compressed event), and
+    /// that a message that is not valid comes as [`FrameItem::Invalid`] in its place in the frame
+    /// rather than after every valid one.
+    ///
+    /// `Err` when the text as a whole is not JSON, or neither an object nor an array: the error
+    /// `Frame::parse` gives. Unlike `Frame::parse`, the messages before the fault of an array have
+    /// been handed over by then; a caller that must not act on part of a broken frame uses
+    /// `Frame::parse` (a mirror can: a broken frame ends the connection, and the reconnect
+    /// replaces the mirror with a fresh snapshot).
+    ///
+    /// `wanted` is asked with the id of each event message before its payload is decoded; it may be
+    /// asked again about the same id (see [`CompressedEventFrame::parse_if`]), so it should answer
+    /// from state the decoding does not change.
+    ///
+    /// ```
+    /// use ha_proto::{Frame, FrameItem, ServerMessage};
+    ///
+    /// let text = r#"[{"id":7,"type":"event","event":{"c":{"light.a":{"+":{"s":"off"}}}}},
+    ///               {"id":8,"type":"result","success":true,"result":null}]"#;
+    /// let mut seen = Vec::new();
+    /// Frame::parse_each(text, |id| id == 7, |item| match item {
+    ///     FrameItem::Compressed(frame) => seen.push(format!("mirror {}: {}", frame.id, frame.event.changed[0].0.as_str())),
+    ///     FrameItem::Message(ServerMessage::Result { id, .. }) => seen.push(format!("result {id}")),
+    ///     other => panic!("{other:?}"),
+    /// })?;
+    /// assert_eq!(seen, ["mirror 7: light.a", "result 8"]);
+    /// # Ok::<(), ha_proto::ProtoError>(())
+    /// ```
+    pub fn parse_each(
+        text: &'a str,
+        mut wanted: impl FnMut(u64) -> bool,
+        mut each: impl FnMut(FrameItem<'a>),
+    ) -> Result<(), ProtoError> {
+        let body = text.trim_start_matches(JSON_WHITESPACE);
+        let Some(elements) = body.strip_prefix('[') else {
+            // One object: the one-pass decoder of a lone event, else the generic path.
+            if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted) {
+                each(FrameItem::Compressed(frame));
+                return Ok(());
+            }
+            return generic(text, &mut wanted, &mut each);
+        };
+        let mut rest = elements.trim_start_matches(JSON_WHITESPACE);
+        if let Some(after) = rest.strip_prefix(']') {
+            return end_of_frame(text, after);
+        }
+        let mut index = 0;
+        loop {
+            rest = match element(rest, index, &mut wanted, &mut each) {
+                Some(after) => after.trim_start_matches(JSON_WHITESPACE),
+                None => return Err(whole_frame_error(text)),
+            };
+            index += 1;
+            if let Some(after) = rest.strip_prefix(',') {
+                rest = after.trim_start_matches(JSON_WHITESPACE);
+            } else if let Some(after) = rest.strip_prefix(']') {
+                return end_of_frame(text, after);
+            } else {
+                return Err(whole_frame_error(text));
+            }
+        }
+    }
+}
+
+/// Decodes the array element at the start of `text` (message `index` of the frame) and returns
+/// the text after it; `None` when it is not JSON (the whole frame is then malformed).
+fn element<'a>(
+    text: &'a str,
+    index: usize,
+    wanted: &mut impl FnMut(u64) -> bool,
+    each: &mut impl FnMut(FrameItem<'a>),
+) -> Option<&'a str> {
+    if let Some((id, payload)) = home_assistant_envelope(text) {
+        let asked = wanted(id);
+        if asked && let Some((event, after)) = payload_then_brace(payload) {
+            each(FrameItem::Compressed(CompressedEventFrame { id, event }));
+            return Some(after);
+        }
+        // Another subscription's event, or a payload the fast decoder rejects: decode it as
+        // `Frame::parse` would, without asking about the same id again (a repeated `id` key may
+        // name another one).
+        return generic_element(text, index, &mut |other| if other == id { asked } else { wanted(other) }, each);
+    }
+    generic_element(text, index, wanted, each)
+}
+
+/// The element at the start of `text` decoded as `Frame::parse` decodes an array's element.
+fn generic_element<'a>(
+    text: &'a str,
+    index: usize,
+    wanted: &mut impl FnMut(u64) -> bool,
+    each: &mut impl FnMut(FrameItem<'a>),
+) -> Option<&'a str> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<&'a RawValue>();
+    let raw = values.next()?.ok()?;
+    let after = &text[values.byte_offset()..];
+    match serde_json::from_str::<MessageFields<'a>>(raw.get()) {
+        Ok(MessageFields(fields)) => match decode_message(&fields, Some(raw)) {
+            Ok(message) => hand_over(message, wanted, each),
+            Err((msg_type, message)) => {
+                each(FrameItem::Invalid(ProtoError::InvalidMessage { index, msg_type, message }))
+            }
+        },
+        Err(e) => each(FrameItem::Invalid(ProtoError::InvalidMessage {
+            index,
+            msg_type: String::new(),
+            message: format!("not a message object: {}", crate::error::reason(&e)),
+        })),
+    }
+    Some(after)
+}
+
+/// The generic path for a whole frame: `Frame::parse`, then each wanted event's payload decoded.
+fn generic<'a>(
+    text: &'a str,
+    wanted: &mut impl FnMut(u64) -> bool,
+    each: &mut impl FnMut(FrameItem<'a>),
+) -> Result<(), ProtoError> {
+    let frame = Frame::parse(text)?;
+    for message in frame.messages {
+        hand_over(message, wanted, each);
+    }
+    for error in frame.errors {
+        each(FrameItem::Invalid(error));
+    }
+    Ok(())
+}
+
+/// Hands over one decoded message: a wanted event with its payload decoded.
+fn hand_over<'a>(
+    message: ServerMessage<'a>,
+    wanted: &mut impl FnMut(u64) -> bool,
+    each: &mut impl FnMut(FrameItem<'a>),
+) {
+    match message {
+        ServerMessage::Event { id, event } => match event.as_borrowed() {
+            Some(raw) if wanted(id) => each(match CompressedEvent::parse(raw.get()) {
+                Ok(event) => FrameItem::Compressed(CompressedEventFrame { id, event }),
+                Err(e) => FrameItem::Invalid(e),
+            }),
+            _ => each(FrameItem::Message(ServerMessage::Event { id, event })),
+        },
+        other => each(FrameItem::Message(other)),
+    }
+}
+
+/// Only whitespace may follow the array.
+fn end_of_frame(text: &str, after: &str) -> Result<(), ProtoError> {
+    if after.trim_start_matches(JSON_WHITESPACE).is_empty() { Ok(()) } else { Err(whole_frame_error(text)) }
+}
+
+/// The error `Frame::parse` gives for a frame the walk found malformed (the rare path: the frame
+/// is decoded again only to word and position the error the same way).
+fn whole_frame_error(text: &str) -> ProtoError {
+    match Frame::parse(text) {
+        Err(e) => e,
+        // Unreachable as long as the walk accepts exactly what `Frame::parse` accepts; should they
+        // ever disagree, the frame is still reported, never silently taken.
+        Ok(_) => ProtoError::Malformed {
+            what: "server frame",
+            line: 0,
+            column: 0,
+            message: "the coalesced frame could not be walked".to_owned(),
+        },
+    }
+}

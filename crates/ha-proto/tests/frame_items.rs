@@ -1,0 +1,289 @@
+//! `Frame::parse_each` (one pass, arrays included) against its oracle: `Frame::parse`, then
+//! `CompressedEvent::parse` for each event of a wanted subscription. Over coalesced fixture
+//! streams, every golden server frame, and mutated frames.
+//!
+//! The contract checked on every input: when `Frame::parse` fails, `parse_each` fails with the
+//! same error; otherwise the valid messages come out in the same order with the wanted events
+//! decoded as the oracle decodes them, and the invalid ones (bad messages, wanted events whose
+//! payload is not a compressed event) give the oracle's errors. Messages that repeat an envelope
+//! key (which Home Assistant never sends) are only required not to panic.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+mod common;
+
+use ha_proto::{CompressedEvent, Frame, FrameItem, ServerMessage};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use common::mutation::{Mutation, apply, mutation};
+
+/// The subscription the tests' mirror holds.
+const MIRROR: u64 = 3;
+
+/// One item, owned and comparable: a decoded event as its id and its JSON, a message detached
+/// from the frame, an error as its text.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Compressed(u64, String),
+    Message(ServerMessage<'static>),
+    Invalid(String),
+}
+
+fn compressed(id: u64, event: &CompressedEvent<'_>) -> Seen {
+    Seen::Compressed(id, serde_json::to_string(event).unwrap())
+}
+
+fn seen(item: FrameItem<'_>) -> Seen {
+    match item {
+        FrameItem::Compressed(frame) => compressed(frame.id, &frame.event),
+        FrameItem::Message(message) => Seen::Message(message.into_owned()),
+        FrameItem::Invalid(error) => Seen::Invalid(error.to_string()),
+    }
+}
+
+/// What `parse_each` gives: the items, or the error of the whole frame.
+fn one_pass(text: &str, wanted: impl FnMut(u64) -> bool) -> Result<Vec<Seen>, String> {
+    let mut items = Vec::new();
+    Frame::parse_each(text, wanted, |item| items.push(seen(item))).map_err(|e| e.to_string())?;
+    Ok(items)
+}
+
+/// What the oracle gives: valid items in frame order and the errors (bad messages and bad
+/// payloads), or the error of the whole frame.
+fn two_passes(text: &str, mut wanted: impl FnMut(u64) -> bool) -> Result<(Vec<Seen>, Vec<String>), String> {
+    let frame = Frame::parse(text).map_err(|e| e.to_string())?;
+    let mut items = Vec::new();
+    let mut errors: Vec<String> = frame.errors.iter().map(ToString::to_string).collect();
+    for message in frame.messages {
+        match &message {
+            ServerMessage::Event { id, event } if wanted(*id) => match CompressedEvent::parse(event.get()) {
+                Ok(decoded) => items.push(compressed(*id, &decoded)),
+                Err(e) => errors.push(e.to_string()),
+            },
+            _ => items.push(Seen::Message(message.clone().into_owned())),
+        }
+    }
+    Ok((items, errors))
+}
+
+/// Whether some object of the frame (the frame itself or an element of it) repeats an envelope key.
+fn repeats_an_envelope_key(text: &str) -> bool {
+    struct Object;
+    impl<'de> Visitor<'de> for Object {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut seen = [0; 3];
+            while let Some(key) = map.next_key::<String>()? {
+                if let Some(i) = ["id", "type", "event"].iter().position(|k| *k == key) {
+                    seen[i] += 1;
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(seen.iter().any(|n| *n > 1))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut any = false;
+            while let Some(raw) = seq.next_element::<&serde_json::value::RawValue>()? {
+                any |= serde_json::Deserializer::from_str(raw.get()).deserialize_any(Object).unwrap_or(false);
+            }
+            Ok(any)
+        }
+    }
+    serde_json::Deserializer::from_str(text).deserialize_any(Object).unwrap_or(false)
+}
+
+/// Checks the contract of the module docs on one text.
+fn assert_contract(text: &str) {
+    let one = one_pass(text, |id| id == MIRROR);
+    if repeats_an_envelope_key(text) {
+        return;
+    }
+    match (one, two_passes(text, |id| id == MIRROR)) {
+        (Err(one), Err(two)) => assert_eq!(one, two, "{text}"),
+        (Ok(items), Ok((valid, errors))) => {
+            let (mut got_valid, mut got_errors) = (Vec::new(), Vec::new());
+            for item in items {
+                match item {
+                    Seen::Invalid(e) => got_errors.push(e),
+                    other => got_valid.push(other),
+                }
+            }
+            got_errors.sort();
+            let mut errors = errors;
+            errors.sort();
+            assert_eq!(got_valid, valid, "{text}");
+            assert_eq!(got_errors, errors, "{text}");
+        }
+        (one, two) => panic!("one pass {one:?}, two passes {two:?}: {text}"),
+    }
+}
+
+/// Diffs over a fixture install coalesced as Home Assistant coalesces them, with a result, a pong
+/// and another subscription's event mixed in.
+fn coalesced_frames() -> &'static [String] {
+    static FRAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FRAMES.get_or_init(|| {
+        let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 300);
+        let diffs = ha_fixtures::compressed_diff_messages(11, &states, 2_000, MIRROR);
+        let others = [
+            r#"{"id":9,"type":"result","success":true,"result":null}"#.to_owned(),
+            r#"{"id":10,"type":"pong"}"#.to_owned(),
+            r#"{"id":4,"type":"event","event":{"c":{"light.x":{"+":{"s":"on"}}}}}"#.to_owned(),
+        ];
+        diffs
+            .chunks(8)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut messages = chunk.to_vec();
+                messages.insert(i % (chunk.len() + 1), others[i % others.len()].clone());
+                format!("[{}]", messages.join(","))
+            })
+            .collect()
+    })
+}
+
+fn golden_server_frames() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut texts = Vec::new();
+    for sub in ["server", "malformed"] {
+        let mut paths: Vec<_> = fs::read_dir(dir.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        texts.extend(paths.iter().map(|p| fs::read_to_string(p).unwrap()));
+    }
+    texts
+}
+
+#[test]
+fn coalesced_fixture_frames_decode_like_the_two_passes() {
+    // arrange
+    let frames = coalesced_frames();
+
+    // act + assert
+    for text in frames {
+        assert_contract(text);
+    }
+    let first = one_pass(&frames[0], |id| id == MIRROR).unwrap();
+    assert_eq!(first.iter().filter(|s| matches!(s, Seen::Compressed(..))).count(), 8);
+}
+
+#[test]
+fn every_golden_server_frame_keeps_the_contract() {
+    // arrange
+    let texts = golden_server_frames();
+
+    // act + assert
+    assert!(texts.len() >= 25, "{} frames", texts.len());
+    for text in &texts {
+        assert_contract(text);
+    }
+}
+
+#[test]
+fn a_bad_element_is_reported_in_its_place_and_the_others_are_kept() {
+    let text = r#"[{"id":3,"type":"event","event":{"r":["a.b"]}}, 5, {"id":3,"type":"event","event":{"r":["c.d"]}}]"#;
+
+    let items = one_pass(text, |id| id == MIRROR).unwrap();
+
+    assert_eq!(items.len(), 3);
+    assert!(matches!(&items[1], Seen::Invalid(e) if e.starts_with("message 1 of the frame")), "{items:?}");
+    assert_eq!(items[2], Seen::Compressed(3, r#"{"r":["c.d"]}"#.to_owned()));
+}
+
+#[test]
+fn a_wanted_event_that_is_not_a_compressed_event_is_invalid_and_the_others_are_kept() {
+    let text = r#"[{"id":3,"type":"event","event":{"c":{"Bad.Id":{}}}},{"id":8,"type":"pong"}]"#;
+
+    let items = one_pass(text, |id| id == MIRROR).unwrap();
+
+    assert!(matches!(&items[0], Seen::Invalid(e) if e.contains("compressed state event")), "{items:?}");
+    assert_eq!(items[1], Seen::Message(ServerMessage::Pong { id: 8 }));
+}
+
+#[test]
+fn events_of_other_subscriptions_stay_raw() {
+    let text = r#"[{"id":4,"type":"event","event":{"not":"compressed"}}]"#;
+
+    let items = one_pass(text, |id| id == MIRROR).unwrap();
+
+    assert!(matches!(&items[..], [Seen::Message(ServerMessage::Event { id: 4, .. })]), "{items:?}");
+}
+
+#[test]
+fn a_broken_array_fails_as_frame_parse_fails() {
+    let text = r#"[{"id":3,"type":"event","event":{"r":["a.b"]}} x]"#;
+
+    let one = one_pass(text, |_| true).unwrap_err();
+
+    assert_eq!(one, Frame::parse(text).unwrap_err().to_string());
+}
+
+#[test]
+fn a_repeated_id_in_an_element_is_asked_about() {
+    let text = r#"[{"id":3,"type":"event","event":{"r":["a.b"]},"id":9}]"#;
+    let mut asked = Vec::new();
+
+    let items = one_pass(text, |id| {
+        asked.push(id);
+        id == MIRROR
+    })
+    .unwrap();
+
+    assert!(matches!(&items[..], [Seen::Message(ServerMessage::Event { id: 9, .. })]), "{items:?}");
+    assert_eq!(asked, [3, 9]);
+}
+
+#[test]
+fn an_empty_array_gives_nothing() {
+    let items = one_pass(" [ ] ", |_| true).unwrap();
+
+    assert!(items.is_empty());
+}
+
+#[test]
+fn a_lone_event_is_decoded_in_one_pass_too() {
+    let text = r#"{"id":3,"type":"event","event":{"r":["a.b"]}}"#;
+
+    let items = one_pass(text, |id| id == MIRROR).unwrap();
+
+    assert_eq!(items, [Seen::Compressed(3, r#"{"r":["a.b"]}"#.to_owned())]);
+}
+
+fn mutate(text: &str, mutations: &[Mutation]) -> String {
+    String::from_utf8_lossy(&apply(text.as_bytes().to_vec(), mutations)).into_owned()
+}
+
+fn seeds() -> &'static [String] {
+    static SEEDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut seeds = golden_server_frames();
+        seeds.extend(coalesced_frames().iter().step_by(23).cloned());
+        seeds
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_frames_keep_the_contract(
+        pick in any::<Index>(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let seeds = seeds();
+        let text = mutate(&seeds[pick.index(seeds.len())], &mutations);
+
+        assert_contract(&text);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,64}|\\[.{0,64}") {
+        assert_contract(&text);
+    }
+}

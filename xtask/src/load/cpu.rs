@@ -1,0 +1,220 @@
+//! CPU figures of a load run: what the client process pays per applied change, what the simulator
+//! uses meanwhile, and which of the two limited a ramp step that fell behind.
+//!
+//! CPU time is `utime + stime` of `/proc/<pid>/stat` (all threads of the process), in ticks of
+//! `USER_HZ` (Linux fixes it at 100 on every architecture), so a figure is exact to 10 ms of CPU:
+//! windows of 10 s or more keep that under a few percent at 1,000 changes/s.
+
+use serde::{Deserialize, Serialize};
+
+/// Clock ticks per second of `/proc/<pid>/stat` times.
+const USER_HZ: f64 = 100.0;
+
+/// A process's CPU time at one moment, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct CpuTimes {
+    pub(crate) user: f64,
+    pub(crate) system: f64,
+}
+
+impl CpuTimes {
+    /// User plus system seconds.
+    pub(crate) fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    /// CPU used between `earlier` and `self`.
+    pub(crate) fn since(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes { user: (self.user - earlier.user).max(0.0), system: (self.system - earlier.system).max(0.0) }
+    }
+}
+
+/// Parses utime and stime out of the text of `/proc/<pid>/stat`. The command name (field 2) may
+/// hold spaces and parentheses, so fields are counted after its last `)`.
+pub(crate) fn parse_stat(text: &str) -> Option<CpuTimes> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    // After the name: state (field 3 of proc(5)) ... utime is field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(CpuTimes { user: utime as f64 / USER_HZ, system: stime as f64 / USER_HZ })
+}
+
+/// The CPU times of process `pid`, `None` when it is gone (or this is not Linux).
+pub(crate) fn read(pid: u32) -> Option<CpuTimes> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
+}
+
+/// CPU use of the two processes of a ramp step over the same stretch of it, in cores (CPU seconds
+/// per wall second; 1.0 = one core busy all the time).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StepCpu {
+    /// The client under test.
+    pub(crate) client_cores: f64,
+    /// The simulator.
+    pub(crate) sim_cores: f64,
+    /// Seconds the figures cover.
+    pub(crate) seconds: f64,
+}
+
+/// Which process held a ramp step back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Limit {
+    /// The client used most of a core: its connection task (one task reads, decodes and applies
+    /// every frame) cannot go faster.
+    Client,
+    /// The client had CPU to spare and the simulator used most of a core (its change generator and
+    /// each connection's writer are single tasks): the simulator could not offer the rate, so the
+    /// client's maximum lies higher than this run shows.
+    Simulator,
+    /// Neither was busy enough to explain it: the machine was shared (other processes took the
+    /// cores), or the lag came from scheduling rather than work.
+    Undetermined,
+}
+
+/// CPU use (in cores) at or above which a process counts as the limit: the client reads, decodes
+/// and applies on one task, and the simulator generates changes and writes each connection's frames
+/// on one task each, so one core is the ceiling that matters for both.
+pub(crate) const BUSY_CORES: f64 = 0.8;
+
+impl Limit {
+    /// Judges a step that was not sustained from the CPU its processes used.
+    pub(crate) fn of(cpu: &StepCpu) -> Limit {
+        if cpu.client_cores >= BUSY_CORES {
+            Limit::Client
+        } else if cpu.sim_cores >= BUSY_CORES {
+            Limit::Simulator
+        } else {
+            Limit::Undetermined
+        }
+    }
+}
+
+/// One steady-rate step with the bare client (`ha-client`'s `mirror` example in `--measure` mode):
+/// what the example printed about itself, plus the simulator's CPU over the same window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CpuStep {
+    /// Offered changes per second.
+    #[serde(default)]
+    pub(crate) offered: f64,
+    /// Seconds measured.
+    pub(crate) seconds: f64,
+    /// Entity changes applied in the window.
+    pub(crate) entity_changes: u64,
+    /// WebSocket frames read in the window.
+    pub(crate) frames: u64,
+    /// User CPU seconds of the client process.
+    pub(crate) user_seconds: f64,
+    /// System CPU seconds of the client process.
+    pub(crate) system_seconds: f64,
+    /// Client CPU per applied change, µs.
+    pub(crate) cpu_us_per_change: Option<f64>,
+    /// Client CPU per frame, µs.
+    pub(crate) cpu_us_per_frame: Option<f64>,
+    /// Voluntary context switches of all the client's threads.
+    pub(crate) voluntary_switches: u64,
+    /// Involuntary context switches of all the client's threads.
+    pub(crate) involuntary_switches: u64,
+    /// Peak RSS of the client process (`VmHWM`), bytes.
+    pub(crate) peak_rss_bytes: u64,
+    /// Stream items dropped because the consumer fell behind.
+    #[serde(default)]
+    pub(crate) lagged: u64,
+    /// Reconnections in the window.
+    #[serde(default)]
+    pub(crate) reconnects: u64,
+    /// The simulator's CPU over the same window, in cores (set by the xtask).
+    #[serde(default)]
+    pub(crate) sim_cores: Option<f64>,
+}
+
+impl CpuStep {
+    /// Changes per frame (how much the server coalesced).
+    pub(crate) fn changes_per_frame(&self) -> Option<f64> {
+        (self.frames > 0).then(|| self.entity_changes as f64 / self.frames as f64)
+    }
+
+    /// Context switches (voluntary and involuntary) per frame.
+    pub(crate) fn switches_per_frame(&self) -> Option<f64> {
+        (self.frames > 0).then(|| (self.voluntary_switches + self.involuntary_switches) as f64 / self.frames as f64)
+    }
+
+    /// One line for the log.
+    pub(crate) fn describe(&self) -> String {
+        let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"));
+        format!(
+            "{:>6.0} changes/s: client {} µs CPU per change ({} per frame, {} changes per frame; user {:.2} s, \
+             system {:.2} s), {} context switches per frame, peak RSS {:.1} MB; simulator {} cores",
+            self.offered,
+            opt(self.cpu_us_per_change, 2),
+            opt(self.cpu_us_per_frame, 1),
+            opt(self.changes_per_frame(), 1),
+            self.user_seconds,
+            self.system_seconds,
+            opt(self.switches_per_frame(), 2),
+            self.peak_rss_bytes as f64 / 1e6,
+            opt(self.sim_cores, 2),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_gives_user_and_system_seconds() {
+        let stat = "4242 (ha-sim) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 9 0 100 0 0";
+
+        let cpu = parse_stat(stat).unwrap();
+
+        assert_eq!(cpu, CpuTimes { user: 2.5, system: 0.75 });
+    }
+
+    #[test]
+    fn a_command_name_with_spaces_and_parentheses_is_skipped() {
+        let stat = "7 (tokio (rt) worker) R 1 2 3 4 5 6 7 8 9 10 100 1 0 0";
+
+        let cpu = parse_stat(stat).unwrap();
+
+        assert_eq!(cpu.total(), 1.01);
+    }
+
+    #[test]
+    fn a_truncated_stat_gives_nothing() {
+        let cpu = parse_stat("7 (a) R 1 2 3");
+
+        assert_eq!(cpu, None);
+    }
+
+    #[test]
+    fn reading_this_process_gives_its_cpu() {
+        let cpu = read(std::process::id());
+
+        assert!(cpu.is_some_and(|c| c.total() >= 0.0), "{cpu:?}");
+    }
+
+    #[test]
+    fn a_busy_client_is_the_limit_whatever_the_simulator_did() {
+        let limits = [
+            Limit::of(&StepCpu { client_cores: 0.95, sim_cores: 1.2, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.4, sim_cores: 1.1, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.2, sim_cores: 0.5, seconds: 3.0 }),
+        ];
+
+        assert_eq!(limits, [Limit::Client, Limit::Simulator, Limit::Undetermined]);
+    }
+
+    #[test]
+    fn the_examples_json_reads_as_a_step() {
+        let line = r#"{"seconds":10.0,"entity_changes":10000,"frames":2000,"events":10000,"bytes":1640817,
+            "user_seconds":0.09,"system_seconds":0.05,"cpu_us_per_change":14.0,"cpu_us_per_frame":70.0,
+            "voluntary_switches":3928,"involuntary_switches":72,"peak_rss_bytes":32686080,"lagged":0,
+            "reconnects":0,"resyncs":0,"entities":16384}"#;
+
+        let step: CpuStep = serde_json::from_str(line).unwrap();
+
+        assert_eq!((step.changes_per_frame(), step.switches_per_frame()), (Some(5.0), Some(2.0)));
+    }
+}
