@@ -17,7 +17,9 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
-use ha_proto::{AuthMessage, Command, CompressedEvent, CompressedEventFrame, Event, Features, Frame, ServerMessage};
+use ha_proto::{
+    AuthMessage, Command, CompressedEvent, CompressedEventFrame, Event, Features, Frame, ProtoError, ServerMessage,
+};
 use ha_state::{ChangeReport, EntityStore};
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
@@ -557,20 +559,69 @@ impl Actor {
             DisconnectReason::Malformed(e.to_string())
         })?;
         Stats::add(&stats.messages_in, frame.messages.len() as u64);
-        let mut outcome = Ok(());
         for msg in frame.messages {
-            outcome = self.on_message(msg);
-            if outcome.is_err() {
-                break;
-            }
+            self.on_message(msg);
         }
         self.flush_reports();
-        outcome?;
-        if let Some(err) = frame.errors.first() {
-            Stats::add(&stats.malformed, 1);
-            return Err(DisconnectReason::Malformed(err.to_string()));
+        // The good messages are applied; each bad one costs only what it belonged to.
+        for err in &frame.errors {
+            let id = match err {
+                ProtoError::InvalidMessage { id, .. } => *id,
+                _ => None,
+            };
+            self.on_bad_message(id, err)?;
         }
         Ok(())
+    }
+
+    /// A message that could not be decoded. With a readable `id`, only what it belonged to pays:
+    /// the command waiting for it fails, or its subscription is resynced (re-issued; a mirror gets
+    /// a fresh snapshot). Without one (or for the heartbeat's ping) nobody can tell what was lost,
+    /// so the connection is reset, as for a frame that cannot be read.
+    fn on_bad_message(&mut self, id: Option<u64>, err: &dyn std::fmt::Display) -> Result<(), DisconnectReason> {
+        let stats = Arc::clone(&self.shared.stats);
+        let reset = || {
+            Stats::add(&stats.malformed, 1);
+            Err(DisconnectReason::Malformed(err.to_string()))
+        };
+        let Some(id) = id else { return reset() };
+        match self.pending.remove(&id) {
+            Some(Pending::Heartbeat) => return reset(),
+            Some(Pending::Command { kind, reply }) => {
+                let _ = reply.send(Err(ClientError::decode(kind.as_str(), err)));
+            }
+            Some(Pending::Subscribe { key, reply }) => self.resync(key, id, reply),
+            Some(Pending::Ignore) => {}
+            None => {
+                if let Some(&key) = self.wire.get(&id) {
+                    self.resync(key, id, None);
+                    self.mark_gap(key);
+                }
+            }
+        }
+        Stats::add(&stats.malformed_messages, 1);
+        tracing::warn!(%err, id, "skipped a malformed message; only what it belonged to is failed or resynced");
+        Ok(())
+    }
+
+    /// Re-issues subscription `key` (now on `wire_id`) under a new id: a mirror's next event is
+    /// then a snapshot that replaces it. `reply` is the caller's, when it still waits for the
+    /// subscription to be confirmed.
+    fn resync(&mut self, key: SubKey, wire_id: u64, reply: Option<oneshot::Sender<Result<(), ClientError>>>) {
+        self.wire.remove(&wire_id);
+        let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
+        self.send_command(&body, Pending::Ignore);
+        self.issue_subscription(key, reply);
+    }
+
+    /// Tells the consumer of an event stream that items were missed (mirrors need no marker:
+    /// their snapshot replaces them).
+    fn mark_gap(&mut self, key: SubKey) {
+        match self.subs.get_mut(&key).map(|sub| &mut sub.sink) {
+            Some(Sink::Events(tx)) => tx.push(StreamItem::Reconnected),
+            Some(Sink::Raw(tx)) => tx.push(StreamItem::Reconnected),
+            Some(Sink::Entities(_)) | None => {}
+        }
     }
 
     /// The hot path: a frame holding one event of a mirror (`subscribe_entities`) is decoded in
@@ -603,7 +654,7 @@ impl Actor {
         }
     }
 
-    fn on_message(&mut self, msg: ServerMessage<'_>) -> Result<(), DisconnectReason> {
+    fn on_message(&mut self, msg: ServerMessage<'_>) {
         match msg {
             ServerMessage::Result { id, outcome } => match self.pending.remove(&id) {
                 Some(Pending::Command { kind, reply }) => {
@@ -635,7 +686,7 @@ impl Actor {
             ServerMessage::Event { id, event } => {
                 Stats::add(&self.shared.stats.events_in, 1);
                 if let Some(&key) = self.wire.get(&id) {
-                    self.on_event(key, id, event)?;
+                    self.on_event(key, id, event);
                 }
             }
             ServerMessage::Pong { id } => match self.pending.remove(&id) {
@@ -652,30 +703,38 @@ impl Actor {
             },
             _ => {}
         }
-        Ok(())
     }
 
-    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) -> Result<(), DisconnectReason> {
-        let stats = Arc::clone(&self.shared.stats);
-        let malformed = |e: ha_proto::ProtoError| {
-            Stats::add(&stats.malformed, 1);
-            DisconnectReason::Malformed(e.to_string())
+    /// One event of subscription `key`. A payload that cannot be decoded costs only this
+    /// subscription a resync ([`Self::on_bad_message`]).
+    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) {
+        let Some(sub) = self.subs.get_mut(&key) else { return };
+        let bad = match &mut sub.sink {
+            Sink::Events(tx) if tx.is_closed() => None,
+            Sink::Raw(tx) if tx.is_closed() => None,
+            Sink::Events(tx) => match Event::parse(event.get()) {
+                Ok(parsed) => {
+                    tx.push(StreamItem::Item(parsed.into_owned()));
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Sink::Raw(tx) => {
+                tx.push(StreamItem::Item(event.into_boxed()));
+                None
+            }
+            Sink::Entities(_) => match CompressedEvent::parse(event.get()) {
+                Ok(diff) => {
+                    self.apply_to_mirror(key, wire_id, &diff);
+                    None
+                }
+                Err(e) => Some(e),
+            },
         };
-        let Some(sub) = self.subs.get_mut(&key) else { return Ok(()) };
-        match &mut sub.sink {
-            Sink::Events(tx) if tx.is_closed() => {}
-            Sink::Raw(tx) if tx.is_closed() => {}
-            Sink::Events(tx) => {
-                let parsed = Event::parse(event.get()).map_err(malformed)?;
-                tx.push(StreamItem::Item(parsed.into_owned()));
-            }
-            Sink::Raw(tx) => tx.push(StreamItem::Item(event.into_boxed())),
-            Sink::Entities(_) => {
-                let diff = CompressedEvent::parse(event.get()).map_err(malformed)?;
-                self.apply_to_mirror(key, wire_id, &diff);
-            }
+        if let Some(err) = bad {
+            // The id is the subscription's: never a reason to reset the connection.
+            let _ = self.on_bad_message(Some(wire_id), &err);
         }
-        Ok(())
     }
 
     /// Applies one `subscribe_entities` event to the mirror of subscription `key`: the first
@@ -720,10 +779,7 @@ impl Actor {
             Err(err) => {
                 // The mirror no longer matches the server: start over from a snapshot.
                 tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");
-                self.wire.remove(&wire_id);
-                let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
-                self.send_command(&body, Pending::Ignore);
-                self.issue_subscription(key, None);
+                self.resync(key, wire_id, None);
             }
         }
     }

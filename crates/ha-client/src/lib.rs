@@ -31,6 +31,11 @@
 //! does not hold resubscribes for a fresh snapshot the same way. `auth_invalid` stops the
 //! task for good: retrying would feed Home Assistant's IP ban.
 //!
+//! One malformed message inside a frame costs only what it belonged to: the other messages are
+//! applied, the bad one is counted ([`ClientStats::malformed_messages`]) and, when its `id` can be
+//! read, only that command fails or only that subscription is re-issued (a mirror gets a fresh
+//! snapshot). A bad message whose `id` cannot be read resets the connection as above.
+//!
 //! ```no_run
 //! use ha_client::{Client, ClientConfig, ServiceCall};
 //! use ha_proto::{Secret, Target};

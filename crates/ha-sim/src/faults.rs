@@ -52,6 +52,40 @@ impl FaultState {
     }
 }
 
+/// One malformed item for [`Faults::send_malformed_in_array`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedItem {
+    /// For each `subscribe_entities` subscription that receives changes of this entity: an
+    /// `event` message with the subscription's id whose `event` is not a compressed-states
+    /// event (a readable id, a bad payload).
+    EntitiesPayload {
+        /// The entity whose subscribers get it.
+        entity_id: String,
+    },
+    /// For each `subscribe_entities` subscription that receives changes of this entity: an
+    /// `event` message with the subscription's id but no `event` field (a readable id, a bad
+    /// envelope).
+    EntitiesEnvelope {
+        /// The entity whose subscribers get it.
+        entity_id: String,
+    },
+    /// To every connection: an `event` message whose `id` is text, so no client can tell
+    /// which subscription it belonged to.
+    UnreadableId,
+}
+
+impl MalformedItem {
+    /// The item's text for subscription `id`.
+    fn render(&self, id: u64) -> String {
+        match self {
+            MalformedItem::EntitiesPayload { .. } => format!(r#"{{"id":{id},"type":"event","event":{{"a":42}}}}"#),
+            MalformedItem::EntitiesEnvelope { .. } => format!(r#"{{"id":{id},"type":"event"}}"#),
+            MalformedItem::UnreadableId => r#"{"id":"unreadable","type":"event","event":{}}"#.to_owned(),
+        }
+    }
+}
+
 /// A handle on the simulator's faults; clones share the simulator.
 #[derive(Clone)]
 pub struct Faults {
@@ -103,6 +137,27 @@ impl Faults {
     pub fn send_malformed_frame(&self) {
         for outbox in self.shared.core().conns.values() {
             outbox.push(Out::Malformed);
+        }
+    }
+
+    /// Queues one malformed item (see [`MalformedItem`] for which connections get it). It is
+    /// always sent inside an array frame, together with whatever else that connection's writer
+    /// sends in the same batch: messages queued just before and after it (while the writer
+    /// does not run, e.g. between two awaits of a current-thread runtime) share its frame once
+    /// the client enabled coalescing.
+    pub fn send_malformed_in_array(&self, item: MalformedItem) {
+        let core = self.shared.core();
+        match &item {
+            MalformedItem::EntitiesPayload { entity_id } | MalformedItem::EntitiesEnvelope { entity_id } => {
+                for (outbox, id) in core.hub.entities_subscribers(entity_id) {
+                    outbox.push(Out::BadItem(item.render(id)));
+                }
+            }
+            MalformedItem::UnreadableId => {
+                for outbox in core.conns.values() {
+                    outbox.push(Out::BadItem(item.render(0)));
+                }
+            }
         }
     }
 

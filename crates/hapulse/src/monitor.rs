@@ -323,6 +323,7 @@ mod tests {
             reconnects: 0,
             resyncs: 0,
             malformed_frames: 0,
+            malformed_messages: 0,
             connected: true,
         }
     }
