@@ -7,6 +7,8 @@
 //!   [`ClientError::AuthInvalid`] and never retries (Home Assistant bans IPs that keep failing).
 //! - [`Client::subscribe_entities`] returns a [`Mirror`]: an `ha_state::EntityStore` kept
 //!   current by the connection task itself, replaced by a fresh snapshot after each reconnect.
+//!   [`Mirror::freshness`] says whether it is current, resyncing since when (reconnecting, or
+//!   re-subscribing: a refused re-subscribe is retried with the backoff), or ended with the error.
 //! - Streams never make the connection wait: a consumer that falls behind gets
 //!   [`StreamItem::Lagged`] instead of silently missing items.
 //! - [`Client::stats`] is a cheap snapshot of counters and latencies.
@@ -59,6 +61,7 @@ mod config;
 mod conn;
 mod credentials;
 mod error;
+mod freshness;
 mod rest;
 mod stats;
 mod stream;
@@ -71,6 +74,7 @@ pub use config::{ClientConfig, Endpoints, Heartbeat, SUPERVISOR_URL};
 pub use conn::ConnectionState;
 pub use credentials::{Credentials, HASS_TOKEN, HASS_URL, SUPERVISOR_TOKEN, TokenSource, resolve_credentials};
 pub use error::{ClientError, DisconnectReason};
+pub use freshness::Freshness;
 pub use ha_state::ChangeReport;
 pub use rest::{HistoryQuery, RestClient, RestServiceResult, SetStateOutcome};
 pub use stats::{ClientStats, CommandKind, CommandStats};

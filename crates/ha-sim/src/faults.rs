@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ha_proto::ErrorCode;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -24,6 +25,9 @@ pub(crate) struct FaultState {
     pub(crate) reject_auth: AtomicBool,
     /// While set and in the future, HTTP and WebSocket requests get 503 (restarting).
     down_until: Mutex<Option<Instant>>,
+    /// `(command type, times left, code)`: the next commands of that type are answered with
+    /// an error of that code instead of being run.
+    refuse: Mutex<Option<(String, u64, ErrorCode)>>,
     /// Woken when a fault that readers must notice at once is set.
     pub(crate) changed: Notify,
 }
@@ -44,6 +48,17 @@ impl FaultState {
     /// Whether "Home Assistant" is down (restarting) now.
     pub(crate) fn is_down(&self) -> bool {
         lock(&self.down_until).is_some_and(|until| until > Instant::now())
+    }
+
+    /// Whether the command of type `command_type` must be refused now; counts it when so.
+    pub(crate) fn take_refusal(&self, command_type: &str) -> Option<ErrorCode> {
+        let mut refuse = lock(&self.refuse);
+        let (ty, left, code) = refuse.as_mut()?;
+        if ty != command_type || *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(code.clone())
     }
 
     /// When reading may resume, if it is paused now.
@@ -161,6 +176,14 @@ impl Faults {
         }
     }
 
+    /// Answers the next `times` commands of type `command_type` (e.g. `subscribe_entities`)
+    /// with an error of `code` instead of running them, as Home Assistant does for a command it
+    /// does not know (`unknown_command`), one the user may not run (`unauthorized`) or one that
+    /// failed (`home_assistant_error`). Replaces an earlier refusal; [`Faults::clear`] ends it.
+    pub fn refuse_commands(&self, command_type: &str, times: u64, code: ErrorCode) {
+        *lock(&self.state().refuse) = Some((command_type.to_owned(), times, code));
+    }
+
     /// Answers `auth_invalid` even for the right token while `on`.
     pub fn reject_auth(&self, on: bool) {
         self.state().reject_auth.store(on, Ordering::Release);
@@ -190,12 +213,13 @@ impl Faults {
     }
 
     /// Removes every standing fault (drop-after, delay, stopped reading, rejected auth,
-    /// restart downtime).
+    /// refused commands, restart downtime).
     pub fn clear(&self) {
         *lock(&self.state().down_until) = None;
         *lock(&self.state().drop_after) = None;
         *lock(&self.state().delay) = Duration::ZERO;
         *lock(&self.state().stop_reading_until) = None;
+        *lock(&self.state().refuse) = None;
         self.state().reject_auth.store(false, Ordering::Release);
         self.state().changed.notify_waiters();
     }

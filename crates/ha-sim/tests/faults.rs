@@ -184,6 +184,24 @@ async fn malformed_envelope_reaches_only_subscribers_of_its_entity() {
 }
 
 #[tokio::test]
+async fn refused_commands_get_the_code_a_set_number_of_times_then_run() {
+    // arrange
+    let sim = sim(5).await;
+    let mut client = Client::connect(&sim).await;
+    sim.faults().refuse_commands("subscribe_entities", 2, ha_proto::ErrorCode::UnknownCommand);
+
+    // act
+    let first = client.err(json!({"type": "subscribe_entities"})).await;
+    let other = client.ok(json!({"type": "get_config"})).await;
+    let second = client.err(json!({"type": "subscribe_entities"})).await;
+    let third = client.ok(json!({"type": "subscribe_entities"})).await;
+
+    // assert
+    assert_eq!((first.code.as_str(), second.code.as_str()), ("unknown_command", "unknown_command"));
+    assert!(other.is_object() && third.is_null(), "{other} {third}");
+}
+
+#[tokio::test]
 async fn oversized_message_has_the_requested_size() {
     let sim = sim(0).await;
     let mut client = Client::connect(&sim).await;
