@@ -19,6 +19,7 @@ use tokio::time::{Instant, timeout};
 use crate::config::ClientConfig;
 use crate::conn::{self, Actor, ConnectionState, MirrorSink, Reply, Request, Shared, Sink};
 use crate::error::ClientError;
+use crate::freshness::FreshnessTx;
 use crate::rest::RestClient;
 use crate::stats::{ClientStats, CommandKind, Stats};
 use crate::stream::{StreamItem, ring};
@@ -303,15 +304,18 @@ impl Client {
         let store = Arc::new(RwLock::new(EntityStore::new()));
         let (changes_tx, changes_rx) = ring(self.inner.cfg.stream_capacity, Arc::clone(&self.inner.shared.stats));
         let (snapshots_tx, snapshots) = watch::channel(0);
+        let (freshness_tx, freshness) = FreshnessTx::new();
         let sink = Sink::Entities(MirrorSink {
             store: Arc::clone(&store),
             changes: changes_tx,
             snapshots: snapshots_tx,
             needs_snapshot: true,
             pending: None,
+            freshness: freshness_tx,
         });
         let guard = self.subscribe_sink(CommandKind::SubscribeEntities, &command, sink).await?;
-        let mut mirror = Mirror { store, changes: Subscription { rx: changes_rx, _guard: guard }, snapshots };
+        let changes = Subscription { rx: changes_rx, _guard: guard };
+        let mut mirror = Mirror { store, changes, snapshots, freshness };
         let after = self.inner.cfg.command_timeout;
         let left = after.saturating_sub(started.elapsed());
         match timeout(left, mirror.wait_for_snapshot(1)).await {

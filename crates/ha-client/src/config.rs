@@ -8,6 +8,7 @@ use std::time::Duration;
 use ha_proto::Secret;
 
 use crate::backoff::BackoffPolicy;
+use crate::credentials::resolve_credentials;
 use crate::error::ClientError;
 
 /// The URL of Home Assistant's API as seen from an add-on (with `SUPERVISOR_TOKEN`).
@@ -128,8 +129,9 @@ impl ClientConfig {
         })
     }
 
-    /// Reads `HASS_URL` and `HASS_TOKEN`, or else `SUPERVISOR_TOKEN` (add-on mode, talking to
-    /// [`SUPERVISOR_URL`]).
+    /// Reads the URL and token from the environment by the one precedence rule of
+    /// [`crate::resolve_credentials`]: `HASS_URL` and `HASS_TOKEN`, or add-on mode
+    /// (`SUPERVISOR_TOKEN` with [`SUPERVISOR_URL`] unless `HASS_URL` is set).
     pub fn from_env() -> Result<Self, ClientError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -137,14 +139,8 @@ impl ClientConfig {
     /// [`ClientConfig::from_env`] over any variable source (testable without touching the
     /// process environment).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ClientError> {
-        let get = |name| var(name).filter(|v| !v.trim().is_empty());
-        match (get("HASS_URL"), get("HASS_TOKEN"), get("SUPERVISOR_TOKEN")) {
-            (Some(url), Some(token), _) => Self::new(&url, Secret::new(token)),
-            (None, token, Some(supervisor)) => Self::new(SUPERVISOR_URL, Secret::new(token.unwrap_or(supervisor))),
-            (Some(_), None, Some(supervisor)) => Self::new(SUPERVISOR_URL, Secret::new(supervisor)),
-            (None, _, None) => Err(ClientError::MissingEnv { name: "HASS_URL" }),
-            (Some(_), None, None) => Err(ClientError::MissingEnv { name: "HASS_TOKEN" }),
-        }
+        let creds = resolve_credentials(None, None, var)?;
+        Self::new(&creds.url, creds.token)
     }
 }
 
@@ -204,37 +200,37 @@ mod tests {
     }
 
     #[test]
-    fn env_prefers_hass_url_and_token() {
-        let vars = |n: &str| match n {
-            "HASS_URL" => Some("http://h:1".to_owned()),
-            "HASS_TOKEN" => Some("t1".to_owned()),
-            "SUPERVISOR_TOKEN" => Some("t2".to_owned()),
-            _ => None,
+    fn from_vars_follows_the_one_credentials_rule_for_every_combination() {
+        let vars = |url: bool, hass: bool, sup: bool| {
+            move |n: &str| match n {
+                "HASS_URL" if url => Some("http://h:1".to_owned()),
+                "HASS_TOKEN" if hass => Some("t-hass".to_owned()),
+                "SUPERVISOR_TOKEN" if sup => Some("t-sup".to_owned()),
+                _ => None,
+            }
         };
+        let outcome = |r: Result<ClientConfig, ClientError>| match r {
+            Ok(cfg) => Ok((cfg.endpoints.rest, cfg.token.expose().to_owned())),
+            Err(ClientError::MissingEnv { name }) => Err(name),
+            Err(other) => panic!("unexpected error {other}"),
+        };
+        let ok = |rest: &str, token: &str| Ok((rest.to_owned(), token.to_owned()));
+        let supervisor_rest = "http://supervisor/core/api/";
+        let want = [
+            ((false, false, false), Err("HASS_TOKEN")),
+            ((false, false, true), ok(supervisor_rest, "t-sup")),
+            ((false, true, false), Err("HASS_URL")),
+            ((false, true, true), Err("HASS_URL")),
+            ((true, false, false), Err("HASS_TOKEN")),
+            ((true, false, true), ok("http://h:1/api/", "t-sup")),
+            ((true, true, false), ok("http://h:1/api/", "t-hass")),
+            ((true, true, true), ok("http://h:1/api/", "t-hass")),
+        ];
 
-        let cfg = ClientConfig::from_vars(vars).unwrap();
+        let got: Vec<_> =
+            want.iter().map(|&((u, h, s), _)| ((u, h, s), outcome(ClientConfig::from_vars(vars(u, h, s))))).collect();
 
-        assert_eq!(cfg.endpoints.rest, "http://h:1/api/");
-        assert_eq!(cfg.token.expose(), "t1");
-    }
-
-    #[test]
-    fn env_supervisor_token_means_addon_mode() {
-        let vars = |n: &str| (n == "SUPERVISOR_TOKEN").then(|| "sup".to_owned());
-
-        let cfg = ClientConfig::from_vars(vars).unwrap();
-
-        assert_eq!(cfg.endpoints.websocket, "ws://supervisor/core/api/websocket");
-        assert_eq!(cfg.token.expose(), "sup");
-    }
-
-    #[test]
-    fn env_without_token_names_the_missing_variable() {
-        let vars = |n: &str| (n == "HASS_URL").then(|| "http://h".to_owned());
-
-        let err = ClientConfig::from_vars(vars).unwrap_err();
-
-        assert!(matches!(err, ClientError::MissingEnv { name: "HASS_TOKEN" }), "{err:?}");
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -17,7 +17,10 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
-use ha_proto::{AuthMessage, Command, CompressedEvent, CompressedEventFrame, Event, Features, Frame, ServerMessage};
+use ha_proto::{
+    AuthMessage, Command, CompressedEvent, CompressedEventFrame, ErrorCode, ErrorInfo, Event, Features, Frame,
+    ProtoError, ServerMessage,
+};
 use ha_state::{ChangeReport, EntityStore};
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
@@ -30,6 +33,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_asyn
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, DisconnectReason};
+use crate::freshness::FreshnessTx;
 use crate::stats::{CommandKind, Stats};
 use crate::stream::{RingSender, StreamItem};
 
@@ -94,6 +98,8 @@ pub(crate) struct MirrorSink {
     pub(crate) needs_snapshot: bool,
     /// Changes applied from the frame being read, pushed as one report when it is done.
     pub(crate) pending: Option<ChangeReport>,
+    /// Whether the mirror is current, resyncing or ended.
+    pub(crate) freshness: FreshnessTx,
 }
 
 /// The connection as the client's handles see it.
@@ -132,6 +138,10 @@ struct Subscription {
     body: String,
     sink: Sink,
     wire_id: Option<u64>,
+    /// When a refused re-subscribe is tried again (`None`: no retry waiting).
+    retry_at: Option<Instant>,
+    /// Re-subscribes refused in a row (the backoff attempt number of the next retry).
+    refusals: u32,
 }
 
 enum Pending {
@@ -268,6 +278,8 @@ pub(crate) struct Actor {
     generation: u64,
     /// Mirrors holding a pending report for the frame being read.
     dirty: Vec<SubKey>,
+    /// Set when the earliest re-subscribe retry changed: the retry timer is reset to it.
+    rearm_retry: Option<Instant>,
 }
 
 impl Actor {
@@ -285,6 +297,7 @@ impl Actor {
             rearm_heartbeat: None,
             generation: 0,
             dirty: Vec::new(),
+            rearm_retry: None,
         }
     }
 
@@ -375,6 +388,11 @@ impl Actor {
     fn finish(&mut self, err: ClientError) {
         let _ = self.shared.fatal.set(err.clone());
         self.shared.state.send_replace(ConnectionState::Failed(err.clone()));
+        for sub in self.subs.values() {
+            if let Sink::Entities(mirror) = &sub.sink {
+                mirror.freshness.ended(err.clone());
+            }
+        }
         self.subs.clear();
         self.requests.close();
         let mut rest: Vec<Request> = self.backlog.drain(..).collect();
@@ -415,7 +433,13 @@ impl Actor {
         }
         for sub in self.subs.values_mut() {
             sub.wire_id = None;
+            // The next connection re-issues every subscription at once.
+            sub.retry_at = None;
+            if let Sink::Entities(mirror) = &sub.sink {
+                mirror.freshness.resyncing(Some(lost()));
+            }
         }
+        self.rearm_retry = None;
     }
 
     async fn session(&mut self, ws: Ws) -> DisconnectReason {
@@ -435,6 +459,9 @@ impl Actor {
         let heartbeat = self.cfg.heartbeat;
         let first_ping = heartbeat.map_or(Duration::from_secs(86_400 * 365), |h| h.interval);
         let mut heartbeat_timer = std::pin::pin!(sleep(first_ping));
+        // Armed only while a refused re-subscribe waits for its retry.
+        let mut retry_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
+        let mut retry_armed = false;
         let limit = self.cfg.max_message_size;
         let reason = loop {
             tokio::select! {
@@ -467,6 +494,10 @@ impl Actor {
                     self.heartbeat_id = Some(self.send_command(&encode(&Command::Ping), Pending::Heartbeat));
                     heartbeat_timer.as_mut().reset(Instant::now() + h.timeout);
                 }
+                () = &mut retry_timer, if retry_armed => {
+                    retry_armed = false;
+                    self.retry_due_subscriptions();
+                }
                 res = &mut writer => break match res {
                     Ok(Err(e)) => disconnect_reason(e, limit),
                     _ => DisconnectReason::Io("writer stopped".into()),
@@ -474,6 +505,10 @@ impl Actor {
             }
             if let Some(at) = self.rearm_heartbeat.take() {
                 heartbeat_timer.as_mut().reset(at);
+            }
+            if let Some(at) = self.rearm_retry.take() {
+                retry_timer.as_mut().reset(at);
+                retry_armed = true;
             }
         };
         if reason == DisconnectReason::Shutdown {
@@ -515,6 +550,7 @@ impl Actor {
         sub.wire_id = Some(id);
         if let Sink::Entities(m) = &mut sub.sink {
             m.needs_snapshot = true;
+            m.freshness.resyncing(None);
         }
         self.wire.insert(id, key);
         self.pending.insert(id, Pending::Subscribe { key, reply });
@@ -531,7 +567,7 @@ impl Actor {
                 if reply.is_closed() {
                     return;
                 }
-                self.subs.insert(key, Subscription { kind, body, sink, wire_id: None });
+                self.subs.insert(key, Subscription { kind, body, sink, wire_id: None, retry_at: None, refusals: 0 });
                 self.issue_subscription(key, Some(reply));
             }
             Request::Unsubscribe { key } => {
@@ -557,20 +593,110 @@ impl Actor {
             DisconnectReason::Malformed(e.to_string())
         })?;
         Stats::add(&stats.messages_in, frame.messages.len() as u64);
-        let mut outcome = Ok(());
         for msg in frame.messages {
-            outcome = self.on_message(msg);
-            if outcome.is_err() {
-                break;
-            }
+            self.on_message(msg);
         }
         self.flush_reports();
-        outcome?;
-        if let Some(err) = frame.errors.first() {
-            Stats::add(&stats.malformed, 1);
-            return Err(DisconnectReason::Malformed(err.to_string()));
+        // The good messages are applied; each bad one costs only what it belonged to.
+        for err in &frame.errors {
+            let id = match err {
+                ProtoError::InvalidMessage { id, .. } => *id,
+                _ => None,
+            };
+            self.on_bad_message(id, err)?;
         }
         Ok(())
+    }
+
+    /// A message that could not be decoded. With a readable `id`, only what it belonged to pays:
+    /// the command waiting for it fails, or its subscription is resynced (re-issued; a mirror gets
+    /// a fresh snapshot). Without one (or for the heartbeat's ping) nobody can tell what was lost,
+    /// so the connection is reset, as for a frame that cannot be read.
+    fn on_bad_message(&mut self, id: Option<u64>, err: &dyn std::fmt::Display) -> Result<(), DisconnectReason> {
+        let stats = Arc::clone(&self.shared.stats);
+        let reset = || {
+            Stats::add(&stats.malformed, 1);
+            Err(DisconnectReason::Malformed(err.to_string()))
+        };
+        let Some(id) = id else { return reset() };
+        match self.pending.remove(&id) {
+            Some(Pending::Heartbeat) => return reset(),
+            Some(Pending::Command { kind, reply }) => {
+                let _ = reply.send(Err(ClientError::decode(kind.as_str(), err)));
+            }
+            Some(Pending::Subscribe { key, reply }) => self.resync(key, id, reply),
+            Some(Pending::Ignore) => {}
+            None => {
+                if let Some(&key) = self.wire.get(&id) {
+                    self.resync(key, id, None);
+                    self.mark_gap(key);
+                }
+            }
+        }
+        Stats::add(&stats.malformed_messages, 1);
+        tracing::warn!(%err, id, "skipped a malformed message; only what it belonged to is failed or resynced");
+        Ok(())
+    }
+
+    /// Re-issues subscription `key` (now on `wire_id`) under a new id: a mirror's next event is
+    /// then a snapshot that replaces it. `reply` is the caller's, when it still waits for the
+    /// subscription to be confirmed.
+    fn resync(&mut self, key: SubKey, wire_id: u64, reply: Option<oneshot::Sender<Result<(), ClientError>>>) {
+        self.wire.remove(&wire_id);
+        let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
+        self.send_command(&body, Pending::Ignore);
+        self.issue_subscription(key, reply);
+    }
+
+    /// Home Assistant refused to re-issue subscription `key` (after a reconnect or a resync).
+    /// A command it does not know or that this user may not run will never succeed: the
+    /// subscription ends (a mirror says [`crate::Freshness::Ended`], a stream ends). Anything
+    /// else is retried with the connection's backoff, the mirror staying `Resyncing`.
+    fn on_resubscribe_refused(&mut self, key: SubKey, error: ErrorInfo) {
+        let Some(sub) = self.subs.get_mut(&key) else { return };
+        sub.wire_id = None;
+        let err = ClientError::Command { command: sub.kind.as_str(), error: Box::new(error) };
+        let permanent =
+            err.is_code(ErrorCode::UnknownCommand.as_str()) || err.is_code(ErrorCode::Unauthorized.as_str());
+        if permanent {
+            tracing::warn!(%err, "home assistant refused to re-subscribe; subscription ended");
+            if let Some(Subscription { sink: Sink::Entities(mirror), .. }) = self.subs.remove(&key) {
+                mirror.freshness.ended(err);
+            }
+            return;
+        }
+        let delay = self.cfg.backoff.delay(sub.refusals, &mut rand::rng());
+        sub.refusals = sub.refusals.saturating_add(1);
+        sub.retry_at = Some(Instant::now() + delay);
+        tracing::warn!(%err, ?delay, "re-subscribing failed; retrying after the backoff delay");
+        if let Sink::Entities(mirror) = &sub.sink {
+            mirror.freshness.resyncing(Some(err));
+        }
+        self.rearm_retry = self.subs.values().filter_map(|s| s.retry_at).min();
+    }
+
+    /// Re-issues every subscription whose retry is due, and arms the timer for the next one.
+    fn retry_due_subscriptions(&mut self) {
+        let now = Instant::now();
+        let due: Vec<SubKey> =
+            self.subs.iter().filter(|(_, s)| s.retry_at.is_some_and(|at| at <= now)).map(|(k, _)| *k).collect();
+        for key in due {
+            if let Some(sub) = self.subs.get_mut(&key) {
+                sub.retry_at = None;
+            }
+            self.issue_subscription(key, None);
+        }
+        self.rearm_retry = self.subs.values().filter_map(|s| s.retry_at).min();
+    }
+
+    /// Tells the consumer of an event stream that items were missed (mirrors need no marker:
+    /// their snapshot replaces them).
+    fn mark_gap(&mut self, key: SubKey) {
+        match self.subs.get_mut(&key).map(|sub| &mut sub.sink) {
+            Some(Sink::Events(tx)) => tx.push(StreamItem::Reconnected),
+            Some(Sink::Raw(tx)) => tx.push(StreamItem::Reconnected),
+            Some(Sink::Entities(_)) | None => {}
+        }
     }
 
     /// The hot path: a frame holding one event of a mirror (`subscribe_entities`) is decoded in
@@ -603,7 +729,7 @@ impl Actor {
         }
     }
 
-    fn on_message(&mut self, msg: ServerMessage<'_>) -> Result<(), DisconnectReason> {
+    fn on_message(&mut self, msg: ServerMessage<'_>) {
         match msg {
             ServerMessage::Result { id, outcome } => match self.pending.remove(&id) {
                 Some(Pending::Command { kind, reply }) => {
@@ -614,19 +740,23 @@ impl Actor {
                 }
                 Some(Pending::Subscribe { key, reply }) => match outcome {
                     Ok(_) => {
+                        if let Some(sub) = self.subs.get_mut(&key) {
+                            sub.refusals = 0;
+                        }
                         if let Some(reply) = reply {
                             let _ = reply.send(Ok(()));
                         }
                     }
                     Err(error) => {
                         self.wire.remove(&id);
-                        let kind = self.subs.remove(&key).map_or(CommandKind::Other, |s| s.kind);
-                        let err = ClientError::Command { command: kind.as_str(), error: Box::new(error) };
                         match reply {
+                            // The caller is told; nothing was ever subscribed.
                             Some(reply) => {
+                                let kind = self.subs.remove(&key).map_or(CommandKind::Other, |s| s.kind);
+                                let err = ClientError::Command { command: kind.as_str(), error: Box::new(error) };
                                 let _ = reply.send(Err(err));
                             }
-                            None => tracing::warn!(%err, "re-subscribing after reconnect failed; subscription ended"),
+                            None => self.on_resubscribe_refused(key, error),
                         }
                     }
                 },
@@ -635,7 +765,7 @@ impl Actor {
             ServerMessage::Event { id, event } => {
                 Stats::add(&self.shared.stats.events_in, 1);
                 if let Some(&key) = self.wire.get(&id) {
-                    self.on_event(key, id, event)?;
+                    self.on_event(key, id, event);
                 }
             }
             ServerMessage::Pong { id } => match self.pending.remove(&id) {
@@ -652,30 +782,38 @@ impl Actor {
             },
             _ => {}
         }
-        Ok(())
     }
 
-    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) -> Result<(), DisconnectReason> {
-        let stats = Arc::clone(&self.shared.stats);
-        let malformed = |e: ha_proto::ProtoError| {
-            Stats::add(&stats.malformed, 1);
-            DisconnectReason::Malformed(e.to_string())
+    /// One event of subscription `key`. A payload that cannot be decoded costs only this
+    /// subscription a resync ([`Self::on_bad_message`]).
+    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) {
+        let Some(sub) = self.subs.get_mut(&key) else { return };
+        let bad = match &mut sub.sink {
+            Sink::Events(tx) if tx.is_closed() => None,
+            Sink::Raw(tx) if tx.is_closed() => None,
+            Sink::Events(tx) => match Event::parse(event.get()) {
+                Ok(parsed) => {
+                    tx.push(StreamItem::Item(parsed.into_owned()));
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Sink::Raw(tx) => {
+                tx.push(StreamItem::Item(event.into_boxed()));
+                None
+            }
+            Sink::Entities(_) => match CompressedEvent::parse(event.get()) {
+                Ok(diff) => {
+                    self.apply_to_mirror(key, wire_id, &diff);
+                    None
+                }
+                Err(e) => Some(e),
+            },
         };
-        let Some(sub) = self.subs.get_mut(&key) else { return Ok(()) };
-        match &mut sub.sink {
-            Sink::Events(tx) if tx.is_closed() => {}
-            Sink::Raw(tx) if tx.is_closed() => {}
-            Sink::Events(tx) => {
-                let parsed = Event::parse(event.get()).map_err(malformed)?;
-                tx.push(StreamItem::Item(parsed.into_owned()));
-            }
-            Sink::Raw(tx) => tx.push(StreamItem::Item(event.into_boxed())),
-            Sink::Entities(_) => {
-                let diff = CompressedEvent::parse(event.get()).map_err(malformed)?;
-                self.apply_to_mirror(key, wire_id, &diff);
-            }
+        if let Some(err) = bad {
+            // The id is the subscription's: never a reason to reset the connection.
+            let _ = self.on_bad_message(Some(wire_id), &err);
         }
-        Ok(())
     }
 
     /// Applies one `subscribe_entities` event to the mirror of subscription `key`: the first
@@ -699,6 +837,7 @@ impl Actor {
                 }
                 mirror.changes.push(StreamItem::Item(report));
                 mirror.snapshots.send_modify(|n| *n += 1);
+                mirror.freshness.current();
             })
         } else {
             // Changes of one frame go into one report: fewer allocations and wake-ups.
@@ -720,10 +859,7 @@ impl Actor {
             Err(err) => {
                 // The mirror no longer matches the server: start over from a snapshot.
                 tracing::warn!(%err, "mirror diverged from home assistant; resubscribing for a fresh snapshot");
-                self.wire.remove(&wire_id);
-                let body = encode(&Command::UnsubscribeEvents { subscription: wire_id });
-                self.send_command(&body, Pending::Ignore);
-                self.issue_subscription(key, None);
+                self.resync(key, wire_id, None);
             }
         }
     }

@@ -7,6 +7,8 @@
 //!   [`ClientError::AuthInvalid`] and never retries (Home Assistant bans IPs that keep failing).
 //! - [`Client::subscribe_entities`] returns a [`Mirror`]: an `ha_state::EntityStore` kept
 //!   current by the connection task itself, replaced by a fresh snapshot after each reconnect.
+//!   [`Mirror::freshness`] says whether it is current, resyncing since when (reconnecting, or
+//!   re-subscribing: a refused re-subscribe is retried with the backoff), or ended with the error.
 //! - Streams never make the connection wait: a consumer that falls behind gets
 //!   [`StreamItem::Lagged`] instead of silently missing items.
 //! - [`Client::stats`] is a cheap snapshot of counters and latencies.
@@ -31,6 +33,11 @@
 //! does not hold resubscribes for a fresh snapshot the same way. `auth_invalid` stops the
 //! task for good: retrying would feed Home Assistant's IP ban.
 //!
+//! One malformed message inside a frame costs only what it belonged to: the other messages are
+//! applied, the bad one is counted ([`ClientStats::malformed_messages`]) and, when its `id` can be
+//! read, only that command fails or only that subscription is re-issued (a mirror gets a fresh
+//! snapshot). A bad message whose `id` cannot be read resets the connection as above.
+//!
 //! ```no_run
 //! use ha_client::{Client, ClientConfig, ServiceCall};
 //! use ha_proto::{Secret, Target};
@@ -52,7 +59,9 @@ mod backoff;
 mod client;
 mod config;
 mod conn;
+mod credentials;
 mod error;
+mod freshness;
 mod rest;
 mod stats;
 mod stream;
@@ -63,7 +72,9 @@ pub use backoff::BackoffPolicy;
 pub use client::{Client, ServiceCall};
 pub use config::{ClientConfig, Endpoints, Heartbeat, SUPERVISOR_URL};
 pub use conn::ConnectionState;
+pub use credentials::{Credentials, HASS_TOKEN, HASS_URL, SUPERVISOR_TOKEN, TokenSource, resolve_credentials};
 pub use error::{ClientError, DisconnectReason};
+pub use freshness::Freshness;
 pub use ha_state::ChangeReport;
 pub use rest::{HistoryQuery, RestClient, RestServiceResult, SetStateOutcome};
 pub use stats::{ClientStats, CommandKind, CommandStats};

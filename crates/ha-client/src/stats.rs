@@ -100,6 +100,7 @@ pub(crate) struct Stats {
     pub(crate) reconnects: AtomicU64,
     pub(crate) resyncs: AtomicU64,
     pub(crate) malformed: AtomicU64,
+    pub(crate) malformed_messages: AtomicU64,
     pub(crate) connected: AtomicU64,
 }
 
@@ -154,6 +155,7 @@ impl Stats {
             reconnects: get(&self.reconnects),
             resyncs: get(&self.resyncs),
             malformed_frames: get(&self.malformed),
+            malformed_messages: get(&self.malformed_messages),
             connected: get(&self.connected) == 1,
         }
     }
@@ -229,8 +231,12 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Mirrors replaced by a fresh snapshot after a reconnect or resubscribe.
     pub resyncs: u64,
-    /// Connections reset because of a malformed frame.
+    /// Connections reset because of a malformed frame (not JSON, not a frame, or holding a
+    /// bad message whose `id` cannot be read).
     pub malformed_frames: u64,
+    /// Malformed messages skipped without a reconnect: their `id` could be read, so only the
+    /// command they answered failed, or only the subscription they belonged to was resynced.
+    pub malformed_messages: u64,
     /// Whether the WebSocket is connected right now.
     pub connected: bool,
 }

@@ -12,6 +12,7 @@ use ha_state::{ChangeReport, EntityStore};
 use tokio::sync::{mpsc, watch};
 
 use crate::conn::{Request, SubKey};
+use crate::freshness::Freshness;
 use crate::stream::{RingReceiver, StreamItem};
 
 /// Sends `unsubscribe` for its subscription when dropped.
@@ -60,11 +61,19 @@ impl<T> Subscription<T> {
 /// store is replaced by the fresh snapshot (entities deleted meanwhile disappear). Hold
 /// read guards briefly: the connection task waits for them to apply the next change.
 /// Dropping the mirror unsubscribes (clones of [`Mirror::store`] then stop updating).
+///
+/// The store never pretends to be current: [`Mirror::freshness`] says whether it is
+/// [`Freshness::Current`], [`Freshness::Resyncing`] since some time (while the client
+/// reconnects, or re-subscribes after a refusal, retried with the connection's backoff), or
+/// [`Freshness::Ended`] with the error (Home Assistant answered the re-subscribe with
+/// `unknown_command` or `unauthorized`, or the client stopped). While not current, reads
+/// return the last content the mirror had.
 #[derive(Debug)]
 pub struct Mirror {
     pub(crate) store: Arc<RwLock<EntityStore>>,
     pub(crate) changes: Subscription<ChangeReport>,
     pub(crate) snapshots: watch::Receiver<u64>,
+    pub(crate) freshness: watch::Receiver<Freshness>,
 }
 
 impl Mirror {
@@ -108,6 +117,22 @@ impl Mirror {
     /// (after a reconnect, or after the mirror diverged).
     pub fn snapshots(&self) -> u64 {
         *self.snapshots.borrow()
+    }
+
+    /// Whether the mirror is current, resyncing (since when, and the last error), or ended.
+    pub fn freshness(&self) -> Freshness {
+        self.freshness.borrow().clone()
+    }
+
+    /// Whether the mirror is current (cheaper than [`Mirror::freshness`]: nothing is cloned).
+    pub fn is_current(&self) -> bool {
+        self.freshness.borrow().is_current()
+    }
+
+    /// A receiver that sees every change of [`Mirror::freshness`]; it keeps the last value
+    /// (for example [`Freshness::Ended`]) after the mirror stopped.
+    pub fn watch_freshness(&self) -> watch::Receiver<Freshness> {
+        self.freshness.clone()
     }
 
     /// Waits until at least `n` snapshots have been applied. Fails when the subscription ended.

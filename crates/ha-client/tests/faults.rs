@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{assert_mirror_matches, client, config, settle, sim, within};
 use futures_util::StreamExt;
 use ha_client::{Client, ClientError, ConnectionState, DisconnectReason, Heartbeat, StreamItem};
+use ha_sim::MalformedItem;
 
 /// Waits for connection `generation` and returns why the previous one ended.
 async fn reconnected(client: &Client, generation: u64) -> Option<DisconnectReason> {
@@ -234,4 +235,83 @@ async fn rejected_auth_on_reconnect_stops_for_good_after_one_attempt() {
     assert!(matches!(err, ClientError::AuthInvalid { .. }), "{err:?}");
     assert!(rest_of_stream.iter().all(|i| !matches!(i, StreamItem::Item(_))));
     assert_eq!(sim.auth_failures(), 1);
+}
+
+/// What one malformed item inside an array frame cost: two entity mirrors (`a` gets the bad
+/// item, `b` does not) and an event stream, all fed by the same frame.
+struct BadItemOutcome {
+    stats: ha_client::ClientStats,
+    a_snapshots: u64,
+    a_state: String,
+    b_snapshots: u64,
+    b_state: String,
+    events: Vec<StreamItem<String>>,
+}
+
+async fn bad_item_in_an_array(item: impl FnOnce(String) -> MalformedItem) -> BadItemOutcome {
+    let sim = sim(50).await;
+    let client = client(&sim).await;
+    let states = sim.states();
+    let (a, b) = (states[0].entity_id.to_string(), states[1].entity_id.to_string());
+    let mut mirror_a = within(client.subscribe_entities(Some(vec![a.clone()]))).await.unwrap();
+    let mut mirror_b = within(client.subscribe_entities(Some(vec![b.clone()]))).await.unwrap();
+    let mut events = within(client.subscribe_events(Some("state_changed"))).await.unwrap();
+    settle(&client).await;
+
+    // One batch (the sim's writer cannot run before the next await): b changes, the bad item
+    // for a's subscription, b changes again, a changes.
+    sim.set_state(&b, "before-bad-item", Default::default());
+    sim.faults().send_malformed_in_array(item(a.clone()));
+    sim.set_state(&b, "after-bad-item", Default::default());
+    sim.set_state(&a, "changed-in-the-same-frame", Default::default());
+    let mut seen = Vec::new();
+    while seen.iter().filter(|i| matches!(i, StreamItem::Item(_))).count() < 3 {
+        seen.push(match within(events.next()).await.expect("stream open") {
+            StreamItem::Item(e) => StreamItem::Item(e.event_type.to_string()),
+            StreamItem::Lagged(n) => StreamItem::Lagged(n),
+            StreamItem::Reconnected => StreamItem::Reconnected,
+        });
+    }
+    let _ = within(mirror_a.wait_for_snapshot(2)).await;
+    let _ = within(mirror_b.wait_for_snapshot(1)).await;
+    settle(&client).await;
+    let state_of = |m: &ha_client::Mirror, id: &str| m.get(id).map(|s| s.state).unwrap_or_default();
+    BadItemOutcome {
+        stats: client.stats(),
+        a_snapshots: mirror_a.snapshots(),
+        a_state: state_of(&mirror_a, &a),
+        b_snapshots: mirror_b.snapshots(),
+        b_state: state_of(&mirror_b, &b),
+        events: seen,
+    }
+}
+
+#[tokio::test]
+async fn bad_payload_inside_an_array_resyncs_only_the_mirror_it_belonged_to() {
+    let o = bad_item_in_an_array(|entity_id| MalformedItem::EntitiesPayload { entity_id }).await;
+
+    assert_eq!((o.stats.reconnects, o.stats.malformed_frames, o.stats.malformed_messages), (0, 0, 1));
+    assert_eq!((o.a_snapshots, o.a_state.as_str()), (2, "changed-in-the-same-frame"));
+    assert_eq!((o.b_snapshots, o.b_state.as_str()), (1, "after-bad-item"));
+    assert_eq!(o.events, vec![StreamItem::Item("state_changed".to_owned()); 3]);
+}
+
+#[tokio::test]
+async fn bad_envelope_inside_an_array_resyncs_only_the_mirror_it_belonged_to() {
+    let o = bad_item_in_an_array(|entity_id| MalformedItem::EntitiesEnvelope { entity_id }).await;
+
+    assert_eq!((o.stats.reconnects, o.stats.malformed_frames, o.stats.malformed_messages), (0, 0, 1));
+    assert_eq!((o.a_snapshots, o.a_state.as_str()), (2, "changed-in-the-same-frame"));
+    assert_eq!((o.b_snapshots, o.b_state.as_str()), (1, "after-bad-item"));
+    assert_eq!(o.events, vec![StreamItem::Item("state_changed".to_owned()); 3]);
+}
+
+#[tokio::test]
+async fn bad_item_with_an_unreadable_id_falls_back_to_a_reconnect() {
+    let o = bad_item_in_an_array(|_| MalformedItem::UnreadableId).await;
+
+    assert_eq!((o.stats.reconnects, o.stats.malformed_frames, o.stats.malformed_messages), (1, 1, 0));
+    assert_eq!((o.a_snapshots, o.a_state.as_str()), (2, "changed-in-the-same-frame"));
+    assert_eq!((o.b_snapshots, o.b_state.as_str()), (2, "after-bad-item"));
+    assert_eq!(o.events.first(), Some(&StreamItem::Item("state_changed".to_owned())));
 }

@@ -30,6 +30,8 @@ pub mod names {
     pub const MIRROR_ENTITIES: &str = "hapulse_mirror_entities";
     /// Heap bytes held by the mirror (as the mirror accounts them).
     pub const MIRROR_BYTES: &str = "hapulse_mirror_bytes";
+    /// How long the mirror has been out of date (resyncing or ended), in seconds; 0 while current.
+    pub const MIRROR_STALE: &str = "hapulse_mirror_stale_seconds";
     /// Resident memory of the hapulse process.
     pub const RSS: &str = "hapulse_process_resident_memory_bytes";
     /// Peak resident memory of the hapulse process.
@@ -69,6 +71,8 @@ pub struct StdMetrics {
     pub mirror_entities: Arc<Gauge>,
     /// Heap bytes of the mirror.
     pub mirror_bytes: Arc<Gauge>,
+    /// Seconds the mirror has been out of date (0 while current).
+    pub mirror_stale: Arc<Gauge>,
     /// RSS bytes.
     pub rss: Arc<Gauge>,
     /// Peak RSS bytes.
@@ -116,6 +120,12 @@ impl StdMetrics {
             )),
             mirror_entities: registry.gauge(desc(MIRROR_ENTITIES, "Entities in the mirror.", Unit::Count, None)),
             mirror_bytes: registry.gauge(desc(MIRROR_BYTES, "Heap bytes held by the mirror.", Unit::Bytes, None)),
+            mirror_stale: registry.gauge(desc(
+                MIRROR_STALE,
+                "Seconds the mirror has been out of date (resyncing or ended); 0 while current.",
+                Unit::Count,
+                None,
+            )),
             rss: registry.gauge(desc(RSS, "Resident memory of the hapulse process.", Unit::Bytes, None)),
             peak_rss: registry.gauge(desc(PEAK_RSS, "Peak resident memory of the hapulse process.", Unit::Bytes, None)),
             cpu_seconds: registry.gauge(desc(CPU_SECONDS, "CPU time used by the hapulse process.", Unit::Count, None)),

@@ -27,6 +27,9 @@ pub enum ProtoError {
         index: usize,
         /// The `type` field of the message.
         msg_type: String,
+        /// The message's `id` when it could be read (a non-negative integer), so that a client
+        /// can tell which command or subscription the bad message belonged to.
+        id: Option<u64>,
         /// What was wrong.
         message: String,
     },

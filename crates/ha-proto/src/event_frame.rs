@@ -202,14 +202,14 @@ struct Found<'a, F> {
     event: Option<Payload<'a>>,
 }
 
-fn invalid(message: String) -> ProtoError {
-    ProtoError::InvalidMessage { index: 0, msg_type: "event".to_owned(), message }
+fn invalid(id: Option<u64>, message: String) -> ProtoError {
+    ProtoError::InvalidMessage { index: 0, msg_type: "event".to_owned(), id, message }
 }
 
 /// The `id` as `Frame::parse` reads it: the number's text as a `u64` (so no sign, fraction or
 /// exponent).
 fn parse_id(raw: &RawValue) -> Result<u64, ProtoError> {
-    raw.get().parse().map_err(|_| invalid(format!("field `id` is not a non-negative integer: {}", raw.get())))
+    raw.get().parse().map_err(|_| invalid(None, format!("field `id` is not a non-negative integer: {}", raw.get())))
 }
 
 impl<'a, F: FnMut(u64) -> bool> Found<'a, F> {
@@ -221,12 +221,13 @@ impl<'a, F: FnMut(u64) -> bool> Found<'a, F> {
             return Err(ProtoError::InvalidMessage {
                 index: 0,
                 msg_type: String::new(),
+                id: id.and_then(|raw| raw.get().parse().ok()),
                 message: "missing field `type`".to_owned(),
             });
         }
         let id = id.map(parse_id).transpose()?;
-        let event = event.ok_or_else(|| invalid("missing field `event`".to_owned()))?;
-        let id = id.ok_or_else(|| invalid("missing field `id`".to_owned()))?;
+        let event = event.ok_or_else(|| invalid(id, "missing field `event`".to_owned()))?;
+        let id = id.ok_or_else(|| invalid(None, "missing field `id`".to_owned()))?;
         // A repeated `id` key can change the id after the payload was accepted: ask again.
         if accepted != Some(id) && !wanted(id) {
             return Ok(None);

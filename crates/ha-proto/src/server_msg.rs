@@ -380,6 +380,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, 'de> {
                 Err(e) => self.0.errors.push(ProtoError::InvalidMessage {
                     index,
                     msg_type: String::new(),
+                    id: None,
                     message: format!("not a message object: {}", crate::error::reason(&e)),
                 }),
             }
@@ -434,7 +435,10 @@ fn read_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawFields<'de>, A::
 fn push<'a>(frame: &mut Frame<'a>, index: usize, f: RawFields<'a>, whole: Option<&'a RawValue>) {
     match decode_message(&f, whole) {
         Ok(msg) => frame.messages.push(msg),
-        Err((msg_type, message)) => frame.errors.push(ProtoError::InvalidMessage { index, msg_type, message }),
+        Err((msg_type, message)) => {
+            let id = f.id.and_then(|raw| raw.get().parse::<u64>().ok());
+            frame.errors.push(ProtoError::InvalidMessage { index, msg_type, id, message });
+        }
     }
 }
 

@@ -1027,6 +1027,27 @@ fn bad_elements_of_a_coalesced_frame_are_reported_by_index_and_the_rest_kept() {
     assert!(not_object.contains("not a message object") && !not_object.contains(" at line "), "{not_object}");
 }
 
+#[test]
+fn bad_element_of_a_coalesced_frame_names_its_id_when_the_id_is_readable() {
+    // arrange: an event without its payload (id 7 readable), then one whose id is text
+    let text = r#"[{"id":1,"type":"pong"},{"id":7,"type":"event"},{"id":"x","type":"event","event":{}}]"#;
+
+    // act
+    let frame = Frame::parse(text).unwrap();
+
+    // assert
+    let ids: Vec<Option<u64>> = frame
+        .errors
+        .iter()
+        .map(|e| match e {
+            ProtoError::InvalidMessage { id, .. } => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [Some(7), None]);
+    assert_eq!(frame.messages.len(), 1);
+}
+
 // ---------------------------------------------------------------- REST
 
 #[test]

@@ -177,6 +177,10 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, admitted: Admitted) {
         }
     };
     let id = msg.id;
+    if let Some(code) = shared.faults.take_refusal(msg.command.type_name()) {
+        conn.send(error(id, code, "Refused by the simulator's refuse_commands fault."));
+        return;
+    }
     match msg.command {
         Command::GetStates => {
             let states: Vec<Arc<State>> = shared.core().world.states().to_vec();

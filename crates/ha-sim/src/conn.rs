@@ -310,6 +310,7 @@ fn render(out: &Out, into: &mut String) {
             into.push_str(&id.to_string());
             into.push('}');
         }
+        Out::BadItem(text) => into.push_str(text),
         Out::Malformed | Out::Oversized(_) => {}
     }
 }
@@ -392,12 +393,11 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Writes a batch: runs of plain messages as one frame each (an array when more than one),
-/// fault frames alone. Returns false when the connection must end.
+/// Writes a batch: runs of plain messages as one frame each (an array when more than one, or
+/// when it holds a malformed item), fault frames alone. Returns false when the connection must end.
 async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64>, sent: &mut u64) -> bool {
     let mut budget = allowance.unwrap_or(u64::MAX);
-    let mut frame = String::new();
-    let mut in_frame = 0usize;
+    let mut frame = Run::default();
     let mut result = true;
     for out in batch.drain(..) {
         if budget == 0 {
@@ -406,7 +406,7 @@ async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64
         }
         match out {
             Out::Malformed | Out::Oversized(_) => {
-                if in_frame > 0 && !flush(sink, &mut frame, &mut in_frame).await {
+                if frame.len > 0 && !flush(sink, &mut frame).await {
                     result = false;
                     break;
                 }
@@ -420,22 +420,23 @@ async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64
                 }
             }
             plain => {
-                if in_frame > 0 {
-                    frame.push(',');
+                if frame.len > 0 {
+                    frame.text.push(',');
                 }
-                render(&plain, &mut frame);
-                in_frame += 1;
+                frame.array |= matches!(plain, Out::BadItem(_));
+                render(&plain, &mut frame.text);
+                frame.len += 1;
             }
         }
         budget -= 1;
         *sent += 1;
     }
     batch.clear();
-    if result && in_frame > 0 {
-        result = flush(sink, &mut frame, &mut in_frame).await;
-    } else if !result && in_frame > 0 {
+    if result && frame.len > 0 {
+        result = flush(sink, &mut frame).await;
+    } else if !result && frame.len > 0 {
         // The drop-after limit fell inside the batch: deliver what was allowed, then drop.
-        let _ = flush(sink, &mut frame, &mut in_frame).await;
+        let _ = flush(sink, &mut frame).await;
     }
     if sink.flush().await.is_err() {
         return false;
@@ -444,9 +445,19 @@ async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64
     result && !(allowance.is_some() && budget == 0)
 }
 
-async fn flush(sink: &mut Sink, frame: &mut String, in_frame: &mut usize) -> bool {
-    let body = std::mem::take(frame);
-    let body = if *in_frame > 1 { format!("[{body}]") } else { body };
-    *in_frame = 0;
+/// The messages of the frame being built.
+#[derive(Default)]
+struct Run {
+    /// The messages, comma-separated.
+    text: String,
+    /// How many.
+    len: usize,
+    /// Sent as an array even with one message (it holds a malformed item).
+    array: bool,
+}
+
+async fn flush(sink: &mut Sink, frame: &mut Run) -> bool {
+    let run = std::mem::take(frame);
+    let body = if run.len > 1 || run.array { format!("[{}]", run.text) } else { run.text };
     sink.feed(text(body)).await.is_ok()
 }

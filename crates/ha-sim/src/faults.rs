@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ha_proto::ErrorCode;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -24,6 +25,9 @@ pub(crate) struct FaultState {
     pub(crate) reject_auth: AtomicBool,
     /// While set and in the future, HTTP and WebSocket requests get 503 (restarting).
     down_until: Mutex<Option<Instant>>,
+    /// `(command type, times left, code)`: the next commands of that type are answered with
+    /// an error of that code instead of being run.
+    refuse: Mutex<Option<(String, u64, ErrorCode)>>,
     /// Woken when a fault that readers must notice at once is set.
     pub(crate) changed: Notify,
 }
@@ -46,9 +50,54 @@ impl FaultState {
         lock(&self.down_until).is_some_and(|until| until > Instant::now())
     }
 
+    /// Whether the command of type `command_type` must be refused now; counts it when so.
+    pub(crate) fn take_refusal(&self, command_type: &str) -> Option<ErrorCode> {
+        let mut refuse = lock(&self.refuse);
+        let (ty, left, code) = refuse.as_mut()?;
+        if ty != command_type || *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(code.clone())
+    }
+
     /// When reading may resume, if it is paused now.
     pub(crate) fn reading_paused_until(&self) -> Option<Instant> {
         lock(&self.stop_reading_until).filter(|until| *until > Instant::now())
+    }
+}
+
+/// One malformed item for [`Faults::send_malformed_in_array`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedItem {
+    /// For each `subscribe_entities` subscription that receives changes of this entity: an
+    /// `event` message with the subscription's id whose `event` is not a compressed-states
+    /// event (a readable id, a bad payload).
+    EntitiesPayload {
+        /// The entity whose subscribers get it.
+        entity_id: String,
+    },
+    /// For each `subscribe_entities` subscription that receives changes of this entity: an
+    /// `event` message with the subscription's id but no `event` field (a readable id, a bad
+    /// envelope).
+    EntitiesEnvelope {
+        /// The entity whose subscribers get it.
+        entity_id: String,
+    },
+    /// To every connection: an `event` message whose `id` is text, so no client can tell
+    /// which subscription it belonged to.
+    UnreadableId,
+}
+
+impl MalformedItem {
+    /// The item's text for subscription `id`.
+    fn render(&self, id: u64) -> String {
+        match self {
+            MalformedItem::EntitiesPayload { .. } => format!(r#"{{"id":{id},"type":"event","event":{{"a":42}}}}"#),
+            MalformedItem::EntitiesEnvelope { .. } => format!(r#"{{"id":{id},"type":"event"}}"#),
+            MalformedItem::UnreadableId => r#"{"id":"unreadable","type":"event","event":{}}"#.to_owned(),
+        }
     }
 }
 
@@ -106,6 +155,35 @@ impl Faults {
         }
     }
 
+    /// Queues one malformed item (see [`MalformedItem`] for which connections get it). It is
+    /// always sent inside an array frame, together with whatever else that connection's writer
+    /// sends in the same batch: messages queued just before and after it (while the writer
+    /// does not run, e.g. between two awaits of a current-thread runtime) share its frame once
+    /// the client enabled coalescing.
+    pub fn send_malformed_in_array(&self, item: MalformedItem) {
+        let core = self.shared.core();
+        match &item {
+            MalformedItem::EntitiesPayload { entity_id } | MalformedItem::EntitiesEnvelope { entity_id } => {
+                for (outbox, id) in core.hub.entities_subscribers(entity_id) {
+                    outbox.push(Out::BadItem(item.render(id)));
+                }
+            }
+            MalformedItem::UnreadableId => {
+                for outbox in core.conns.values() {
+                    outbox.push(Out::BadItem(item.render(0)));
+                }
+            }
+        }
+    }
+
+    /// Answers the next `times` commands of type `command_type` (e.g. `subscribe_entities`)
+    /// with an error of `code` instead of running them, as Home Assistant does for a command it
+    /// does not know (`unknown_command`), one the user may not run (`unauthorized`) or one that
+    /// failed (`home_assistant_error`). Replaces an earlier refusal; [`Faults::clear`] ends it.
+    pub fn refuse_commands(&self, command_type: &str, times: u64, code: ErrorCode) {
+        *lock(&self.state().refuse) = Some((command_type.to_owned(), times, code));
+    }
+
     /// Answers `auth_invalid` even for the right token while `on`.
     pub fn reject_auth(&self, on: bool) {
         self.state().reject_auth.store(on, Ordering::Release);
@@ -135,12 +213,13 @@ impl Faults {
     }
 
     /// Removes every standing fault (drop-after, delay, stopped reading, rejected auth,
-    /// restart downtime).
+    /// refused commands, restart downtime).
     pub fn clear(&self) {
         *lock(&self.state().down_until) = None;
         *lock(&self.state().drop_after) = None;
         *lock(&self.state().delay) = Duration::ZERO;
         *lock(&self.state().stop_reading_until) = None;
+        *lock(&self.state().refuse) = None;
         self.state().reject_auth.store(false, Ordering::Release);
         self.state().changed.notify_waiters();
     }

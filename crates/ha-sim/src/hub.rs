@@ -34,6 +34,9 @@ pub(crate) enum Out {
     Malformed,
     /// A message of about this many bytes (fault), always sent alone.
     Oversized(usize),
+    /// A malformed item (fault), always sent inside an array frame, with whatever else is
+    /// queued with it.
+    BadItem(String),
 }
 
 /// Flow-control limits (Home Assistant: 4096 at any time, or 1024 for 10 s).
@@ -260,6 +263,20 @@ impl Hub {
 
     fn counted(&self) {
         self.count.send_replace(self.subs.len());
+    }
+
+    /// Every `subscribe_entities` subscription that receives changes of `entity_id`: its
+    /// connection's queue and its id.
+    pub(crate) fn entities_subscribers(&self, entity_id: &str) -> Vec<(Arc<Outbox>, u64)> {
+        self.subs
+            .iter()
+            .filter(|s| match &s.kind {
+                SubKind::Entities(None) => true,
+                SubKind::Entities(Some(ids)) => ids.iter().any(|id| id.as_str() == entity_id),
+                _ => false,
+            })
+            .map(|s| (Arc::clone(&s.outbox), s.id))
+            .collect()
     }
 
     /// Listener counts per event type (`GET /api/events`).

@@ -87,7 +87,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::Faults;
+pub use faults::{Faults, MalformedItem};
 pub use world::Notification;
 
 use crate::hub::{FlowLimits, Hub, Outbox};

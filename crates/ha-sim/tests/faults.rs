@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{Client, sim, without_reported};
 use ha_proto::{CompressedEvent, ServerMessage};
-use ha_sim::{Sim, SimConfig};
+use ha_sim::{MalformedItem, Sim, SimConfig};
 use serde_json::json;
 
 /// For paused-clock tests: no heartbeat, so the clock only jumps to the timers under test.
@@ -121,6 +121,84 @@ async fn malformed_frame_is_not_json() {
     let text = client.next_text().await.unwrap();
 
     assert!(ha_proto::Frame::parse(&text).is_err());
+}
+
+/// A raw client with coalescing on, subscribed to the entities `ids`; returns it and the
+/// subscription's id.
+async fn coalescing_entities_client(sim: &Sim, ids: &[&str]) -> (Client, u64) {
+    let mut client = Client::connect(sim).await;
+    client.ok(json!({"type": "supported_features", "features": {"coalesce_messages": 1}})).await;
+    let id = client.id() + 1;
+    client.ok(json!({"type": "subscribe_entities", "entity_ids": ids})).await;
+    let _snapshot = client.event().await;
+    (client, id)
+}
+
+#[tokio::test]
+async fn malformed_item_sits_inside_the_array_frame_of_its_neighbours() {
+    // arrange
+    let sim = sim(20).await;
+    let light = sim.states()[0].entity_id.to_string();
+    let (mut client, sub) = coalescing_entities_client(&sim, &[&light]).await;
+
+    // act: queued while the writer cannot run (current-thread runtime, no await in between)
+    sim.set_state(&light, "fault-test-1", Default::default());
+    sim.faults().send_malformed_in_array(MalformedItem::EntitiesPayload { entity_id: light.clone() });
+    sim.set_state(&light, "fault-test-2", Default::default());
+    let text = client.next_text().await.unwrap();
+
+    // assert: one array frame; its middle item is an event for the subscription with a bad payload
+    let frame = ha_proto::Frame::parse(&text).unwrap();
+    assert!(frame.coalesced, "{text}");
+    let ids: Vec<_> = frame.messages.iter().map(ServerMessage::id).collect();
+    assert_eq!(ids, [Some(sub); 3], "{text}");
+    let ServerMessage::Event { event, .. } = &frame.messages[1] else { panic!("{text}") };
+    assert!(CompressedEvent::parse(event.get()).is_err(), "{text}");
+    assert!(frame.messages.iter().enumerate().all(|(i, m)| i == 1
+        || matches!(m, ServerMessage::Event { event, .. } if CompressedEvent::parse(event.get()).is_ok())));
+}
+
+#[tokio::test]
+async fn malformed_envelope_reaches_only_subscribers_of_its_entity() {
+    // arrange
+    let sim = sim(20).await;
+    let states = sim.states();
+    let (light, other) = (states[0].entity_id.to_string(), states[1].entity_id.to_string());
+    let (mut mine, sub) = coalescing_entities_client(&sim, &[&light]).await;
+    let (mut theirs, _) = coalescing_entities_client(&sim, &[&other]).await;
+
+    // act
+    sim.faults().send_malformed_in_array(MalformedItem::EntitiesEnvelope { entity_id: light.clone() });
+    sim.set_state(&other, "fault-test-3", Default::default());
+    let text = mine.next_text().await.unwrap();
+    let (_, their_event) = theirs.event().await;
+
+    // assert: a one-item array with a readable id and no payload, and nothing bad elsewhere
+    let frame = ha_proto::Frame::parse(&text).unwrap();
+    assert!(frame.coalesced && frame.messages.is_empty(), "{text}");
+    assert!(
+        matches!(&frame.errors[..], [ha_proto::ProtoError::InvalidMessage { id: Some(id), .. }] if *id == sub),
+        "{text}"
+    );
+    assert!(CompressedEvent::parse(&their_event).is_ok(), "{their_event}");
+}
+
+#[tokio::test]
+async fn refused_commands_get_the_code_a_set_number_of_times_then_run() {
+    // arrange
+    let sim = sim(5).await;
+    let mut client = Client::connect(&sim).await;
+    sim.faults().refuse_commands("subscribe_entities", 2, ha_proto::ErrorCode::UnknownCommand);
+
+    // act
+    let first = client.err(json!({"type": "subscribe_entities"})).await;
+    let other = client.ok(json!({"type": "get_config"})).await;
+    let second = client.err(json!({"type": "subscribe_entities"})).await;
+    let third = client.ok(json!({"type": "subscribe_entities"})).await;
+
+    // assert
+    assert_eq!((first.code.as_str(), second.code.as_str()), ("unknown_command", "unknown_command"));
+    assert!(other.is_object() && third.is_null(), "{other} {third}");
 }
 
 #[tokio::test]

@@ -29,6 +29,30 @@
 //! above = "2s"
 //! for = "30s"
 //! ```
+//!
+//! Where the URL and the token come from when `url` / `token_file` are not set (and no flag
+//! gives them): ha-client's one rule, `HASS_URL` + `HASS_TOKEN`, or `SUPERVISOR_TOKEN` with the
+//! Supervisor's URL inside an add-on (see `ha_client::resolve_credentials`).
+//!
+//! # The stale-mirror alert
+//!
+//! The built-in rule `mirror_stale` fires when hapulse's entity mirror has not been current for
+//! longer than **2 minutes**: the connection is down and being re-established, a re-subscribe is
+//! being retried, or Home Assistant refused the subscription for good. The value it judges,
+//! `hapulse_mirror_stale_seconds` (also on `/metrics`), is how long the mirror has been out of
+//! date, sampled every `sample.every`; it is 0 while the mirror is current, and the alert
+//! resolves as soon as a fresh snapshot arrives. To alert after another time, give a rule of
+//! the same name (it replaces the built-in one):
+//!
+//! ```toml
+//! [[rule]]
+//! name = "mirror_stale"
+//! summary = "Home Assistant's states have been out of date for 5 minutes"
+//! metric = "hapulse_mirror_stale_seconds"
+//! aggregation = "value"
+//! above = "5m"                              # the time the mirror may stay stale
+//! severity = "critical"
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -276,6 +300,24 @@ mod tests {
 
         assert_eq!(c.rules.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["rss"]);
         assert_eq!((c.listen, c.agent.publish, c.url.as_deref()), (None, false, Some("http://h")));
+    }
+
+    #[test]
+    fn mirror_stale_threshold_is_configured_by_a_rule_of_the_same_name() {
+        let text = "[[rule]]\nname = \"mirror_stale\"\nmetric = \"hapulse_mirror_stale_seconds\"\naggregation = \"value\"\nabove = \"5m\"\n";
+
+        let c = parse(text).unwrap();
+
+        let stale: Vec<_> = c.rules.rules.iter().filter(|r| r.name == "mirror_stale").collect();
+        assert_eq!(stale.iter().map(|r| r.threshold()).collect::<Vec<_>>(), [300.0]);
+    }
+
+    #[test]
+    fn default_mirror_stale_threshold_is_two_minutes() {
+        let c = parse("").unwrap();
+
+        let stale = c.rules.rules.iter().find(|r| r.name == "mirror_stale").expect("a built-in rule");
+        assert_eq!(stale.threshold(), 120.0);
     }
 
     #[test]

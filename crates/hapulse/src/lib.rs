@@ -4,7 +4,8 @@
 //! The library part of the `hapulse` binary, so every piece is testable:
 //! - [`monitor`]: the wiring of ha-monitor to ha-client: a [`monitor::Session`] subscribes to every
 //!   entity and records state changes (per domain and entity), attribute payload sizes, event lag,
-//!   events and bytes per second, reconnects, mirror size, ping round trips and own RSS and CPU.
+//!   events and bytes per second, reconnects, mirror size, how long the mirror has been out of date,
+//!   ping round trips and own RSS and CPU.
 //! - [`agent`]: alert rules evaluated every second, and publishing into Home Assistant
 //!   (`sensor.hapulse_*` states, one persistent notification per firing rule), rate-limited.
 //! - [`prometheus`]: `/metrics` in the Prometheus text format (127.0.0.1 by default).

@@ -16,7 +16,7 @@ use hapulse::agent::{Agent, AgentConfig};
 use hapulse::config::ServeConfig;
 use hapulse::demo::{DEMO_TOKEN, DemoConfig, DemoSim};
 use hapulse::loadtest::{self, HoldConfig};
-use hapulse::monitor::{Monitor, Session, SessionConfig};
+use hapulse::monitor::{Monitor, Session, SessionConfig, freshness_text};
 use hapulse::prometheus::MetricsServer;
 use hapulse::token::Credentials;
 use hapulse::view::View;
@@ -210,6 +210,12 @@ async fn open(url: &str, token: Secret) -> Result<Session> {
     Ok(session)
 }
 
+/// The connection and the mirror's freshness, e.g. `connected (...), mirror current`.
+fn status_text(session: &Session) -> String {
+    let mirror = freshness_text(&session.freshness(), tokio::time::Instant::now());
+    format!("{}, {mirror}", connection_text(&session.client))
+}
+
 fn connection_text(client: &Client) -> String {
     match client.state() {
         ConnectionState::Connected { ha_version, generation, .. } => {
@@ -224,8 +230,7 @@ fn connection_text(client: &Client) -> String {
 async fn watch(session: &Session, title: String, stop_after: Option<Duration>) -> Result<()> {
     let mut agent = Agent::new(RuleSet::defaults(), AgentConfig { publish: false, ..AgentConfig::default() });
     let monitor = Arc::clone(&session.monitor);
-    let client = session.client.clone();
-    let header = || format!("{title}  {}", connection_text(&client));
+    let header = || format!("{title}  {}", status_text(session));
     let read = || {
         let now = monitor.now();
         agent.evaluate(&monitor.registry, now);
@@ -266,9 +271,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut was_current = true;
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                let freshness = session.freshness();
+                if freshness.is_current() != was_current {
+                    was_current = freshness.is_current();
+                    let text = freshness_text(&freshness, tokio::time::Instant::now());
+                    if was_current { tracing::info!("{text}") } else { tracing::warn!("{text}") }
+                }
                 let (transitions, _) = agent.tick(&monitor, &session.client, monitor.now()).await;
                 for t in transitions {
                     tracing::warn!(rule = %t.rule, from = t.from.name(), to = t.to.name(), value = ?t.value, "alert");
@@ -320,7 +332,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
         seconds += 1;
     }
     let view = View::read(&monitor.registry, agent.engine().statuses(), monitor.now());
-    println!("--- after {}s, {} ---", started.elapsed().as_secs(), connection_text(&session.client));
+    println!("--- after {}s, {} ---", started.elapsed().as_secs(), status_text(&session));
     print!("{}", view.report());
     session.client.close().await;
     Ok(ExitCode::SUCCESS)

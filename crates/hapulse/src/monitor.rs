@@ -4,17 +4,22 @@
 //!   attribute payload sizes and event lag (pure: the store and both clocks are passed in).
 //! - [`StatsDelta`] turns two [`ClientStats`] snapshots into events, bytes and reconnects.
 //! - [`Session`] runs it live: the mirror's change stream, a sampler (client stats, mirror size,
-//!   process RSS and CPU) and a pinger, all on tokio's clock so tests can pause it.
+//!   how long the mirror has been out of date, process RSS and CPU) and a pinger, all on tokio's
+//!   clock so tests can pause it.
+//! - [`stale_seconds`] and [`freshness_text`] turn the mirror's [`Freshness`] into the
+//!   `hapulse_mirror_stale_seconds` gauge (judged by the `mirror_stale` alert rule) and the text
+//!   the views show.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ha_client::{Client, ClientStats, Mirror, StreamItem};
+use ha_client::{Client, ClientStats, Freshness, Mirror, StreamItem};
 use ha_monitor::procfs::{self, CpuMeter};
 use ha_monitor::registry::ActivityConfig;
 use ha_monitor::{Millis, Registry, StdMetrics};
 use ha_state::{ChangeReport, EntityStore};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -134,6 +139,25 @@ impl StatsDelta {
     }
 }
 
+/// Seconds the mirror has been out of date at `now` (0 while current): the value of the
+/// `hapulse_mirror_stale_seconds` gauge.
+pub fn stale_seconds(freshness: &Freshness, now: Instant) -> f64 {
+    freshness.stale_for(now).as_secs_f64()
+}
+
+/// The mirror's freshness as the views show it: `mirror current`, `mirror resyncing for 12s
+/// (why)`, or `mirror ended 3s ago: why`.
+pub fn freshness_text(freshness: &Freshness, now: Instant) -> String {
+    let secs = freshness.stale_for(now).as_secs();
+    match freshness {
+        Freshness::Resyncing { last_error: Some(e), .. } => format!("mirror resyncing for {secs}s ({e})"),
+        Freshness::Resyncing { last_error: None, .. } => format!("mirror resyncing for {secs}s"),
+        Freshness::Ended { error, .. } => format!("mirror ended, stale for {secs}s: {error}"),
+        Freshness::Current => "mirror current".to_owned(),
+        _ => format!("mirror stale for {secs}s"),
+    }
+}
+
 /// How often a [`Session`] samples and pings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -159,6 +183,7 @@ pub struct Session {
     pub monitor: Arc<Monitor>,
     /// The mirror's store (the mirror itself is owned by the change task).
     pub store: Arc<std::sync::RwLock<EntityStore>>,
+    freshness: watch::Receiver<Freshness>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -179,12 +204,19 @@ impl Session {
     ) -> Result<Self, ha_client::ClientError> {
         let mirror = monitor.timed("subscribe_entities", client.subscribe_entities(None)).await?;
         let store = mirror.store();
+        let freshness = mirror.watch_freshness();
         let mut tasks = vec![tokio::spawn(consume_changes(mirror, Arc::clone(&monitor)))];
-        tasks.push(tokio::spawn(sample(client.clone(), Arc::clone(&store), Arc::clone(&monitor), config.sample_every)));
+        let sampled = Sampled { store: Arc::clone(&store), freshness: freshness.clone() };
+        tasks.push(tokio::spawn(sample(client.clone(), sampled, Arc::clone(&monitor), config.sample_every)));
         if let Some(every) = config.ping_every {
             tasks.push(tokio::spawn(ping(client.clone(), Arc::clone(&monitor), every)));
         }
-        Ok(Self { client, monitor, store, tasks })
+        Ok(Self { client, monitor, store, freshness, tasks })
+    }
+
+    /// Whether the mirror is current, resyncing or ended.
+    pub fn freshness(&self) -> Freshness {
+        self.freshness.borrow().clone()
     }
 
     /// Entities in the mirror now.
@@ -212,7 +244,14 @@ async fn consume_changes(mut mirror: Mirror, monitor: Arc<Monitor>) {
     }
 }
 
-async fn sample(client: Client, store: Arc<std::sync::RwLock<EntityStore>>, monitor: Arc<Monitor>, every: Duration) {
+/// What the sampler reads besides the client's stats.
+struct Sampled {
+    store: Arc<std::sync::RwLock<EntityStore>>,
+    freshness: watch::Receiver<Freshness>,
+}
+
+async fn sample(client: Client, sampled: Sampled, monitor: Arc<Monitor>, every: Duration) {
+    let Sampled { store, freshness } = sampled;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = client.stats();
@@ -229,6 +268,7 @@ async fn sample(client: Client, store: Arc<std::sync::RwLock<EntityStore>>, moni
         };
         monitor.metrics.mirror_entities.set(len as f64);
         monitor.metrics.mirror_bytes.set(bytes as f64);
+        monitor.metrics.mirror_stale.set(stale_seconds(&freshness.borrow(), Instant::now()));
         if let Ok(sample) = procfs::read_self() {
             monitor.metrics.on_process_sample(&sample, &mut cpu, now);
         }
@@ -308,6 +348,22 @@ mod tests {
         assert_eq!(d, StatsDelta { events: 5, bytes: 600, reconnects: 1 });
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn stale_gauge_and_text_count_from_when_the_mirror_stopped_being_current() {
+        let since = Instant::now();
+        let lost = ha_client::ClientError::ConnectionLost { reason: ha_client::DisconnectReason::ClosedByServer };
+        let resyncing = Freshness::Resyncing { since, last_error: Some(lost) };
+        let ended = Freshness::Ended { since, error: ha_client::ClientError::Shutdown };
+
+        tokio::time::advance(Duration::from_secs(90)).await;
+        let now = Instant::now();
+
+        assert_eq!((stale_seconds(&Freshness::Current, now), stale_seconds(&resyncing, now)), (0.0, 90.0));
+        assert_eq!(freshness_text(&Freshness::Current, now), "mirror current");
+        assert_eq!(freshness_text(&resyncing, now), "mirror resyncing for 90s (connection lost: closed by the server)");
+        assert_eq!(freshness_text(&ended, now), "mirror ended, stale for 90s: client is shut down");
+    }
+
     fn empty_stats() -> ClientStats {
         ClientStats {
             commands: Vec::new(),
@@ -323,6 +379,7 @@ mod tests {
             reconnects: 0,
             resyncs: 0,
             malformed_frames: 0,
+            malformed_messages: 0,
             connected: true,
         }
     }

@@ -1,10 +1,14 @@
-//! Where the access token and the URL come from: `--token-file`, `--token`, `HASS_TOKEN`, or
-//! `SUPERVISOR_TOKEN` (add-on mode, which also implies the supervisor's URL). The token is a
-//! [`Secret`] from the moment it is read: its `Debug` and `Display` never show it.
+//! Where the access token and the URL come from: `--token`, `--token-file` (or `token_file` in
+//! `hapulse.toml`), `--url` (or `url`), then the environment. The precedence is ha-client's one
+//! rule ([`ha_client::resolve_credentials`]): the given token, else `HASS_TOKEN`, else
+//! `SUPERVISOR_TOKEN`; the given URL, else `HASS_URL`, else the Supervisor's URL only when the
+//! token is `SUPERVISOR_TOKEN`. This module only adds the flags (and reads the token file) in
+//! front of it. The token is a [`Secret`] from the moment it is read: its `Debug` and `Display`
+//! never show it.
 
 use std::path::{Path, PathBuf};
 
-use ha_client::SUPERVISOR_URL;
+use ha_client::{ClientError, HASS_TOKEN, HASS_URL, resolve_credentials};
 use ha_proto::Secret;
 
 use crate::HapulseError;
@@ -40,32 +44,24 @@ impl Credentials {
         var: impl Fn(&str) -> Option<String>,
         read: impl Fn(&Path) -> std::io::Result<String>,
     ) -> Result<Resolved, HapulseError> {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let mut supervisor = false;
-        let token = if let Some(t) = &self.token {
-            t.clone()
-        } else if let Some(path) = &self.token_file {
-            let text = read(path).map_err(|source| HapulseError::TokenFile { path: path.clone(), source })?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(HapulseError::EmptyTokenFile { path: path.clone() });
+        let given = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => {
+                let text = read(path).map_err(|source| HapulseError::TokenFile { path: path.clone(), source })?;
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(HapulseError::EmptyTokenFile { path: path.clone() });
+                }
+                Some(Secret::new(text))
             }
-            Secret::new(text)
-        } else if let Some(t) = var("HASS_TOKEN") {
-            Secret::new(t.trim())
-        } else if let Some(t) = var("SUPERVISOR_TOKEN") {
-            supervisor = true;
-            Secret::new(t.trim())
-        } else {
-            return Err(HapulseError::MissingToken);
+            (None, None) => None,
         };
-        let url = match (&self.url, var("HASS_URL")) {
-            (Some(url), _) => url.clone(),
-            (None, Some(url)) => url,
-            (None, None) if supervisor => SUPERVISOR_URL.to_owned(),
-            (None, None) => return Err(HapulseError::MissingUrl),
-        };
-        Ok(Resolved { url, token })
+        match resolve_credentials(self.url.as_deref(), given.as_ref(), var) {
+            Ok(c) => Ok(Resolved { url: c.url, token: c.token }),
+            Err(ClientError::MissingEnv { name: HASS_TOKEN }) => Err(HapulseError::MissingToken),
+            Err(ClientError::MissingEnv { name: HASS_URL }) => Err(HapulseError::MissingUrl),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// [`Credentials::resolve`] with the process environment and the file system.
@@ -76,6 +72,8 @@ impl Credentials {
 
 #[cfg(test)]
 mod tests {
+    use ha_client::SUPERVISOR_URL;
+
     use super::*;
 
     const TOKEN: &str = "tok-3b8f-very-secret";
@@ -110,6 +108,68 @@ mod tests {
         let err = Credentials::default().resolve(env, no_file).unwrap_err();
 
         assert!(matches!(err, HapulseError::MissingUrl), "{err}");
+    }
+
+    #[test]
+    fn every_combination_of_flags_and_variables_agrees_with_the_client_rule() {
+        // arrange: --url and --token given or not, times the 8 combinations of the variables
+        let vars = |url: bool, hass: bool, sup: bool| {
+            move |n: &str| match n {
+                "HASS_URL" if url => Some("http://env:8123".to_owned()),
+                "HASS_TOKEN" if hass => Some("t-hass".to_owned()),
+                "SUPERVISOR_TOKEN" if sup => Some("t-sup".to_owned()),
+                _ => None,
+            }
+        };
+        let flags = |url: bool, token: bool| Credentials {
+            url: url.then(|| "http://flag:8123".to_owned()),
+            token: token.then(|| Secret::new("t-flag")),
+            token_file: None,
+        };
+        let mut disagreements = Vec::new();
+        let mut cases = 0;
+
+        // act
+        for bits in 0..32u8 {
+            let [fu, ft, u, h, s] = [0, 1, 2, 3, 4].map(|i| bits & (1 << i) != 0);
+            cases += 1;
+            let mine = flags(fu, ft).resolve(vars(u, h, s), no_file).map(|r| (r.url, r.token.expose().to_owned()));
+            let flag_token = ft.then(|| Secret::new("t-flag"));
+            let rule = resolve_credentials(fu.then_some("http://flag:8123"), flag_token.as_ref(), vars(u, h, s))
+                .map(|c| (c.url, c.token.expose().to_owned()));
+            let agree = match (&mine, &rule) {
+                (Ok(a), Ok(b)) => a == b,
+                (Err(HapulseError::MissingToken), Err(ClientError::MissingEnv { name: HASS_TOKEN }))
+                | (Err(HapulseError::MissingUrl), Err(ClientError::MissingEnv { name: HASS_URL })) => true,
+                _ => false,
+            };
+            // Without flags, hapulse must do exactly what the client's from_vars does.
+            let from_vars = ha_client::ClientConfig::from_vars(vars(u, h, s)).map(|c| c.endpoints.rest);
+            let mine_rest = mine.as_ref().map(|(url, _)| ha_client::Endpoints::from_url(url).unwrap().rest);
+            let agree_env = fu || ft || from_vars.as_ref().ok() == mine_rest.as_ref().ok();
+            if !(agree && agree_env) {
+                disagreements.push(format!("flags url={fu} token={ft}, env url={u} hass={h} sup={s}: {mine:?}"));
+            }
+        }
+
+        // assert
+        assert_eq!(cases, 32);
+        assert!(disagreements.is_empty(), "{disagreements:#?}");
+    }
+
+    #[test]
+    fn hass_token_is_never_sent_to_the_supervisor_url() {
+        let env = |n: &str| match n {
+            "HASS_TOKEN" => Some("t-hass".to_owned()),
+            "SUPERVISOR_TOKEN" => Some(TOKEN.to_owned()),
+            _ => None,
+        };
+
+        let hapulse = Credentials::default().resolve(env, no_file).unwrap_err();
+        let client = ha_client::ClientConfig::from_vars(env).unwrap_err();
+
+        assert!(matches!(hapulse, HapulseError::MissingUrl), "{hapulse}");
+        assert!(matches!(client, ClientError::MissingEnv { name: "HASS_URL" }), "{client}");
     }
 
     #[test]

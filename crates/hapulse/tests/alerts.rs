@@ -194,3 +194,49 @@ async fn healthy_ten_minutes_raise_no_alert_and_no_notification() {
     let changes: u64 = monitor.metrics.state_changes.series().iter().map(|(_, c)| c.total()).sum();
     assert!(changes > 1000, "only {changes} state changes reached the mirror");
 }
+
+#[tokio::test(start_paused = true)]
+async fn mirror_stale_longer_than_the_threshold_fires_and_resolves_once_the_mirror_is_current() {
+    // arrange: the real simulator, client, session (sampler) and default rules, on the paused clock
+    let sim = sim(0.0).await;
+    let client = client(&sim).await;
+    let monitor = Monitor::new();
+    let config = SessionConfig { ping_every: None, ..SessionConfig::default() };
+    let session = Session::start(client.clone(), monitor.clone(), config).await.unwrap();
+    let mut agent = Agent::new(RuleSet::defaults(), AgentConfig { publish: false, ..AgentConfig::default() });
+    let threshold = agent.engine().statuses().iter().find(|s| s.rule.name == "mirror_stale").unwrap().rule.threshold();
+
+    // act 1: Home Assistant goes away for ten minutes; evaluate every second for three
+    sim.faults().restart_with_downtime(Duration::from_secs(600));
+    let dropped_at = tokio::time::Instant::now();
+    let mut firing_after = None;
+    let mut stale_seen = false;
+    for _ in 0..180 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        agent.evaluate(&monitor.registry, monitor.now());
+        stale_seen |= !session.freshness().is_current();
+        if firing_after.is_none() && state_of(&agent, "mirror_stale").is_firing() {
+            firing_after = Some(dropped_at.elapsed());
+        }
+    }
+
+    // act 2: Home Assistant is back; the client reconnects and resyncs by itself
+    sim.faults().clear();
+    let mut resolved = false;
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let transitions = agent.evaluate(&monitor.registry, monitor.now());
+        resolved |= transitions.iter().any(|t| t.rule == "mirror_stale" && matches!(t.to, AlertState::Resolved { .. }));
+        if resolved {
+            break;
+        }
+    }
+
+    // assert
+    assert!(stale_seen, "the session never saw the mirror stale");
+    let firing_after = firing_after.expect("mirror_stale fired");
+    assert!(firing_after.as_secs_f64() > threshold, "fired after {firing_after:?}, before the {threshold} s threshold");
+    assert!(firing_after.as_secs_f64() < threshold + 5.0, "fired only after {firing_after:?}");
+    assert!(resolved, "never resolved; freshness {:?}", session.freshness());
+    assert!(session.freshness().is_current());
+}

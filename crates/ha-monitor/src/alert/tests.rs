@@ -232,3 +232,26 @@ fn healthy_ten_minutes_raise_no_default_alert() {
     // assert
     assert_eq!(transitions, vec![]);
 }
+
+#[test]
+fn default_mirror_stale_rule_fires_once_the_mirror_is_stale_past_two_minutes_and_resolves_when_current() {
+    // arrange
+    let mut registry = Registry::default();
+    let metrics = StdMetrics::register(&mut registry);
+    let mut engine = AlertEngine::new(RuleSet::defaults());
+    let state = |engine: &AlertEngine| {
+        engine.statuses().iter().find(|s| s.rule.name == "mirror_stale").expect("a default rule").state
+    };
+
+    // act: stale for 0, 60, 120 and 121 s, then current again
+    let mut seen = Vec::new();
+    for (at, stale) in [(0, 0.0), (60, 60.0), (120, 120.0), (121, 121.0), (122, 0.0)] {
+        metrics.mirror_stale.set(stale);
+        engine.evaluate(&registry, Millis(at * 1000));
+        seen.push(state(&engine).name());
+    }
+
+    // assert
+    assert_eq!(seen, ["inactive", "inactive", "inactive", "firing", "resolved"]);
+    assert_eq!(names::MIRROR_STALE, "hapulse_mirror_stale_seconds");
+}
