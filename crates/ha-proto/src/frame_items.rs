@@ -139,12 +139,15 @@ fn generic_element<'a>(
         Ok(MessageFields(fields)) => match decode_message(&fields, Some(raw)) {
             Ok(message) => hand_over(message, wanted, each),
             Err((msg_type, message)) => {
-                each(FrameItem::Invalid(ProtoError::InvalidMessage { index, msg_type, message }))
+                // The same id `Frame::parse` reports, so the client resyncs only what it belonged to.
+                let id = fields.readable_id();
+                each(FrameItem::Invalid(ProtoError::InvalidMessage { index, msg_type, id, message }))
             }
         },
         Err(e) => each(FrameItem::Invalid(ProtoError::InvalidMessage {
             index,
             msg_type: String::new(),
+            id: None,
             message: format!("not a message object: {}", crate::error::reason(&e)),
         })),
     }

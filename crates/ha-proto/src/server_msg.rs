@@ -349,6 +349,14 @@ pub(crate) struct RawFields<'a> {
     message: Option<&'a RawValue>,
 }
 
+impl RawFields<'_> {
+    /// The message's `id` when it is a non-negative integer: which command or subscription a
+    /// message that failed to decode belonged to.
+    pub(crate) fn readable_id(&self) -> Option<u64> {
+        self.id.and_then(|raw| raw.get().parse::<u64>().ok())
+    }
+}
+
 struct FrameSeed<'f, 'a>(&'f mut Frame<'a>, &'a str);
 
 impl<'de> DeserializeSeed<'de> for FrameSeed<'_, 'de> {
@@ -436,8 +444,7 @@ fn push<'a>(frame: &mut Frame<'a>, index: usize, f: RawFields<'a>, whole: Option
     match decode_message(&f, whole) {
         Ok(msg) => frame.messages.push(msg),
         Err((msg_type, message)) => {
-            let id = f.id.and_then(|raw| raw.get().parse::<u64>().ok());
-            frame.errors.push(ProtoError::InvalidMessage { index, msg_type, id, message });
+            frame.errors.push(ProtoError::InvalidMessage { index, msg_type, id: f.readable_id(), message });
         }
     }
 }
