@@ -15,52 +15,18 @@ use anyhow::{Context, Result, anyhow};
 
 use self::body::Footer;
 use self::client::{Action, Client, Settings, Token};
-use self::ownership::{ACTIONS_BOT, Source};
+pub(crate) use self::ownership::ACTIONS_BOT;
+use self::ownership::Source;
 use self::policy::Backoff;
+use crate::cli::CommentArgs;
 
 /// A repository given as OWNER/NAME.
 #[derive(Debug, Clone)]
 pub(crate) struct Repo {
-    owner: String,
-    name: String,
-}
-
-fn parse_repo(text: &str) -> Result<Repo, String> {
-    match text.split_once('/') {
-        Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok(Repo { owner: owner.to_owned(), name: name.to_owned() })
-        }
-        _ => Err(format!("`{text}` is not OWNER/NAME")),
-    }
-}
-
-/// Options of `cargo xtask perf comment`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct CommentArgs {
-    /// The repository, OWNER/NAME (in a workflow: `${{ github.repository }}`).
-    #[arg(long, value_parser = parse_repo)]
-    repo: Repo,
-    /// The pull request number.
-    #[arg(long)]
-    pr: u64,
-    /// The gate's markdown report (default: $CARGO_TARGET_DIR/perf/report.md, else target/perf/report.md).
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Where the full report is: the URL of the perf workflow run holding the `perf-report` artifact
-    /// (default: built from GITHUB_SERVER_URL, GITHUB_REPOSITORY and GITHUB_RUN_ID when set).
-    #[arg(long, env = "HAPULSE_PERF_RUN_URL")]
-    run_url: Option<String>,
-    /// The published trend page to link (the perf-history workflow publishes it with GitHub Pages).
-    #[arg(long, env = "HAPULSE_PERF_HISTORY_URL")]
-    history_url: Option<String>,
-    /// The login the comment is posted as when the token cannot say who it is (`GET /user` refused with
-    /// 403): Actions' GITHUB_TOKEN posts as github-actions[bot], a GitHub App as `<app-slug>[bot]`. Only
-    /// a marked comment by this author (or by the login GET /user gives) is ever edited.
-    #[arg(long, env = "HAPULSE_PERF_COMMENT_AUTHOR", default_value = ACTIONS_BOT)]
-    author: String,
-    /// Delay before the first retry in milliseconds (doubles per retry; tests set it to 0).
-    #[arg(long, hide = true, env = "HAPULSE_GITHUB_RETRY_BASE_MS", default_value_t = 1000)]
-    retry_base_ms: u64,
+    /// The owner (user or organisation).
+    pub(crate) owner: String,
+    /// The repository's name.
+    pub(crate) name: String,
 }
 
 fn default_report() -> PathBuf {

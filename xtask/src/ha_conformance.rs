@@ -52,6 +52,7 @@ mod onboard;
 mod process;
 mod venv;
 
+use crate::cli::HaConformanceArgs;
 use std::env;
 use std::fmt::Display;
 use std::fs;
@@ -82,24 +83,6 @@ const START_WITHIN: Duration = Duration::from_secs(120);
 
 /// How long the suite gets to end after Ctrl-C before it is killed.
 const SUITE_STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// Options of `cargo xtask ha-conformance`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Start Home Assistant, print `export` lines for HAPULSE_HA_URL, HAPULSE_HA_TOKEN and HAPULSE_HA_CONTROL,
-    /// and keep it running until Ctrl-C instead of running the suite.
-    #[arg(long)]
-    shell: bool,
-    /// Python interpreter used to create the venv (3.11 or 3.12).
-    #[arg(long, env = "HAPULSE_PYTHON", default_value = "python3")]
-    python: String,
-    /// Cache home for the venv (default: $XDG_CACHE_HOME, else $HOME/.cache); the venv goes below hapulse/.
-    #[arg(long, env = "HAPULSE_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Arguments for the test binary, after `--` (e.g. a test name filter).
-    #[arg(last = true)]
-    test_args: Vec<String>,
-}
 
 /// Prints stage messages with the time since the run started.
 #[derive(Debug)]
@@ -141,7 +124,7 @@ fn cargo() -> String {
     env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: HaConformanceArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
     let root = workspace_root();
     if !args.shell && !root.join(SUITE_FILE).is_file() {
@@ -270,7 +253,7 @@ impl Interrupt {
 /// The parts of a run that happen while Home Assistant may be up.
 #[derive(Debug)]
 struct Run<'a> {
-    args: &'a Args,
+    args: &'a HaConformanceArgs,
     progress: &'a Progress,
     layout: &'a CacheLayout,
     config: &'a HaConfig,

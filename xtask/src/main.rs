@@ -1,6 +1,8 @@
 //! Project automation: `cargo xtask <command>`. One module per subcommand; every process is
 //! started with `xshell::cmd!` (no shell strings), so local runs and CI behave the same.
 
+mod cli;
+mod git;
 mod github;
 mod ha_conformance;
 mod load;
@@ -8,27 +10,9 @@ mod perf;
 mod release;
 mod workspace;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// hapulse project automation.
-#[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the performance gate: benchmarks, comparison with baselines/, verdicts and reports.
-    Perf(perf::Args),
-    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
-    HaConformance(ha_conformance::Args),
-    /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
-    Load(load::Args),
-    /// Performance-validated release tags: `release tag vX.Y.Z [--push]`, `release verify vX.Y.Z`.
-    Release(release::Args),
-}
+use crate::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

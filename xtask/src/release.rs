@@ -11,68 +11,24 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
+use crate::cli::{ReleaseArgs, ReleaseSub};
+
 use self::message::{COMMIT, GATE, Inputs, REAL_GATE, SUMMARY, VALIDATED, VERDICT};
 
-/// Options of `cargo xtask release`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(subcommand)]
-    command: Sub,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Sub {
-    /// Run the perf gate for HEAD and, when it passes, create the annotated tag VERSION (vX.Y.Z).
-    Tag {
-        /// The version to tag, vMAJOR.MINOR.PATCH (optionally -PRERELEASE).
-        #[arg(value_parser = parse_version)]
-        version: String,
-        /// Push the tag to the remote once created.
-        #[arg(long)]
-        push: bool,
-        /// The remote to push to.
-        #[arg(long, default_value = "origin", requires = "push")]
-        remote: String,
-        /// Refuse unless HEAD is on this branch (reachable from it), e.g. origin/main: release.yml
-        /// tags only commits of the default branch.
-        #[arg(long, value_name = "REF")]
-        only_on: Option<String>,
-        /// Where the gate writes report.json (default: $CARGO_TARGET_DIR/perf/report.json, else
-        /// <repository>/target/perf/report.json).
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
-    /// Print the perf verdict recorded in tag VERSION; fail when it has none.
-    Verify {
-        /// The tag to check.
-        version: String,
-    },
-}
-
-fn parse_version(text: &str) -> Result<String, String> {
-    let bad = || format!("`{text}` is not vMAJOR.MINOR.PATCH (e.g. v1.2.3 or v1.2.3-rc.1)");
-    let rest = text.strip_prefix('v').ok_or_else(bad)?;
-    let (core, pre) = rest.split_once('-').map_or((rest, None), |(c, p)| (c, Some(p)));
-    let numbers: Vec<&str> = core.split('.').collect();
-    let numeric = |n: &&str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit());
-    let pre_ok = pre.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
-    if numbers.len() == 3 && numbers.iter().all(numeric) && pre_ok { Ok(text.to_owned()) } else { Err(bad()) }
-}
-
 /// Runs `cargo xtask release`.
-pub(crate) fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: ReleaseArgs) -> Result<()> {
     let sh = Shell::new()?;
-    let top = cmd!(sh, "git rev-parse --show-toplevel").quiet().read().context("release needs a git repository")?;
+    let top = crate::git::toplevel(&sh, &sh.current_dir()).context("release needs a git repository")?;
     sh.change_dir(&top);
     match args.command {
-        Sub::Tag { version, push, remote, only_on, report } => {
+        ReleaseSub::Tag { version, push, remote, only_on, report } => {
             let report = report.unwrap_or_else(|| default_report(Path::new(&top)));
             if let Some(branch) = only_on {
                 ensure_on(&sh, &branch)?;
             }
             tag(&sh, Path::new(&top), &version, push.then_some(remote.as_str()), &report)
         }
-        Sub::Verify { version } => verify(&sh, &version),
+        ReleaseSub::Verify { version } => verify(&sh, &version),
     }
 }
 
@@ -102,18 +58,15 @@ fn ensure_on(sh: &Shell, branch: &str) -> Result<()> {
         anyhow::anyhow!("`{branch}` (--only-on) names no commit here; fetch it first (e.g. `git fetch origin`)")
     })?;
     let head = cmd!(sh, "git rev-parse HEAD").quiet().read()?;
-    let output = cmd!(sh, "git merge-base --is-ancestor {head} {tip}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("asking git whether HEAD is on the branch")?;
-    match output.status.code() {
-        Some(0) => Ok(()),
-        Some(1) => bail!(
+    if crate::git::is_ancestor(sh, &sh.current_dir(), &head, &tip)
+        .context("asking git whether HEAD is on the branch")?
+    {
+        Ok(())
+    } else {
+        bail!(
             "HEAD {head} is not on `{branch}`: release tags name only commits of that branch (--only-on); no tag \
              created. Merge the change first, then tag from `{branch}`"
-        ),
-        _ => bail!("git merge-base failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+        )
     }
 }
 
@@ -254,18 +207,4 @@ fn verify(sh: &Shell, version: &str) -> Result<()> {
         println!("  {line}");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_must_be_v_major_minor_patch() {
-        let good = ["v0.1.0", "v10.20.30", "v1.2.3-rc.1"].map(|v| parse_version(v).is_ok());
-        let bad = ["1.2.3", "v1.2", "v1.2.x", "v1.2.3-", "v1.2.3 ", "v1..3"].map(|v| parse_version(v).is_err());
-
-        assert_eq!(good, [true; 3]);
-        assert_eq!(bad, [true; 6]);
-    }
 }

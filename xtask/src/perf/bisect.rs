@@ -15,7 +15,7 @@
 
 mod judge;
 mod outcome;
-mod worktree;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,51 +25,16 @@ use xshell::{Shell, cmd};
 
 use self::judge::{Probe, Request, StepRecord, Verdict};
 use self::outcome::{Outcome, Point, Summary};
-use self::worktree::Session;
+use self::session::Session;
+use super::checkout::RunSettings;
 use super::config::Config;
+use super::ctx::Ctx;
+use super::pipeline::{measure, prepare_tools, wall_seconds};
 use super::probe::Workspace;
-use super::runner::RunSettings;
 use super::schema::Suite;
 use super::schema::Target;
-use super::{Ctx, Options, measure, prepare_tools, usage, wall_seconds};
-
-/// Options of `cargo xtask perf bisect`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct BisectArgs {
-    /// A revision where the benchmark is fast.
-    #[arg(long)]
-    good: String,
-    /// A revision where it is slow.
-    #[arg(long)]
-    bad: String,
-    /// The benchmark id, `area/op/case`.
-    #[arg(long)]
-    bench: String,
-    /// The metric to bisect on (default instructions: deterministic).
-    #[arg(long, default_value = "instructions")]
-    metric: String,
-}
-
-/// Options of the hidden `perf bisect-step`, the command `git bisect run` calls at each commit
-/// (with `--root` at the worktree's workspace root).
-#[derive(Debug, clap::Args)]
-pub(crate) struct StepArgs {
-    /// The benchmark id.
-    #[arg(long)]
-    bench: String,
-    /// The metric.
-    #[arg(long)]
-    metric: String,
-    /// Run only this bench target (the one holding the benchmark at good and at bad).
-    #[arg(long)]
-    target: Option<String>,
-    /// Values above this are bad.
-    #[arg(long)]
-    limit: f64,
-    /// The JSON Lines file each step appends its record to.
-    #[arg(long)]
-    log: PathBuf,
-}
+use crate::cli::{BisectArgs, Options, StepArgs, usage};
+use crate::git;
 
 /// Exit code of a step that could not measure for a reason unrelated to the commit (valgrind
 /// missing, log not writable): `git bisect run` stops on codes of 128 and above.
@@ -95,16 +60,11 @@ fn check_interrupted() -> Result<()> {
 
 /// The full hash of a revision, or a usage error naming the option.
 fn resolve(sh: &Shell, option: &str, rev: &str) -> Result<String> {
-    let commit = format!("{rev}^{{commit}}");
-    cmd!(sh, "git rev-parse --verify --quiet {commit}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .map_err(|_| usage(format!("{option} `{rev}` is not a git revision")))
+    git::commit_of(sh, &sh.current_dir(), rev).ok_or_else(|| usage(format!("{option} `{rev}` is not a git revision")))
 }
 
 fn short(sh: &Shell, commit: &str) -> String {
-    cmd!(sh, "git rev-parse --short {commit}").quiet().ignore_stderr().read().unwrap_or_else(|_| commit.to_owned())
+    git::short(sh, &sh.current_dir(), commit)
 }
 
 /// Measures the benchmark in the workspace at `root` as checked out now. `Err` is a failure of the
@@ -138,7 +98,7 @@ fn measure_here(sh: Shell, root: &Path, request: &Request, target: Option<&str>,
     if let Some(missing) = prepare_tools(&ctx, &mut targets)?.first() {
         anyhow::bail!("{}", missing.reason);
     }
-    let bench = ctx.bench("bisect");
+    let bench = ctx.checkout("bisect");
     if let Err(e) = bench.build(&targets) {
         return Ok(Probe::Broken(format!("{e:#}")));
     }
@@ -175,9 +135,7 @@ impl Range {
     /// they are two commits with good an ancestor of bad.
     fn resolve(sh: &Shell, root: &Path, args: &BisectArgs) -> Result<Range> {
         let _dir = sh.push_dir(root);
-        let top = PathBuf::from(
-            cmd!(sh, "git rev-parse --show-toplevel").quiet().read().context("perf bisect needs a git repository")?,
-        );
+        let top = git::toplevel(sh, root).context("perf bisect needs a git repository")?;
         // Both canonical: git prints the top level with symbolic links resolved.
         let canonical = |p: &Path| p.canonicalize().with_context(|| format!("resolving {}", p.display()));
         let here = canonical(root)?;
@@ -190,16 +148,14 @@ impl Range {
         if good == bad {
             return Err(usage(format!("--good `{}` and --bad `{}` are the same commit", args.good, args.bad)));
         }
-        let ancestor = cmd!(sh, "git merge-base --is-ancestor {good} {bad}").quiet().ignore_status().output()?;
-        match ancestor.status.code() {
-            Some(0) => {}
-            Some(1) => {
+        match git::is_ancestor(sh, &top, &good, &bad)? {
+            true => {}
+            false => {
                 return Err(usage(format!(
                     "--good `{}` is not an ancestor of --bad `{}`: bisect needs good to come before bad",
                     args.good, args.bad
                 )));
             }
-            _ => anyhow::bail!("git merge-base --is-ancestor failed: {}", String::from_utf8_lossy(&ancestor.stderr)),
         }
         let (good_short, bad_short) = (short(sh, &good), short(sh, &bad));
         Ok(Range { good, bad, good_short, bad_short, rel })
@@ -337,7 +293,7 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, args: &BisectArgs) -> Result<u8> {
         id: request.id.clone(),
         metric,
         first_bad: Point { short: short(sh, &first), value: value_of(&first)? },
-        subject: cmd!(sh, "git show -s --format=%s {first}").quiet().read()?,
+        subject: git::log_entry(sh, &sh.current_dir(), &first).map(|e| e.subject).unwrap_or_default(),
         parent: Point { short: short(sh, &parent), value: value_of(&parent)? },
         good,
         bad,
@@ -388,7 +344,7 @@ fn bisect(
         args.extend(["--limit", &limit, "--log", &log]);
         let mut command = session.command("git", &args);
         command.env("CARGO_TARGET_DIR", target_dir);
-        let (_, text) = worktree::stream_stdout(&mut command)?;
+        let (_, text) = session::stream_stdout(&mut command)?;
         result = Outcome::parse(&text);
     }
     check_interrupted()?;

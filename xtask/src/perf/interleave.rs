@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use super::checkout::Checkout;
 use super::config::PairedConfig;
 use super::progress;
-use super::runner::Bench;
 use super::schema::Suite;
 use super::schema::Target;
 
@@ -47,8 +47,8 @@ struct TargetPair {
 /// Base and head, built and listed, ready to run rounds.
 #[derive(Debug)]
 pub(crate) struct Sides<'a> {
-    base: &'a Bench<'a>,
-    head: &'a Bench<'a>,
+    base: &'a Checkout<'a>,
+    head: &'a Checkout<'a>,
     targets: Vec<TargetPair>,
 }
 
@@ -57,8 +57,8 @@ impl<'a> Sides<'a> {
     /// (whose ids start with `calibration_prefix`) are left out, as are ids not containing `filter`.
     /// A target missing from the base (a new one) runs on head only.
     pub(crate) fn prepare(
-        base: &'a Bench<'a>,
-        head: &'a Bench<'a>,
+        base: &'a Checkout<'a>,
+        head: &'a Checkout<'a>,
         targets: &[Target],
         base_has: &[Target],
         filter: Option<&str>,
@@ -77,7 +77,7 @@ impl<'a> Sides<'a> {
         };
         let mut pairs = Vec::new();
         for t in &wall {
-            let side = |bench: &Bench<'_>, exe: Option<&PathBuf>| -> Result<Option<(PathBuf, Vec<String>)>> {
+            let side = |bench: &Checkout<'_>, exe: Option<&PathBuf>| -> Result<Option<(PathBuf, Vec<String>)>> {
                 match exe {
                     Some(exe) => Ok(Some((exe.clone(), keep(bench.list_wall(exe)?)))),
                     None => Ok(None),

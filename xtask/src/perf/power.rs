@@ -12,32 +12,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::gate::{self, AbSettings};
+use super::ab::{self, AbSettings};
+use super::checkout::Checkout;
+use super::ctx::Ctx;
 use super::rules::{Row, Verdict};
-use super::runner::Bench;
 use super::schema::Target;
 use super::schema::{Metric, SCHEMA_VERSION, Suite};
-use super::{Ctx, json, probe, stats};
-
-/// Options of `cargo xtask perf power`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct PowerArgs {
-    /// Runs per injected change.
-    #[arg(long, default_value_t = 10)]
-    runs: usize,
-    /// Runs of the unchanged crate against itself (A/A).
-    #[arg(long, default_value_t = 20)]
-    aa_runs: usize,
-    /// Wall-clock slowdowns to inject, in percent (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "2,5,10")]
-    sizes: Vec<u32>,
-    /// Kinds of wall-clock slowdown (comma-separated): cpu, memory, syscall.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,memory,syscall")]
-    kinds: Vec<Kind>,
-    /// Skip the instruction and heap experiments.
-    #[arg(long)]
-    wall_only: bool,
-}
+use super::{json, probe, stats};
+use crate::cli::PowerArgs;
 
 /// A kind of injected wall-clock slowdown, each landing in its own synthetic benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -140,7 +122,7 @@ fn envs(pairs: &[(&str, String)]) -> Vec<(String, String)> {
 
 /// This machine's cost of a system call and of one unit of work, from the synthetic wall
 /// executable's probe mode (medians over many batches).
-fn probe_costs(head: &Bench<'_>, wall: &[Target]) -> Result<(f64, f64)> {
+fn probe_costs(head: &Checkout<'_>, wall: &[Target]) -> Result<(f64, f64)> {
     let exes = head.executables(wall)?;
     let exe = exes.get("wall_synth").context("the synthetic crate has no wall_synth target")?;
     let output = std::process::Command::new(exe)
@@ -230,7 +212,7 @@ fn is_target(row: &Row, target: Option<&(String, Metric)>) -> bool {
 pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
     anyhow::ensure!(args.runs > 0 && args.aa_runs > 0, "--runs and --aa-runs must be at least 1");
     let started = Instant::now();
-    let probe_bench = ctx.bench("head");
+    let probe_bench = ctx.checkout("head");
     let wall: Vec<Target> = ctx.ws.targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let (syscall_ns, unit_ns) = probe_costs(&probe_bench, &wall)?;
     eprintln!("power: one system call costs {syscall_ns:.0} ns here, one unit of work {unit_ns:.2} ns");
@@ -242,13 +224,13 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
             continue;
         }
         let targets: Vec<Target> = ctx.ws.targets.iter().filter(|t| t.suite == experiment.suite).cloned().collect();
-        let base = Bench { env: experiment.base_env.clone(), ..ctx.bench("base") };
-        let head = Bench { env: experiment.head_env.clone(), ..ctx.bench("head") };
+        let base = Checkout { env: experiment.base_env.clone(), ..ctx.checkout("base") };
+        let head = Checkout { env: experiment.head_env.clone(), ..ctx.checkout("head") };
         let (mut detected, mut false_runs, mut false_rows, mut rows_per_run) = (0, 0, 0, 0);
         let (mut estimates, mut detectables, mut seconds) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..experiment.runs {
             let run_started = Instant::now();
-            let result = gate::measure_ab(ctx, &settings, &base, &ctx.ws.targets, &head, &targets, "itself")?;
+            let result = ab::measure_ab(ctx, &settings, &base, &ctx.ws.targets, &head, &targets, "itself")?;
             let elapsed = run_started.elapsed().as_secs_f64();
             let judged: Vec<&Row> = result.rows.iter().filter(|r| r.verdict != Verdict::New).collect();
             rows_per_run = rows_per_run.max(judged.len());
@@ -301,7 +283,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
         schema: SCHEMA_VERSION,
         date: perf_gate::time::rfc3339_utc(now.as_secs()),
         machine: probe::this_machine(&env).describe(),
-        commit: super::git::commit_of(&ctx.sh, &ctx.ws.root, "HEAD").unwrap_or_else(|| "unknown".to_owned()),
+        commit: crate::git::commit_of(&ctx.sh, &ctx.ws.root, "HEAD").unwrap_or_else(|| "unknown".to_owned()),
         settings: format!(
             "{} rounds of {} s warm-up + {} s measurement per process; wall tolerance {:.0}%; FDR {}; confirmation alpha {}",
             paired.rounds(quick),

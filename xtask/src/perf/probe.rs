@@ -22,9 +22,9 @@ pub(crate) struct Workspace {
     pub(crate) target_dir: PathBuf,
     /// The bench package's directory: bench executables run there, as `cargo bench` runs them.
     pub(crate) package_dir: PathBuf,
-    /// Bench targets following the naming convention, sorted by suite (instr, heap, wall) then name.
+    /// Checkout targets following the naming convention, sorted by suite (instr, heap, wall) then name.
     pub(crate) targets: Vec<Target>,
-    /// Bench targets that follow no convention (warned about, never run).
+    /// Checkout targets that follow no convention (warned about, never run).
     pub(crate) ignored: Vec<String>,
     /// Versions of criterion, iai-callgrind and dhat resolved in the workspace.
     pub(crate) tools: BTreeMap<String, String>,
@@ -93,7 +93,7 @@ impl Workspace {
         })
     }
 
-    /// Bench target names of one suite.
+    /// Checkout target names of one suite.
     pub(crate) fn target_names(&self, suite: Suite) -> Vec<String> {
         self.targets.iter().filter(|t| t.suite == suite).map(|t| t.name.clone()).collect()
     }

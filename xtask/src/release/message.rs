@@ -64,18 +64,6 @@ pub(crate) fn refusal(report: &Value) -> Option<String> {
     None
 }
 
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if value < 0.0 { format!("-{out}") } else { out }
-}
-
 fn figure(row: &Value) -> Option<String> {
     let metric = text(row, "metric");
     if !matches!(metric, "instructions" | "wall_ns" | "heap_max_bytes" | "heap_total_blocks") {
@@ -90,7 +78,7 @@ fn figure(row: &Value) -> Option<String> {
     Some(format!(
         "  {}  {metric}  {} {}  {change}  {}",
         text(row, "id"),
-        thousands(current),
+        perf_gate::units::thousands(current),
         text(row, "unit"),
         text(row, "verdict")
     ))

@@ -1,6 +1,7 @@
-//! What the gate asks git (I/O edge): the repository's top directory, whether a revision exists,
-//! and which revision holds the committed baselines, the reference that the default gate measures
-//! A/B when the baselines cannot be compared as they are.
+//! Every question xtask asks git (I/O edge), in one place: the repository's top directory, which
+//! commit a revision names, HEAD and its state, a file as it stood at a revision, the revision that
+//! holds the committed baselines (the reference the default gate measures A/B), the commits that
+//! changed the baselines (history from git), ancestry and subjects (bisect, release).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,54 @@ pub(crate) fn head_state(sh: &Shell, repo: &Path) -> Option<String> {
     Some(if dirty.trim().is_empty() { head } else { format!("{head}+dirty") })
 }
 
+/// The text of `path` (relative to the repository's top) as it stood at `rev`; `None` when it did
+/// not exist there.
+pub(crate) fn show_file(sh: &Shell, top: &Path, rev: &str, path: &Path) -> Option<String> {
+    let _dir = sh.push_dir(top);
+    let spec = format!("{rev}:{}", path.display());
+    cmd!(sh, "git show {spec}").quiet().ignore_stderr().read().ok()
+}
+
+/// `path` (absolute or relative to the current directory) relative to the repository's top `top`.
+pub(crate) fn relative_to_top(top: &Path, path: &Path) -> Result<PathBuf> {
+    let path = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+    let canonical_top = std::fs::canonicalize(top).unwrap_or_else(|_| top.to_owned());
+    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    canonical
+        .strip_prefix(&canonical_top)
+        .or_else(|_| path.strip_prefix(top))
+        .map(Path::to_owned)
+        .with_context(|| format!("{} is outside the git repository {}", path.display(), top.display()))
+}
+
+/// Hash, committer date and subject of `rev` (HEAD for a gate run's history point).
+pub(crate) fn log_entry(sh: &Shell, repo: &Path, rev: &str) -> Option<history::LogEntry> {
+    let _dir = sh.push_dir(repo);
+    let text = cmd!(sh, "git show -s --format=%H%x1f%cI%x1f%s {rev}").quiet().ignore_stderr().read().ok()?;
+    history::parse_log(&text).pop()
+}
+
+/// Whether `ancestor` is an ancestor of (or equal to) `of`; an error when git cannot tell.
+pub(crate) fn is_ancestor(sh: &Shell, repo: &Path, ancestor: &str, of: &str) -> Result<bool> {
+    let _dir = sh.push_dir(repo);
+    let output = cmd!(sh, "git merge-base --is-ancestor {ancestor} {of}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("asking git whether one commit is an ancestor of another")?;
+    match output.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => anyhow::bail!("git merge-base --is-ancestor failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+    }
+}
+
+/// Seven-or-more characters naming `commit` (git's `--short`), or the commit itself when git cannot.
+pub(crate) fn short(sh: &Shell, repo: &Path, commit: &str) -> String {
+    let _dir = sh.push_dir(repo);
+    cmd!(sh, "git rev-parse --short {commit}").quiet().ignore_stderr().read().unwrap_or_else(|_| commit.to_owned())
+}
+
 /// The reference revision of a gate run, and why it is that one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reference {
@@ -55,10 +104,7 @@ pub(crate) fn baselines_reference(sh: &Shell, root: &Path, baselines: &Path) -> 
     let Some(top) = toplevel(sh, root) else { return Ok(None) };
     let Some(head) = commit_of(sh, &top, "HEAD") else { return Ok(None) };
     let at_head = |why: &str| Ok(Some(Reference { commit: head.clone(), why: why.to_owned() }));
-    let dir = std::path::absolute(baselines).with_context(|| format!("resolving {}", baselines.display()))?;
-    let top = std::fs::canonicalize(&top).unwrap_or(top);
-    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let Ok(rel) = dir.strip_prefix(&top) else {
+    let Ok(rel) = relative_to_top(&top, baselines) else {
         return at_head("HEAD: the baselines directory lies outside the repository");
     };
     let _dir = sh.push_dir(&top);
@@ -81,11 +127,7 @@ pub(crate) fn baselines_reference(sh: &Shell, root: &Path, baselines: &Path) -> 
 /// input of `perf_gate::history::rebuild`. A baseline that no longer parses is skipped with a note.
 pub(crate) fn baseline_commits(sh: &Shell, repo: &Path, baselines_dir: &Path) -> Result<Vec<BaselineCommit>> {
     let top = toplevel(sh, repo).context("history from git needs a git repository")?;
-    let dir = std::path::absolute(baselines_dir)?;
-    let rel = dir
-        .strip_prefix(&top)
-        .with_context(|| format!("{} is outside the git repository {}", dir.display(), top.display()))?
-        .to_owned();
+    let rel = relative_to_top(&top, baselines_dir)?;
     let _top = sh.push_dir(&top);
     let log = cmd!(sh, "git log --reverse --format=%H%x1f%cI%x1f%s -- {rel}")
         .quiet()
@@ -103,17 +145,28 @@ pub(crate) fn baseline_commits(sh: &Shell, repo: &Path, baselines_dir: &Path) ->
             .filter(|s| names.lines().any(|n| Path::new(n) == rel.join(format!("{}.json", s.name()))))
             .collect();
         let mut baselines = Vec::new();
-        for suite in Suite::ALL {
-            let spec = format!("{commit}:{}", rel.join(format!("{}.json", suite.name())).display());
-            let Ok(text) = cmd!(sh, "git show {spec}").quiet().ignore_stderr().read() else { continue };
-            match SuiteBaseline::parse(&text) {
+        for (suite, found) in baselines_at(sh, &top, &rel, commit) {
+            match found {
                 Ok(b) => baselines.push(b),
-                Err(e) => eprintln!("perf history: skipping {spec}: {e:#}"),
+                Err(e) => eprintln!("perf history: skipping {} at {commit}: {e:#}", suite.name()),
             }
         }
         commits.push(BaselineCommit { entry, changed, baselines });
     }
     Ok(commits)
+}
+
+/// Each suite's baseline file in `rel` (a directory relative to the repository's top `top`) as it
+/// stood at `rev`: suites without a file there are left out; a file that does not parse is an error.
+pub(crate) fn baselines_at(sh: &Shell, top: &Path, rel: &Path, rev: &str) -> Vec<(Suite, Result<SuiteBaseline>)> {
+    Suite::ALL
+        .into_iter()
+        .filter_map(|suite| {
+            let path = rel.join(format!("{}.json", suite.name()));
+            let text = show_file(sh, top, rev, &path)?;
+            Some((suite, SuiteBaseline::parse(&text).with_context(|| format!("in {rev}:{}", path.display()))))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Running the bench targets (I/O edge): one `cargo bench -p <package> --bench <target>` per target,
+//! Running the bench targets of one checkout (I/O edge): one `cargo bench -p <package> --bench <target>` per target,
 //! each writing into its own fresh raw-output directory, output streamed into a log file and turned
 //! into progress events, results read back through the criterion / iai / dhat readers.
 
@@ -29,9 +29,10 @@ pub(crate) struct RunSettings {
     pub(crate) env_padding: usize,
 }
 
-/// One bench workspace to run (the head tree, or the base worktree in A/B mode).
+/// One checkout of the bench workspace to measure: the tree being judged (head), or a revision
+/// checked out in a worktree (the base of an A/B comparison, a bisect step).
 #[derive(Debug)]
-pub(crate) struct Bench<'a> {
+pub(crate) struct Checkout<'a> {
     /// Shell used to start every process.
     pub(crate) sh: &'a Shell,
     /// Workspace root to run cargo in.
@@ -66,7 +67,7 @@ pub(crate) fn regex_escape(text: &str) -> String {
     })
 }
 
-impl Bench<'_> {
+impl Checkout<'_> {
     fn cargo_bench(&self, extra: &[String]) -> Command {
         let _dir = self.sh.push_dir(&self.root);
         let package = &self.package;
@@ -299,7 +300,7 @@ impl Bench<'_> {
     }
 }
 
-/// Bench target name -> executable, from `cargo bench --no-run --message-format=json` output (pure).
+/// Checkout target name -> executable, from `cargo bench --no-run --message-format=json` output (pure).
 pub(crate) fn bench_executables(messages: &str) -> BTreeMap<String, PathBuf> {
     messages
         .lines()

@@ -1,0 +1,440 @@
+//! The command line of `cargo xtask`, in one place: every subcommand's flags, their parsers and the
+//! checks of which flags go together. Subcommand modules receive these values and only run.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::perf::schema::Suite;
+use crate::perf::shard::Shard;
+
+/// hapulse project automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the performance gate: benchmarks, comparison with baselines/, verdicts and reports.
+    Perf(PerfArgs),
+    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
+    HaConformance(HaConformanceArgs),
+    /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
+    Load(crate::load::Args),
+    /// Performance-validated release tags: `release tag vX.Y.Z [--push]`, `release verify vX.Y.Z`.
+    Release(ReleaseArgs),
+}
+
+/// Options of `cargo xtask perf`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PerfArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<PerfSub>,
+    // Boxed: keeps `main`'s command enum small.
+    #[command(flatten)]
+    pub(crate) opts: Box<Options>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PerfSub {
+    /// Re-measure and rewrite baselines/ with provenance and the reason (commit the result).
+    Bless {
+        /// Why the baselines change, recorded in their provenance.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Merge the report.json files of `--shard` runs into one report and verdict.
+    Merge {
+        /// report.json files, one per shard.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+    },
+    /// Show today's tree against an earlier baseline: a git revision or a baseline file/directory.
+    Compare {
+        /// Git revision (its baselines/ are read with git show) or path to a baseline file or directory.
+        #[arg(long)]
+        against: String,
+        /// Reuse target/perf/results.json of the last run instead of measuring again.
+        #[arg(long)]
+        no_run: bool,
+    },
+    /// Post report.md as the pull request's one sticky comment (GitHub API; see src/github.rs).
+    Comment(CommentArgs),
+    /// The trend over recorded runs (`--history`) and every commit that changed baselines/.
+    History(HistoryArgs),
+    /// Find the first commit that moved one benchmark (`git bisect run` in a separate worktree).
+    Bisect(BisectArgs),
+    /// Measure the gate's own detection power and false-alarm rate on the synthetic bench crate
+    /// (`xtask/test_data/synth`) with known injected changes; writes target/perf/power.{json,md}.
+    Power(PowerArgs),
+    /// Internal: one `git bisect run` step of `perf bisect` (exit 0 good, 1 bad, 125 skip).
+    #[command(hide = true)]
+    BisectStep(StepArgs),
+}
+
+/// Options of `cargo xtask perf history`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// Write the self-contained trend page (one chart per benchmark and metric) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+    /// Print one benchmark's points as a table with a sparkline.
+    #[arg(long, value_name = "ID")]
+    pub(crate) bench: Option<String>,
+    /// Only this metric (instructions, wall_ns, heap_total_bytes, ...).
+    #[arg(long)]
+    pub(crate) metric: Option<String>,
+    /// Use only the recorded history file, not the baselines' git log.
+    #[arg(long)]
+    pub(crate) no_git: bool,
+    /// Also write the merged history (recorded runs and rebuilt baselines) as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) write: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Options {
+    /// Only these suites (repeat or comma-separate): wall, instr, heap.
+    #[arg(long, value_delimiter = ',', global = true, value_parser = parse_suite)]
+    pub(crate) suite: Vec<Suite>,
+    /// Only benchmarks whose id contains this substring.
+    #[arg(long, global = true)]
+    pub(crate) filter: Option<String>,
+    /// Short criterion measurement (CI).
+    #[arg(long, global = true)]
+    pub(crate) quick: bool,
+    /// Run shard i of n (bench targets dealt round-robin); merge the reports with `perf merge`.
+    #[arg(long, global = true)]
+    pub(crate) shard: Option<Shard>,
+    /// A/B mode: build this git revision in a worktree, run base and head interleaved, compare head with base.
+    #[arg(long)]
+    pub(crate) base: Option<String>,
+    /// Only check that baselines exist and are fresh (toolchain, valgrind, Cargo.lock, bench targets); runs nothing.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Check the load-test budgets from this file (default target/perf/load.json; checked anyway when it exists).
+    #[arg(long, global = true, num_args = 0..=1, value_name = "FILE")]
+    pub(crate) load: Option<Option<PathBuf>>,
+    /// Workspace holding the bench package, perf.toml and baselines/ (default: this repository).
+    #[arg(long, global = true, env = "HAPULSE_PERF_ROOT")]
+    pub(crate) root: Option<PathBuf>,
+    /// Baselines directory (default: <root>/baselines).
+    #[arg(long, global = true)]
+    pub(crate) baselines: Option<PathBuf>,
+    /// History file, JSON Lines (default target/perf/history.jsonl): `--record` appends to it, the gate
+    /// learns wall-clock tolerances from it, `perf history` reads it.
+    #[arg(long, global = true, value_name = "FILE", env = "HAPULSE_PERF_HISTORY")]
+    pub(crate) history: Option<PathBuf>,
+    /// Append this run's normalised results and verdicts to the history file.
+    #[arg(long)]
+    pub(crate) record: bool,
+    /// Extra environment for head's benchmark processes only (repeatable): measures what a variable
+    /// changes, and is how `perf power` and the gate's own tests inject a known change.
+    #[arg(long = "head-env", value_name = "NAME=VALUE", global = true, value_parser = parse_env_pair)]
+    pub(crate) head_env: Vec<(String, String)>,
+}
+
+pub(crate) fn parse_suite(text: &str) -> Result<Suite, String> {
+    Suite::from_name(text).ok_or_else(|| format!("`{text}` is not a suite (wall, instr, heap)"))
+}
+
+pub(crate) fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+/// A `cargo xtask perf` invocation whose flags go together.
+#[derive(Debug)]
+pub(crate) enum PerfCommand {
+    /// The gate: every suite against its committed baseline, or A/B where that is not comparable.
+    Gate,
+    /// `--check`: baselines present and comparable, nothing run.
+    Check,
+    /// `--base REV`: every suite A/B against that revision.
+    Ab(String),
+    /// `bless --reason`, with the reason trimmed.
+    Bless(String),
+    /// `merge` of shard reports.
+    Merge(Vec<PathBuf>),
+    /// `compare --against`.
+    Compare {
+        /// The revision, baseline file or directory.
+        against: String,
+        /// Reuse the last run's results.
+        no_run: bool,
+    },
+    /// `comment`.
+    Comment(CommentArgs),
+    /// `history`.
+    History(HistoryArgs),
+    /// `bisect`.
+    Bisect(BisectArgs),
+    /// The hidden `bisect-step`.
+    BisectStep(StepArgs),
+    /// `power`.
+    Power(PowerArgs),
+}
+
+impl PerfArgs {
+    /// The command these flags ask for, or a usage error naming the flags that do not go together.
+    pub(crate) fn validate(self) -> anyhow::Result<(PerfCommand, Options)> {
+        let opts = *self.opts;
+        let command = match self.command {
+            None if opts.check && opts.base.is_some() => return Err(usage("--check and --base do not go together")),
+            None if opts.check => PerfCommand::Check,
+            None if opts.base.is_some() && opts.record => {
+                return Err(usage("--record keeps gate runs against baselines/, not --base A/B runs"));
+            }
+            None => opts.base.clone().map_or(PerfCommand::Gate, PerfCommand::Ab),
+            Some(_) if opts.record => {
+                return Err(usage("--record applies to the gate run itself (`cargo xtask perf --record`)"));
+            }
+            Some(PerfSub::Bless { reason }) => {
+                if opts.filter.is_some() || opts.shard.is_some() || opts.base.is_some() || opts.check {
+                    return Err(usage(
+                        "bless rewrites whole suites: --filter, --shard, --base and --check do not apply",
+                    ));
+                }
+                if !opts.head_env.is_empty() {
+                    return Err(usage("bless measures the tree as it is: --head-env does not apply"));
+                }
+                if reason.trim().is_empty() {
+                    return Err(usage("bless needs a non-empty --reason"));
+                }
+                PerfCommand::Bless(reason.trim().to_owned())
+            }
+            Some(PerfSub::Merge { reports }) => PerfCommand::Merge(reports),
+            Some(PerfSub::Compare { against, no_run }) => PerfCommand::Compare { against, no_run },
+            Some(PerfSub::Comment(args)) => PerfCommand::Comment(args),
+            Some(PerfSub::History(args)) => PerfCommand::History(args),
+            Some(PerfSub::Bisect(args)) => PerfCommand::Bisect(args),
+            Some(PerfSub::BisectStep(args)) => PerfCommand::BisectStep(args),
+            Some(PerfSub::Power(args)) => PerfCommand::Power(args),
+        };
+        Ok((command, opts))
+    }
+}
+
+/// A usage error: exit code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// Options of `cargo xtask perf bisect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BisectArgs {
+    /// A revision where the benchmark is fast.
+    #[arg(long)]
+    pub(crate) good: String,
+    /// A revision where it is slow.
+    #[arg(long)]
+    pub(crate) bad: String,
+    /// The benchmark id, `area/op/case`.
+    #[arg(long)]
+    pub(crate) bench: String,
+    /// The metric to bisect on (default instructions: deterministic).
+    #[arg(long, default_value = "instructions")]
+    pub(crate) metric: String,
+}
+
+/// Options of the hidden `perf bisect-step`, the command `git bisect run` calls at each commit
+/// (with `--root` at the worktree's workspace root).
+#[derive(Debug, clap::Args)]
+pub(crate) struct StepArgs {
+    /// The benchmark id.
+    #[arg(long)]
+    pub(crate) bench: String,
+    /// The metric.
+    #[arg(long)]
+    pub(crate) metric: String,
+    /// Run only this bench target (the one holding the benchmark at good and at bad).
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// Values above this are bad.
+    #[arg(long)]
+    pub(crate) limit: f64,
+    /// The JSON Lines file each step appends its record to.
+    #[arg(long)]
+    pub(crate) log: PathBuf,
+}
+
+/// Options of `cargo xtask perf power`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PowerArgs {
+    /// Runs per injected change.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) runs: usize,
+    /// Runs of the unchanged crate against itself (A/A).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) aa_runs: usize,
+    /// Wall-clock slowdowns to inject, in percent (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "2,5,10")]
+    pub(crate) sizes: Vec<u32>,
+    /// Kinds of wall-clock slowdown (comma-separated): cpu, memory, syscall.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,memory,syscall")]
+    pub(crate) kinds: Vec<crate::perf::power::Kind>,
+    /// Skip the instruction and heap experiments.
+    #[arg(long)]
+    pub(crate) wall_only: bool,
+}
+
+/// Options of `cargo xtask perf comment`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CommentArgs {
+    /// The repository, OWNER/NAME (in a workflow: `${{ github.repository }}`).
+    #[arg(long, value_parser = parse_repo)]
+    pub(crate) repo: crate::github::Repo,
+    /// The pull request number.
+    #[arg(long)]
+    pub(crate) pr: u64,
+    /// The gate's markdown report (default: $CARGO_TARGET_DIR/perf/report.md, else target/perf/report.md).
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
+    /// Where the full report is: the URL of the perf workflow run holding the `perf-report` artifact
+    /// (default: built from GITHUB_SERVER_URL, GITHUB_REPOSITORY and GITHUB_RUN_ID when set).
+    #[arg(long, env = "HAPULSE_PERF_RUN_URL")]
+    pub(crate) run_url: Option<String>,
+    /// The published trend page to link (the perf-history workflow publishes it with GitHub Pages).
+    #[arg(long, env = "HAPULSE_PERF_HISTORY_URL")]
+    pub(crate) history_url: Option<String>,
+    /// The login the comment is posted as when the token cannot say who it is (`GET /user` refused with
+    /// 403): Actions' GITHUB_TOKEN posts as github-actions[bot], a GitHub App as `<app-slug>[bot]`. Only
+    /// a marked comment by this author (or by the login GET /user gives) is ever edited.
+    #[arg(long, env = "HAPULSE_PERF_COMMENT_AUTHOR", default_value = crate::github::ACTIONS_BOT)]
+    pub(crate) author: String,
+    /// Delay before the first retry in milliseconds (doubles per retry; tests set it to 0).
+    #[arg(long, hide = true, env = "HAPULSE_GITHUB_RETRY_BASE_MS", default_value_t = 1000)]
+    pub(crate) retry_base_ms: u64,
+}
+
+pub(crate) fn parse_repo(text: &str) -> Result<crate::github::Repo, String> {
+    match text.split_once('/') {
+        Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(crate::github::Repo { owner: owner.to_owned(), name: name.to_owned() })
+        }
+        _ => Err(format!("`{text}` is not OWNER/NAME")),
+    }
+}
+
+/// Options of `cargo xtask release`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReleaseArgs {
+    #[command(subcommand)]
+    pub(crate) command: ReleaseSub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ReleaseSub {
+    /// Run the perf gate for HEAD and, when it passes, create the annotated tag VERSION (vX.Y.Z).
+    Tag {
+        /// The version to tag, vMAJOR.MINOR.PATCH (optionally -PRERELEASE).
+        #[arg(value_parser = parse_version)]
+        version: String,
+        /// Push the tag to the remote once created.
+        #[arg(long)]
+        push: bool,
+        /// The remote to push to.
+        #[arg(long, default_value = "origin", requires = "push")]
+        remote: String,
+        /// Refuse unless HEAD is on this branch (reachable from it), e.g. origin/main: release.yml
+        /// tags only commits of the default branch.
+        #[arg(long, value_name = "REF")]
+        only_on: Option<String>,
+        /// Where the gate writes report.json (default: $CARGO_TARGET_DIR/perf/report.json, else
+        /// <repository>/target/perf/report.json).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Print the perf verdict recorded in tag VERSION; fail when it has none.
+    Verify {
+        /// The tag to check.
+        version: String,
+    },
+}
+
+pub(crate) fn parse_version(text: &str) -> Result<String, String> {
+    let bad = || format!("`{text}` is not vMAJOR.MINOR.PATCH (e.g. v1.2.3 or v1.2.3-rc.1)");
+    let rest = text.strip_prefix('v').ok_or_else(bad)?;
+    let (core, pre) = rest.split_once('-').map_or((rest, None), |(c, p)| (c, Some(p)));
+    let numbers: Vec<&str> = core.split('.').collect();
+    let numeric = |n: &&str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit());
+    let pre_ok = pre.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+    if numbers.len() == 3 && numbers.iter().all(numeric) && pre_ok { Ok(text.to_owned()) } else { Err(bad()) }
+}
+
+/// Options of `cargo xtask ha-conformance`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HaConformanceArgs {
+    /// Start Home Assistant, print `export` lines for HAPULSE_HA_URL, HAPULSE_HA_TOKEN and HAPULSE_HA_CONTROL,
+    /// and keep it running until Ctrl-C instead of running the suite.
+    #[arg(long)]
+    pub(crate) shell: bool,
+    /// Python interpreter used to create the venv (3.11 or 3.12).
+    #[arg(long, env = "HAPULSE_PYTHON", default_value = "python3")]
+    pub(crate) python: String,
+    /// Cache home for the venv (default: $XDG_CACHE_HOME, else $HOME/.cache); the venv goes below hapulse/.
+    #[arg(long, env = "HAPULSE_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Arguments for the test binary, after `--` (e.g. a test name filter).
+    #[arg(last = true)]
+    pub(crate) test_args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_must_be_v_major_minor_patch() {
+        let good = ["v0.1.0", "v10.20.30", "v1.2.3-rc.1"].map(|v| parse_version(v).is_ok());
+        let bad = ["1.2.3", "v1.2", "v1.2.x", "v1.2.3-", "v1.2.3 ", "v1..3"].map(|v| parse_version(v).is_err());
+
+        assert_eq!(good, [true; 3]);
+        assert_eq!(bad, [true; 6]);
+    }
+
+    #[test]
+    fn flags_that_do_not_go_together_are_usage_errors() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command);
+        let cases = [
+            &["cargo xtask", "perf", "--check", "--base", "main"][..],
+            &["cargo xtask", "perf", "--base", "main", "--record"][..],
+            &["cargo xtask", "perf", "bless", "--reason", "x", "--filter", "proto"][..],
+            &["cargo xtask", "perf", "bless", "--reason", "  "][..],
+        ];
+
+        let errors: Vec<String> = cases
+            .iter()
+            .map(|args| match parse(args) {
+                Ok(Command::Perf(perf)) => perf.validate().map(|_| ()).unwrap_err().to_string(),
+                other => panic!("{args:?} did not parse as perf: {other:?}"),
+            })
+            .collect();
+
+        assert_eq!(
+            errors,
+            [
+                "--check and --base do not go together",
+                "--record keeps gate runs against baselines/, not --base A/B runs",
+                "bless rewrites whole suites: --filter, --shard, --base and --check do not apply",
+                "bless needs a non-empty --reason",
+            ]
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! A/B measurement, shared by `cargo xtask perf --base REV`, the default gate (suites that cannot be
+//! compared with their committed baselines here, and the confirmation of wall regressions flagged
+//! against them) and `perf power`: instruction and heap suites run once per side (they are
+//! deterministic), wall clock runs in paired, interleaved rounds with a first pass over every
+//! benchmark and a confirmation pass over the flagged ones (`interleave`, `perf_gate::rules`).
+//! Every row names the revision it was compared with.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::checkout::{Checkout, RunSettings};
+use super::ctx::{Ctx, scope};
+use super::decision::Mode;
+use super::interleave::{PairedRun, Sides};
+use super::pipeline::{Verdicts, emit, judge, measure, prepare_tools, wall_seconds};
+use super::probe::{self, Workspace};
+use super::rules::{self, PairedEvidence, Row, Screened};
+use super::schema::{Measurement, Metric, Suite, Target};
+use super::worktree::Worktree;
+use crate::cli::{Options, usage};
+use crate::git;
+
+/// A revision checked out and ready to measure as the base of an A/B comparison.
+pub(crate) struct BaseCheckout<'a> {
+    _worktree: Worktree<'a>,
+    /// The base's workspace.
+    pub(crate) ws: Workspace,
+    /// The base as a checkout to measure.
+    pub(crate) checkout: Checkout<'a>,
+    /// How rows name it: short hash, or the revision as given and its short hash.
+    pub(crate) label: String,
+}
+
+impl<'a> BaseCheckout<'a> {
+    /// Checks `commit` out in `target/perf/ab/worktree`; it builds into its own target directory,
+    /// `target/perf/ab/target`: with a shared CARGO_TARGET_DIR its bench binaries would carry the
+    /// same names as head's and overwrite them (both sides would then measure one tree).
+    pub(crate) fn new(ctx: &'a Ctx, commit: &str, label: String) -> Result<BaseCheckout<'a>> {
+        let top = git::toplevel(&ctx.sh, &ctx.ws.root).context("A/B measurement needs a git repository")?;
+        let rel = ctx.ws.root.strip_prefix(&top).unwrap_or(Path::new("")).to_owned();
+        let worktree = Worktree::add(&ctx.sh, &ctx.ws.root, &ctx.perf_dir().join("ab").join("worktree"), commit)?;
+        let root = worktree.path.join(&rel);
+        let ws = Workspace::load(&ctx.sh, &root, &ctx.config.bench.package)
+            .with_context(|| format!("the base revision {label} has no bench package"))?;
+        let checkout = Checkout {
+            root: root.clone(),
+            target_dir: Some(ctx.perf_dir().join("ab").join("target")),
+            package_dir: ws.package_dir.clone(),
+            ..ctx.checkout("base")
+        };
+        Ok(BaseCheckout { _worktree: worktree, ws, checkout, label })
+    }
+}
+
+/// How an A/B measurement runs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AbSettings {
+    /// Short measurement (fewer rounds, criterion's quick settings for the counted suites).
+    pub(crate) quick: bool,
+    /// Only benchmark ids containing this.
+    pub(crate) filter: Option<String>,
+}
+
+impl AbSettings {
+    pub(crate) fn of(opts: &Options) -> AbSettings {
+        AbSettings { quick: opts.quick, filter: opts.filter.clone() }
+    }
+}
+
+/// What an A/B measurement produced.
+#[derive(Debug, Default)]
+pub(crate) struct AbResult {
+    /// One row per benchmark and metric, each naming the reference.
+    pub(crate) rows: Vec<Row>,
+    /// Head's figures (wall clock: the median over the rounds), for results.json and history.
+    pub(crate) head: Vec<Measurement>,
+}
+
+/// Measures `targets` of `head` against `base` (whose checkout has `base_targets`): instruction and
+/// heap suites once per side, wall clock in paired rounds with a confirmation pass. `reference`
+/// labels every row.
+pub(crate) fn measure_ab(
+    ctx: &Ctx,
+    opts: &AbSettings,
+    base: &Checkout<'_>,
+    base_targets: &[Target],
+    head: &Checkout<'_>,
+    targets: &[Target],
+    reference: &str,
+) -> Result<AbResult> {
+    let (wall, counted): (Vec<Target>, Vec<Target>) = targets.iter().cloned().partition(|t| t.suite == Suite::Wall);
+    let (shared, head_only): (Vec<Target>, Vec<Target>) = counted.into_iter().partition(|t| base_targets.contains(t));
+    for t in head_only.iter().chain(wall.iter().filter(|t| !base_targets.contains(t))) {
+        eprintln!("perf: bench target {} does not exist at {reference}: its benchmarks show as new", t.name);
+    }
+    let settings = RunSettings { quick: opts.quick, filter: opts.filter.clone(), env_padding: 0 };
+    let seconds = wall_seconds(&ctx.config, opts.quick);
+    let mut out = AbResult::default();
+    if !shared.is_empty() {
+        let mut results = measure(&[base, head], &shared, &settings, &[], seconds)?;
+        let head_ms = results.remove(1);
+        let base_ms = results.remove(0);
+        out.rows.extend(rules::compare(&head_ms, &base_ms, &[], &ctx.config, &rules::Learning::new()));
+        out.head.extend(head_ms);
+    }
+    if !head_only.is_empty() {
+        let head_ms = measure(&[head], &head_only, &settings, &[], seconds)?.remove(0);
+        out.rows.extend(rules::compare(&head_ms, &[], &[], &ctx.config, &rules::Learning::new()));
+        out.head.extend(head_ms);
+    }
+    for row in &mut out.rows {
+        row.reference = format!("A/B vs {reference}");
+    }
+    if !wall.is_empty() {
+        let sides = Sides::prepare(
+            base,
+            head,
+            &wall,
+            base_targets,
+            opts.filter.as_deref(),
+            &ctx.config.wall.calibration_prefix,
+        )?;
+        let (rows, measured) = paired_wall(ctx, opts, &sides, None, reference)?;
+        out.rows.extend(rows);
+        out.head.extend(measured);
+    }
+    Ok(out)
+}
+
+/// Paired rounds over `only` (every shared benchmark when `None`): the first pass, then a
+/// confirmation pass over what it flagged. Returns the rows and head's medians.
+fn paired_wall(
+    ctx: &Ctx,
+    opts: &AbSettings,
+    sides: &Sides<'_>,
+    only: Option<&BTreeSet<String>>,
+    reference: &str,
+) -> Result<(Vec<Row>, Vec<Measurement>)> {
+    let paired = &ctx.config.wall.paired;
+    let rounds = paired.rounds(opts.quick);
+    let settled = |id: &str, pairs: &[(f64, f64)]| rules::settled(id, pairs, &ctx.config);
+    let first = sides.run(only, rounds, paired, &settled, "A/B")?;
+    let screened = rules::screen_paired(&first.pairs, &ctx.config);
+    let flagged: BTreeSet<String> = screened.iter().filter(|s| s.flagged).map(|s| s.id.clone()).collect();
+    let confirmation = if flagged.is_empty() {
+        PairedRun::default()
+    } else {
+        eprintln!("perf: {} benchmark(s) flagged, re-measuring them: {}", flagged.len(), join(&flagged));
+        sides.run(Some(&flagged), rounds, paired, &|_: &str, _: &[(f64, f64)]| false, "confirmation")?
+    };
+    write_rounds(ctx, &first, &confirmation)?;
+    let label = format!("A/B vs {reference}");
+    let mut rows: Vec<Row> = screened
+        .iter()
+        .map(|s| {
+            let evidence = PairedEvidence {
+                first: &first.pairs[&s.id],
+                screened: s,
+                confirmation: confirmation.pairs.get(&s.id).map(Vec::as_slice),
+            };
+            rules::paired_row(&s.id, evidence, &ctx.config, &label)
+        })
+        .collect();
+    rows.extend(first.head_only.iter().map(|(id, r)| rules::one_sided_row(id, r, true, &label)));
+    rows.extend(first.base_only.iter().map(|(id, r)| rules::one_sided_row(id, r, false, &label)));
+    let head = rows
+        .iter()
+        .filter_map(|r| {
+            let target = first.targets.get(&r.id)?;
+            let value = r.current?;
+            Some(Measurement {
+                samples: Some(first.rounds as u64),
+                ..Measurement::count(&r.id, Metric::WallNs, value, target)
+            })
+        })
+        .collect();
+    Ok((rows, head))
+}
+
+/// Writes every round's figures to `target/perf/paired.json`, for anyone who wants to check a verdict.
+fn write_rounds(ctx: &Ctx, first: &PairedRun, confirmation: &PairedRun) -> Result<()> {
+    let rounds = |run: &PairedRun| -> serde_json::Value {
+        run.pairs
+            .iter()
+            .map(|(id, pairs)| (id.clone(), serde_json::json!(pairs.iter().map(|(b, h)| [b, h]).collect::<Vec<_>>())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let value = serde_json::json!({
+        "note": "median ns per iteration of each process, as [base, head] per round; rounds alternate base-first and head-first",
+        "first_pass": rounds(first),
+        "confirmation": rounds(confirmation),
+    });
+    let path = ctx.perf_dir().join("paired.json");
+    std::fs::create_dir_all(ctx.perf_dir())?;
+    std::fs::write(&path, super::json::to_canonical_string(&value)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn join(ids: &BTreeSet<String>) -> String {
+    ids.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Re-measures the wall rows that the absolute comparison called regressions, paired against the
+/// revision that holds the baselines: the row fails only when that run confirms the slowdown.
+pub(crate) fn confirm_absolute(
+    ctx: &Ctx,
+    opts: &Options,
+    base: &BaseCheckout<'_>,
+    head: &Checkout<'_>,
+    targets: &[Target],
+    flagged: &BTreeSet<String>,
+    rows: &mut [Row],
+) -> Result<()> {
+    eprintln!("perf: confirming {} wall regression(s) A/B against {}: {}", flagged.len(), base.label, join(flagged));
+    let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
+    let sides =
+        Sides::prepare(&base.checkout, head, &wall, &base.ws.targets, None, &ctx.config.wall.calibration_prefix)?;
+    let paired = &ctx.config.wall.paired;
+    let never = |_: &str, _: &[(f64, f64)]| false;
+    let run = sides.run(Some(flagged), paired.rounds(opts.quick), paired, &never, "confirmation")?;
+    let label = format!("A/B vs {}", base.label);
+    for row in rows.iter_mut().filter(|r| r.metric == Metric::WallNs && flagged.contains(&r.id)) {
+        let Some(pairs) = run.pairs.get(&row.id) else {
+            row.detail.push_str("; not confirmed A/B: the benchmark does not exist at the reference");
+            continue;
+        };
+        let screened = rules::screen_paired(&BTreeMap::from([(row.id.clone(), pairs.clone())]), &ctx.config).remove(0);
+        let screened = Screened { flagged: true, ..screened };
+        let evidence = PairedEvidence { first: pairs, screened: &screened, confirmation: Some(pairs) };
+        let absolute = format!("against the baseline {}", row.detail);
+        let mut confirmed = rules::paired_row(&row.id, evidence, &ctx.config, &label);
+        confirmed.detail = format!("{absolute}; confirmation A/B: {}", confirmed.detail);
+        *row = confirmed;
+    }
+    Ok(())
+}
+
+/// `perf --base <rev>`: every suite A/B against a revision built in a git worktree.
+pub(crate) fn run(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
+    git::toplevel(&ctx.sh, &ctx.ws.root).context("--base needs a git repository")?;
+    let commit = git::commit_of(&ctx.sh, &ctx.ws.root, rev)
+        .ok_or_else(|| usage(format!("--base `{rev}` is not a git revision")))?;
+    let mut targets = scope(ctx, opts);
+    let not_measured = prepare_tools(ctx, &mut targets)?;
+    let base = BaseCheckout::new(ctx, &commit, format!("{rev} ({})", commit.get(..7).unwrap_or(&commit)))?;
+    let head = ctx.head();
+    let result =
+        measure_ab(ctx, &AbSettings::of(opts), &base.checkout, &base.ws.targets, &head, &targets, &base.label)?;
+    let machine = probe::this_machine(&probe::environment(&ctx.sh, &ctx.ws)?);
+    let verdicts = Verdicts {
+        mode: Mode::Ab(rev.to_owned()),
+        rows: result.rows,
+        stale: Vec::new(),
+        not_measured,
+        notes: Vec::new(),
+        machine,
+    };
+    emit(&ctx.perf_dir(), &judge(ctx, opts, &result.head, verdicts)?)
+}
