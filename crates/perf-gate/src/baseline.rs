@@ -240,13 +240,7 @@ mod tests {
     }
 
     fn machine() -> Fingerprint {
-        Fingerprint {
-            cpu_model: "AMD EPYC".into(),
-            logical_cores: 2,
-            kernel: "6.1.0".into(),
-            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
-            valgrind: Some("valgrind-3.19.0".into()),
-        }
+        crate::fingerprint::epyc()
     }
 
     fn baseline() -> SuiteBaseline {

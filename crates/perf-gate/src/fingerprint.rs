@@ -44,19 +44,21 @@ impl Fingerprint {
     }
 }
 
+/// A fingerprint for tests: a 2-core AMD EPYC with rustc 1.95.0 and valgrind 3.19.0.
+#[cfg(test)]
+pub(crate) fn epyc() -> Fingerprint {
+    Fingerprint {
+        cpu_model: "AMD EPYC".into(),
+        logical_cores: 2,
+        kernel: "6.1.0".into(),
+        rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+        valgrind: Some("valgrind-3.19.0".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn epyc() -> Fingerprint {
-        Fingerprint {
-            cpu_model: "AMD EPYC".into(),
-            logical_cores: 2,
-            kernel: "6.1.0".into(),
-            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
-            valgrind: Some("valgrind-3.19.0".into()),
-        }
-    }
 
     #[test]
     fn same_machine_has_no_differences() {

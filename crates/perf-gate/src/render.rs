@@ -79,6 +79,15 @@ fn notable(row: &Row) -> bool {
     !matches!(row.verdict, Verdict::Unchanged | Verdict::Calibration)
 }
 
+/// What the run compared with and where it ran: the notes on suites measured A/B, the machine and
+/// the workspace, one line each.
+fn context(report: &Report) -> Vec<String> {
+    let notes = report.notes.iter().map(|n| format!("note: {n}"));
+    let machine = report.machine.iter().map(|m| format!("measured on: {m}"));
+    let root = report.root.iter().map(|r| format!("workspace: {r}"));
+    notes.chain(machine).chain(root).collect()
+}
+
 /// The terminal rendering: every row in an aligned table, then staleness, budgets and the summary.
 pub fn render_terminal(report: &Report) -> String {
     let header = HEADER.map(str::to_owned);
@@ -127,14 +136,8 @@ pub fn render_terminal(report: &Report) -> String {
     if !report.stale.is_empty() {
         let _ = writeln!(out, "run `{}` and commit", report.bless_command);
     }
-    for note in &report.notes {
-        let _ = writeln!(out, "note: {note}");
-    }
-    if let Some(machine) = &report.machine {
-        let _ = writeln!(out, "measured on: {machine}");
-    }
-    if let Some(root) = &report.root {
-        let _ = writeln!(out, "workspace: {root}");
+    for line in context(report) {
+        let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(out, "{}", report.summary);
     let _ = writeln!(out, "perf gate: {} · {}", outcome_text(report), mode_text(&report.mode));
@@ -172,14 +175,8 @@ pub fn render_markdown(report: &Report) -> String {
     for n in &report.not_measured {
         let _ = writeln!(head, "- **not measured**: {} suite: {}", n.suite.name(), n.reason);
     }
-    for note in &report.notes {
-        let _ = writeln!(head, "- {note}");
-    }
-    if let Some(machine) = &report.machine {
-        let _ = writeln!(head, "- measured on: {machine}");
-    }
-    if let Some(root) = &report.root {
-        let _ = writeln!(head, "- workspace: `{root}`");
+    for line in context(report) {
+        let _ = writeln!(head, "- {line}");
     }
     let exceeded: Vec<_> = report.budgets.iter().filter(|b| !b.ok).collect();
     for b in &exceeded {

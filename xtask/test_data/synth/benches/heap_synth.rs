@@ -5,10 +5,10 @@
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 fn main() {
-    let extra = benches::extra_allocs_from_env();
+    let extra = synth_benches::extra_allocs_from_env();
     let profiler = dhat::Profiler::builder().testing().build();
 
-    let sum = benches::allocate(100, extra);
+    let sum = synth_benches::allocate(100, extra);
     std::hint::black_box(sum);
 
     let stats = dhat::HeapStats::get();

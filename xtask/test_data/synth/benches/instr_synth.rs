@@ -6,19 +6,19 @@ use std::hint::black_box;
 use iai_callgrind::{LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main};
 
 #[library_benchmark]
-#[bench::small(setup = benches::iterations_from_env)]
+#[bench::small(setup = synth_benches::iterations_from_env)]
 fn sum(iterations: u64) -> u64 {
-    black_box(benches::work(iterations))
+    black_box(synth_benches::work(iterations))
 }
 
 #[library_benchmark]
 #[bench::large(setup = large_iterations)]
 fn mix(iterations: u64) -> u64 {
-    black_box(benches::work(iterations))
+    black_box(synth_benches::work(iterations))
 }
 
 fn large_iterations() -> u64 {
-    benches::BASE_ITERATIONS * 2
+    synth_benches::BASE_ITERATIONS * 2
 }
 
 library_benchmark_group!(name = synth; benchmarks = sum, mix);

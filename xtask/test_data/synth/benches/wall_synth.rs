@@ -16,18 +16,18 @@ use criterion::{BenchmarkId, Criterion, criterion_group};
 fn calibration(c: &mut Criterion) {
     // The gate divides every wall figure of this process by this one (id prefix `calibration/`).
     c.benchmark_group("calibration/spin").bench_function(BenchmarkId::from_parameter("fixed"), |b| {
-        b.iter(|| benches::work(black_box(benches::BASE_ITERATIONS)))
+        b.iter(|| synth_benches::work(black_box(synth_benches::BASE_ITERATIONS)))
     });
 }
 
 fn sum(c: &mut Criterion) {
-    let iterations = benches::iterations_from_env();
+    let iterations = synth_benches::iterations_from_env();
     let noise: u64 = std::env::var("SYNTH_WALL_NOISE_US").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let noise = Duration::from_micros(noise);
     c.benchmark_group("synth/sum").bench_function(BenchmarkId::from_parameter("small"), |b| {
         b.iter(|| {
             let started = Instant::now();
-            let out = benches::work(black_box(iterations));
+            let out = synth_benches::work(black_box(iterations));
             while started.elapsed() < noise {
                 std::hint::spin_loop();
             }
@@ -37,24 +37,24 @@ fn sum(c: &mut Criterion) {
 }
 
 /// Built on first use only: a process that runs other benchmarks (a filtered A/B round) skips it.
-static CHASE_TABLE: LazyLock<Vec<u32>> = LazyLock::new(|| benches::chase_table(benches::CHASE_ENTRIES));
+static CHASE_TABLE: LazyLock<Vec<u32>> = LazyLock::new(|| synth_benches::chase_table(synth_benches::CHASE_ENTRIES));
 
 fn chase(c: &mut Criterion) {
-    let steps = benches::chase_steps_from_env();
+    let steps = synth_benches::chase_steps_from_env();
     let mut at = 0;
     c.benchmark_group("synth/chase").bench_function(BenchmarkId::from_parameter("large"), |b| {
         let table = CHASE_TABLE.as_slice();
         b.iter(|| {
-            at = benches::chase(black_box(table), at, steps);
+            at = synth_benches::chase(black_box(table), at, steps);
             at
         })
     });
 }
 
 fn syscall(c: &mut Criterion) {
-    let (units, syscalls) = benches::syscall_loop_from_env();
+    let (units, syscalls) = synth_benches::syscall_loop_from_env();
     c.benchmark_group("synth/syscall").bench_function(BenchmarkId::from_parameter("loop"), |b| {
-        b.iter(|| benches::syscall_loop(black_box(units), syscalls))
+        b.iter(|| synth_benches::syscall_loop(black_box(units), syscalls))
     });
 }
 
@@ -74,8 +74,8 @@ fn median_ns(mut f: impl FnMut(), per_batch: u32) -> f64 {
 }
 
 fn probe() {
-    let syscall_ns = median_ns(|| _ = black_box(benches::syscall_loop(0, 1)), 200);
-    let unit_ns = median_ns(|| _ = black_box(benches::work(black_box(1_000))), 20) / 1_000.0;
+    let syscall_ns = median_ns(|| _ = black_box(synth_benches::syscall_loop(0, 1)), 200);
+    let unit_ns = median_ns(|| _ = black_box(synth_benches::work(black_box(1_000))), 20) / 1_000.0;
     println!("syscall_ns {syscall_ns}\nwork_unit_ns {unit_ns}");
 }
 
