@@ -245,7 +245,9 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
         .ok_or_else(|| usage(format!("--base `{rev}` is not a git revision")))?;
     let mut targets = scope(ctx, opts);
     let not_measured = prepare_tools(ctx, &mut targets)?;
-    let base = BaseCheckout::new(ctx, &commit, format!("{rev} ({})", commit.get(..7).unwrap_or(&commit)))?;
+    let short = commit.get(..7).unwrap_or(&commit);
+    let label = if commit.starts_with(rev) { short.to_owned() } else { format!("{rev} ({short})") };
+    let base = BaseCheckout::new(ctx, &commit, label)?;
     let head = ctx.head();
     let result =
         measure_ab(ctx, &AbSettings::of(opts), &base.checkout, &base.ws.targets, &head, &targets, &base.label)?;
