@@ -72,8 +72,17 @@ fn dispatch(command: PerfCommand, opts: &Options) -> Result<u8> {
         PerfCommand::Bisect(args) => bisect::run(&Ctx::new(opts)?, opts, &args),
         PerfCommand::BisectStep(args) => Ok(bisect::step(opts, &args)),
         PerfCommand::Power(args) => {
+            // Reports go to this workspace's target/perf (or $CARGO_TARGET_DIR/perf); the synthetic
+            // crate, its own workspace, builds below it rather than in the source tree.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| default_root().join("target"), std::path::PathBuf::from);
             let root = opts.root.clone().unwrap_or_else(|| power::synth_root(&default_root()));
-            power::run(&Ctx::new(&Options { root: Some(root), ..opts.clone() })?, &args, opts.quick)
+            let mut ctx = Ctx::new(&Options { root: Some(root), ..opts.clone() })?;
+            if std::env::var_os("CARGO_TARGET_DIR").is_none_or(|d| d.is_empty()) {
+                ctx.ws.target_dir = target.join("perf").join("synth-target");
+            }
+            power::run(&ctx, &args, opts.quick, &target.join("perf"))
         }
     }
 }

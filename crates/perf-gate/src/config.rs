@@ -44,7 +44,7 @@ impl Rule {
             Metric::Instructions => rule(0.005, 3.0, 0.0, true),
             // The cache model is sensitive to code layout: reported, but advisory by default.
             Metric::EstimatedCycles => rule(0.02, 3.0, 0.0, false),
-            Metric::WallNs => rule(0.03, 0.0, 0.0, true),
+            Metric::WallNs => rule(0.025, 0.0, 0.0, true),
             Metric::HeapTotalBlocks => rule(0.0, 0.0, 0.0, true),
             Metric::HeapTotalBytes | Metric::HeapMaxBytes => rule(0.0, 0.0, 64.0, true),
         }
@@ -169,7 +169,7 @@ impl Default for PairedConfig {
             process: CriterionSettings { warm_up_s: 0.05, measurement_s: 0.2, sample_size: 10 },
             statistic: Statistic::Min,
             confidence: 0.95,
-            false_discovery_rate: 0.05,
+            false_discovery_rate: 0.10,
             confirm_alpha: 0.05,
             decisive: 0.10,
         }

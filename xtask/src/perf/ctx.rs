@@ -66,7 +66,7 @@ impl Ctx {
             raw_dir: self.perf_dir().join("raw").join(label),
             label: label.to_owned(),
             config: &self.config,
-            target_dir: None,
+            target_dir: Some(self.ws.target_dir.clone()),
             package_dir: self.ws.package_dir.clone(),
             env: Vec::new(),
         }

@@ -208,8 +208,8 @@ fn is_target(row: &Row, target: Option<&(String, Metric)>) -> bool {
     target.is_some_and(|(id, metric)| row.id == *id && row.metric == *metric)
 }
 
-/// Runs every experiment and writes power.json and power.md; `ctx` is the synthetic crate's.
-pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
+/// Runs every experiment and writes power.json and power.md into `out`; `ctx` is the synthetic crate's.
+pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Result<u8> {
     anyhow::ensure!(args.runs > 0 && args.aa_runs > 0, "--runs and --aa-runs must be at least 1");
     let started = Instant::now();
     let probe_bench = ctx.checkout("head");
@@ -299,7 +299,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool) -> Result<u8> {
         experiments: outcomes,
     };
     let markdown = render_markdown(&report);
-    let dir = ctx.perf_dir();
+    let dir = out.to_owned();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("power.json"), json::to_canonical_string(&report)?).context("writing power.json")?;
     std::fs::write(dir.join("power.md"), &markdown).context("writing power.md")?;
