@@ -890,3 +890,119 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // A counting global allocator cannot be written without `unsafe`; it only forwards to
+    // `System`, counts on the current thread, and lives in this crate's unit-test binary alone.
+    #![allow(unsafe_code)]
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    use ha_state::ChangeReport;
+
+    use super::*;
+    use crate::stream::{RingReceiver, ring};
+
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // Forwards to the system allocator and only bumps a thread-local counter.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    fn allocations_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let before = ALLOCATIONS.with(Cell::get);
+        let out = f();
+        (out, ALLOCATIONS.with(Cell::get) - before)
+    }
+
+    /// The subscription id the tests' mirror has on the wire.
+    const MIRROR: u64 = 5;
+
+    /// A connection task holding one mirror on wire id [`MIRROR`] (no connection: only frames are
+    /// fed to it), and the mirror's change stream.
+    fn actor_with_a_mirror() -> (Actor, RingReceiver<ChangeReport>) {
+        let cfg = ClientConfig::new("ws://127.0.0.1:1", ha_proto::Secret::new("token".to_owned())).unwrap();
+        let stats = Arc::new(Stats::default());
+        let (state, _) = watch::channel(ConnectionState::Reconnecting { reason: DisconnectReason::Shutdown });
+        let shared = Arc::new(Shared { stats: Arc::clone(&stats), state, fatal: OnceLock::new() });
+        let (_requests_tx, requests) = mpsc::unbounded_channel();
+        let mut actor = Actor::new(cfg, shared, requests);
+        let (changes, changes_rx) = ring(1024, stats);
+        let sink = Sink::Entities(MirrorSink {
+            store: Arc::new(RwLock::new(EntityStore::new())),
+            changes,
+            snapshots: watch::channel(0).0,
+            needs_snapshot: true,
+            pending: None,
+            freshness: FreshnessTx::new().0,
+        });
+        let body = encode(&Command::SubscribeEntities { entity_ids: None });
+        let sub = Subscription {
+            kind: CommandKind::SubscribeEntities,
+            body,
+            sink,
+            wire_id: Some(MIRROR),
+            retry_at: None,
+            refusals: 0,
+        };
+        actor.subs.insert(1, sub);
+        actor.wire.insert(MIRROR, 1);
+        (actor, changes_rx)
+    }
+
+    #[test]
+    fn a_coalesced_frame_allocates_only_its_report_and_what_the_mirror_keeps() {
+        // arrange: a mirror of 200 fixture entities, and 8 of their changes coalesced into one frame
+        // as Home Assistant writes them (the id after each payload)
+        let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 200);
+        let (mut actor, _changes) = actor_with_a_mirror();
+        actor.on_text(&ha_fixtures::compressed_snapshot_message(&states, MIRROR)).unwrap();
+        let diffs = ha_fixtures::compressed_diff_messages(3, &states, 16, MIRROR);
+        let (warm_up, measured) = (format!("[{}]", diffs[..8].join(",")), format!("[{}]", diffs[8..].join(",")));
+        actor.on_text(&warm_up).unwrap();
+        let kept: usize = diffs[8..]
+            .iter()
+            .map(|text| {
+                let frame = ha_proto::CompressedEventFrame::parse(text).unwrap().unwrap();
+                let (_, diff) = &frame.event.changed[0];
+                // The decoded diff's Vecs (`changed`, `+.a`, `-.a`) and a box per attribute value
+                // the mirror keeps.
+                1 + diff.additions.as_ref().map_or(0, |a| a.attributes.as_ref().map_or(0, |p| 1 + p.0.len()))
+                    + diff.removals.as_ref().map_or(0, |r| usize::from(!r.attributes.is_empty()))
+            })
+            .sum();
+
+        // act
+        let (outcome, count) = allocations_during(|| actor.on_text(&measured));
+
+        // assert: beyond what each change keeps or decodes (counted above), the frame's change
+        // report and its list's growth; no message list, no copy of the frame or of its elements
+        // (10 here; the two-pass decode of arrays before 2026-12-05 took 21)
+        assert!(outcome.is_ok());
+        let budget = kept + 3;
+        assert!(count <= budget, "{count} allocations for a frame of 8 changes, budget {budget}");
+    }
+}
