@@ -77,14 +77,6 @@ fn apply_frame(mut input: Updates) -> (usize, Updates) {
 }
 
 #[library_benchmark]
-#[bench::c1(args = (1), setup = frames)]
-#[bench::c8(args = (8), setup = frames)]
-#[bench::c64(args = (64), setup = frames)]
-fn apply_frame_one_pass(mut input: Updates) -> (usize, Updates) {
-    (black_box(hot::apply_frames_one_pass(&mut input.store, inputs::SUB_ID, &input.messages)), input)
-}
-
-#[library_benchmark]
 #[bench::light(args = ("light"), setup = loaded_store)]
 #[bench::sensor(args = ("sensor"), setup = loaded_store)]
 fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityStore) {
@@ -93,7 +85,7 @@ fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityS
 
 library_benchmark_group!(
     name = state;
-    benchmarks = load_states, load_compressed, apply_compressed, apply_state_changed, apply_frame, apply_frame_one_pass, query_domain
+    benchmarks = load_states, load_compressed, apply_compressed, apply_state_changed, apply_frame, query_domain
 );
 
 main!(library_benchmark_groups = state);

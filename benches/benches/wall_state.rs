@@ -98,14 +98,6 @@ fn frames(c: &mut Criterion) {
         });
     }
     group.finish();
-    let mut group = c.benchmark_group("state/apply_frame_one_pass");
-    group.throughput(Throughput::Elements(FRAME_CHANGES as u64));
-    for (case, per_frame) in FRAME_CASES {
-        let mut input = inputs::coalesced_frames(ha_fixtures::SMALL, per_frame, FRAME_CHANGES);
-        group.bench_function(BenchmarkId::from_parameter(case), |b| {
-            b.iter(|| hot::apply_frames_one_pass(&mut input.store, inputs::SUB_ID, black_box(&input.messages)))
-        });
-    }
 }
 
 fn query(c: &mut Criterion) {

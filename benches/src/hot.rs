@@ -87,48 +87,16 @@ pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], r
 }
 
 /// One WebSocket text frame of a `subscribe_entities` subscription (`sub_id`) decoded and applied
-/// to its mirror the way ha-client's connection task does it (`conn.rs`, `on_text`): first the
-/// one-pass decode of a frame holding one event ([`CompressedEventFrame::parse_if`], asked whether
-/// the id is the mirror's); any other frame (a coalesced array) through [`Frame::parse`], each event
-/// of the mirror then decoded with [`CompressedEvent::parse`]. Every change of the frame goes into
-/// one new [`ChangeReport`], which the client pushes to the mirror's change stream (here it is
-/// returned, and dropped by the caller as the stream's consumer would).
+/// to its mirror the way ha-client's connection task does it (`conn.rs`, `on_text`): one pass over
+/// the whole frame, coalesced arrays included ([`Frame::parse_each`], asked whether an id is the
+/// mirror's), each event applied as it is decoded. Every change of the frame goes into one new
+/// [`ChangeReport`], which the client pushes to the mirror's change stream (here it is returned,
+/// and dropped by the caller as the stream's consumer would).
 ///
 /// # Panics
 /// When the frame is malformed or a change names an entity the store does not hold (benchmark
 /// inputs never are or do; the client resyncs instead).
 pub fn apply_frame(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
-    let mut report = ChangeReport::new();
-    if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, |id| id == sub_id) {
-        store.apply_compressed_into(&frame.event, &mut report).expect("fixture diffs apply");
-    } else {
-        let frame = Frame::parse(text).expect("fixture frames parse");
-        assert!(frame.errors.is_empty(), "fixture frame has bad messages: {:?}", frame.errors);
-        for message in &frame.messages {
-            if let ServerMessage::Event { id, event } = message
-                && *id == sub_id
-            {
-                let diff = CompressedEvent::parse(event.get()).expect("fixture diffs parse");
-                store.apply_compressed_into(&diff, &mut report).expect("fixture diffs apply");
-            }
-        }
-    }
-    assert!(report.unknown.is_empty(), "a fixture change names an entity the store does not hold");
-    report
-}
-
-/// [`apply_frame`] for each of `frames` in order; returns the number of entity changes applied.
-pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
-    frames.iter().map(|text| apply_frame(store, sub_id, text).len()).sum()
-}
-
-/// The same as [`apply_frame`] with the one-pass decoder of whole frames, coalesced arrays
-/// included ([`Frame::parse_each`]): what the connection task does once it decodes frames that way
-/// (the proposed change to `conn.rs`, measured here before it lands).
-///
-/// # Panics
-/// As [`apply_frame`].
-pub fn apply_frame_one_pass(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
     let mut report = ChangeReport::new();
     Frame::parse_each(
         text,
@@ -145,9 +113,9 @@ pub fn apply_frame_one_pass(store: &mut EntityStore, sub_id: u64, text: &str) ->
     report
 }
 
-/// [`apply_frame_one_pass`] for each of `frames` in order; returns the number of entity changes applied.
-pub fn apply_frames_one_pass(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
-    frames.iter().map(|text| apply_frame_one_pass(store, sub_id, text).len()).sum()
+/// [`apply_frame`] for each of `frames` in order; returns the number of entity changes applied.
+pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> usize {
+    frames.iter().map(|text| apply_frame(store, sub_id, text).len()).sum()
 }
 
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
@@ -227,18 +195,6 @@ mod tests {
 
         assert_eq!((a, b), (200, 200));
         assert_eq!(single.store, coalesced.store);
-    }
-
-    #[test]
-    fn the_one_pass_frame_path_gives_the_mirror_of_the_two_pass_one() {
-        let mut two_pass = inputs::coalesced_frames(ha_fixtures::SMALL, 8, 200);
-        let mut one_pass = two_pass.clone();
-
-        let a = apply_frames(&mut two_pass.store, inputs::SUB_ID, &two_pass.messages);
-        let b = apply_frames_one_pass(&mut one_pass.store, inputs::SUB_ID, &one_pass.messages);
-
-        assert_eq!((a, b), (200, 200));
-        assert_eq!(two_pass.store.to_states(), one_pass.store.to_states());
     }
 
     #[test]

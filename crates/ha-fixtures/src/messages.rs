@@ -50,7 +50,7 @@ pub fn state_changed_message(old: &State, new: &State, sub_id: u64) -> String {
         time_fired: new.last_updated,
         context: new.context.clone(),
     };
-    ServerMessage::Event { id: sub_id, event: RawJson::from_value(&event) }.to_json()
+    id_last_event_message(&event, sub_id)
 }
 
 /// The compressed `subscribe_entities` event of one change (`{"c": {id: {"+": .., "-": ..}}}`).
@@ -59,7 +59,16 @@ pub fn compressed_diff_message(old: &State, new: &State, sub_id: u64) -> String 
         changed: vec![(EntityKey::from(&new.entity_id), StateDiff::between(old, new))],
         ..CompressedEvent::default()
     };
-    ServerMessage::Event { id: sub_id, event: RawJson::from_value(&event) }.to_json()
+    id_last_event_message(&event, sub_id)
+}
+
+/// An event message as Home Assistant 2024.3.3 writes the events it caches (`subscribe_entities`
+/// diffs, and bus events such as `state_changed` for `subscribe_events`): compact, the id after
+/// the payload (`{"type":"event","event":{...},"id":N}`, captured by `cargo xtask ha-conformance`;
+/// ha-sim sends them the same way). Snapshots and results put the id first.
+fn id_last_event_message(event: &impl serde::Serialize, sub_id: u64) -> String {
+    let event = serde_json::to_string(event).expect("events serialise");
+    format!(r#"{{"type":"event","event":{event},"id":{sub_id}}}"#)
 }
 
 /// `count` `state_changed` event messages on subscription `sub_id`: the changes of

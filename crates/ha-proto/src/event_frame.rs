@@ -72,6 +72,10 @@ impl<'a> CompressedEventFrame<'a> {
     /// `wanted(id)` is asked once the message is known to be an event with that id, before its
     /// `event` is decoded, and `Ok(None)` is returned when it says no (so events of other
     /// subscriptions cost only a look at their envelope, and their payload is not judged).
+    /// One exception: in Home Assistant's order for diffs (`{"type":"event","event":{"c":...},"id":N}`,
+    /// the id last) a payload that starts like a compressed event is decoded first, and `wanted`
+    /// asked after it; a payload that does not decode is left to the envelope decoder, so it
+    /// is still judged only for a wanted id.
     /// It may be asked again about the same id (for a frame that turns out to need the slower
     /// decoder), so it should answer from state that the decoding does not change.
     pub fn parse_if(text: &'a str, mut wanted: impl FnMut(u64) -> bool) -> Result<Option<Self>, ProtoError> {
@@ -88,6 +92,14 @@ impl<'a> CompressedEventFrame<'a> {
             }
             // Another field after `event`, or bad input: the envelope decoder decides (and
             // positions errors in the frame).
+        }
+        // Home Assistant's order for diffs: the payload first, then the id. The payload is decoded
+        // before `wanted` can be asked; a decline after it costs that decoding, nothing else.
+        if let Some(payload) = id_last_envelope(text)
+            && let Some((event, id, tail)) = payload_then_id(payload)
+            && tail.trim_start_matches(JSON_WHITESPACE).is_empty()
+        {
+            return Ok(wanted(id).then_some(CompressedEventFrame { id, event }));
         }
         let declined = Cell::new(false);
         let mut de = serde_json::Deserializer::from_str(text);
@@ -117,6 +129,33 @@ pub(crate) fn home_assistant_envelope(text: &str) -> Option<(u64, &str)> {
     }
     let id = digits.parse().ok()?;
     Some((id, rest.strip_prefix(r#","type":"event","event":"#)?))
+}
+
+/// The text after `"event":` when `text` starts exactly as Home Assistant writes the events it
+/// caches (`subscribe_entities` diffs, bus events): `{"type":"event","event":`, the id coming
+/// after the payload (captured from homeassistant 2024.3.3, see ha-sim's `Out::BusEvent`), and the
+/// payload starts as a compressed-state event does (`{"a":`, `{"c":` or `{"r":`), so that other
+/// subscriptions' bus events (`{"event_type":...`) are not decoded as one on speculation.
+pub(crate) fn id_last_envelope(text: &str) -> Option<&str> {
+    let payload = text.strip_prefix(r#"{"type":"event","event":"#)?;
+    let looks_compressed = [r#"{"c":"#, r#"{"a":"#, r#"{"r":"#].iter().any(|start| payload.starts_with(start));
+    looks_compressed.then_some(payload)
+}
+
+/// The compressed event at the start of `payload`, the id that follows it exactly as Home
+/// Assistant writes it (`,"id":<digits>`), and the text after the envelope's closing brace (only
+/// whitespace may come before the brace); `None` for anything else, decoded or not.
+pub(crate) fn payload_then_id(payload: &str) -> Option<(CompressedEvent<'_>, u64, &str)> {
+    let mut values = serde_json::Deserializer::from_str(payload).into_iter::<CompressedEvent<'_>>();
+    let event = values.next()?.ok()?;
+    let rest = payload[values.byte_offset()..].strip_prefix(r#","id":"#)?;
+    let (digits, rest) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    let id = digits.parse().ok()?;
+    let tail = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
+    Some((event, id, tail))
 }
 
 /// The compressed event at the start of `payload` when only the envelope's closing brace (and
@@ -340,6 +379,40 @@ mod tests {
 
         assert_like_two_passes(DIFF, &decoded);
         assert_eq!((decoded.id, decoded.event.len()), (7, 2));
+    }
+
+    #[test]
+    fn home_assistants_diff_order_with_the_id_last_decodes_like_the_two_passes() {
+        let text = r#"{"type":"event","event":{"c":{"light.a":{"+":{"s":"on","lc":1683832800.5}}}},"id":7}"#;
+
+        let decoded = one_pass(text);
+
+        assert_like_two_passes(text, &decoded);
+        assert_eq!((decoded.id, decoded.event.len()), (7, 1));
+    }
+
+    #[test]
+    fn an_unwanted_subscription_with_the_id_last_is_declined() {
+        let text = r#"{"type":"event","event":{"c":{"light.a":{"+":{"s":"on"}}}},"id":9}"#;
+        let mut asked = Vec::new();
+
+        let decoded = CompressedEventFrame::parse_if(text, |id| {
+            asked.push(id);
+            id == 7
+        });
+
+        assert_eq!(decoded.unwrap(), None);
+        assert_eq!(asked, [9]);
+    }
+
+    #[test]
+    fn a_bus_event_with_the_id_last_is_not_decoded_on_speculation() {
+        // A `subscribe_events` event: not a compressed event, so the payload must not be judged.
+        let text = r#"{"type":"event","event":{"event_type":"state_changed","data":{}},"id":9}"#;
+
+        let decoded = CompressedEventFrame::parse_if(text, |id| id == 7);
+
+        assert_eq!(decoded.unwrap(), None);
     }
 
     #[test]

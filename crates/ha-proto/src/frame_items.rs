@@ -7,7 +7,9 @@
 //! [`CompressedEvent::parse`]. Here each element that starts exactly as Home Assistant's compact
 //! encoder writes an event message (`{"id":N,"type":"event","event":`) of a wanted subscription has
 //! only its payload decoded, straight into [`CompressedEvent`], and the walk continues after its
-//! closing brace. Any other element (a result, a pong, another subscription's event, keys in
+//! closing brace. So has an element in the order Home Assistant writes its diffs in
+//! (`{"type":"event","event":{"c":...},"id":N}`, the id last): the payload is decoded first, then
+//! the id read and asked about. Any other element (a result, a pong, another subscription's event, keys in
 //! another order) is decoded as `Frame::parse` decodes it, and any element the fast decoder rejects
 //! is decoded again that way, so errors read exactly as the two passes report them.
 
@@ -15,7 +17,10 @@ use serde_json::value::RawValue;
 
 use crate::compressed::CompressedEvent;
 use crate::error::ProtoError;
-use crate::event_frame::{CompressedEventFrame, JSON_WHITESPACE, home_assistant_envelope, payload_then_brace};
+use crate::event_frame::{
+    CompressedEventFrame, JSON_WHITESPACE, home_assistant_envelope, id_last_envelope, payload_then_brace,
+    payload_then_id,
+};
 use crate::server_msg::{Frame, MessageFields, ServerMessage, decode_message};
 
 /// One message of a frame, as [`Frame::parse_each`] hands it over.
@@ -26,10 +31,18 @@ pub enum FrameItem<'a> {
     Compressed(CompressedEventFrame<'a>),
     /// Any other message, as [`Frame::parse`] decodes it.
     Message(ServerMessage<'a>),
-    /// A message that is not a valid message (as in [`Frame::errors`], naming its index), or an
-    /// event of a wanted subscription whose payload is not a compressed-state event (the error
-    /// [`CompressedEvent::parse`] gives for it). The other messages are still handed over.
+    /// A message that is not a valid message (as in [`Frame::errors`], naming its index, and its
+    /// id when that can be read). The other messages are still handed over.
     Invalid(ProtoError),
+    /// An event of a wanted subscription whose payload is not a compressed-state event: the
+    /// subscription's id and the error [`CompressedEvent::parse`] gives for the payload. The
+    /// message itself was valid, so only that subscription is concerned.
+    BadEvent {
+        /// The subscribing command's id.
+        id: u64,
+        /// Why the payload is not a compressed-state event.
+        error: ProtoError,
+    },
 }
 
 impl<'a> Frame<'a> {
@@ -39,7 +52,7 @@ impl<'a> Frame<'a> {
     /// Nothing is collected, so a frame costs no allocation of its own.
     ///
     /// Messages come out as [`Frame::parse`] gives them, except that a wanted event comes
-    /// decoded (or as [`FrameItem::Invalid`] when its payload is not a compressed event), and
+    /// decoded (or as [`FrameItem::BadEvent`] when its payload is not a compressed event), and
     /// that a message that is not valid comes as [`FrameItem::Invalid`] in its place in the frame
     /// rather than after every valid one.
     ///
@@ -49,8 +62,9 @@ impl<'a> Frame<'a> {
     /// `Frame::parse` (a mirror can: a broken frame ends the connection, and the reconnect
     /// replaces the mirror with a fresh snapshot).
     ///
-    /// `wanted` is asked with the id of each event message before its payload is decoded; it may be
-    /// asked again about the same id (see [`CompressedEventFrame::parse_if`]), so it should answer
+    /// `wanted` is asked with the id of each event message before its payload is decoded (in Home
+    /// Assistant's order for diffs, the id last, after a payload that starts like a compressed
+    /// event was decoded on speculation); it may be asked again about the same id (see [`CompressedEventFrame::parse_if`]), so it should answer
     /// from state the decoding does not change.
     ///
     /// ```
@@ -122,6 +136,17 @@ fn element<'a>(
         // name another one).
         return generic_element(text, index, &mut |other| if other == id { asked } else { wanted(other) }, each);
     }
+    // Home Assistant's order for diffs, the id after the payload: decoded on speculation (only
+    // payloads that start like a compressed event), then handed over if the id is wanted.
+    if let Some(payload) = id_last_envelope(text)
+        && let Some((event, id, after)) = payload_then_id(payload)
+    {
+        if wanted(id) {
+            each(FrameItem::Compressed(CompressedEventFrame { id, event }));
+            return Some(after);
+        }
+        return generic_element(text, index, &mut |other| other != id && wanted(other), each);
+    }
     generic_element(text, index, wanted, each)
 }
 
@@ -180,7 +205,7 @@ fn hand_over<'a>(
         ServerMessage::Event { id, event } => match event.as_borrowed() {
             Some(raw) if wanted(id) => each(match CompressedEvent::parse(raw.get()) {
                 Ok(event) => FrameItem::Compressed(CompressedEventFrame { id, event }),
-                Err(e) => FrameItem::Invalid(e),
+                Err(error) => FrameItem::BadEvent { id, error },
             }),
             _ => each(FrameItem::Message(ServerMessage::Event { id, event })),
         },

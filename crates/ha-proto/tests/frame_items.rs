@@ -42,6 +42,7 @@ fn seen(item: FrameItem<'_>) -> Seen {
         FrameItem::Compressed(frame) => compressed(frame.id, &frame.event),
         FrameItem::Message(message) => Seen::Message(message.into_owned()),
         FrameItem::Invalid(error) => Seen::Invalid(error.to_string()),
+        FrameItem::BadEvent { error, .. } => Seen::Invalid(error.to_string()),
     }
 }
 
@@ -137,6 +138,19 @@ fn coalesced_frames() -> &'static [String] {
             r#"{"id":10,"type":"pong"}"#.to_owned(),
             r#"{"id":4,"type":"event","event":{"c":{"light.x":{"+":{"s":"on"}}}}}"#.to_owned(),
         ];
+        // The fixtures write diffs as Home Assistant does (the id last); every third one is put
+        // in the other order (the id first, as snapshots come) so both fast envelopes are walked.
+        let diffs: Vec<String> = diffs
+            .into_iter()
+            .enumerate()
+            .map(|(i, diff)| match (i % 3, diff.strip_prefix(r#"{"type":"event","event":"#)) {
+                (0, Some(rest)) => {
+                    let payload = rest.strip_suffix(&format!(r#","id":{MIRROR}}}"#)).expect("the id last");
+                    format!(r#"{{"id":{MIRROR},"type":"event","event":{payload}}}"#)
+                }
+                _ => diff,
+            })
+            .collect();
         diffs
             .chunks(8)
             .enumerate()
@@ -204,6 +218,25 @@ fn a_wanted_event_that_is_not_a_compressed_event_is_invalid_and_the_others_are_k
 
     assert!(matches!(&items[0], Seen::Invalid(e) if e.contains("compressed state event")), "{items:?}");
     assert_eq!(items[1], Seen::Message(ServerMessage::Pong { id: 8 }));
+}
+
+#[test]
+fn a_wanted_event_that_is_not_a_compressed_event_names_its_subscription() {
+    let text = r#"[{"id":8,"type":"pong"},{"id":3,"type":"event","event":{"c":{"Bad.Id":{}}}}]"#;
+    let mut bad = Vec::new();
+
+    Frame::parse_each(
+        text,
+        |id| id == MIRROR,
+        |item| {
+            if let FrameItem::BadEvent { id, .. } = item {
+                bad.push(id);
+            }
+        },
+    )
+    .unwrap();
+
+    assert_eq!(bad, [MIRROR]);
 }
 
 #[test]
