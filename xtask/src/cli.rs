@@ -2,6 +2,7 @@
 //! checks of which flags go together. Subcommand modules receive these values and only run.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -23,7 +24,7 @@ pub(crate) enum Command {
     /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
     HaConformance(HaConformanceArgs),
     /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
-    Load(crate::load::Args),
+    Load(LoadArgs),
     /// Performance-validated release tags: `release tag vX.Y.Z [--push]`, `release verify vX.Y.Z`.
     Release(ReleaseArgs),
 }
@@ -396,6 +397,55 @@ pub(crate) struct HaConformanceArgs {
     pub(crate) test_args: Vec<String>,
 }
 
+/// Arguments of `cargo xtask load`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// How long to hold 80% of the maximum sustainable rate (after a warm-up), e.g. 20s, 60s.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// A soak run: hold this long instead of --duration, e.g. 30m.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) soak: Option<Duration>,
+    /// Entities of the simulated installation.
+    #[arg(long, default_value_t = 16_384)]
+    pub(crate) entities: usize,
+    /// Skip the ramp and hold this rate.
+    #[arg(long)]
+    pub(crate) rate: Option<f64>,
+    /// Concurrent call_service callers during the hold.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) callers: usize,
+    /// Do not build the binaries (use what is in the target directory).
+    #[arg(long)]
+    pub(crate) no_build: bool,
+    /// Rates (changes/s) of the CPU steps with the bare client, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+    pub(crate) cpu_rates: Vec<f64>,
+    /// How long each CPU step measures (after a 5 s warm-up).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub(crate) cpu_seconds: Duration,
+    /// Skip the CPU steps.
+    #[arg(long)]
+    pub(crate) no_cpu: bool,
+}
+
+/// Parses `500ms`, `20s`, `30m`, `1h`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid number in {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unit of {s:?} must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,5 +486,25 @@ mod tests {
                 "bless needs a non-empty --reason",
             ]
         );
+    }
+
+    #[test]
+    fn durations_take_the_documented_units() {
+        let parsed: Vec<_> = ["20s", "30m", "500ms", "1h"].iter().map(|s| parse_duration(s).unwrap()).collect();
+
+        assert_eq!(
+            parsed,
+            [20, 1800, 0, 3600]
+                .map(Duration::from_secs)
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if i == 2 { Duration::from_millis(500) } else { *d })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn duration_without_unit_is_refused() {
+        assert!(parse_duration("20").is_err());
     }
 }

@@ -41,6 +41,7 @@ use xshell::{Shell, cmd};
 
 use self::procs::{Children, Driver};
 use self::report::{LoadFile, Probe, budgets_from_perf_toml, sustained};
+use crate::cli::LoadArgs as Args;
 
 /// Highest rate the ramp offers (2,000 doubled nine times): far above what one client on this
 /// machine applies, it only bounds the run's length should nothing ever fall behind.
@@ -49,55 +50,6 @@ pub(crate) const RAMP_MAX: f64 = 1_024_000.0;
 const RAMP_START: f64 = 2_000.0;
 /// Warm-up of each CPU step, after the snapshot.
 const CPU_WARMUP: Duration = Duration::from_secs(5);
-
-/// Arguments of `cargo xtask load`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// How long to hold 80% of the maximum sustainable rate (after a warm-up), e.g. 20s, 60s.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    duration: Duration,
-    /// A soak run: hold this long instead of --duration, e.g. 30m.
-    #[arg(long, value_parser = parse_duration)]
-    soak: Option<Duration>,
-    /// Entities of the simulated installation.
-    #[arg(long, default_value_t = 16_384)]
-    entities: usize,
-    /// Skip the ramp and hold this rate.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Concurrent call_service callers during the hold.
-    #[arg(long, default_value_t = 32)]
-    callers: usize,
-    /// Do not build the binaries (use what is in the target directory).
-    #[arg(long)]
-    no_build: bool,
-    /// Rates (changes/s) of the CPU steps with the bare client, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
-    cpu_rates: Vec<f64>,
-    /// How long each CPU step measures (after a 5 s warm-up).
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
-    cpu_seconds: Duration,
-    /// Skip the CPU steps.
-    #[arg(long)]
-    no_cpu: bool,
-}
-
-/// Parses `500ms`, `20s`, `30m`, `1h`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h"))?;
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid number in {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("unit of {s:?} must be ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
 
 /// The warm-up before the measured hold: half the hold, between 10 and 60 seconds (the mirror,
 /// the allocator's arenas and the metrics' windows fill up first; the slope is measured after).
@@ -213,31 +165,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_take_the_documented_units() {
-        let parsed: Vec<_> = ["20s", "30m", "500ms", "1h"].iter().map(|s| parse_duration(s).unwrap()).collect();
-
-        assert_eq!(
-            parsed,
-            [20, 1800, 0, 3600]
-                .map(Duration::from_secs)
-                .iter()
-                .enumerate()
-                .map(|(i, d)| if i == 2 { Duration::from_millis(500) } else { *d })
-                .collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
     fn the_ramp_doubles_past_64k_up_to_its_bound() {
         let rates: Vec<f64> = ramp_rates().collect();
 
         assert_eq!(rates.len(), 10);
         assert_eq!((rates[0], rates[6], rates[9]), (2_000.0, 128_000.0, RAMP_MAX));
-    }
-
-    #[test]
-    fn duration_without_unit_is_refused() {
-        assert!(parse_duration("20").is_err());
     }
 
     #[test]

@@ -28,19 +28,6 @@ pub(crate) use perf_gate::{
     baseline, budgets, config, decision, fingerprint, history, json, rules, schema, shard, stats,
 };
 
-pub(crate) use config::LoadBudgets;
-
-/// Reads `perf.toml` (defaults when absent), for other subcommands that share its settings.
-pub(crate) fn read_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
-    config::Config::load(path)
-}
-
-/// Parses `perf.toml` text.
-#[cfg(test)]
-pub(crate) fn parse_config(text: &str) -> anyhow::Result<config::Config> {
-    config::Config::parse(text)
-}
-
 use std::process::ExitCode;
 
 use anyhow::Result;

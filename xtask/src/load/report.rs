@@ -184,11 +184,11 @@ impl LoadFile {
 }
 
 /// `perf.toml` `[budgets.load]`: the gate's own type, so the load test and the gate judge one set of budgets.
-pub(crate) use crate::perf::LoadBudgets as Budgets;
+pub(crate) use perf_gate::config::LoadBudgets as Budgets;
 
 /// Reads `[budgets.load]` of `perf.toml` (defaults when the file or table is absent).
 pub(crate) fn budgets_from_perf_toml(path: &Path) -> Result<Budgets> {
-    Ok(crate::perf::read_config(path)?.budgets.load)
+    Ok(perf_gate::config::Config::load(path)?.budgets.load)
 }
 
 /// Whether the RSS slope of this run is long enough to be judged against its budget.
@@ -381,7 +381,7 @@ mod tests {
     fn budgets_come_from_the_perf_toml_table() {
         let text = "[bench]\npackage = \"benches\"\n[budgets.load]\np99_latency_ms = 1500.0\n";
 
-        let b = crate::perf::parse_config(text).unwrap().budgets.load;
+        let b = perf_gate::config::Config::parse(text).unwrap().budgets.load;
 
         assert_eq!((b.p99_latency_ms, b.peak_rss_bytes), (1500.0, 500e6));
     }

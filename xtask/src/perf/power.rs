@@ -285,7 +285,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Resul
         machine: probe::this_machine(&env).describe(),
         commit: crate::git::commit_of(&ctx.sh, &ctx.ws.root, "HEAD").unwrap_or_else(|| "unknown".to_owned()),
         settings: format!(
-            "{} rounds of {} s warm-up + {} s measurement per process; wall tolerance {:.0}%; FDR {}; confirmation alpha {}",
+            "{} rounds of {} s warm-up + {} s measurement per process; wall tolerance {:.1}%; FDR {}; confirmation alpha {}",
             paired.rounds(quick),
             paired.process.warm_up_s,
             paired.process.measurement_s,
