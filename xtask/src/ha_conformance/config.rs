@@ -148,11 +148,6 @@ impl Urls {
         format!("{}/auth/token", self.base())
     }
 
-    /// `POST /api/states/<entity_id>`: creates or updates an entity's state (`--churn`).
-    pub(crate) fn state(&self, entity_id: &str) -> String {
-        format!("{}/api/states/{entity_id}", self.base())
-    }
-
     /// `ws://127.0.0.1:<port>/api/websocket`.
     pub(crate) fn websocket(&self) -> String {
         format!("ws://127.0.0.1:{}/api/websocket", self.port)
@@ -254,15 +249,6 @@ mod tests {
         assert_eq!(all[2], "http://127.0.0.1:18123/api/onboarding/users");
         assert_eq!(all[3], "http://127.0.0.1:18123/auth/token");
         assert_eq!(all[4], "http://127.0.0.1:18123/");
-    }
-
-    #[test]
-    fn state_url_names_the_entity_on_loopback() {
-        let urls = Urls::new(8125);
-
-        let url = urls.state("sensor.hapulse_churn_00007");
-
-        assert_eq!(url, "http://127.0.0.1:8125/api/states/sensor.hapulse_churn_00007");
     }
 
     #[test]
