@@ -21,7 +21,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the performance gate: benchmarks, comparison with baselines/, verdicts and reports.
     Perf(PerfArgs),
-    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
+    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it (`--churn`:
+    /// measure the client's CPU per entity change against it instead).
     HaConformance(HaConformanceArgs),
     /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
     Load(LoadArgs),

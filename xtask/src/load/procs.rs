@@ -308,8 +308,7 @@ pub(crate) enum Mark {
 /// One run of the bare client, `ha-client`'s `mirror` example in `--measure` mode, against a server:
 /// the example measures its own CPU, context switches and peak RSS per applied change and frame.
 /// Used by the load test's CPU steps (against ha-sim) and by `ha-conformance --churn` (against a real
-/// Home Assistant).
-#[derive(Debug)]
+/// Home Assistant). Its Debug output leaves the token out.
 pub(crate) struct MirrorMeasure<'a> {
     /// The example binary.
     pub(crate) program: &'a Path,
@@ -321,6 +320,18 @@ pub(crate) struct MirrorMeasure<'a> {
     pub(crate) warmup: Duration,
     /// Measure this long.
     pub(crate) seconds: Duration,
+}
+
+impl std::fmt::Debug for MirrorMeasure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorMeasure")
+            .field("program", &self.program)
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("warmup", &self.warmup)
+            .field("seconds", &self.seconds)
+            .finish()
+    }
 }
 
 impl MirrorMeasure<'_> {
@@ -378,5 +389,25 @@ impl MirrorMeasure<'_> {
             drop(client);
             return Ok(step);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_measures_debug_output_hides_the_token() {
+        let measure = MirrorMeasure {
+            program: Path::new("mirror"),
+            url: "http://127.0.0.1:8123",
+            token: "secret-token",
+            warmup: Duration::from_secs(5),
+            seconds: Duration::from_secs(20),
+        };
+
+        let shown = format!("{measure:?}");
+
+        assert!(!shown.contains("secret-token"), "{shown}");
     }
 }
