@@ -21,7 +21,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the performance gate: benchmarks, comparison with baselines/, verdicts and reports.
     Perf(PerfArgs),
-    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it.
+    /// Start a real Home Assistant on 127.0.0.1 and run ha-client's conformance suite against it (`--churn`:
+    /// measure the client's CPU per entity change against it instead).
     HaConformance(HaConformanceArgs),
     /// Load test against ha-sim (16,384 entities): maximum sustainable rate, then a hold; writes target/perf/load.json.
     Load(LoadArgs),
@@ -392,9 +393,96 @@ pub(crate) struct HaConformanceArgs {
     /// Cache home for the venv (default: $XDG_CACHE_HOME, else $HOME/.cache); the venv goes below hapulse/.
     #[arg(long, env = "HAPULSE_CACHE_DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
+    /// Instead of the suite: create --entities sensors over REST, update them as fast as --churners
+    /// concurrent keep-alive REST clients can, and measure the CPU per entity change of ha-client's
+    /// `mirror` example subscribed to them; writes target/perf/ha-churn.json (a reported figure, not a gate).
+    #[arg(long, conflicts_with = "shell")]
+    pub(crate) churn: bool,
+    /// With --churn: sensors to create and update.
+    #[arg(long, default_value_t = 2_000, requires = "churn")]
+    pub(crate) entities: usize,
+    /// With --churn: seconds the client measures (after --warmup).
+    #[arg(long, default_value_t = 20.0, requires = "churn")]
+    pub(crate) seconds: f64,
+    /// With --churn: seconds between the client's snapshot and its measured window.
+    #[arg(long, default_value_t = 5.0, requires = "churn")]
+    pub(crate) warmup: f64,
+    /// With --churn: concurrent REST clients updating the sensors, one keep-alive connection each.
+    #[arg(long, default_value_t = 8, requires = "churn")]
+    pub(crate) churners: usize,
+    /// With --churn: do not build the `mirror` example (use the one in the target directory).
+    #[arg(long, requires = "churn")]
+    pub(crate) no_build: bool,
     /// Arguments for the test binary, after `--` (e.g. a test name filter).
     #[arg(last = true)]
     pub(crate) test_args: Vec<String>,
+}
+
+/// What a `cargo xtask ha-conformance` invocation asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HaConformanceMode {
+    /// Run the conformance suite with these test-binary arguments.
+    Suite(Vec<String>),
+    /// `--shell`: start, print the exports, keep running until Ctrl-C.
+    Shell,
+    /// `--churn`: the CPU per change of the bare client against REST churn.
+    Churn(ChurnConfig),
+}
+
+/// The validated flags of `ha-conformance --churn`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChurnConfig {
+    /// Sensors created and updated.
+    pub(crate) entities: usize,
+    /// The client's measured window.
+    pub(crate) seconds: Duration,
+    /// The client's warm-up after its snapshot.
+    pub(crate) warmup: Duration,
+    /// Concurrent REST clients.
+    pub(crate) churners: usize,
+    /// Build the `mirror` example in release first.
+    pub(crate) build: bool,
+}
+
+/// Most sensors `--churn` creates: Home Assistant keeps every state in memory and the snapshot grows with them.
+pub(crate) const CHURN_MAX_ENTITIES: usize = 100_000;
+
+/// Most concurrent REST clients `--churn` runs (each is a thread with its own connection).
+pub(crate) const CHURN_MAX_CHURNERS: usize = 256;
+
+impl HaConformanceArgs {
+    /// The mode these flags ask for, or a usage error naming the flag out of range.
+    pub(crate) fn mode(&self) -> anyhow::Result<HaConformanceMode> {
+        if self.shell {
+            return Ok(HaConformanceMode::Shell);
+        }
+        if !self.churn {
+            return Ok(HaConformanceMode::Suite(self.test_args.clone()));
+        }
+        if !self.test_args.is_empty() {
+            return Err(usage("--churn runs no test binary: arguments after -- do not apply"));
+        }
+        if !(1..=CHURN_MAX_ENTITIES).contains(&self.entities) {
+            return Err(usage(format!("--entities must be between 1 and {CHURN_MAX_ENTITIES}")));
+        }
+        if !(1..=CHURN_MAX_CHURNERS).contains(&self.churners) {
+            return Err(usage(format!("--churners must be between 1 and {CHURN_MAX_CHURNERS}")));
+        }
+        // A window shorter than a second is a handful of `/proc` ticks (10 ms each): no figure at all.
+        let seconds = Duration::try_from_secs_f64(self.seconds)
+            .ok()
+            .filter(|s| *s >= Duration::from_secs(1))
+            .ok_or_else(|| usage("--seconds must be at least 1"))?;
+        let warmup =
+            Duration::try_from_secs_f64(self.warmup).map_err(|_| usage("--warmup must be 0 or more seconds"))?;
+        Ok(HaConformanceMode::Churn(ChurnConfig {
+            entities: self.entities,
+            seconds,
+            warmup,
+            churners: self.churners,
+            build: !self.no_build,
+        }))
+    }
 }
 
 /// Arguments of `cargo xtask load`.
@@ -486,6 +574,97 @@ mod tests {
                 "bless needs a non-empty --reason",
             ]
         );
+    }
+
+    fn ha_conformance_mode(args: &[&str]) -> anyhow::Result<HaConformanceMode> {
+        let args = [&["cargo xtask", "ha-conformance"][..], args].concat();
+        match Cli::try_parse_from(args)?.command {
+            Command::HaConformance(args) => args.mode(),
+            other => panic!("not ha-conformance: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn churn_defaults_to_2000_sensors_for_20_seconds() {
+        let args = ["--churn"];
+
+        let mode = ha_conformance_mode(&args).unwrap();
+
+        assert_eq!(
+            mode,
+            HaConformanceMode::Churn(ChurnConfig {
+                entities: 2_000,
+                seconds: Duration::from_secs(20),
+                warmup: Duration::from_secs(5),
+                churners: 8,
+                build: true,
+            })
+        );
+    }
+
+    #[test]
+    fn churn_takes_its_flags() {
+        let args =
+            ["--churn", "--entities", "500", "--seconds", "7.5", "--warmup", "0", "--churners", "3", "--no-build"];
+
+        let mode = ha_conformance_mode(&args).unwrap();
+
+        assert_eq!(
+            mode,
+            HaConformanceMode::Churn(ChurnConfig {
+                entities: 500,
+                seconds: Duration::from_millis(7_500),
+                warmup: Duration::ZERO,
+                churners: 3,
+                build: false,
+            })
+        );
+    }
+
+    #[test]
+    fn without_churn_or_shell_the_suite_runs_with_the_test_arguments() {
+        let args = ["--", "restart"];
+
+        let mode = ha_conformance_mode(&args).unwrap();
+
+        assert_eq!(mode, HaConformanceMode::Suite(vec!["restart".to_owned()]));
+    }
+
+    #[test]
+    fn churn_values_out_of_range_are_usage_errors() {
+        let cases = [
+            &["--churn", "--entities", "0"][..],
+            &["--churn", "--entities", "100001"][..],
+            &["--churn", "--churners", "0"][..],
+            &["--churn", "--seconds", "0.5"][..],
+            &["--churn", "--seconds=-3"][..],
+            &["--churn", "--warmup=-1"][..],
+            &["--churn", "--", "restart"][..],
+        ];
+
+        let errors: Vec<String> = cases.iter().map(|args| ha_conformance_mode(args).unwrap_err().to_string()).collect();
+
+        assert_eq!(
+            errors,
+            [
+                "--entities must be between 1 and 100000",
+                "--entities must be between 1 and 100000",
+                "--churners must be between 1 and 256",
+                "--seconds must be at least 1",
+                "--seconds must be at least 1",
+                "--warmup must be 0 or more seconds",
+                "--churn runs no test binary: arguments after -- do not apply",
+            ]
+        );
+    }
+
+    #[test]
+    fn churn_flags_without_churn_or_with_shell_are_refused() {
+        let cases = [&["--entities", "10"][..], &["--no-build"][..], &["--churn", "--shell"][..]];
+
+        let refused = cases.map(|args| ha_conformance_mode(args).is_err());
+
+        assert_eq!(refused, [true; 3]);
     }
 
     #[test]

@@ -29,6 +29,11 @@
 //! `--shell` does steps 1–4, prints the three `export` lines, and keeps Home Assistant running until Ctrl-C:
 //! for running the suite (or anything else) by hand against a live server.
 //!
+//! `--churn` builds `ha-client`'s `mirror` example in release instead of the suite, does steps 1–4 and 6, and in
+//! place of step 5 measures the bare client's CPU per entity change while `--churners` REST clients update
+//! `--entities` sensors as fast as Home Assistant takes them (`churn.rs`); it writes
+//! `<target dir>/perf/ha-churn.json` and prints a summary (`churn_report.rs`). A reported figure, not a gate.
+//!
 //! # Restarting Home Assistant from the suite: the control socket
 //! The restart test needs Home Assistant stopped and started again on the same port while the client keeps
 //! running. The xtask stays the only owner of the process (so step 6 holds whatever the test does) and serves
@@ -45,6 +50,8 @@
 //!
 //! The long-lived token survives restarts: Home Assistant saves its auth store when it stops.
 
+mod churn;
+mod churn_report;
 mod config;
 mod control;
 mod hass;
@@ -52,7 +59,7 @@ mod onboard;
 mod process;
 mod venv;
 
-use crate::cli::HaConformanceArgs;
+use crate::cli::{ChurnConfig, HaConformanceArgs, HaConformanceMode};
 use std::env;
 use std::fmt::Display;
 use std::fs;
@@ -120,6 +127,11 @@ fn workspace_root() -> PathBuf {
     crate::workspace::root()
 }
 
+/// `ha-client`'s `mirror` example as `cargo build --release` leaves it.
+fn mirror_example() -> PathBuf {
+    crate::workspace::target_dir().join("release").join("examples").join("mirror")
+}
+
 fn cargo() -> String {
     env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
@@ -127,7 +139,8 @@ fn cargo() -> String {
 pub(crate) fn run(args: HaConformanceArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
     let root = workspace_root();
-    if !args.shell && !root.join(SUITE_FILE).is_file() {
+    let mode = args.mode()?;
+    if matches!(mode, HaConformanceMode::Suite(_)) && !root.join(SUITE_FILE).is_file() {
         bail!(
             "the conformance suite {SUITE_FILE} does not exist yet, so there is nothing to run \
              (use --shell to start Home Assistant and get its URL and token)"
@@ -151,13 +164,25 @@ pub(crate) fn run(args: HaConformanceArgs) -> anyhow::Result<()> {
     venv::ensure(&sh, &layout, &args.python, &progress, &|| interrupt.is_triggered())?;
     interrupt.check()?;
 
-    if !args.shell {
-        // Compile before Home Assistant starts: a build error should not cost a server start.
-        progress.stage("building the conformance suite");
-        let cargo = cargo();
-        cmd!(sh, "{cargo} test -p ha-client --test real_ha --no-run").run().context("building the suite")?;
-        interrupt.check()?;
+    // Compile before Home Assistant starts: a build error should not cost a server start.
+    let cargo = cargo();
+    match &mode {
+        HaConformanceMode::Suite(_) => {
+            progress.stage("building the conformance suite");
+            cmd!(sh, "{cargo} test -p ha-client --test real_ha --no-run").run().context("building the suite")?;
+        }
+        HaConformanceMode::Churn(churn) if churn.build => {
+            progress.stage("building ha-client's mirror example in release");
+            cmd!(sh, "{cargo} build --release -p ha-client --example mirror")
+                .run()
+                .context("building the mirror example")?;
+        }
+        HaConformanceMode::Churn(_) | HaConformanceMode::Shell => {}
     }
+    if matches!(mode, HaConformanceMode::Churn(_)) && !mirror_example().is_file() {
+        bail!("{} does not exist: run without --no-build", mirror_example().display());
+    }
+    interrupt.check()?;
 
     let run_dir = tempfile::Builder::new().prefix("hapulse-ha-").tempdir().context("creating the run directory")?;
     let port = hass::free_port()?;
@@ -174,7 +199,7 @@ pub(crate) fn run(args: HaConformanceArgs) -> anyhow::Result<()> {
     // Stops Home Assistant even when a panic unwinds through this function.
     let _close_on_drop = CloseOnDrop(&supervisor);
 
-    let run = Run { args: &args, progress: &progress, layout: &layout, config: &config, root: &root, urls };
+    let run = Run { mode: &mode, progress: &progress, layout: &layout, config: &config, root: &root, urls };
     let outcome = interrupt.check().and_then(|()| run.serve(&supervisor, run_dir.path()));
     let closed = supervisor.close();
     if let Some(pid) = supervisor.pid() {
@@ -253,7 +278,7 @@ impl Interrupt {
 /// The parts of a run that happen while Home Assistant may be up.
 #[derive(Debug)]
 struct Run<'a> {
-    args: &'a HaConformanceArgs,
+    mode: &'a HaConformanceMode,
     progress: &'a Progress,
     layout: &'a CacheLayout,
     config: &'a HaConfig,
@@ -284,20 +309,24 @@ impl Run<'_> {
         let server = Server { supervisor: Arc::clone(supervisor), urls: self.urls, token: token.clone() };
         control::spawn(&control_path, Arc::new(server))?;
 
-        if self.args.shell {
-            print!("{}", shell_exports(&self.urls, &token, &control_path));
-            eprintln!("Home Assistant log: {}", supervisor.command().log_file.display());
-            self.progress.stage("Home Assistant runs until Ctrl-C");
-            while !supervisor.is_closed() {
-                thread::sleep(Duration::from_millis(200));
+        let test_args = match self.mode {
+            HaConformanceMode::Suite(test_args) => test_args,
+            HaConformanceMode::Shell => {
+                print!("{}", shell_exports(&self.urls, &token, &control_path));
+                eprintln!("Home Assistant log: {}", supervisor.command().log_file.display());
+                self.progress.stage("Home Assistant runs until Ctrl-C");
+                while !supervisor.is_closed() {
+                    thread::sleep(Duration::from_millis(200));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+            HaConformanceMode::Churn(config) => return self.churn(config, supervisor, &token),
+        };
 
         self.progress.stage("running the conformance suite");
         let mut suite = Command::new(cargo())
             .args(["test", "-p", "ha-client", "--test", "real_ha", "--", "--test-threads=1"])
-            .args(&self.args.test_args)
+            .args(test_args)
             .env("HAPULSE_HA_URL", self.urls.base())
             .env("HAPULSE_HA_TOKEN", token.expose())
             .env("HAPULSE_HA_CONTROL", &control_path)
@@ -314,6 +343,19 @@ impl Run<'_> {
             bail!("the conformance suite failed ({status})");
         }
         self.progress.stage("the conformance suite passed");
+        Ok(())
+    }
+
+    /// `--churn`: measures, writes `<target dir>/perf/ha-churn.json` and prints the summary.
+    fn churn(&self, config: &ChurnConfig, supervisor: &Supervisor, token: &Token) -> anyhow::Result<()> {
+        let file = churn::run(config, &self.urls, token, supervisor, &mirror_example(), self.progress)?;
+        let dir = crate::workspace::target_dir().join("perf");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("ha-churn.json");
+        fs::write(&path, serde_json::to_string_pretty(&file)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", churn_report::render(&file));
+        self.progress.stage(format_args!("wrote {}", path.display()));
         Ok(())
     }
 }

@@ -29,8 +29,8 @@
 //! Every child is killed when the run ends, fails, panics or gets Ctrl-C; each step is bounded
 //! in time.
 
-mod cpu;
-mod procs;
+pub(crate) mod cpu;
+pub(crate) mod procs;
 mod report;
 
 use std::path::PathBuf;
@@ -64,8 +64,7 @@ fn root() -> PathBuf {
 /// Runs the load test.
 pub(crate) fn run(args: Args) -> Result<()> {
     let root = root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let target = if target.is_absolute() { target } else { root.join(target) };
+    let target = crate::workspace::target_dir();
     if !args.no_build {
         let sh = Shell::new()?;
         sh.change_dir(&root);

@@ -12,6 +12,14 @@ pub(crate) fn root() -> PathBuf {
     root_from(std::env::var_os("CARGO_MANIFEST_DIR"), env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The cargo target directory: `$CARGO_TARGET_DIR` (taken relative to the workspace root when it is
+/// relative), else `<root>/target`.
+pub(crate) fn target_dir() -> PathBuf {
+    let root = root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if target.is_absolute() { target } else { root.join(target) }
+}
+
 /// [`root`] from the run-time value of `CARGO_MANIFEST_DIR` and the compile-time one (pure).
 fn root_from(run_time: Option<OsString>, compile_time: &str) -> PathBuf {
     let manifest_dir = run_time.filter(|d| !d.is_empty()).map_or_else(|| PathBuf::from(compile_time), PathBuf::from);

@@ -4,7 +4,7 @@
 //! `/proc/<pid>/stat` over a stretch of its run.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -14,6 +14,9 @@ use anyhow::{Context, Result, bail};
 
 use super::cpu::{self, CpuStep, CpuTimes, StepCpu};
 use super::report::{Hold, Probe};
+
+/// How long the mirror example may take beyond its warm-up and window (connecting, the snapshot).
+const MIRROR_GRACE: Duration = Duration::from_secs(120);
 
 /// The simulator's token (both processes run on 127.0.0.1 only, for the length of the run).
 const TOKEN: &str = "hapulse-load";
@@ -271,11 +274,76 @@ impl Driver {
     /// (the example prints `measuring` when its window opens).
     pub(crate) fn cpu_step(&self, rate: f64, warmup: Duration, seconds: Duration) -> Result<CpuStep> {
         let (sim, url) = self.start_sim(rate)?;
-        let mut command = Command::new(&self.mirror);
+        let mut opened: Option<(Instant, CpuTimes)> = None;
+        let mut closed: Option<(Instant, CpuTimes)> = None;
+        let measure = MirrorMeasure { program: &self.mirror, url: &url, token: TOKEN, warmup, seconds };
+        let mut step = measure.run(
+            |mark| {
+                let reading = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
+                match mark {
+                    Mark::Opened => opened = reading,
+                    Mark::Closed => closed = reading,
+                }
+            },
+            || false,
+        )?;
+        step.offered = rate;
+        step.sim_cores = opened.zip(closed).and_then(|((t0, c0), (t1, c1))| {
+            let wall = t1.duration_since(t0).as_secs_f64();
+            (wall > 0.0).then(|| c1.since(c0).total() / wall)
+        });
+        Ok(step)
+    }
+}
+
+/// The two moments of a `mirror --measure` window at which the caller samples other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// The example printed `measuring`: its window has just opened.
+    Opened,
+    /// The example printed its result: its window has just closed.
+    Closed,
+}
+
+/// One run of the bare client, `ha-client`'s `mirror` example in `--measure` mode, against a server:
+/// the example measures its own CPU, context switches and peak RSS per applied change and frame.
+/// Used by the load test's CPU steps (against ha-sim) and by `ha-conformance --churn` (against a real
+/// Home Assistant). Its Debug output leaves the token out.
+pub(crate) struct MirrorMeasure<'a> {
+    /// The example binary.
+    pub(crate) program: &'a Path,
+    /// The server's base URL.
+    pub(crate) url: &'a str,
+    /// The access token, handed over in the environment (never on the command line or in a log).
+    pub(crate) token: &'a str,
+    /// Wait this long after the snapshot before measuring.
+    pub(crate) warmup: Duration,
+    /// Measure this long.
+    pub(crate) seconds: Duration,
+}
+
+impl std::fmt::Debug for MirrorMeasure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorMeasure")
+            .field("program", &self.program)
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("warmup", &self.warmup)
+            .field("seconds", &self.seconds)
+            .finish()
+    }
+}
+
+impl MirrorMeasure<'_> {
+    /// Runs the example and returns what it measured. `mark` is called when its window opens and when
+    /// its result arrives; `cancelled` is polled while waiting, and ends the run with an error when true.
+    /// The example is killed when this returns.
+    pub(crate) fn run(&self, mut mark: impl FnMut(Mark), cancelled: impl Fn() -> bool) -> Result<CpuStep> {
+        let mut command = Command::new(self.program);
         command
-            .args(["--url", &url, "--measure", &seconds.as_secs_f64().to_string()])
-            .args(["--warmup", &warmup.as_secs_f64().to_string()])
-            .env("HASS_TOKEN", TOKEN)
+            .args(["--url", self.url, "--measure", &self.seconds.as_secs_f64().to_string()])
+            .args(["--warmup", &self.warmup.as_secs_f64().to_string()])
+            .env("HASS_TOKEN", self.token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -289,31 +357,57 @@ impl Driver {
                 }
             }
         });
-        let deadline = Instant::now() + warmup + seconds + Duration::from_secs(120);
-        let mut opened: Option<(Instant, CpuTimes)> = None;
+        let bound = self.warmup + self.seconds + MIRROR_GRACE;
+        let deadline = Instant::now() + bound;
         loop {
+            if cancelled() {
+                bail!("interrupted while the mirror example was measuring");
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).with_context(|| {
-                format!("the mirror example gave no result within {}s", (warmup + seconds).as_secs() + 120)
-            })?;
+            let line = match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!("the mirror example gave no result within {}s", bound.as_secs())
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = client.child.wait().context("waiting for the mirror example")?;
+                    bail!("the mirror example ended without a result ({status})")
+                }
+            };
             let line = line.trim();
             if line == "measuring" {
-                opened = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
+                mark(Mark::Opened);
                 continue;
             }
             if !line.starts_with('{') {
                 continue;
             }
-            let closed = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
-            let mut step: CpuStep =
+            mark(Mark::Closed);
+            let step: CpuStep =
                 serde_json::from_str(line).with_context(|| format!("reading the mirror example's result {line:?}"))?;
-            step.offered = rate;
-            step.sim_cores = opened.zip(closed).and_then(|((t0, c0), (t1, c1))| {
-                let wall = t1.duration_since(t0).as_secs_f64();
-                (wall > 0.0).then(|| c1.since(c0).total() / wall)
-            });
             drop(client);
             return Ok(step);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_measures_debug_output_hides_the_token() {
+        let measure = MirrorMeasure {
+            program: Path::new("mirror"),
+            url: "http://127.0.0.1:8123",
+            token: "secret-token",
+            warmup: Duration::from_secs(5),
+            seconds: Duration::from_secs(20),
+        };
+
+        let shown = format!("{measure:?}");
+
+        assert!(!shown.contains("secret-token"), "{shown}");
     }
 }
