@@ -7,18 +7,6 @@ use ha_state::{ChangeReport, EntityStore};
 
 use crate::inputs::Observed;
 
-/// The `event` payload of a one-message frame.
-///
-/// # Panics
-/// When the text is not an event message (benchmark inputs always are).
-fn with_event<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
-    let frame = Frame::parse(text).expect("fixture frames parse");
-    match frame.messages.first() {
-        Some(ServerMessage::Event { event, .. }) => f(event.get()),
-        other => panic!("fixture frame is not an event: {other:?}"),
-    }
-}
-
 /// Parses a `get_states` result message into states.
 ///
 /// # Panics
@@ -53,13 +41,39 @@ pub fn parse_compressed(text: &str) -> usize {
     compressed_frame(text).len()
 }
 
-/// Parses one `state_changed` event message down to its `StateChangedData`; returns the new
-/// state's attribute count.
+/// One `subscribe_events` event message as ha-client's connection task hands it to a
+/// subscriber (`conn.rs`: `on_text` decodes the frame with [`Frame::parse_each`], no mirror
+/// wanting its id; `on_event` decodes the event with [`Event::parse`] and detaches it from the
+/// frame for the subscription's stream), then given to `f`.
+///
+/// # Panics
+/// When the text is not one event message (benchmark inputs always are).
+fn with_client_event<R>(text: &str, f: impl FnOnce(Event<'static>) -> R) -> R {
+    let mut out = None;
+    let mut f = Some(f);
+    Frame::parse_each(
+        text,
+        |_| false,
+        |item| match item {
+            FrameItem::Message(ServerMessage::Event { event, .. }) => {
+                let event = Event::parse(event.get()).expect("fixture events parse").into_owned();
+                out = f.take().map(|f| f(event));
+            }
+            other => panic!("fixture frame holds {other:?}"),
+        },
+    )
+    .expect("fixture frames parse");
+    out.expect("one event message")
+}
+
+/// Parses one `state_changed` event message down to what a mirror needs, as a
+/// `subscribe_events` subscriber gets it: the client's part ([`with_client_event`]), then the
+/// subscriber's: the data decoded in one pass ([`Event::state_change`], `old_state` skipped);
+/// returns the new state's attribute count.
 pub fn parse_state_changed(text: &str) -> usize {
-    with_event(text, |event| {
-        let event = Event::parse(event).expect("fixture events parse");
-        let data = event.state_changed().expect("a state_changed event").expect("fixture data parses");
-        data.new_state.map_or(0, |s| s.attributes.len())
+    with_client_event(text, |event| {
+        let change = event.state_change().expect("a state_changed event").expect("fixture data parses");
+        change.new_state.map_or(0, |s| s.attributes.0.len())
     })
 }
 
@@ -119,16 +133,17 @@ pub fn apply_frames(store: &mut EntityStore, sub_id: u64, frames: &[String]) -> 
 }
 
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
-/// mirror fed by `subscribe_events` does: `old_state` skipped ([`Event::state_changed_update`]);
-/// returns the number of entities added or updated.
+/// mirror fed by `subscribe_events` does: the client's part ([`with_client_event`]), then the
+/// subscriber's: the data decoded in one pass ([`Event::state_change`], `old_state` skipped) and
+/// applied in place ([`EntityStore::apply_state_change_into`]); returns the number of entities
+/// added or updated.
 pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
     let mut applied = 0;
     for text in messages {
-        with_event(text, |event| {
-            let event = Event::parse(event).expect("fixture events parse");
-            let data = event.state_changed_update().expect("a state_changed event").expect("fixture data parses");
+        with_client_event(text, |event| {
+            let change = event.state_change().expect("a state_changed event").expect("fixture data parses");
             report.clear();
-            store.apply_state_changed_into(data, report);
+            store.apply_state_change_into(&change, report);
         });
         applied += report.updated.len() + report.added.len();
     }

@@ -9,6 +9,7 @@ use crate::entity_id::EntityId;
 use crate::error::ProtoError;
 use crate::raw::RawJson;
 use crate::state::{Context, State};
+use crate::state_change::StateChange;
 use crate::timestamp::Timestamp;
 
 /// The `event` object of a `subscribe_events` event. `data` stays raw until asked for.
@@ -72,6 +73,13 @@ impl<'a> Event<'a> {
                 .map(|u| StateChangedData { entity_id: u.entity_id, old_state: None, new_state: u.new_state })
                 .map_err(|e| ProtoError::json("state_changed data", &e))
         })
+    }
+
+    /// The `state_changed` data as a mirror reads it, borrowed from this event and decoded in
+    /// one pass over `data` ([`StateChange::parse`]): `old_state` skipped, no owned
+    /// [`State`] built. Feed it to `ha_state::EntityStore::apply_state_change_into`.
+    pub fn state_change(&self) -> Option<Result<StateChange<'_>, ProtoError>> {
+        (self.event_type == STATE_CHANGED).then(|| StateChange::parse(self.data.get()))
     }
 
     /// Detaches from the frame.

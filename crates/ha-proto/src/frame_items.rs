@@ -88,8 +88,14 @@ impl<'a> Frame<'a> {
     ) -> Result<(), ProtoError> {
         let body = text.trim_start_matches(JSON_WHITESPACE);
         let Some(elements) = body.strip_prefix('[') else {
-            // One object: the one-pass decoder of a lone event, else the generic path.
-            if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted) {
+            // One object: the one-pass decoder of a lone event, else the generic path. A bus
+            // event (`subscribe_events`) in Home Assistant's envelope is no compressed event: it
+            // goes straight to the generic path, which the one-pass decoder would only reach after
+            // scanning the whole message to decline it. (Should a mirror's id carry one, the
+            // generic path decodes its payload as a compressed event all the same.)
+            if !starts_as_bus_event(text)
+                && let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted)
+            {
                 each(FrameItem::Compressed(frame));
                 return Ok(());
             }
@@ -115,6 +121,12 @@ impl<'a> Frame<'a> {
             }
         }
     }
+}
+
+/// Whether `text` starts as Home Assistant writes a bus event message (`subscribe_events`, the
+/// id last): `{"type":"event","event":{"event_type":`.
+fn starts_as_bus_event(text: &str) -> bool {
+    text.starts_with(r#"{"type":"event","event":{"event_type":"#)
 }
 
 /// Decodes the array element at the start of `text` (message `index` of the frame) and returns

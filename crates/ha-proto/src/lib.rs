@@ -6,7 +6,9 @@
 //!   [`CompressedEventFrame::parse`] decodes a frame holding one such event in a single pass,
 //!   and [`Frame::parse_each`] every message of a frame, coalesced arrays included, with the
 //!   events of the subscriptions a caller names decoded in the same pass (the mirror's hot path).
-//! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand.
+//! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand;
+//!   [`StateChangedFrame::parse`] decodes a frame holding one `state_changed` event in a single
+//!   pass into a borrowed [`StateChange`] (what a mirror needs, `old_state` skipped).
 //! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
 //!   (what a server does).
 //! - Unknown message types become [`ServerMessage::Unknown`] (kept whole), unknown error codes
@@ -39,6 +41,7 @@ pub mod raw;
 pub mod rest;
 mod server_msg;
 mod state;
+mod state_change;
 pub mod timestamp;
 mod unknown_fields;
 
@@ -55,6 +58,7 @@ pub use event_frame::CompressedEventFrame;
 pub use frame_items::FrameItem;
 pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
 pub use state::{Attributes, Context, State};
+pub use state_change::{ContextView, StateChange, StateChangedEvent, StateChangedFrame, StateView};
 pub use timestamp::{InvalidTimestamp, Timestamp};
 pub use unknown_fields::UnknownField;
 

@@ -320,3 +320,28 @@ proptest! {
         assert_contract(&text);
     }
 }
+
+#[test]
+fn a_lone_bus_event_is_asked_about_once_and_handed_over_raw() {
+    // A `subscribe_events` event in Home Assistant's envelope: the one-pass decoder of
+    // compressed events must not scan it (it would ask about its id only to decline it).
+    let text = r#"{"type":"event","event":{"event_type":"state_changed","data":{"entity_id":"light.a","new_state":null},"time_fired":"2024-03-01T10:00:00+00:00","context":{"id":"c"}},"id":9}"#;
+    let mut asked = Vec::new();
+
+    let items = one_pass(text, |id| {
+        asked.push(id);
+        id == MIRROR
+    });
+
+    assert_eq!(asked, [9]);
+    assert_eq!(Ok(items.unwrap()), two_passes(text, |id| id == MIRROR).map(|(items, _)| items));
+}
+
+#[test]
+fn a_bus_event_shaped_payload_of_a_mirror_is_judged_as_a_compressed_event() {
+    let text = r#"{"type":"event","event":{"event_type":"x","c":{"light.a":{"+":{"s":"on"}}}},"id":3}"#;
+
+    let items = one_pass(text, |id| id == MIRROR);
+
+    assert_eq!(Ok(items.unwrap()), two_passes(text, |id| id == MIRROR).map(|(items, _)| items));
+}

@@ -6,7 +6,9 @@ use std::fmt;
 use std::mem::size_of;
 
 use ha_proto::raw::same_json;
-use ha_proto::{Attributes, CompressedState, Context, EntityId, EntityKey, State, StateDiff, Timestamp};
+use ha_proto::{
+    Attributes, CompressedState, Context, ContextView, EntityId, EntityKey, State, StateDiff, StateView, Timestamp,
+};
 use serde_json::value::RawValue;
 
 use crate::error::StateError;
@@ -237,6 +239,73 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
             e.set_attr(k, v, keys);
         }
     }
+}
+
+/// A borrowed full state (`new_state` of a `state_changed` event) written into an entry it may
+/// already be: every buffer of the entry is reused, and an attribute value is copied only when
+/// its text differs from the one held (so an update that changes one attribute allocates once).
+impl FullState for &StateView<'_> {
+    fn entity_id(&self) -> &str {
+        self.entity_id.as_str()
+    }
+
+    fn owned_id(&self) -> EntityId {
+        self.entity_id.to_entity_id()
+    }
+
+    fn validate(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn same_as(&self, e: &Entry) -> bool {
+        self.state == e.state
+            && self.last_changed == e.last_changed
+            && self.last_updated == e.last_updated
+            && same_context(&self.context, &e.context)
+            && self.attributes.0.len() == e.attrs.len()
+            && self.attributes.0.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+    }
+
+    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+        assign(&mut e.state, &self.state);
+        e.last_changed = self.last_changed;
+        e.last_updated = self.last_updated;
+        assign(&mut e.context.id, &self.context.id);
+        assign_option(&mut e.context.parent_id, self.context.parent_id.as_deref());
+        assign_option(&mut e.context.user_id, self.context.user_id.as_deref());
+        let attrs = &self.attributes.0;
+        // Usually the same keys in the same order as held: then only changed values are copied.
+        let same_keys = e.attrs.len() == attrs.len() && e.attrs.iter().zip(attrs).all(|((k, _), (n, _))| **k == **n);
+        if same_keys {
+            for ((_, held), (_, new)) in e.attrs.iter_mut().zip(attrs) {
+                if held.get() != new.get() {
+                    *held = (**new).to_owned();
+                }
+            }
+        } else {
+            e.attrs.clear();
+            e.attrs.reserve_exact(attrs.len());
+            // A repeated key is legal JSON; the last value wins in the first key's place, as in `Attributes`.
+            for (k, v) in attrs {
+                e.set_attr(k, v, keys);
+            }
+        }
+    }
+}
+
+/// Overwrites an optional text, reusing its buffer when there is one.
+fn assign_option(dst: &mut Option<String>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(held), Some(new)) => assign(held, new),
+        (None, Some(new)) => *dst = Some(new.to_owned()),
+        (_, None) => *dst = None,
+    }
+}
+
+fn same_context(view: &ContextView<'_>, held: &Context) -> bool {
+    view.id == held.id.as_str()
+        && view.parent_id.as_deref() == held.parent_id.as_deref()
+        && view.user_id.as_deref() == held.user_id.as_deref()
 }
 
 /// A context field of a full compressed state: absent and `null` both mean none.

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::mem::size_of;
 
-use ha_proto::{CompressedEvent, EntityId, State, StateChangedData};
+use ha_proto::{CompressedEvent, EntityId, State, StateChange, StateChangedData};
 
 use crate::entry::{EntityRef, Entry, FullState};
 use crate::error::StateError;
@@ -196,6 +196,22 @@ impl EntityStore {
             None => {
                 if !self.remove_id(data.entity_id.as_str(), report) {
                     self.skip_unknown(data.entity_id, report);
+                }
+            }
+        }
+    }
+
+    /// [`apply_state_changed_into`](Self::apply_state_changed_into) for the borrowed data that
+    /// [`ha_proto::StateChangedFrame::parse`] or [`ha_proto::Event::state_change`] give, with
+    /// the same rules. An entity the store holds is updated in place: its buffers are reused
+    /// and only attribute values whose text changed are copied, so an update allocates nothing
+    /// else (an entity that is added is allocated, as it must be).
+    pub fn apply_state_change_into(&mut self, change: &StateChange<'_>, report: &mut ChangeReport) {
+        match &change.new_state {
+            Some(state) => self.upsert(state, report),
+            None => {
+                if !self.remove_id(change.entity_id.as_str(), report) {
+                    self.skip_unknown(change.entity_id.to_entity_id(), report);
                 }
             }
         }
