@@ -107,6 +107,19 @@ fn one_percent_more_instructions_fails_with_exit_3_naming_the_benchmark() {
 }
 
 #[test]
+fn filter_that_matches_no_benchmark_is_a_usage_error_not_a_pass() {
+    if !common::valgrind_or_skip("filter_that_matches_no_benchmark_is_a_usage_error_not_a_pass") {
+        return;
+    }
+    let (_lock, baselines) = blessed();
+
+    let output = perf(baselines, &["--suite", "heap", "--filter", "synth/no_such_bench"], &[]);
+
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("matched no benchmark"), "{}", text(&output));
+}
+
+#[test]
 fn one_extra_allocation_fails_with_exit_3() {
     if !common::valgrind_or_skip("one_extra_allocation_fails_with_exit_3") {
         return;

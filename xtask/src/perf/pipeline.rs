@@ -178,6 +178,16 @@ pub(crate) struct Verdicts {
 /// The judging stage: writes results.json, checks the budgets, decides, and stamps the report with
 /// the machine, the workspace and the commit it measured.
 pub(crate) fn judge(ctx: &Ctx, opts: &Options, current: &[Measurement], verdicts: Verdicts) -> Result<Report> {
+    // A typo in --filter must not read as a pass: nothing judged is not "nothing regressed".
+    if let Some(filter) = &opts.filter
+        && verdicts.rows.is_empty()
+        && verdicts.not_measured.is_empty()
+    {
+        return Err(crate::cli::usage(format!(
+            "--filter {filter:?} matched no benchmark of the suites run (it keeps ids containing it, e.g. \
+             `state/apply_frame` for state/apply_frame/c8)"
+        )));
+    }
     write_results(ctx, current, &verdicts.not_measured)?;
     let budgets = budget_checks(ctx, opts, current)?;
     let mut report = decision::decide(verdicts.mode, verdicts.rows, budgets, verdicts.stale, verdicts.not_measured);
