@@ -96,16 +96,21 @@ impl Serialize for AttrPatch<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for AttrPatch<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+impl<'a> AttrPatch<'a> {
+    /// Decodes an attributes object, with room for `expected` keys up front (JSON gives no size
+    /// hint): a diff's patch holds a few keys, a full state a dozen or more.
+    pub(crate) fn deserialize_expecting<'de: 'a, D: Deserializer<'de>>(
+        d: D,
+        expected: usize,
+    ) -> Result<Self, D::Error> {
+        struct V(usize);
         impl<'de> Visitor<'de> for V {
             type Value = AttrPatch<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an attributes object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(self.0));
                 while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
                     let v = map.next_value::<&'de RawValue>()?;
                     out.push((k, RawJson::borrowed(v)));
@@ -113,7 +118,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for AttrPatch<'a> {
                 Ok(AttrPatch(out))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(expected))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AttrPatch<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AttrPatch::deserialize_expecting(d, 4)
     }
 }
 

@@ -22,7 +22,6 @@ use crate::cow::CowStr;
 use crate::error::ProtoError;
 use crate::event::STATE_CHANGED;
 use crate::event_frame::JSON_WHITESPACE;
-use crate::raw::RawJson;
 use crate::server_msg::{Frame, ServerMessage};
 use crate::state::{Context, State};
 use crate::timestamp::Timestamp;
@@ -104,24 +103,10 @@ impl StateView<'_> {
     }
 }
 
-/// Full states carry a dozen attributes or more (JSON gives no size hint): room for 16 up front
-/// saves the reallocations of growing from the default 4.
+/// Full states carry a dozen attributes or more: room for 16 up front saves the reallocations of
+/// growing from a diff's 4.
 fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<AttrPatch<'de>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = AttrPatch<'de>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an attributes object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-            while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
-                out.push((k, RawJson::borrowed(map.next_value::<&'de RawValue>()?)));
-            }
-            Ok(AttrPatch(out))
-        }
-    }
-    d.deserialize_map(V)
+    AttrPatch::deserialize_expecting(d, 16)
 }
 
 impl<'a> StateChange<'a> {

@@ -58,6 +58,11 @@ impl Entry {
         self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
 
+    /// Whether the entry holds exactly these attributes (order ignored, values compared as JSON).
+    fn holds_attributes<'v>(&self, mut attrs: impl ExactSizeIterator<Item = (&'v str, &'v RawValue)>) -> bool {
+        attrs.len() == self.attrs.len() && attrs.all(|(k, v)| self.attr(k).is_some_and(|w| same_json(v, w)))
+    }
+
     /// Sets one attribute: replaces the value of an existing key, else appends.
     fn set_attr(&mut self, key: &str, value: &RawValue, keys: &mut KeyInterner) {
         match self.attrs.iter_mut().find(|(k, _)| &**k == key) {
@@ -176,8 +181,7 @@ impl FullState for State {
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && self.context == e.context
-            && self.attributes.len() == e.attrs.len()
-            && self.attributes.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+            && e.holds_attributes(self.attributes.iter())
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
@@ -219,8 +223,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
             && ctx.id.as_deref() == Some(e.context.id.as_str())
             && nullable(&ctx.parent_id) == e.context.parent_id.as_deref()
             && nullable(&ctx.user_id) == e.context.user_id.as_deref()
-            && cs.attributes.0.len() == e.attrs.len()
-            && cs.attributes.0.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+            && e.holds_attributes(cs.attributes.0.iter().map(|(k, v)| (&**k, &**v)))
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
@@ -262,8 +265,7 @@ impl FullState for &StateView<'_> {
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && same_context(&self.context, &e.context)
-            && self.attributes.0.len() == e.attrs.len()
-            && self.attributes.0.iter().all(|(k, v)| e.attr(k).is_some_and(|w| same_json(v, w)))
+            && e.holds_attributes(self.attributes.0.iter().map(|(k, v)| (&**k, &**v)))
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
