@@ -132,6 +132,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_key_is_an_unknown_field_with_an_empty_path() {
+        let text = r#"{"id":2,"type":"pong","":"x"}"#;
+
+        let fields = Frame::unknown_fields(text).unwrap();
+
+        let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, [""]);
+    }
+
+    #[test]
     fn surrounding_whitespace_does_not_hide_an_array_frame() {
         let text = " \n [{\"id\":1,\"type\":\"pong\",\"late\":true}] \n";
 
