@@ -110,10 +110,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawJson<'a> {
 
 /// Whether two raw JSON texts mean the same value (byte equality first).
 pub fn same_json(a: &RawValue, b: &RawValue) -> bool {
-    if a.get() == b.get() {
+    same_json_text(a.get(), b.get())
+}
+
+/// Whether two JSON texts mean the same value (byte equality first; texts that are not JSON are
+/// equal only byte for byte).
+pub fn same_json_text(a: &str, b: &str) -> bool {
+    if a == b {
         return true;
     }
-    match (serde_json::from_str::<serde_json::Value>(a.get()), serde_json::from_str::<serde_json::Value>(b.get())) {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }

@@ -5,24 +5,25 @@ use std::borrow::Cow;
 use std::fmt;
 use std::mem::size_of;
 
-use ha_proto::raw::same_json;
+use compact_str::CompactString;
 use ha_proto::{
     Attributes, CompressedState, Context, ContextView, EntityId, EntityKey, State, StateDiff, StateView, Timestamp,
 };
-use serde_json::value::RawValue;
 
+use crate::attrs::{AttributeValue, Attrs, owned_raw};
 use crate::error::StateError;
 use crate::heap;
-use crate::keys::{Key, KeyInterner};
+use crate::keys::KeyInterner;
 
 /// One entity as the store holds it. There is no `last_reported`: the compressed feed does not
 /// carry it, and the mirror must hold the same data whichever feed built it.
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) id: EntityId,
-    pub(crate) state: String,
+    /// Inline up to 24 bytes (`on`, `23.5`, `unavailable`): no heap block for a typical state.
+    pub(crate) state: CompactString,
     /// Raw JSON per key, in received order; keys are unique.
-    pub(crate) attrs: Vec<(Key, Box<RawValue>)>,
+    pub(crate) attrs: Attrs,
     pub(crate) last_changed: Timestamp,
     pub(crate) last_updated: Timestamp,
     pub(crate) context: Context,
@@ -39,13 +40,19 @@ fn assign(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
+/// [`assign`] for the state text.
+fn assign_state(dst: &mut CompactString, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
 impl Entry {
     /// An empty entry for `id`, to be filled by [`FullState::write_into`].
     pub(crate) fn empty(id: EntityId) -> Self {
         Entry {
             id,
-            state: String::new(),
-            attrs: Vec::new(),
+            state: CompactString::default(),
+            attrs: Attrs::default(),
             last_changed: Timestamp::default(),
             last_updated: Timestamp::default(),
             context: Context::default(),
@@ -54,27 +61,9 @@ impl Entry {
         }
     }
 
-    pub(crate) fn attr(&self, key: &str) -> Option<&RawValue> {
-        self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
-    }
-
     /// Whether the entry holds exactly these attributes (order ignored, values compared as JSON).
-    fn holds_attributes<'v>(&self, mut attrs: impl ExactSizeIterator<Item = (&'v str, &'v RawValue)>) -> bool {
-        attrs.len() == self.attrs.len() && attrs.all(|(k, v)| self.attr(k).is_some_and(|w| same_json(v, w)))
-    }
-
-    /// Sets one attribute: replaces the value of an existing key, else appends.
-    fn set_attr(&mut self, key: &str, value: &RawValue, keys: &mut KeyInterner) {
-        match self.attrs.iter_mut().find(|(k, _)| &**k == key) {
-            Some(slot) => slot.1 = value.to_owned(),
-            None => self.attrs.push((keys.intern(key), value.to_owned())),
-        }
-    }
-
-    fn remove_attr(&mut self, key: &str) {
-        if let Some(at) = self.attrs.iter().position(|(k, _)| &**k == key) {
-            self.attrs.remove(at);
-        }
+    fn holds_attributes<'v>(&self, attrs: impl ExactSizeIterator<Item = (&'v str, &'v str)>) -> bool {
+        self.attrs.same_as(attrs)
     }
 
     /// Applies a `c` entry with Home Assistant's merge rules:
@@ -84,7 +73,7 @@ impl Entry {
     pub(crate) fn apply_diff(&mut self, diff: &StateDiff<'_>, keys: &mut KeyInterner) {
         if let Some(add) = &diff.additions {
             if let Some(state) = &add.state {
-                assign(&mut self.state, state);
+                assign_state(&mut self.state, state);
             }
             if let Some(lc) = add.last_changed {
                 self.last_changed = lc;
@@ -97,13 +86,13 @@ impl Entry {
             }
             if let Some(attrs) = &add.attributes {
                 for (k, v) in &attrs.0 {
-                    self.set_attr(k, v, keys);
+                    self.attrs.set(k, v.get(), keys);
                 }
             }
         }
         if let Some(removals) = &diff.removals {
             for k in &removals.attributes {
-                self.remove_attr(k);
+                self.attrs.remove(k);
             }
         }
     }
@@ -116,19 +105,18 @@ impl Entry {
             && self.last_changed == other.last_changed
             && self.last_updated == other.last_updated
             && self.context == other.context
-            && self.attrs.len() == other.attrs.len()
-            && self.attrs.iter().all(|(k, v)| other.attr(k).is_some_and(|w| same_json(v, w)))
+            && other.attrs.same_as(self.attrs.iter())
     }
 
     /// The full state (with `last_reported: None`).
     pub(crate) fn to_state(&self) -> State {
         let mut attributes = Attributes::new();
-        for (k, v) in &self.attrs {
-            attributes.insert(k, v.clone());
+        for (k, v) in self.attrs.iter() {
+            attributes.insert(k, owned_raw(v));
         }
         State {
             entity_id: self.id.clone(),
-            state: self.state.clone(),
+            state: self.state.as_str().to_owned(),
             attributes,
             last_changed: self.last_changed,
             last_reported: None,
@@ -142,9 +130,8 @@ impl Entry {
     pub(crate) fn heap_bytes(&self) -> usize {
         let ctx = &self.context;
         heap::arc_str(self.id.as_str())
-            + heap::buffer::<u8>(self.state.capacity())
-            + heap::buffer::<(Key, Box<RawValue>)>(self.attrs.capacity())
-            + self.attrs.iter().map(|(_, v)| heap::block(v.get().len())).sum::<usize>()
+            + if self.state.is_heap_allocated() { heap::buffer::<u8>(self.state.capacity()) } else { 0 }
+            + self.attrs.heap_bytes()
             + heap::buffer::<u8>(ctx.id.capacity())
             + ctx.parent_id.as_ref().map_or(0, |p| heap::buffer::<u8>(p.capacity()))
             + ctx.user_id.as_ref().map_or(0, |u| heap::buffer::<u8>(u.capacity()))
@@ -181,19 +168,18 @@ impl FullState for State {
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && self.context == e.context
-            && e.holds_attributes(self.attributes.iter())
+            && e.holds_attributes(self.attributes.iter().map(|(k, v)| (k, v.get())))
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
-        e.state = self.state;
+        assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context = self.context;
-        e.attrs.clear();
-        e.attrs.reserve_exact(self.attributes.len());
-        // `Attributes` keys are unique already, so no duplicate check; values are moved, not copied.
-        for (k, v) in self.attributes {
-            e.attrs.push((keys.intern(&k), v));
+        e.attrs.clear_for(self.attributes.len(), self.attributes.iter().map(|(_, v)| v.get().len()).sum());
+        // `Attributes` keys are unique already, so no duplicate check.
+        for (k, v) in self.attributes.iter() {
+            e.attrs.push_new(keys.intern(k), v.get());
         }
     }
 }
@@ -223,23 +209,23 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
             && ctx.id.as_deref() == Some(e.context.id.as_str())
             && nullable(&ctx.parent_id) == e.context.parent_id.as_deref()
             && nullable(&ctx.user_id) == e.context.user_id.as_deref()
-            && e.holds_attributes(cs.attributes.0.iter().map(|(k, v)| (&**k, &**v)))
+            && e.holds_attributes(cs.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
         let cs = self.1;
-        assign(&mut e.state, &cs.state);
+        assign_state(&mut e.state, &cs.state);
         e.last_changed = cs.last_changed;
         e.last_updated = cs.last_updated.unwrap_or(cs.last_changed);
         let ctx = &cs.context;
         assign(&mut e.context.id, ctx.id.as_deref().unwrap_or_default());
         e.context.parent_id = nullable(&ctx.parent_id).map(str::to_owned);
         e.context.user_id = nullable(&ctx.user_id).map(str::to_owned);
-        e.attrs.clear();
-        e.attrs.reserve_exact(cs.attributes.0.len());
+        let attrs = &cs.attributes.0;
+        e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
         // A JSON object with a repeated key is legal; the last value wins, as in Home Assistant.
-        for (k, v) in &cs.attributes.0 {
-            e.set_attr(k, v, keys);
+        for (k, v) in attrs {
+            e.attrs.set(k, v.get(), keys);
         }
     }
 }
@@ -265,11 +251,11 @@ impl FullState for &StateView<'_> {
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && same_context(&self.context, &e.context)
-            && e.holds_attributes(self.attributes.0.iter().map(|(k, v)| (&**k, &**v)))
+            && e.holds_attributes(self.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
-        assign(&mut e.state, &self.state);
+        assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         assign(&mut e.context.id, &self.context.id);
@@ -277,19 +263,15 @@ impl FullState for &StateView<'_> {
         assign_option(&mut e.context.user_id, self.context.user_id.as_deref());
         let attrs = &self.attributes.0;
         // Usually the same keys in the same order as held: then only changed values are copied.
-        let same_keys = e.attrs.len() == attrs.len() && e.attrs.iter().zip(attrs).all(|((k, _), (n, _))| **k == **n);
-        if same_keys {
-            for ((_, held), (_, new)) in e.attrs.iter_mut().zip(attrs) {
-                if held.get() != new.get() {
-                    *held = (**new).to_owned();
-                }
+        if e.attrs.has_keys_in_order(attrs.iter().map(|(k, _)| &**k)) {
+            for (at, (_, new)) in attrs.iter().enumerate() {
+                e.attrs.set_value_at(at, new.get());
             }
         } else {
-            e.attrs.clear();
-            e.attrs.reserve_exact(attrs.len());
+            e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
             // A repeated key is legal JSON; the last value wins in the first key's place, as in `Attributes`.
             for (k, v) in attrs {
-                e.set_attr(k, v, keys);
+                e.attrs.set(k, v.get(), keys);
             }
         }
     }
@@ -344,14 +326,14 @@ impl<'a> EntityRef<'a> {
         &self.entry.state
     }
 
-    /// One attribute's raw JSON, `None` when absent. Decode it with `serde_json::from_str(raw.get())`.
-    pub fn attribute(&self, key: &str) -> Option<&'a RawValue> {
-        self.entry.attr(key)
+    /// One attribute's raw JSON, `None` when absent: `.get()` gives the text, `.decode()` a value.
+    pub fn attribute(&self, key: &str) -> Option<AttributeValue<'a>> {
+        self.entry.attrs.get(key).map(AttributeValue::new)
     }
 
     /// Every attribute as key and raw JSON, in the order received.
-    pub fn attributes(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a RawValue)> + 'a {
-        self.entry.attrs.iter().map(|(k, v)| (&**k, &**v))
+    pub fn attributes(&self) -> impl ExactSizeIterator<Item = (&'a str, AttributeValue<'a>)> + 'a {
+        self.entry.attrs.iter().map(|(k, v)| (k, AttributeValue::new(v)))
     }
 
     /// Number of attributes.
@@ -390,7 +372,7 @@ impl fmt::Debug for EntityRef<'_> {
         struct Attrs<'e>(&'e Entry);
         impl fmt::Debug for Attrs<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_map().entries(self.0.attrs.iter().map(|(k, v)| (k, v.get()))).finish()
+                f.debug_map().entries(self.0.attrs.iter()).finish()
             }
         }
         let e = self.entry;

@@ -48,13 +48,15 @@
 //! `last_reported: None`.
 //!
 //! # Performance
-//! Attribute values stay raw JSON (`Box<RawValue>`), never `serde_json::Value` trees. State texts
+//! Attribute values stay raw JSON, never `serde_json::Value` trees, and an entity's values share
+//! one buffer (one heap block for all of them; [`AttributeValue`] views one). State texts
 //! and context ids are overwritten in place, so a typical diff (state, timestamp, context id)
 //! allocates nothing but the report's id list (reuse a report with
 //! [`EntityStore::apply_compressed_into`] to avoid even that). Attribute keys are interned per
 //! store, entity ids are shared with the index, and the maps use a fast non-SipHash hasher.
 //! The measurements behind these choices are in `README.md` beside this crate's `Cargo.toml`.
 
+mod attrs;
 mod entry;
 mod error;
 mod hash;
@@ -63,6 +65,7 @@ mod keys;
 mod report;
 mod store;
 
+pub use attrs::AttributeValue;
 pub use entry::EntityRef;
 pub use error::StateError;
 pub use report::{Change, ChangeReport};
