@@ -20,6 +20,10 @@ fn empty_store_and_states(n: usize) -> (EntityStore, Vec<State>) {
     (EntityStore::new(), inputs::install(n))
 }
 
+fn empty_store_and_get_states(n: usize) -> (EntityStore, String) {
+    (EntityStore::new(), inputs::get_states_text(n))
+}
+
 fn empty_store_and_snapshot(n: usize) -> (EntityStore, String) {
     (EntityStore::new(), inputs::snapshot_text(n))
 }
@@ -45,6 +49,13 @@ fn loaded_store(domain: &'static str) -> (EntityStore, &'static str) {
 fn load_states((mut store, states): (EntityStore, Vec<State>)) -> EntityStore {
     black_box(store.replace_from_states(states));
     store
+}
+
+#[library_benchmark]
+#[bench::n1k(args = (ha_fixtures::SMALL), setup = empty_store_and_get_states)]
+fn load_get_states((mut store, text): (EntityStore, String)) -> (EntityStore, String) {
+    black_box(hot::load_get_states(&mut store, &text));
+    (store, text)
 }
 
 #[library_benchmark]
@@ -85,7 +96,7 @@ fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityS
 
 library_benchmark_group!(
     name = state;
-    benchmarks = load_states, load_compressed, apply_compressed, apply_state_changed, apply_frame, query_domain
+    benchmarks = load_states, load_get_states, load_compressed, apply_compressed, apply_state_changed, apply_frame, query_domain
 );
 
 main!(library_benchmark_groups = state);

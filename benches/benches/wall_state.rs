@@ -43,6 +43,17 @@ fn load(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    let get_states = inputs::get_states_text(ha_fixtures::MAX);
+    group.bench_function("load_get_states/n16384", |b| {
+        b.iter_batched(
+            EntityStore::new,
+            |mut store| {
+                black_box(hot::load_get_states(&mut store, black_box(&get_states)));
+                store
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.bench_function("load_compressed/n16384", |b| {
         b.iter_batched(
             EntityStore::new,

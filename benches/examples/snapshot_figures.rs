@@ -1,7 +1,9 @@
 //! Prints the figures of item 3 of the client-speed work for a 16,384-entity install: the size of
 //! both snapshot forms (`get_states` result, first `subscribe_entities` event), the median wall time
-//! to parse and load each into an empty mirror (as ha-client does), and the mirror's heap after
-//! each (`EntityStore::approx_heap_bytes`) against the snapshot's size.
+//! to parse and load each into an empty mirror (the `get_states` result both as owned `State`s, as
+//! `ha_client::Client::get_states` returns them, and as borrowed views; the snapshot event as
+//! ha-client's mirror does), and the mirror's heap after each (`EntityStore::approx_heap_bytes`)
+//! against the snapshot's size.
 //!
 //! `cargo run --release -p benches --example snapshot_figures [entities] [runs]`
 
@@ -34,6 +36,16 @@ fn main() {
         .collect();
     let states_heap = store.approx_heap_bytes();
 
+    let views_times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            store = EntityStore::new();
+            let start = Instant::now();
+            hot::load_get_states(&mut store, &get_states);
+            start.elapsed()
+        })
+        .collect();
+    let views_heap = store.approx_heap_bytes();
+
     let compressed_times: Vec<Duration> = (0..runs)
         .map(|_| {
             store = EntityStore::new();
@@ -45,7 +57,8 @@ fn main() {
     let compressed_heap = store.approx_heap_bytes();
 
     for (form, bytes, times, heap) in [
-        ("get_states result", get_states.len(), states_times, states_heap),
+        ("get_states result, owned states", get_states.len(), states_times, states_heap),
+        ("get_states result, borrowed views", get_states.len(), views_times, views_heap),
         ("subscribe_entities snapshot", snapshot.len(), compressed_times, compressed_heap),
     ] {
         println!(

@@ -21,6 +21,23 @@ pub fn parse_get_states(text: &str) -> Vec<State> {
     }
 }
 
+/// Parses a `get_states` result message and loads it into `store` without an owned copy of any
+/// state ([`ha_proto::parse_state_views`], [`EntityStore::replace_from_state_views`]); returns the
+/// number of entities added.
+///
+/// # Panics
+/// When the text is not a successful result holding a state list.
+pub fn load_get_states(store: &mut EntityStore, text: &str) -> usize {
+    let frame = Frame::parse(text).expect("fixture frames parse");
+    match frame.messages.first() {
+        Some(ServerMessage::Result { outcome: Ok(result), .. }) => {
+            let views = ha_proto::parse_state_views(result.get()).expect("fixture states parse");
+            store.replace_from_state_views(&views).added.len()
+        }
+        other => panic!("fixture frame is not a successful result: {other:?}"),
+    }
+}
+
 /// The compressed event of a frame holding one `subscribe_entities` event message, decoded the way
 /// ha-client's connection task decodes a mirror's frames: in one pass with
 /// [`CompressedEventFrame::parse`] (arrays and other messages take `Frame::parse` there; benchmark

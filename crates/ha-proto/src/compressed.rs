@@ -37,7 +37,8 @@ impl<'a> EntityKey<'a> {
 
     /// An owned [`EntityId`] (already validated, so this cannot fail).
     pub fn to_entity_id(&self) -> EntityId {
-        EntityId::new(&self.0).expect("EntityKey holds a validated id")
+        // Every way to build an `EntityKey` validates its text.
+        EntityId::from_validated(&self.0)
     }
 
     /// Detaches from the frame.

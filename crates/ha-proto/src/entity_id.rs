@@ -37,6 +37,13 @@ impl EntityId {
         Ok(EntityId(Arc::from(id)))
     }
 
+    /// Wraps a text that [`validate`] has already accepted (an [`EntityKey`](crate::EntityKey)'s),
+    /// without checking it a second time.
+    pub(crate) fn from_validated(id: &str) -> Self {
+        debug_assert!(validate(id).is_ok(), "{id:?} was validated");
+        EntityId(Arc::from(id))
+    }
+
     /// The entity id as text.
     pub fn as_str(&self) -> &str {
         &self.0

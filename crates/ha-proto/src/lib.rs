@@ -73,3 +73,10 @@ impl<'a> CompressedEvent<'a> {
 pub fn parse_states(json: &str) -> Result<Vec<State>, ProtoError> {
     serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
 }
+
+/// Decodes a `get_states` result (or `GET /api/states` body) borrowing from `json`: no copy of
+/// any text or attribute value, for callers that load the states into a mirror while the frame
+/// is alive (`ha_state::EntityStore::replace_from_state_views`).
+pub fn parse_state_views(json: &str) -> Result<Vec<StateView<'_>>, ProtoError> {
+    serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
+}

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::mem::size_of;
 
-use ha_proto::{CompressedEvent, EntityId, State, StateChange, StateChangedData};
+use ha_proto::{CompressedEvent, EntityId, State, StateChange, StateChangedData, StateView};
 
 use crate::entry::{EntityRef, Entry, FullState};
 use crate::error::StateError;
@@ -107,6 +107,15 @@ impl EntityStore {
     ///
     /// The report lists added and removed entities and those whose content differs.
     pub fn replace_from_states(&mut self, states: Vec<State>) -> ChangeReport {
+        let mut report = ChangeReport::new();
+        self.replace_with(states, &mut report);
+        report
+    }
+
+    /// [`replace_from_states`](Self::replace_from_states) for states borrowed from the frame
+    /// (`ha_proto::parse_state_views`): the same result without decoding an owned [`State`]
+    /// first, so no text or value is allocated twice.
+    pub fn replace_from_state_views(&mut self, states: &[StateView<'_>]) -> ChangeReport {
         let mut report = ChangeReport::new();
         self.replace_with(states, &mut report);
         report
@@ -309,13 +318,14 @@ impl EntityStore {
     }
 
     fn insert_new<S: FullState>(&mut self, src: S, report: &mut ChangeReport) -> u32 {
-        let mut entry = Entry::empty(src.owned_id());
-        src.write_into(&mut entry, &mut self.keys);
+        // Written in its slot, not moved there once full: an entry is some 200 bytes.
+        let slot = self.place(Entry::empty(src.owned_id()));
+        let entry = live_mut(&mut self.slots, slot);
+        src.write_into(entry, &mut self.keys);
         let id = entry.id.clone();
         if self.config.record_changes {
             report.changes.push(Change { entity_id: id.clone(), old: None, new: Some(entry.to_state()) });
         }
-        let slot = self.place(entry);
         report.added.push(id);
         slot
     }

@@ -110,6 +110,36 @@ fn both_snapshot_feeds_build_equal_stores() {
 }
 
 #[test]
+fn borrowed_state_views_build_the_store_owned_states_build() {
+    let text = serde_json::to_string(&three()).unwrap();
+    let views = ha_proto::parse_state_views(&text).unwrap();
+    let (mut from_states, mut from_views) = (EntityStore::new(), EntityStore::new());
+
+    from_states.replace_from_states(three());
+    let report = from_views.replace_from_state_views(&views);
+
+    assert_eq!(from_views.to_states(), from_states.to_states());
+    assert_eq!(names(&report.added), ["light.a", "light.b", "sensor.t"]);
+}
+
+#[test]
+fn replace_from_state_views_updates_only_what_differs_and_removes_the_absent() {
+    let mut store = EntityStore::new();
+    store.replace_from_states(three());
+    let mut next = three();
+    next[0].state = "off".into();
+    next.pop();
+    let text = serde_json::to_string(&next).unwrap();
+    let views = ha_proto::parse_state_views(&text).unwrap();
+
+    let report = store.replace_from_state_views(&views);
+
+    assert_eq!(store.to_states(), expected(next));
+    assert_eq!(names(&report.updated), ["light.a"]);
+    assert_eq!(names(&report.removed), ["sensor.t"]);
+}
+
+#[test]
 fn replace_from_compressed_refuses_an_event_with_changes_and_keeps_the_store() {
     let mut store = EntityStore::new();
     store.replace_from_states(three());
