@@ -95,11 +95,15 @@ pub fn parse_state_changed(text: &str) -> usize {
 }
 
 /// Parses the compressed snapshot message and replaces the store's content with it, as a mirror
-/// does on subscribing (decoded like the client does, see [`compressed_frame`]); returns the
-/// store's size.
+/// does on subscribing: ha-client's connection task finds the payload of a lone event message
+/// ([`ha_proto::lone_event_payload`]) and decodes it one entity at a time into the mirror
+/// ([`EntityStore::replace_from_compressed_text`]); returns the store's size.
+///
+/// # Panics
+/// When the text is not one compressed snapshot message (benchmark inputs always are).
 pub fn load_compressed(store: &mut EntityStore, text: &str) -> usize {
-    let snapshot = compressed_frame(text);
-    store.replace_from_compressed(&snapshot).expect("fixture snapshot applies");
+    let (_, payload) = ha_proto::lone_event_payload(text).expect("fixture snapshot is one event message");
+    store.replace_from_compressed_text(payload).expect("fixture snapshot applies");
     store.len()
 }
 

@@ -447,7 +447,7 @@ impl Serialize for CompressedEvent<'_> {
     }
 }
 
-struct PairVec<K, V>(Vec<(K, V)>);
+pub(crate) struct PairVec<K, V>(pub(crate) Vec<(K, V)>);
 
 impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for PairVec<K, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

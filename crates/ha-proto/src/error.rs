@@ -3,7 +3,7 @@
 use crate::entity_id::InvalidEntityId;
 
 /// Why a frame, message or value could not be decoded.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtoError {
     /// The input is not valid JSON or does not have the shape of the expected message.

@@ -277,6 +277,37 @@ impl FullState for &StateView<'_> {
     }
 }
 
+/// An entry of another store (a snapshot decoded into a mirror of its own first) written into
+/// this one; attribute keys are interned again, in this store's interner.
+impl FullState for &Entry {
+    fn entity_id(&self) -> &str {
+        self.id.as_str()
+    }
+
+    fn owned_id(&self) -> EntityId {
+        self.id.clone()
+    }
+
+    fn validate(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn same_as(&self, e: &Entry) -> bool {
+        self.same_content(e)
+    }
+
+    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+        assign_state(&mut e.state, &self.state);
+        e.last_changed = self.last_changed;
+        e.last_updated = self.last_updated;
+        e.context.clone_from(&self.context);
+        e.attrs.clear_for(self.attrs.len(), self.attrs.iter().map(|(_, v)| v.len()).sum());
+        for (k, v) in self.attrs.iter() {
+            e.attrs.push_new(keys.intern(k), v);
+        }
+    }
+}
+
 /// Overwrites an optional text, reusing its buffer when there is one.
 fn assign_option(dst: &mut Option<String>, src: Option<&str>) {
     match (dst.as_mut(), src) {

@@ -23,6 +23,11 @@ pub enum StateError {
         /// Number of `r` entries.
         removed: usize,
     },
+    /// The text given to
+    /// [`EntityStore::replace_from_compressed_text`](crate::EntityStore::replace_from_compressed_text)
+    /// is not a compressed-state event.
+    #[error("snapshot text: {0}")]
+    Decode(#[from] ha_proto::ProtoError),
     /// A full compressed state (an `a` entry) whose context is an object without `id`.
     #[error("entity {entity_id} has a context without an id")]
     MissingContextId {

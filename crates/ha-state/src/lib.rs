@@ -69,4 +69,4 @@ pub use attrs::AttributeValue;
 pub use entry::EntityRef;
 pub use error::StateError;
 pub use report::{Change, ChangeReport};
-pub use store::{EntityStore, StoreConfig};
+pub use store::{EntityStore, Snapshot, StoreConfig};
