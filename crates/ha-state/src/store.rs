@@ -513,10 +513,12 @@ fn validate_added(event: &CompressedEvent<'_>) -> Result<(), StateError> {
     event.added.iter().try_for_each(|(k, s)| (k, s).validate())
 }
 
+#[inline]
 fn live(slots: &[Option<Entry>], slot: u32) -> &Entry {
     slots[slot as usize].as_ref().expect("indexed slot is live")
 }
 
+#[inline]
 fn live_mut(slots: &mut [Option<Entry>], slot: u32) -> &mut Entry {
     slots[slot as usize].as_mut().expect("indexed slot is live")
 }
