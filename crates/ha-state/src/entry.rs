@@ -5,22 +5,26 @@ use std::borrow::Cow;
 use std::fmt;
 use std::mem::size_of;
 
+use compact_str::CompactString;
 use ha_proto::{
     Attributes, CompressedState, Context, ContextView, EntityId, EntityKey, State, StateDiff, StateView, Timestamp,
 };
 
+use crate::attrs::{AttributeValue, Attrs, owned_raw};
 use crate::error::StateError;
 use crate::heap;
 use crate::keys::KeyInterner;
-use crate::texts::{AttributeValue, Texts, owned_raw};
 
 /// One entity as the store holds it. There is no `last_reported`: the compressed feed does not
 /// carry it, and the mirror must hold the same data whichever feed built it.
 #[derive(Clone)]
+#[repr(C, align(64))]
 pub(crate) struct Entry {
+    /// Inline up to 24 bytes (`on`, `23.5`, `unavailable`): no heap block for a typical state.
+    pub(crate) state: CompactString,
     pub(crate) id: EntityId,
-    /// The state text and the attributes (raw JSON per key, in received order; keys are unique).
-    pub(crate) texts: Texts,
+    /// Raw JSON per key, in received order; keys are unique.
+    pub(crate) attrs: Attrs,
     pub(crate) last_changed: Timestamp,
     pub(crate) last_updated: Timestamp,
     pub(crate) context: Context,
@@ -37,12 +41,19 @@ fn assign(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
+/// [`assign`] for the state text.
+fn assign_state(dst: &mut CompactString, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
 impl Entry {
     /// An empty entry for `id`, to be filled by [`FullState::write_into`].
     pub(crate) fn empty(id: EntityId) -> Self {
         Entry {
             id,
-            texts: Texts::default(),
+            state: CompactString::default(),
+            attrs: Attrs::default(),
             last_changed: Timestamp::default(),
             last_updated: Timestamp::default(),
             context: Context::default(),
@@ -53,7 +64,7 @@ impl Entry {
 
     /// Whether the entry holds exactly these attributes (order ignored, values compared as JSON).
     fn holds_attributes<'v>(&self, attrs: impl ExactSizeIterator<Item = (&'v str, &'v str)>) -> bool {
-        self.texts.same_as(attrs)
+        self.attrs.same_as(attrs)
     }
 
     /// Applies a `c` entry with Home Assistant's merge rules:
@@ -63,7 +74,7 @@ impl Entry {
     pub(crate) fn apply_diff(&mut self, diff: &StateDiff<'_>, keys: &mut KeyInterner) {
         if let Some(add) = &diff.additions {
             if let Some(state) = &add.state {
-                self.texts.set_state(state);
+                assign_state(&mut self.state, state);
             }
             if let Some(lc) = add.last_changed {
                 self.last_changed = lc;
@@ -76,13 +87,13 @@ impl Entry {
             }
             if let Some(attrs) = &add.attributes {
                 for (k, v) in &attrs.0 {
-                    self.texts.set(k, v.get(), keys);
+                    self.attrs.set(k, v.get(), keys);
                 }
             }
         }
         if let Some(removals) = &diff.removals {
             for k in &removals.attributes {
-                self.texts.remove(k);
+                self.attrs.remove(k);
             }
         }
     }
@@ -91,22 +102,22 @@ impl Entry {
     /// ignored and values compare as JSON.
     pub(crate) fn same_content(&self, other: &Entry) -> bool {
         self.id == other.id
-            && self.texts.state() == other.texts.state()
+            && self.state == other.state
             && self.last_changed == other.last_changed
             && self.last_updated == other.last_updated
             && self.context == other.context
-            && other.texts.same_as(self.texts.iter())
+            && other.attrs.same_as(self.attrs.iter())
     }
 
     /// The full state (with `last_reported: None`).
     pub(crate) fn to_state(&self) -> State {
         let mut attributes = Attributes::new();
-        for (k, v) in self.texts.iter() {
+        for (k, v) in self.attrs.iter() {
             attributes.insert(k, owned_raw(v));
         }
         State {
             entity_id: self.id.clone(),
-            state: self.texts.state().to_owned(),
+            state: self.state.as_str().to_owned(),
             attributes,
             last_changed: self.last_changed,
             last_reported: None,
@@ -120,7 +131,8 @@ impl Entry {
     pub(crate) fn heap_bytes(&self) -> usize {
         let ctx = &self.context;
         heap::arc_str(self.id.as_str())
-            + self.texts.heap_bytes()
+            + if self.state.is_heap_allocated() { heap::buffer::<u8>(self.state.capacity()) } else { 0 }
+            + self.attrs.heap_bytes()
             + heap::buffer::<u8>(ctx.id.capacity())
             + ctx.parent_id.as_ref().map_or(0, |p| heap::buffer::<u8>(p.capacity()))
             + ctx.user_id.as_ref().map_or(0, |u| heap::buffer::<u8>(u.capacity()))
@@ -153,7 +165,7 @@ impl FullState for State {
     }
 
     fn same_as(&self, e: &Entry) -> bool {
-        self.state == e.texts.state()
+        self.state == e.state
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && self.context == e.context
@@ -161,16 +173,15 @@ impl FullState for State {
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
-        let bytes = self.state.len() + self.attributes.iter().map(|(_, v)| v.get().len()).sum::<usize>();
-        e.texts.reset(self.attributes.len(), bytes);
+        assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context = self.context;
+        e.attrs.clear_for(self.attributes.len(), self.attributes.iter().map(|(_, v)| v.get().len()).sum());
         // `Attributes` keys are unique already, so no duplicate check.
         for (k, v) in self.attributes.iter() {
-            e.texts.push_new(keys.intern(k), v.get());
+            e.attrs.push_new(keys.intern(k), v.get());
         }
-        e.texts.set_state(&self.state);
     }
 }
 
@@ -193,7 +204,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
     fn same_as(&self, e: &Entry) -> bool {
         let cs = self.1;
         let ctx = &cs.context;
-        cs.state == e.texts.state()
+        cs.state == e.state
             && cs.last_changed == e.last_changed
             && cs.last_updated.unwrap_or(cs.last_changed) == e.last_updated
             && ctx.id.as_deref() == Some(e.context.id.as_str())
@@ -204,6 +215,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
         let cs = self.1;
+        assign_state(&mut e.state, &cs.state);
         e.last_changed = cs.last_changed;
         e.last_updated = cs.last_updated.unwrap_or(cs.last_changed);
         let ctx = &cs.context;
@@ -211,12 +223,11 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
         e.context.parent_id = nullable(&ctx.parent_id).map(str::to_owned);
         e.context.user_id = nullable(&ctx.user_id).map(str::to_owned);
         let attrs = &cs.attributes.0;
-        e.texts.reset(attrs.len(), cs.state.len() + attrs.iter().map(|(_, v)| v.get().len()).sum::<usize>());
+        e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
         // A JSON object with a repeated key is legal; the last value wins, as in Home Assistant.
         for (k, v) in attrs {
-            e.texts.set(k, v.get(), keys);
+            e.attrs.set(k, v.get(), keys);
         }
-        e.texts.set_state(&cs.state);
     }
 }
 
@@ -237,7 +248,7 @@ impl FullState for &StateView<'_> {
     }
 
     fn same_as(&self, e: &Entry) -> bool {
-        self.state == e.texts.state()
+        self.state == e.state
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
             && same_context(&self.context, &e.context)
@@ -245,6 +256,7 @@ impl FullState for &StateView<'_> {
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+        assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         assign(&mut e.context.id, &self.context.id);
@@ -252,18 +264,16 @@ impl FullState for &StateView<'_> {
         assign_option(&mut e.context.user_id, self.context.user_id.as_deref());
         let attrs = &self.attributes.0;
         // Usually the same keys in the same order as held: then only changed values are copied.
-        if e.texts.has_keys_in_order(attrs.iter().map(|(k, _)| &**k)) {
-            e.texts.set_state(&self.state);
+        if e.attrs.has_keys_in_order(attrs.iter().map(|(k, _)| &**k)) {
             for (at, (_, new)) in attrs.iter().enumerate() {
-                e.texts.set_value_at(at, new.get());
+                e.attrs.set_value_at(at, new.get());
             }
         } else {
-            e.texts.reset(attrs.len(), self.state.len() + attrs.iter().map(|(_, v)| v.get().len()).sum::<usize>());
+            e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
             // A repeated key is legal JSON; the last value wins in the first key's place, as in `Attributes`.
             for (k, v) in attrs {
-                e.texts.set(k, v.get(), keys);
+                e.attrs.set(k, v.get(), keys);
             }
-            e.texts.set_state(&self.state);
         }
     }
 }
@@ -288,15 +298,14 @@ impl FullState for &Entry {
     }
 
     fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
-        let state = self.texts.state();
-        e.texts.reset(self.texts.len(), state.len() + self.texts.iter().map(|(_, v)| v.len()).sum::<usize>());
+        assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context.clone_from(&self.context);
-        for (k, v) in self.texts.iter() {
-            e.texts.push_new(keys.intern(k), v);
+        e.attrs.clear_for(self.attrs.len(), self.attrs.iter().map(|(_, v)| v.len()).sum());
+        for (k, v) in self.attrs.iter() {
+            e.attrs.push_new(keys.intern(k), v);
         }
-        e.texts.set_state(state);
     }
 }
 
@@ -348,22 +357,22 @@ impl<'a> EntityRef<'a> {
     /// The state text.
     #[inline]
     pub fn state(&self) -> &'a str {
-        self.entry.texts.state()
+        &self.entry.state
     }
 
     /// One attribute's raw JSON, `None` when absent: `.get()` gives the text, `.decode()` a value.
     pub fn attribute(&self, key: &str) -> Option<AttributeValue<'a>> {
-        self.entry.texts.get(key).map(AttributeValue::new)
+        self.entry.attrs.get(key).map(AttributeValue::new)
     }
 
     /// Every attribute as key and raw JSON, in the order received.
     pub fn attributes(&self) -> impl ExactSizeIterator<Item = (&'a str, AttributeValue<'a>)> + 'a {
-        self.entry.texts.iter().map(|(k, v)| (k, AttributeValue::new(v)))
+        self.entry.attrs.iter().map(|(k, v)| (k, AttributeValue::new(v)))
     }
 
     /// Number of attributes.
     pub fn attribute_count(&self) -> usize {
-        self.entry.texts.len()
+        self.entry.attrs.len()
     }
 
     /// When the state text last changed.
@@ -397,13 +406,13 @@ impl fmt::Debug for EntityRef<'_> {
         struct Attrs<'e>(&'e Entry);
         impl fmt::Debug for Attrs<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_map().entries(self.0.texts.iter()).finish()
+                f.debug_map().entries(self.0.attrs.iter()).finish()
             }
         }
         let e = self.entry;
         f.debug_struct("EntityRef")
             .field("entity_id", &e.id)
-            .field("state", &e.texts.state())
+            .field("state", &e.state)
             .field("attributes", &Attrs(e))
             .field("last_changed", &e.last_changed)
             .field("last_updated", &e.last_updated)

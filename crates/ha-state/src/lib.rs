@@ -56,6 +56,7 @@
 //! store, entity ids are shared with the index, and the maps use a fast non-SipHash hasher.
 //! The measurements behind these choices are in `README.md` beside this crate's `Cargo.toml`.
 
+mod attrs;
 mod entry;
 mod error;
 mod hash;
@@ -63,10 +64,9 @@ mod heap;
 mod keys;
 mod report;
 mod store;
-mod texts;
 
+pub use attrs::AttributeValue;
 pub use entry::EntityRef;
 pub use error::StateError;
 pub use report::{Change, ChangeReport};
 pub use store::{EntityStore, Snapshot, StoreConfig};
-pub use texts::AttributeValue;

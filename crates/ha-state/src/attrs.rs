@@ -1,12 +1,9 @@
-//! An entity's texts: its attributes' raw JSON values, then its state, side by side in one
-//! buffer, with the attributes' interned keys in received order; and [`AttributeValue`], the
-//! borrowed view of one value.
+//! An entity's attributes: interned keys in received order, their raw JSON values side by side
+//! in one text buffer, and [`AttributeValue`], the borrowed view of one value.
 //!
-//! One buffer for the state and every value of an entity instead of one heap block each: a
-//! snapshot of 16,384 entities with a handful of attributes each allocates some 100,000 blocks
-//! fewer, and no text pays glibc's 32-byte minimum on its own. The state sits at the tail, so the
-//! change that comes with nearly every diff, a new state, is a truncate and a copy; reading it is
-//! a slice.
+//! One buffer for every value of an entity instead of one heap block per value: a snapshot of
+//! 16,384 entities with a handful of attributes each allocates some 80,000 blocks fewer, and a
+//! value is never smaller than glibc's 32-byte minimum on its own.
 
 use std::fmt;
 use std::ops::Range;
@@ -18,29 +15,16 @@ use serde_json::value::RawValue;
 use crate::heap;
 use crate::keys::{Key, KeyInterner};
 
-/// The attributes and state of one entity. Keys are unique; `values` is the attribute values in
-/// key order followed by the state text, which starts at `state_start`; each key holds the end of
-/// its value (a value starts where the previous one ends, the first at 0).
+/// The attributes of one entity. Keys are unique; `values` is the concatenation of the values
+/// in key order, and each key holds the end of its value (a value starts where the previous
+/// one ends).
 #[derive(Clone, Default)]
-pub(crate) struct Texts {
+pub(crate) struct Attrs {
     keys: Vec<(Key, usize)>,
     values: String,
-    state_start: usize,
 }
 
-impl Texts {
-    /// The state text.
-    #[inline]
-    pub(crate) fn state(&self) -> &str {
-        &self.values[self.state_start..]
-    }
-
-    /// Overwrites the state text.
-    pub(crate) fn set_state(&mut self, state: &str) {
-        self.values.truncate(self.state_start);
-        self.values.push_str(state);
-    }
-
+impl Attrs {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
@@ -74,21 +58,20 @@ impl Texts {
         keys.len() == self.keys.len() && self.keys.iter().all(|(k, _)| keys.next() == Some(&**k))
     }
 
-    /// Holds nothing, with room for `count` keys and `bytes` of texts, keeping the buffers; the
-    /// attributes are pushed next, then the state set.
-    pub(crate) fn reset(&mut self, count: usize, bytes: usize) {
+    /// Empties the attributes and makes room for `count` keys and `bytes` of values, keeping
+    /// the buffers.
+    pub(crate) fn clear_for(&mut self, count: usize, bytes: usize) {
         self.keys.clear();
         self.values.clear();
-        self.state_start = 0;
         self.keys.reserve_exact(count);
         self.values.reserve_exact(bytes);
     }
 
-    /// Appends a key the attributes do not hold yet (before the state, which moves).
+    /// Appends a key the attributes do not hold yet.
     pub(crate) fn push_new(&mut self, key: Key, value: &str) {
-        self.values.insert_str(self.state_start, value);
-        self.state_start += value.len();
-        self.keys.push((key, self.state_start));
+        self.values.reserve_exact(value.len());
+        self.values.push_str(value);
+        self.keys.push((key, self.values.len()));
     }
 
     /// Sets one attribute: replaces the value of an existing key in its place, else appends.
@@ -110,12 +93,14 @@ impl Texts {
     fn set_at(&mut self, at: usize, value: &str) {
         let span = self.span(at);
         let old_len = span.len();
+        // Grown exactly, as a value of its own would be: amortised doubling would leave up to
+        // half of every entity's buffer unused after a day of changes.
+        self.values.reserve_exact(value.len().saturating_sub(old_len));
         self.values.replace_range(span, value);
         if value.len() != old_len {
             for (_, end) in &mut self.keys[at..] {
                 *end = *end - old_len + value.len();
             }
-            self.state_start = self.state_start - old_len + value.len();
         }
     }
 
@@ -129,7 +114,6 @@ impl Texts {
             for (_, end) in &mut self.keys[at..] {
                 *end -= len;
             }
-            self.state_start -= len;
         }
     }
 
@@ -138,7 +122,7 @@ impl Texts {
         other.len() == self.len() && other.all(|(k, v)| self.get(k).is_some_and(|held| same_json_text(v, held)))
     }
 
-    /// Heap of the two buffers (the keys' texts are the interner's), state included.
+    /// Heap of the two buffers (the keys' texts are the interner's).
     pub(crate) fn heap_bytes(&self) -> usize {
         heap::buffer::<(Key, usize)>(self.keys.capacity()) + heap::buffer::<u8>(self.values.capacity())
     }
@@ -200,15 +184,15 @@ impl PartialEq for AttributeValue<'_> {
 mod tests {
     use super::*;
 
-    fn attrs(pairs: &[(&str, &str)], interner: &mut KeyInterner) -> Texts {
-        let mut a = Texts::default();
+    fn attrs(pairs: &[(&str, &str)], interner: &mut KeyInterner) -> Attrs {
+        let mut a = Attrs::default();
         for (k, v) in pairs {
             a.set(k, v, interner);
         }
         a
     }
 
-    fn pairs(a: &Texts) -> Vec<(String, String)> {
+    fn pairs(a: &Attrs) -> Vec<(String, String)> {
         a.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
@@ -241,29 +225,6 @@ mod tests {
 
         assert_eq!(pairs(&a), [("a", "1"), ("c", "333")].map(|(k, v)| (k.into(), v.into())));
         assert_eq!(a.get("c"), Some("333"));
-    }
-
-    #[test]
-    fn the_state_is_kept_apart_from_the_values() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1"), ("b", "22")], &mut keys);
-        a.set_state("off");
-
-        a.set_state("unavailable");
-
-        assert_eq!(a.state(), "unavailable");
-        assert_eq!(pairs(&a), [("a", "1"), ("b", "22")].map(|(k, v)| (k.into(), v.into())));
-    }
-
-    #[test]
-    fn a_reset_holds_only_the_new_state() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1")], &mut keys);
-
-        a.reset(0, 0);
-        a.set_state("on");
-
-        assert_eq!((a.state(), a.len()), ("on", 0));
     }
 
     #[test]
