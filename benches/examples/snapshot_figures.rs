@@ -17,6 +17,20 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
+/// Median time of `runs` loads into an empty store, and the heap of the last store loaded.
+fn time_loads(runs: usize, mut load: impl FnMut(&mut EntityStore)) -> (Vec<Duration>, usize) {
+    let mut store = EntityStore::new();
+    let times = (0..runs)
+        .map(|_| {
+            store = EntityStore::new();
+            let start = Instant::now();
+            load(&mut store);
+            start.elapsed()
+        })
+        .collect();
+    (times, store.approx_heap_bytes())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let entities: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(ha_fixtures::MAX);
@@ -24,37 +38,15 @@ fn main() {
     let get_states = inputs::get_states_text(entities);
     let snapshot = inputs::snapshot_text(entities);
 
-    let mut store = EntityStore::new();
-    let states_times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            store = EntityStore::new();
-            let start = Instant::now();
-            let states = hot::parse_get_states(&get_states);
-            store.replace_from_states(states);
-            start.elapsed()
-        })
-        .collect();
-    let states_heap = store.approx_heap_bytes();
-
-    let views_times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            store = EntityStore::new();
-            let start = Instant::now();
-            hot::load_get_states(&mut store, &get_states);
-            start.elapsed()
-        })
-        .collect();
-    let views_heap = store.approx_heap_bytes();
-
-    let compressed_times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            store = EntityStore::new();
-            let start = Instant::now();
-            hot::load_compressed(&mut store, &snapshot);
-            start.elapsed()
-        })
-        .collect();
-    let compressed_heap = store.approx_heap_bytes();
+    let (states_times, states_heap) = time_loads(runs, |store| {
+        store.replace_from_states(hot::parse_get_states(&get_states));
+    });
+    let (views_times, views_heap) = time_loads(runs, |store| {
+        hot::load_get_states(store, &get_states);
+    });
+    let (compressed_times, compressed_heap) = time_loads(runs, |store| {
+        hot::load_compressed(store, &snapshot);
+    });
 
     for (form, bytes, times, heap) in [
         ("get_states result, owned states", get_states.len(), states_times, states_heap),

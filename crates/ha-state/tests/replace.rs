@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{epoch, event, expected, names, state};
+use common::{epoch, event, expected, names, snapshot_with_a_context_without_id, state};
 use ha_proto::{CompressedEvent, CompressedState, EntityKey, State};
 use ha_state::{EntityStore, StateError};
 
@@ -156,10 +156,7 @@ fn a_context_object_without_id_is_refused_before_anything_is_written() {
     let mut store = EntityStore::new();
     store.replace_from_states(three());
     let before = store.clone();
-    let json = format!(
-        r#"{{"a":{{"switch.ok":{{"s":"on","c":"c","lc":{t}}},"switch.bad":{{"s":"on","c":{{"user_id":"u"}},"lc":{t}}}}}}}"#,
-        t = epoch(1)
-    );
+    let json = snapshot_with_a_context_without_id();
 
     let err = store.replace_from_compressed(&event(&json)).unwrap_err();
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{epoch, event, state};
+use common::{epoch, event, snapshot_with_a_context_without_id, state};
 use ha_proto::{CompressedEvent, CompressedState, EntityKey, State};
 use ha_state::{EntityStore, StateError, StoreConfig};
 
@@ -66,10 +66,7 @@ fn a_state_without_a_context_id_is_refused_and_the_store_kept() {
     let mut store = EntityStore::new();
     store.replace_from_states(three());
     let before = store.clone();
-    let text = format!(
-        r#"{{"a":{{"switch.ok":{{"s":"on","c":"c","lc":{t}}},"switch.bad":{{"s":"on","c":{{"user_id":"u"}},"lc":{t}}}}}}}"#,
-        t = epoch(1)
-    );
+    let text = snapshot_with_a_context_without_id();
 
     let err = store.replace_from_compressed_text(&text).unwrap_err();
 

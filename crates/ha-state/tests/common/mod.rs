@@ -80,3 +80,11 @@ pub fn expected(states: impl IntoIterator<Item = State>) -> Vec<State> {
     out.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
     out
 }
+
+/// A snapshot event whose second entity (`switch.bad`) has a context object without an id.
+pub fn snapshot_with_a_context_without_id() -> String {
+    format!(
+        r#"{{"a":{{"switch.ok":{{"s":"on","c":"c","lc":{t}}},"switch.bad":{{"s":"on","c":{{"user_id":"u"}},"lc":{t}}}}}}}"#,
+        t = epoch(1)
+    )
+}
