@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 
 use crate::compressed::CompressedEvent;
 use crate::error::ProtoError;
+use crate::scan;
 
 /// What the one-pass decoder reports for malformed JSON (positions are the frame's).
 const WHAT: &str = "compressed event frame";
@@ -146,9 +147,8 @@ pub(crate) fn id_last_envelope(text: &str) -> Option<&str> {
 /// Assistant writes it (`,"id":<digits>`), and the text after the envelope's closing brace (only
 /// whitespace may come before the brace); `None` for anything else, decoded or not.
 pub(crate) fn payload_then_id(payload: &str) -> Option<(CompressedEvent<'_>, u64, &str)> {
-    let mut values = serde_json::Deserializer::from_str(payload).into_iter::<CompressedEvent<'_>>();
-    let event = values.next()?.ok()?;
-    let rest = payload[values.byte_offset()..].strip_prefix(r#","id":"#)?;
+    let (event, rest) = event_prefix(payload)?;
+    let rest = rest.strip_prefix(r#","id":"#)?;
     let (digits, rest) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
     if digits.len() > 1 && digits.starts_with('0') {
         return None;
@@ -168,10 +168,20 @@ fn payload_then_close(payload: &str) -> Option<CompressedEvent<'_>> {
 /// The compressed event at the start of `payload` and the text after the envelope's closing
 /// brace, when only whitespace comes between the two; `None` for anything else.
 pub(crate) fn payload_then_brace(payload: &str) -> Option<(CompressedEvent<'_>, &str)> {
+    let (event, rest) = event_prefix(payload)?;
+    let tail = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
+    Some((event, tail))
+}
+
+/// The compressed event at the start of `payload` and the text after it: read by the scanner
+/// when it knows the shape (what Home Assistant writes), else decoded by serde.
+pub(crate) fn event_prefix(payload: &str) -> Option<(CompressedEvent<'_>, &str)> {
+    if let Some((event, len)) = scan::compressed_event_prefix(payload) {
+        return Some((event, &payload[len..]));
+    }
     let mut values = serde_json::Deserializer::from_str(payload).into_iter::<CompressedEvent<'_>>();
     let event = values.next()?.ok()?;
-    let tail = payload[values.byte_offset()..].trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
-    Some((event, tail))
+    Some((event, &payload[values.byte_offset()..]))
 }
 
 /// The envelope keys that matter to an event; any other key is skipped.

@@ -39,6 +39,7 @@ mod event_frame;
 mod frame_items;
 pub mod raw;
 pub mod rest;
+mod scan;
 mod server_msg;
 mod snapshot;
 mod state;
@@ -67,6 +68,11 @@ pub use unknown_fields::UnknownField;
 impl<'a> CompressedEvent<'a> {
     /// Decodes the `event` object of a `subscribe_entities` event.
     pub fn parse(json: &'a str) -> Result<Self, ProtoError> {
+        if let Some((event, len)) = scan::compressed_event_prefix(json)
+            && json[len..].trim_start_matches(event_frame::JSON_WHITESPACE).is_empty()
+        {
+            return Ok(event);
+        }
         serde_json::from_str(json).map_err(|e| ProtoError::json("compressed state event", &e))
     }
 }

@@ -16,6 +16,7 @@ use crate::compressed::{CompressedState, EntityKey, PairVec, StateDiff};
 use crate::cow::CowStr;
 use crate::error::ProtoError;
 use crate::event_frame::JSON_WHITESPACE;
+use crate::scan::Cursor;
 
 /// What [`parse_snapshot_each`] found besides the `a` entries it handed over: a snapshot has
 /// neither, so either count above zero means the event was not one.
@@ -50,6 +51,72 @@ pub struct SnapshotRest {
 /// # Ok::<(), ha_proto::ProtoError>(())
 /// ```
 pub fn parse_snapshot_each<'a>(
+    json: &'a str,
+    mut each: impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool,
+) -> Result<Option<SnapshotRest>, ProtoError> {
+    let mut handed = 0usize;
+    match scan_snapshot(json, &mut |key, state| {
+        handed += 1;
+        each(key, state)
+    }) {
+        Scanned::Done => return Ok(Some(SnapshotRest::default())),
+        Scanned::Stopped => return Ok(None),
+        Scanned::Unread => {}
+    }
+    // A shape the scanner does not read (a `c` or `r` beside `a`, an escaped id), or bad input:
+    // serde decodes the whole event, without handing over again what the scanner already did,
+    // so errors are serde's, at serde's positions.
+    let mut skip = handed;
+    serde_snapshot(json, |key, state| {
+        if skip > 0 {
+            skip -= 1;
+            return true;
+        }
+        each(key, state)
+    })
+}
+
+/// How far the scanner got with a snapshot.
+enum Scanned {
+    /// Every entry was handed over; the event holds nothing else.
+    Done,
+    /// The caller stopped it.
+    Stopped,
+    /// It met something it does not read, after handing over the entries before it.
+    Unread,
+}
+
+/// Scans a snapshot of the shape Home Assistant writes, `{"a":{id:state,...}}`: each entry the
+/// scanner declines is decoded by serde in its place; anything else stops the scan.
+fn scan_snapshot<'a>(json: &'a str, each: &mut impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool) -> Scanned {
+    let mut cursor = Cursor::new(json);
+    let mut walk = || -> Option<bool> {
+        cursor.eat(b'{')?;
+        if cursor.key()? != "a" {
+            return None;
+        }
+        cursor.eat(b'{')?;
+        let mut first = true;
+        while cursor.next_member(b'}', first)? {
+            first = false;
+            let key = cursor.entity_key()?;
+            let state = cursor.compressed_state_or_serde()?;
+            if !each(key, state) {
+                return Some(false);
+            }
+        }
+        cursor.eat(b'}')?;
+        cursor.at_end().then_some(true)
+    };
+    match walk() {
+        Some(true) => Scanned::Done,
+        Some(false) => Scanned::Stopped,
+        None => Scanned::Unread,
+    }
+}
+
+/// The whole event decoded by serde, each `a` entry handed over as it is decoded.
+fn serde_snapshot<'a>(
     json: &'a str,
     mut each: impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool,
 ) -> Result<Option<SnapshotRest>, ProtoError> {

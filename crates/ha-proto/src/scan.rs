@@ -1,0 +1,498 @@
+//! A hand-written scanner for the compressed-state shapes Home Assistant writes
+//! (`subscribe_entities` diffs and snapshot entries), in front of the serde decoders.
+//!
+//! serde_json reads these small objects through its generic visitor machinery: every key is
+//! matched through a field visitor, every value goes through `Option`/`Result` layers, and a diff
+//! of 150 bytes cost about 4,600 instructions to decode (`docs/performance.md`). The scanner
+//! walks the exact shape instead: compact keys matched as byte strings, strings without escapes
+//! borrowed as they are, epoch seconds read from their digits.
+//!
+//! It understands only the shape a compact encoder writes and **declines** (`None`) anything
+//! else: a string with an escape, a `null` where a value may be absent, an exponent, more than
+//! 15 significant digits, an unknown or repeated key. The caller then decodes the same text
+//! with serde, so whatever the scanner returns is exactly what serde returns, and every error
+//! message is serde's. Attribute values are kept raw, and serde_json checks each of them, so
+//! a `RawValue` from here is valid JSON like any other.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::compressed::{
+    AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,
+};
+use crate::raw::RawJson;
+use crate::timestamp::Timestamp;
+
+/// Room for a diff's or a state's attributes up front, as the serde decoder gives them.
+const ATTRS_EXPECTED: usize = 4;
+
+/// A position in a JSON text, moved forward by what is read.
+pub(crate) struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0 }
+    }
+
+    /// The text not read yet.
+    pub(crate) fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.as_bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` (after whitespace), or declines.
+    pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// Consumes `word` (after whitespace) if the text goes on with it.
+    fn eat_word(&mut self, word: &str) -> bool {
+        self.skip_whitespace();
+        let found = self.rest().starts_with(word);
+        if found {
+            self.pos += word.len();
+        }
+        found
+    }
+
+    /// Walking an object or array whose opening bracket was read: `Some(true)` when a member
+    /// follows (the comma before it consumed unless it is the `first`), `Some(false)` when
+    /// `close` ends it (consumed), `None` for anything else.
+    pub(crate) fn next_member(&mut self, close: u8, first: bool) -> Option<bool> {
+        let byte = self.peek()?;
+        if byte == close {
+            self.pos += 1;
+            return Some(false);
+        }
+        if first {
+            return Some(true);
+        }
+        (byte == b',').then(|| self.pos += 1)?;
+        Some(true)
+    }
+
+    /// A string without escapes, borrowed.
+    pub(crate) fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let len = plain_len(&self.text.as_bytes()[start..])?;
+        self.pos = start + len + 1;
+        Some(&self.text[start..start + len])
+    }
+
+    /// An object key without escapes and the colon after it.
+    pub(crate) fn key(&mut self) -> Option<&'a str> {
+        let key = self.plain_str()?;
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// `null` (`Some(None)`) or a string without escapes.
+    fn nullable_str(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.eat_word("null") {
+            return Some(None);
+        }
+        Some(Some(Cow::Borrowed(self.plain_str()?)))
+    }
+
+    /// Any JSON value, checked and kept raw by serde_json.
+    fn raw_value(&mut self) -> Option<&'a RawValue> {
+        self.skip_whitespace();
+        let mut values = serde_json::Deserializer::from_str(self.rest()).into_iter::<&'a RawValue>();
+        let raw = values.next()?.ok()?;
+        self.pos += values.byte_offset();
+        Some(raw)
+    }
+
+    /// Epoch seconds written as plain digits with an optional fraction whose digits, read as one
+    /// integer, stay within 2^53: then that integer is exact as a float and the value is one
+    /// correctly rounded division by an exact power of ten, as serde_json (with or without its
+    /// `float_roundtrip` feature) and the standard library compute it. Home Assistant's
+    /// microsecond timestamps (16 digits) qualify. Anything else is declined.
+    fn epoch_secs(&mut self) -> Option<Timestamp> {
+        const POW10: [f64; 20] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+            1e19,
+        ];
+        // Nineteen digits always fit a u64.
+        const MAX_DIGITS: usize = 19;
+        self.skip_whitespace();
+        let bytes = &self.text.as_bytes()[self.pos..];
+        let whole = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        if whole == 0 || whole > MAX_DIGITS || (whole > 1 && bytes[0] == b'0') {
+            return None;
+        }
+        let mut mantissa = digits_value(&bytes[..whole]);
+        let mut len = whole;
+        let mut fraction = 0;
+        if bytes.get(whole) == Some(&b'.') {
+            fraction = bytes[whole + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if fraction == 0 || whole + fraction > MAX_DIGITS {
+                return None;
+            }
+            let digits = &bytes[whole + 1..whole + 1 + fraction];
+            mantissa = mantissa * 10u64.pow(fraction as u32) + digits_value(digits);
+            len += 1 + fraction;
+        }
+        if mantissa > 1 << 53 || matches!(bytes.get(len), Some(b'e' | b'E')) {
+            return None;
+        }
+        self.pos += len;
+        Timestamp::from_epoch_secs(mantissa as f64 / POW10[fraction]).ok()
+    }
+
+    /// An entity id used as an object key, validated.
+    pub(crate) fn entity_key(&mut self) -> Option<EntityKey<'a>> {
+        EntityKey::new(self.key()?).ok()
+    }
+
+    /// An attributes object, values raw.
+    fn attributes(&mut self) -> Option<AttrPatch<'a>> {
+        self.eat(b'{')?;
+        let mut out = Vec::with_capacity(ATTRS_EXPECTED);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            let key = self.key()?;
+            out.push((Cow::Borrowed(key), RawJson::borrowed(self.raw_value()?)));
+        }
+        Some(AttrPatch(out))
+    }
+
+    /// A context: a bare id, or an object of `id`, `parent_id`, `user_id`.
+    fn context(&mut self) -> Option<ContextPatch<'a>> {
+        if self.peek()? == b'"' {
+            return Some(ContextPatch {
+                id: Some(Cow::Borrowed(self.plain_str()?)),
+                bare_id: true,
+                ..Default::default()
+            });
+        }
+        self.eat(b'{')?;
+        let mut out = ContextPatch::default();
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "id" if out.id.is_none() => out.id = Some(Cow::Borrowed(self.plain_str()?)),
+                "parent_id" if out.parent_id.is_none() => out.parent_id = Some(self.nullable_str()?),
+                "user_id" if out.user_id.is_none() => out.user_id = Some(self.nullable_str()?),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// A full state in compressed form (an `a` entry).
+    pub(crate) fn compressed_state(&mut self) -> Option<CompressedState<'a>> {
+        self.eat(b'{')?;
+        let (mut state, mut attributes, mut context, mut last_changed, mut last_updated) =
+            (None, None, None, None, None);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "s" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
+                "a" if attributes.is_none() => attributes = Some(self.attributes()?),
+                "c" if context.is_none() => context = Some(self.context()?),
+                "lc" if last_changed.is_none() => last_changed = Some(self.epoch_secs()?),
+                "lu" if last_updated.is_none() => last_updated = Some(self.epoch_secs()?),
+                _ => return None,
+            }
+        }
+        Some(CompressedState {
+            state: state?,
+            attributes: attributes.unwrap_or_default(),
+            context: context?,
+            last_changed: last_changed?,
+            last_updated,
+        })
+    }
+
+    /// A full state in compressed form, read by the scanner when it knows the shape, else by
+    /// serde; `None` when serde rejects it too.
+    pub(crate) fn compressed_state_or_serde(&mut self) -> Option<CompressedState<'a>> {
+        let start = self.pos;
+        if let Some(state) = self.compressed_state() {
+            return Some(state);
+        }
+        self.pos = start;
+        let mut values = serde_json::Deserializer::from_str(self.rest()).into_iter::<CompressedState<'a>>();
+        let state = values.next()?.ok()?;
+        self.pos += values.byte_offset();
+        Some(state)
+    }
+
+    /// `+` of a change.
+    fn additions(&mut self) -> Option<DiffAdditions<'a>> {
+        self.eat(b'{')?;
+        let mut add = DiffAdditions::default();
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "s" if add.state.is_none() => add.state = Some(Cow::Borrowed(self.plain_str()?)),
+                "a" if add.attributes.is_none() => add.attributes = Some(self.attributes()?),
+                "c" if add.context.is_none() => add.context = Some(self.context()?),
+                "lc" if add.last_changed.is_none() => add.last_changed = Some(self.epoch_secs()?),
+                "lu" if add.last_updated.is_none() => add.last_updated = Some(self.epoch_secs()?),
+                _ => return None,
+            }
+        }
+        Some(add)
+    }
+
+    /// `-` of a change: `{"a":[keys]}`.
+    fn removals(&mut self) -> Option<DiffRemovals<'a>> {
+        self.eat(b'{')?;
+        if self.key()? != "a" {
+            return None;
+        }
+        self.eat(b'[')?;
+        let mut attributes = Vec::new();
+        let mut first = true;
+        while self.next_member(b']', first)? {
+            first = false;
+            attributes.push(Cow::Borrowed(self.plain_str()?));
+        }
+        self.eat(b'}')?;
+        Some(DiffRemovals { attributes })
+    }
+
+    /// One entity's change (a `c` entry).
+    fn state_diff(&mut self) -> Option<StateDiff<'a>> {
+        self.eat(b'{')?;
+        let mut diff = StateDiff::default();
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "+" if diff.additions.is_none() => diff.additions = Some(self.additions()?),
+                "-" if diff.removals.is_none() => diff.removals = Some(self.removals()?),
+                _ => return None,
+            }
+        }
+        Some(diff)
+    }
+
+    /// An object keyed by entity id, each value read by `value`.
+    fn keyed<T>(&mut self, mut value: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<(EntityKey<'a>, T)>> {
+        self.eat(b'{')?;
+        let mut out = Vec::with_capacity(1);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            let key = self.entity_key()?;
+            out.push((key, value(self)?));
+        }
+        Some(out)
+    }
+
+    /// A whole compressed-state event object.
+    pub(crate) fn compressed_event(&mut self) -> Option<CompressedEvent<'a>> {
+        self.eat(b'{')?;
+        let mut event = CompressedEvent::default();
+        let (mut added, mut changed, mut removed) = (false, false, false);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "a" if !added => {
+                    added = true;
+                    event.added = self.keyed(Self::compressed_state)?;
+                }
+                "c" if !changed => {
+                    changed = true;
+                    event.changed = self.keyed(Self::state_diff)?;
+                }
+                "r" if !removed => {
+                    removed = true;
+                    event.removed = self.removed_ids()?;
+                }
+                _ => return None,
+            }
+        }
+        Some(event)
+    }
+
+    /// `r`: an array of entity ids.
+    fn removed_ids(&mut self) -> Option<Vec<EntityKey<'a>>> {
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        let mut first = true;
+        while self.next_member(b']', first)? {
+            first = false;
+            out.push(EntityKey::new(self.plain_str()?).ok()?);
+        }
+        Some(out)
+    }
+}
+
+/// The compressed event at the start of `text` and the length it takes, if the scanner
+/// understands it.
+pub(crate) fn compressed_event_prefix(text: &str) -> Option<(CompressedEvent<'_>, usize)> {
+    let mut cursor = Cursor::new(text);
+    let event = cursor.compressed_event()?;
+    Some((event, cursor.pos))
+}
+
+/// The value of `digits` (ASCII digits, at most 19 of them).
+fn digits_value(digits: &[u8]) -> u64 {
+    digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+}
+
+/// The length of a string's content up to its closing quote, when it holds no escape and no
+/// control character (which JSON forbids unescaped); `None` otherwise or when it does not end.
+/// Eight bytes are tested at a time: a byte is a quote, a backslash or below 0x20 exactly when
+/// the matching lane of one of the three masks has its top bit set, and the lowest lane so
+/// flagged is always a true match (a false lane can only sit above a true one).
+fn plain_len(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_lanes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = zero_lanes(word ^ (ONES * u64::from(b'"')))
+            | zero_lanes(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if special != 0 {
+            i += special.trailing_zeros() as usize / 8;
+            return (bytes[i] == b'"').then_some(i);
+        }
+        i += 8;
+    }
+    let tail = bytes[i..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (bytes[i + tail] == b'"').then_some(i + tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_event(text: &str) -> CompressedEvent<'_> {
+        serde_json::from_str(text).expect("valid compressed event")
+    }
+
+    fn scanned(text: &str) -> Option<CompressedEvent<'_>> {
+        let (event, len) = compressed_event_prefix(text)?;
+        assert_eq!(len, text.len(), "the scanner stops at the event's closing brace");
+        Some(event)
+    }
+
+    #[test]
+    fn a_home_assistant_diff_scans_as_serde_decodes_it() {
+        let text = r#"{"c":{"sensor.power":{"+":{"s":"12.5","c":"01HX","lu":1733412345.123456,"a":{"power":12.5,"unit":"W","list":[1,{"x":null}]}},"-":{"a":["old"]}}}}"#;
+
+        let event = scanned(text);
+
+        assert_eq!(event, Some(serde_event(text)));
+    }
+
+    #[test]
+    fn a_snapshot_entry_scans_as_serde_decodes_it() {
+        let text = r#"{"a":{"light.a":{"s":"on","a":{"brightness":255},"c":{"id":"01H","parent_id":null,"user_id":"u1"},"lc":1700000000,"lu":1700000000.5}},"r":["light.b"]}"#;
+
+        let event = scanned(text);
+
+        assert_eq!(event, Some(serde_event(text)));
+    }
+
+    #[test]
+    fn whitespace_between_tokens_is_read() {
+        let text = " {\n\"c\" : { \"light.a\" : { \"+\" : { \"s\" : \"on\" , \"lc\" : 1.5 } } } } ";
+
+        let (event, _) = compressed_event_prefix(text).expect("scanned");
+
+        assert_eq!(event, serde_event(text));
+    }
+
+    #[test]
+    fn shapes_it_does_not_know_are_declined() {
+        let declined = [
+            r#"{"c":{"light.a":{"+":{"s":"say \"hi\""}}}}"#,        // an escape
+            r#"{"c":{"light.a":{"+":{"s":null}}}}"#,                // null for an absent value
+            r#"{"c":{"light.a":{"+":{"s":"on","s":"off"}}}}"#,      // a repeated key
+            r#"{"c":{"light.a":{"+":{"x":1}}}}"#,                   // an unknown key
+            r#"{"c":{"light.a":{"+":{"lc":1.5e9}}}}"#,              // an exponent
+            r#"{"c":{"light.a":{"+":{"lc":1234567890.1234567}}}}"#, // beyond 2^53
+            r#"{"c":{"light.a":{"+":{"lc":-1.5}}}}"#,               // a sign
+            r#"{"c":{"Light":{"+":{"s":"on"}}}}"#,                  // not an entity id
+            r#"{"c":{"light.a":{"+":{"s":"on",}}}}"#,               // a trailing comma
+            r#"{"c":{"light.a":{"+":{"lc":01.5}}}}"#,               // a leading zero
+            r#"{"c":{"light.a":{"+":{"a":{"k":tru}}}}}"#,           // a bad attribute value
+            r#"{"c":{"light.a":{"+":{"s":"on"}}}"#,                 // cut short
+        ];
+
+        let scans: Vec<_> = declined.iter().map(|text| compressed_event_prefix(text).is_some()).collect();
+
+        assert_eq!(scans, vec![false; declined.len()]);
+    }
+
+    #[test]
+    fn epochs_within_2_pow_53_read_as_serde_reads_them() {
+        let texts = ["1733412345.123456", "9007199254.740992", "0.000000000000001", "0", "1733412345.5", "1733412345"];
+
+        let pairs: Vec<_> = texts
+            .iter()
+            .map(|t| {
+                let ours = Cursor::new(t).epoch_secs();
+                let serde: Timestamp = serde_json::from_str(t).expect("a number");
+                (ours, Some(serde))
+            })
+            .collect();
+
+        assert!(pairs.iter().all(|(ours, serde)| ours == serde), "{pairs:?}");
+    }
+
+    #[test]
+    fn plain_len_finds_the_closing_quote_in_any_lane() {
+        let lens: Vec<_> = (0..20)
+            .map(|n| plain_len(format!("{}\"rest", "é".repeat(n / 2) + &"x".repeat(n % 2)).as_bytes()))
+            .collect();
+
+        let expected: Vec<_> = (0..20).map(|n| Some((n / 2) * 2 + n % 2)).collect();
+        assert_eq!(lens, expected);
+    }
+
+    #[test]
+    fn plain_len_stops_at_an_escape_or_control_character() {
+        let texts = ["abcdefghij\\\"", "abc\\\"", "abcdefghijkl\nm\"", "a\tb\""];
+
+        let lens: Vec<_> = texts.iter().map(|t| plain_len(t.as_bytes())).collect();
+
+        assert_eq!(lens, vec![None; texts.len()]);
+    }
+
+    #[test]
+    fn every_fixture_payload_is_scanned_not_declined() {
+        let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 200);
+        let mut frames = vec![ha_fixtures::compressed_snapshot_message(&states, 3)];
+        frames.extend(ha_fixtures::compressed_diff_messages(5, &states, 1_000, 3));
+        let payloads: Vec<&str> = frames.iter().map(|f| crate::lone_event_payload(f).expect("an event").1).collect();
+
+        let declined: Vec<&str> = payloads.iter().copied().filter(|p| scanned(p).is_none()).collect();
+
+        assert!(declined.is_empty(), "{} declined, first: {:?}", declined.len(), declined.first());
+    }
+}
