@@ -370,20 +370,22 @@ fn plain_len(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_lanes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut start = 0;
+    for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         let special = zero_lanes(word ^ (ONES * u64::from(b'"')))
             | zero_lanes(word ^ (ONES * u64::from(b'\\')))
             | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
         if special != 0 {
-            i += special.trailing_zeros() as usize / 8;
-            return (bytes[i] == b'"').then_some(i);
+            let lane = special.trailing_zeros() as usize / 8;
+            return (chunk[lane] == b'"').then_some(start + lane);
         }
-        i += 8;
+        start += 8;
     }
-    let tail = bytes[i..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    (bytes[i + tail] == b'"').then_some(i + tail)
+    let tail = chunks.remainder();
+    let at = tail.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (tail[at] == b'"').then_some(start + at)
 }
 
 #[cfg(test)]
