@@ -12,7 +12,13 @@
 //! 15 significant digits, an unknown or repeated key. The caller then decodes the same text
 //! with serde, so whatever the scanner returns is exactly what serde returns, and every error
 //! message is serde's. Attribute values are kept raw, and serde_json checks each of them, so
-//! a `RawValue` from here is valid JSON like any other.
+//! a `RawValue` from here is valid JSON like any other. (That check runs a fresh serde_json
+//! reader per value, whose bracket stack allocates for a value nested two levels deep: 124 more
+//! heap blocks than serde's one reader in the 16,384-entity fixture snapshot, 0.13%.)
+//!
+//! Strings with escapes are declined rather than decoded here: Home Assistant's encoder escapes
+//! only quotes, backslashes and control characters, so they are rare, and decoding them in the
+//! scanner cost every other string about 6% more instructions (measured, then dropped).
 
 use std::borrow::Cow;
 

@@ -125,6 +125,22 @@ proptest! {
     }
 
     #[test]
+    fn any_state_text_and_attribute_key_decode_as_serde_does(state in ".{0,12}", key in ".{0,8}", special in "[\\x00-\\x1f\"\\\\/]{0,3}") {
+        let quoted = |t: &str| serde_json::to_string(t).unwrap();
+        let text = format!(r#"{{"c":{{"light.a":{{"+":{{"s":{},"a":{{{}:1}}}}}}}}}}"#, quoted(&(state + &special)), quoted(&key));
+
+        assert_as_serde(&text);
+    }
+
+    #[test]
+    fn hex_escapes_and_surrogates_decode_or_fail_as_serde_does(units in prop::collection::vec(prop_oneof![0u32..0x80, 0xd7f0u32..0xe010, 0u32..0x10000], 1..4)) {
+        let escaped: String = units.iter().map(|u| format!("\\u{u:04x}")).collect();
+        let text = format!(r#"{{"c":{{"light.a":{{"+":{{"s":"x{escaped}y"}}}}}}}}"#);
+
+        assert_as_serde(&text);
+    }
+
+    #[test]
     fn arbitrary_text_decodes_or_fails_as_serde_does(text in r#"\{"c":\{"[a-z]\.[a-z]":\{"\+":.{0,40}"#) {
         assert_as_serde(&text);
     }
