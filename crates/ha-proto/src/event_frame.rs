@@ -179,9 +179,9 @@ pub(crate) fn event_prefix(payload: &str) -> Option<(CompressedEvent<'_>, &str)>
     if let Some((event, len)) = scan::compressed_event_prefix(payload) {
         return Some((event, &payload[len..]));
     }
-    let mut values = serde_json::Deserializer::from_str(payload).into_iter::<CompressedEvent<'_>>();
-    let event = values.next()?.ok()?;
-    Some((event, &payload[values.byte_offset()..]))
+    let mut cursor = scan::Cursor::new(payload);
+    let event = cursor.serde_value::<CompressedEvent<'_>>()?;
+    Some((event, &payload[cursor.offset()..]))
 }
 
 /// The envelope keys that matter to an event; any other key is skipped.
