@@ -91,7 +91,7 @@ impl Serialize for AttrPatch<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            map.serialize_entry(&**k, &**v)?;
+            map.serialize_entry(&**k, v)?;
         }
         map.end()
     }

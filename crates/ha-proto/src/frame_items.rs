@@ -215,7 +215,7 @@ fn hand_over<'a>(
 ) {
     match message {
         ServerMessage::Event { id, event } => match event.as_borrowed() {
-            Some(raw) if wanted(id) => each(match CompressedEvent::parse(raw.get()) {
+            Some(raw) if wanted(id) => each(match CompressedEvent::parse(raw) {
                 Ok(event) => FrameItem::Compressed(CompressedEventFrame { id, event }),
                 Err(error) => FrameItem::BadEvent { id, error },
             }),

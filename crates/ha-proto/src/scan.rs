@@ -11,10 +11,11 @@
 //! else: a string with an escape, a `null` where a value may be absent, an exponent, more than
 //! 15 significant digits, an unknown or repeated key. The caller then decodes the same text
 //! with serde, so whatever the scanner returns is exactly what serde returns, and every error
-//! message is serde's. Attribute values are kept raw, and serde_json checks each of them, so
-//! a `RawValue` from here is valid JSON like any other. (That check runs a fresh serde_json
-//! reader per value, whose bracket stack allocates for a value nested two levels deep: 124 more
-//! heap blocks than serde's one reader in the 16,384-entity fixture snapshot, 0.13%.)
+//! message is serde's. Attribute values are kept raw, checked by [`value_len`], which walks the
+//! whole JSON grammar and declines only what it does not check itself (a string with an escape,
+//! nesting deeper than 64); serde_json checks those. A fresh serde_json reader per value had
+//! been a fifth of a snapshot's decoding, and its bracket stack allocated for every value nested
+//! two levels deep.
 //!
 //! Strings with escapes are declined rather than decoded here: Home Assistant's encoder escapes
 //! only quotes, backslashes and control characters, so they are rare, and decoding them in the
@@ -121,10 +122,16 @@ impl<'a> Cursor<'a> {
         Some(Some(Cow::Borrowed(self.plain_str()?)))
     }
 
-    /// Any JSON value, checked and kept raw by serde_json.
-    fn raw_value(&mut self) -> Option<&'a RawValue> {
+    /// Any JSON value, kept raw: checked by [`value_len`] when it vouches for it, else by
+    /// serde_json.
+    fn raw_value(&mut self) -> Option<RawJson<'a>> {
         self.skip_whitespace();
-        self.serde_value()
+        if let Some(len) = value_len(&self.text.as_bytes()[self.pos..]) {
+            let text = &self.text[self.pos..self.pos + len];
+            self.pos += len;
+            return Some(RawJson::checked(text));
+        }
+        self.serde_value::<&RawValue>().map(RawJson::borrowed)
     }
 
     /// The value at the cursor decoded by serde_json, which the cursor then moves past.
@@ -190,7 +197,7 @@ impl<'a> Cursor<'a> {
         while self.next_member(b'}', first)? {
             first = false;
             let key = self.key()?;
-            out.push((Cow::Borrowed(key), RawJson::borrowed(self.raw_value()?)));
+            out.push((Cow::Borrowed(key), self.raw_value()?));
         }
         Some(AttrPatch(out))
     }
@@ -371,6 +378,133 @@ pub(crate) fn compressed_event_prefix(text: &str) -> Option<(CompressedEvent<'_>
     Some((event, cursor.pos))
 }
 
+/// The length of the JSON value at the start of `bytes` (whitespace before it already skipped),
+/// when it is one this checker vouches for: then serde_json accepts exactly that text as one
+/// value. It walks the value's grammar in full (strings, numbers, literals, nesting) and
+/// declines (`None`) what it does not check itself: a string with an escape (serde_json's
+/// rules for `\u` escapes and surrogates are its own), or nesting deeper than [`MAX_DEPTH`]
+/// (serde_json's limit is 128). Callers then let serde_json decide, so a declined value costs
+/// only the time to find out. Brackets are tracked in a 64-bit word, one bit per open level.
+pub(crate) fn value_len(bytes: &[u8]) -> Option<usize> {
+    /// The deepest nesting the checker follows.
+    const MAX_DEPTH: u32 = 64;
+    let mut objects: u64 = 0; // bit d set: the container at depth d + 1 is an object
+    let mut depth: u32 = 0;
+    let mut pos = 0;
+    loop {
+        // A value starts at `pos` (whitespace skipped).
+        match *bytes.get(pos)? {
+            b'"' => pos += 1 + plain_len(&bytes[pos + 1..])? + 1,
+            open @ (b'{' | b'[') => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                let object = open == b'{';
+                objects = (objects << 1) | u64::from(object);
+                depth += 1;
+                pos = skip_json_whitespace(bytes, pos + 1);
+                let close = if object { b'}' } else { b']' };
+                if bytes.get(pos) == Some(&close) {
+                    pos += 1;
+                    depth -= 1;
+                    objects >>= 1;
+                } else if object {
+                    pos = skip_json_whitespace(bytes, member_key_end(bytes, pos)?);
+                    continue;
+                } else {
+                    continue;
+                }
+            }
+            b't' => pos += literal_len(&bytes[pos..], b"true")?,
+            b'f' => pos += literal_len(&bytes[pos..], b"false")?,
+            b'n' => pos += literal_len(&bytes[pos..], b"null")?,
+            b'-' | b'0'..=b'9' => pos += number_len(&bytes[pos..])?,
+            _ => return None,
+        }
+        // A value ended at `pos`: a comma, or closing brackets, follow inside containers.
+        loop {
+            if depth == 0 {
+                return Some(pos);
+            }
+            pos = skip_json_whitespace(bytes, pos);
+            let object = objects & 1 == 1;
+            match (*bytes.get(pos)?, object) {
+                (b',', true) => {
+                    pos = skip_json_whitespace(bytes, pos + 1);
+                    pos = skip_json_whitespace(bytes, member_key_end(bytes, pos)?);
+                    break;
+                }
+                (b',', false) => {
+                    pos = skip_json_whitespace(bytes, pos + 1);
+                    break;
+                }
+                (b'}', true) | (b']', false) => {
+                    pos += 1;
+                    depth -= 1;
+                    objects >>= 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Past an object member's key and its colon (whitespace after the colon not skipped), the key
+/// starting at `pos`; `None` unless it is a string without escapes followed by a colon.
+fn member_key_end(bytes: &[u8], pos: usize) -> Option<usize> {
+    if bytes.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let after = skip_json_whitespace(bytes, pos + 1 + plain_len(&bytes[pos + 1..])? + 1);
+    (bytes.get(after) == Some(&b':')).then_some(after + 1)
+}
+
+/// The first position from `pos` that is not JSON whitespace.
+fn skip_json_whitespace(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// `word`'s length when `bytes` starts with it.
+fn literal_len(bytes: &[u8], word: &[u8]) -> Option<usize> {
+    bytes.starts_with(word).then_some(word.len())
+}
+
+/// The length of the JSON number at the start of `bytes`:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, the longest such prefix; `None` when
+/// none starts there. What follows is the caller's to judge (`01` reads as `0`, then fails
+/// there).
+fn number_len(bytes: &[u8]) -> Option<usize> {
+    let digits_from = |at: usize| bytes.get(at..).map_or(0, |b| b.iter().take_while(|c| c.is_ascii_digit()).count());
+    let mut pos = usize::from(bytes.first() == Some(&b'-'));
+    match bytes.get(pos)? {
+        b'0' => pos += 1,
+        b'1'..=b'9' => pos += digits_from(pos),
+        _ => return None,
+    }
+    if bytes.get(pos) == Some(&b'.') {
+        let n = digits_from(pos + 1);
+        if n == 0 {
+            return None;
+        }
+        pos += 1 + n;
+    }
+    if let Some(b'e' | b'E') = bytes.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = bytes.get(pos) {
+            pos += 1;
+        }
+        let n = digits_from(pos);
+        if n == 0 {
+            return None;
+        }
+        pos += n;
+    }
+    Some(pos)
+}
+
 /// The value of `digits` (ASCII digits, at most 19 of them).
 fn digits_value(digits: &[u8]) -> u64 {
     digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
@@ -499,6 +633,108 @@ mod tests {
         let lens: Vec<_> = texts.iter().map(|t| plain_len(t.as_bytes())).collect();
 
         assert_eq!(lens, vec![None; texts.len()]);
+    }
+
+    /// JSON texts built from tokens, valid or not: what `value_len` must judge as serde does.
+    fn json_tokens() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let token = prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\"k\"",
+            "\"a b\"",
+            "\"\\n\"",
+            "\"\t\"",
+            "\"\\u00e9\"",
+            "\"é\"",
+            "0",
+            "-0",
+            "12",
+            "-3.25",
+            "1e5",
+            "2E-3",
+            "1.5e+2",
+            "01",
+            "1.",
+            "-",
+            ".5",
+            "1e",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "x",
+        ]);
+        prop::collection::vec(token, 1..14).prop_map(|tokens| tokens.concat())
+    }
+
+    /// Arbitrary valid JSON values.
+    fn json_values() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            "[a-zé😀 ]{0,6}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(6, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z]{0,3}", inner, 0..5)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4096, failure_persistence: None, ..Default::default() })]
+
+        #[test]
+        fn what_value_len_vouches_for_serde_reads_as_one_value(text in json_tokens()) {
+            let judged = value_len(text.as_bytes()).map(|n| &text[..n]);
+
+            if let Some(value) = judged {
+                let raw = serde_json::from_str::<&RawValue>(value).map(RawValue::get);
+                proptest::prop_assert_eq!(raw.ok(), Some(value));
+            }
+        }
+
+        #[test]
+        fn a_valid_value_without_escapes_is_vouched_for_whole(value in json_values(), pretty: bool) {
+            let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+
+            let len = value_len(text.as_bytes());
+
+            proptest::prop_assert_eq!(len, Some(text.len()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn values_it_does_not_check_are_declined() {
+        let declined =
+            ["\"a\\nb\"", "\"\\u00e9\"", "[\"tab\there\"]", "{\"k\":}", "[1,]", "{\"k\" 1}", "-", "1.", "tru", ""];
+        let deep = "[".repeat(65) + &"]".repeat(65);
+
+        let judged: Vec<_> = declined.iter().copied().chain([deep.as_str()]).map(|t| value_len(t.as_bytes())).collect();
+
+        assert_eq!(judged, vec![None; declined.len() + 1]);
+    }
+
+    #[test]
+    fn a_number_ends_where_its_grammar_does() {
+        let texts = ["0", "01", "-12.5e+3,", "1.5E2]", "7}"];
+
+        let lens: Vec<_> = texts.iter().map(|t| value_len(t.as_bytes())).collect();
+
+        assert_eq!(lens, vec![Some(1), Some(1), Some(8), Some(5), Some(1)]);
     }
 
     #[test]

@@ -275,7 +275,7 @@ impl Serialize for ServerMessage<'_> {
                 match outcome {
                     Ok(result) => {
                         m.serialize_entry("success", &true)?;
-                        m.serialize_entry("result", &**result)?;
+                        m.serialize_entry("result", result)?;
                     }
                     Err(error) => {
                         m.serialize_entry("success", &false)?;
@@ -288,7 +288,7 @@ impl Serialize for ServerMessage<'_> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("id", id)?;
                 m.serialize_entry("type", "event")?;
-                m.serialize_entry("event", &**event)?;
+                m.serialize_entry("event", event)?;
                 m.end()
             }
             ServerMessage::Pong { id } => {

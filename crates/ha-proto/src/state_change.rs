@@ -231,7 +231,7 @@ fn slow(text: &str) -> Result<Option<StateChangedFrame<'_>>, ProtoError> {
     }
     let Some(ServerMessage::Event { id, event }) = frame.messages.into_iter().next() else { return Ok(None) };
     let Some(raw) = event.as_borrowed() else { return Ok(None) };
-    let event = serde_json::from_str::<MaybeStateChanged<'_>>(raw.get()).map_err(|e| ProtoError::json(WHAT, &e))?;
+    let event = serde_json::from_str::<MaybeStateChanged<'_>>(raw).map_err(|e| ProtoError::json(WHAT, &e))?;
     Ok(event.0.map(|event| StateChangedFrame { id, event }))
 }
 

@@ -141,6 +141,15 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_attribute_values_decode_or_fail_as_serde_does(tokens in prop::collection::vec(prop::sample::select(vec![
+        "{", "}", "[", "]", ",", ":", " ", "\"k\"", "\"\\n\"", "\"\t\"", "-0", "12", "-3.25", "1e5", "01", "1.", "true", "nul",
+    ]), 1..12)) {
+        let text = format!(r#"{{"c":{{"light.a":{{"+":{{"a":{{"k":{},"z":1}}}}}}}}}}"#, tokens.concat());
+
+        assert_as_serde(&text);
+    }
+
+    #[test]
     fn arbitrary_text_decodes_or_fails_as_serde_does(text in r#"\{"c":\{"[a-z]\.[a-z]":\{"\+":.{0,40}"#) {
         assert_as_serde(&text);
     }
