@@ -52,8 +52,12 @@ struct Update {
 pub const STATE_CHANGED: &str = "state_changed";
 
 impl<'a> Event<'a> {
-    /// Decodes the `event` object of an event message.
+    /// Decodes the `event` object of an event message: read by the scanner when it is in Home
+    /// Assistant's compact shape, else by serde (which then words any error).
     pub fn parse(json: &'a str) -> Result<Self, ProtoError> {
+        if let Some(event) = crate::scan::event(json) {
+            return Ok(event);
+        }
         serde_json::from_str(json).map_err(|e| ProtoError::json("event", &e))
     }
 

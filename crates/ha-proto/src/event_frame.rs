@@ -123,12 +123,7 @@ pub(crate) const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 /// Digits with a leading zero are not JSON, and too many do not fit an id: both are left to the
 /// envelope decoder.
 pub(crate) fn home_assistant_envelope(text: &str) -> Option<(u64, &str)> {
-    let rest = text.strip_prefix(r#"{"id":"#)?;
-    let (digits, rest) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    let id = digits.parse().ok()?;
+    let (id, rest) = scan::message_id(text.strip_prefix(r#"{"id":"#)?)?;
     Some((id, rest.strip_prefix(r#","type":"event","event":"#)?))
 }
 
@@ -148,12 +143,7 @@ pub(crate) fn id_last_envelope(text: &str) -> Option<&str> {
 /// whitespace may come before the brace); `None` for anything else, decoded or not.
 pub(crate) fn payload_then_id(payload: &str) -> Option<(CompressedEvent<'_>, u64, &str)> {
     let (event, rest) = event_prefix(payload)?;
-    let rest = rest.strip_prefix(r#","id":"#)?;
-    let (digits, rest) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    let id = digits.parse().ok()?;
+    let (id, rest) = scan::message_id(rest.strip_prefix(r#","id":"#)?)?;
     let tail = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
     Some((event, id, tail))
 }

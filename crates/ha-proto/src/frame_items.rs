@@ -21,6 +21,7 @@ use crate::event_frame::{
     CompressedEventFrame, JSON_WHITESPACE, home_assistant_envelope, id_last_envelope, payload_then_brace,
     payload_then_id,
 };
+use crate::scan;
 use crate::server_msg::{Frame, MessageFields, ServerMessage, decode_message};
 
 /// One message of a frame, as [`Frame::parse_each`] hands it over.
@@ -93,9 +94,15 @@ impl<'a> Frame<'a> {
             // goes straight to the generic path, which the one-pass decoder would only reach after
             // scanning the whole message to decline it. (Should a mirror's id carry one, the
             // generic path decodes its payload as a compressed event all the same.)
-            if !starts_as_bus_event(text)
-                && let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted)
-            {
+            if starts_as_bus_event(text) {
+                // Checked by the scanner and kept raw, as the generic path keeps it.
+                if let Some((id, event, after)) = scan::bus_event_message(text)
+                    && after.trim_start_matches(JSON_WHITESPACE).is_empty()
+                {
+                    hand_over(ServerMessage::Event { id, event }, &mut wanted, &mut each);
+                    return Ok(());
+                }
+            } else if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted) {
                 each(FrameItem::Compressed(frame));
                 return Ok(());
             }
@@ -158,6 +165,11 @@ fn element<'a>(
             return Some(after);
         }
         return generic_element(text, index, &mut |other| other != id && wanted(other), each);
+    }
+    // A bus event (`subscribe_events`) in Home Assistant's envelope: checked, kept raw.
+    if let Some((id, event, after)) = scan::bus_event_message(text) {
+        hand_over(ServerMessage::Event { id, event }, wanted, each);
+        return Some(after);
     }
     generic_element(text, index, wanted, each)
 }

@@ -21,9 +21,13 @@
 //! only quotes, backslashes and control characters, so they are rare, and decoding them in the
 //! scanner cost every other string about 6% more instructions (measured, then dropped).
 
+mod events;
+
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
+
+pub(crate) use events::{bus_event_message, event, state_change};
 
 use crate::compressed::{
     AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,
@@ -191,8 +195,13 @@ impl<'a> Cursor<'a> {
 
     /// An attributes object, values raw.
     fn attributes(&mut self) -> Option<AttrPatch<'a>> {
+        self.attributes_expecting(ATTRS_EXPECTED)
+    }
+
+    /// An attributes object, values raw, with room for `expected` of them up front.
+    fn attributes_expecting(&mut self, expected: usize) -> Option<AttrPatch<'a>> {
         self.eat(b'{')?;
-        let mut out = Vec::with_capacity(ATTRS_EXPECTED);
+        let mut out = Vec::with_capacity(expected);
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
@@ -503,6 +512,16 @@ fn number_len(bytes: &[u8]) -> Option<usize> {
         pos += n;
     }
     Some(pos)
+}
+
+/// A message id at the start of `text` as `Frame::parse` reads one (digits, no leading zero,
+/// within `u64`) and the text after it.
+pub(crate) fn message_id(text: &str) -> Option<(u64, &str)> {
+    let (digits, rest) = text.split_at(text.bytes().take_while(u8::is_ascii_digit).count());
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    Some((digits.parse().ok()?, rest))
 }
 
 /// The value of `digits` (ASCII digits, at most 19 of them).

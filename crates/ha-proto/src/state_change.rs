@@ -113,6 +113,9 @@ impl<'a> StateChange<'a> {
     /// Decodes the `data` of a `state_changed` event (what
     /// [`Event::state_change`](crate::Event::state_change) does for an event already decoded).
     pub fn parse(data: &'a str) -> Result<Self, ProtoError> {
+        if let Some(change) = crate::scan::state_change(data) {
+            return Ok(change);
+        }
         serde_json::from_str(data).map_err(|e| ProtoError::json("state_changed data", &e))
     }
 }
@@ -186,12 +189,12 @@ fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
     if let Some(payload) = text.strip_prefix(r#"{"type":"event","event":"#) {
         let (event, rest) = payload_and_rest(payload)?;
         let rest = rest.strip_prefix(r#","id":"#)?;
-        let (id, rest) = digits(rest)?;
+        let (id, rest) = crate::scan::message_id(rest)?;
         end_of_object(rest)?;
         return Some(event.map(|event| StateChangedFrame { id, event }));
     }
     let rest = text.strip_prefix(r#"{"id":"#)?;
-    let (id, rest) = digits(rest)?;
+    let (id, rest) = crate::scan::message_id(rest)?;
     let payload = rest.strip_prefix(r#","type":"event","event":"#)?;
     let (event, rest) = payload_and_rest(payload)?;
     end_of_object(rest)?;
@@ -203,15 +206,6 @@ fn payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &st
     let mut values = serde_json::Deserializer::from_str(payload).into_iter::<MaybeStateChanged<'_>>();
     let event = values.next()?.ok()?;
     Some((event.0, &payload[values.byte_offset()..]))
-}
-
-/// A JSON id as `Frame::parse` reads it (digits, no leading zero) and the text after it.
-fn digits(text: &str) -> Option<(u64, &str)> {
-    let (digits, rest) = text.split_at(text.bytes().take_while(u8::is_ascii_digit).count());
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    Some((digits.parse().ok()?, rest))
 }
 
 /// Only whitespace, the closing brace and whitespace may follow.

@@ -1,0 +1,165 @@
+//! The scanner for `subscribe_events` bus events, in Home Assistant's compact shapes: the
+//! message envelope (`{"type":"event","event":{...},"id":N}`), the event object
+//! ([`Event`]), and the `data` of a `state_changed` event ([`StateChange`]).
+//!
+//! serde_json went over a `state_changed` message three times, once per layer, each time
+//! checking every byte through its generic reader (about 43,000 instructions for a median event
+//! of 1,139 bytes, `docs/performance.md`). Here each layer is read by the scanner: raw parts
+//! (the event, its `data`, `old_state`, attribute values) are checked by
+//! [`value_len`](super::value_len), fields are matched as byte strings, timestamps are parsed
+//! from the borrowed text. As everywhere in the scanner, anything unusual is declined (`None`)
+//! and the caller decodes the same text with serde, so what comes out, and every error, is
+//! serde's.
+
+use std::borrow::Cow;
+
+use super::Cursor;
+use crate::compressed::EntityKey;
+use crate::event::Event;
+use crate::event_frame::JSON_WHITESPACE;
+use crate::raw::RawJson;
+use crate::state_change::{ContextView, StateChange, StateView};
+use crate::timestamp::Timestamp;
+
+/// Full states carry a dozen attributes or more (as `state_change::attributes` reserves).
+const FULL_STATE_ATTRS: usize = 16;
+
+/// A bus event message exactly as Home Assistant writes the events it caches:
+/// `{"type":"event","event":{"event_type":...},"id":N}`. Returns the id, the event object
+/// (checked, not decoded) and the text after the closing brace; `None` for anything else.
+pub(crate) fn bus_event_message(text: &str) -> Option<(u64, RawJson<'_>, &str)> {
+    let payload = text.strip_prefix(r#"{"type":"event","event":"#)?;
+    if !payload.starts_with(r#"{"event_type":"#) {
+        return None;
+    }
+    let len = super::value_len(payload.as_bytes())?;
+    let (event, rest) = payload.split_at(len);
+    let (id, rest) = super::message_id(rest.strip_prefix(r#","id":"#)?)?;
+    let after = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
+    Some((id, RawJson::checked(event), after))
+}
+
+/// The event object that is the whole of `text` (whitespace around it aside), if the scanner
+/// knows its shape.
+pub(crate) fn event(text: &str) -> Option<Event<'_>> {
+    let mut cursor = Cursor::new(text);
+    let event = cursor.event()?;
+    cursor.at_end().then_some(event)
+}
+
+/// The `data` of a `state_changed` event that is the whole of `text`, if the scanner knows its
+/// shape.
+pub(crate) fn state_change(text: &str) -> Option<StateChange<'_>> {
+    let mut cursor = Cursor::new(text);
+    let change = cursor.state_change()?;
+    cursor.at_end().then_some(change)
+}
+
+impl<'a> Cursor<'a> {
+    /// An event object: `event_type`, `data` (kept raw), `origin`, `time_fired`, `context`.
+    /// Unknown and repeated keys are declined.
+    fn event(&mut self) -> Option<Event<'a>> {
+        self.eat(b'{')?;
+        let (mut event_type, mut data, mut origin, mut time_fired, mut context) = (None, None, None, None, None);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "event_type" if event_type.is_none() => event_type = Some(self.plain_str()?),
+                "data" if data.is_none() => data = Some(self.raw_value()?),
+                "origin" if origin.is_none() => origin = Some(self.nullable_str()?),
+                "time_fired" if time_fired.is_none() => time_fired = Some(self.iso_timestamp()?),
+                "context" if context.is_none() => context = Some(self.context_view()?.to_context()),
+                _ => return None,
+            }
+        }
+        Some(Event {
+            event_type: Cow::Borrowed(event_type?),
+            data: data.unwrap_or_else(|| RawJson::checked("null")),
+            origin: origin.flatten(),
+            time_fired: time_fired?,
+            context: context?,
+        })
+    }
+
+    /// `state_changed` data: `entity_id` and `new_state`; any other key (`old_state`) is
+    /// skipped, its value checked, as serde skips unknown fields.
+    fn state_change(&mut self) -> Option<StateChange<'a>> {
+        self.eat(b'{')?;
+        let (mut entity_id, mut new_state) = (None, None);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
+                "new_state" if new_state.is_none() => {
+                    new_state = Some(if self.eat_word("null") { None } else { Some(self.state_view()?) });
+                }
+                "entity_id" | "new_state" => return None,
+                _ => {
+                    self.raw_value()?;
+                }
+            }
+        }
+        Some(StateChange { entity_id: entity_id?, new_state: new_state.flatten() })
+    }
+
+    /// A full state as `new_state` carries it; unknown keys are skipped, as serde does.
+    fn state_view(&mut self) -> Option<StateView<'a>> {
+        self.eat(b'{')?;
+        let (mut entity_id, mut state, mut attributes, mut context) = (None, None, None, None);
+        let (mut last_changed, mut last_reported, mut last_updated) = (None, None, None);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
+                "state" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
+                "attributes" if attributes.is_none() => attributes = Some(self.attributes_expecting(FULL_STATE_ATTRS)?),
+                "last_changed" if last_changed.is_none() => last_changed = Some(self.iso_timestamp()?),
+                "last_reported" if last_reported.is_none() => {
+                    last_reported = Some(if self.eat_word("null") { None } else { Some(self.iso_timestamp()?) });
+                }
+                "last_updated" if last_updated.is_none() => last_updated = Some(self.iso_timestamp()?),
+                "context" if context.is_none() => context = Some(self.context_view()?),
+                "entity_id" | "state" | "attributes" | "last_changed" | "last_reported" | "last_updated"
+                | "context" => return None,
+                _ => {
+                    self.raw_value()?;
+                }
+            }
+        }
+        Some(StateView {
+            entity_id: entity_id?,
+            state: state?,
+            attributes: attributes.unwrap_or_default(),
+            last_changed: last_changed?,
+            last_reported: last_reported.flatten(),
+            last_updated: last_updated?,
+            context: context?,
+        })
+    }
+
+    /// A context object: `id`, `parent_id`, `user_id`, borrowed; other keys are declined.
+    fn context_view(&mut self) -> Option<ContextView<'a>> {
+        self.eat(b'{')?;
+        let (mut id, mut parent_id, mut user_id) = (None, None, None);
+        let mut first = true;
+        while self.next_member(b'}', first)? {
+            first = false;
+            match self.key()? {
+                "id" if id.is_none() => id = Some(Cow::Borrowed(self.plain_str()?)),
+                "parent_id" if parent_id.is_none() => parent_id = Some(self.nullable_str()?),
+                "user_id" if user_id.is_none() => user_id = Some(self.nullable_str()?),
+                _ => return None,
+            }
+        }
+        Some(ContextView { id: id?, parent_id: parent_id.flatten(), user_id: user_id.flatten() })
+    }
+
+    /// An ISO 8601 timestamp string, parsed as serde's visitor parses it; a string that does
+    /// not parse is declined (serde then words the error).
+    fn iso_timestamp(&mut self) -> Option<Timestamp> {
+        Timestamp::parse_iso(self.plain_str()?).ok()
+    }
+}
