@@ -60,7 +60,7 @@ pub fn parse_compressed(text: &str) -> usize {
 
 /// One `subscribe_events` event message as ha-client's connection task hands it to a
 /// subscriber (`conn.rs`: `on_text` decodes the frame with [`Frame::parse_each`], no mirror
-/// wanting its id; `on_event` decodes the event with [`Event::parse`] and detaches it from the
+/// wanting its id; `on_event` decodes the event with [`Event::parse_raw`] and detaches it from the
 /// frame for the subscription's stream), then given to `f`.
 ///
 /// # Panics
@@ -73,7 +73,7 @@ fn with_client_event<R>(text: &str, f: impl FnOnce(Event<'static>) -> R) -> R {
         |_| false,
         |item| match item {
             FrameItem::Message(ServerMessage::Event { event, .. }) => {
-                let event = Event::parse(event.get()).expect("fixture events parse").into_owned();
+                let event = Event::parse_raw(&event).expect("fixture events parse").into_owned();
                 out = f.take().map(|f| f(event));
             }
             other => panic!("fixture frame holds {other:?}"),

@@ -849,7 +849,7 @@ impl Actor {
         let bad = match &mut sub.sink {
             Sink::Events(tx) if tx.is_closed() => None,
             Sink::Raw(tx) if tx.is_closed() => None,
-            Sink::Events(tx) => match Event::parse(event.get()) {
+            Sink::Events(tx) => match Event::parse_raw(&event) {
                 Ok(parsed) => {
                     tx.push(StreamItem::Item(parsed.into_owned()));
                     None

@@ -61,6 +61,17 @@ impl<'a> Event<'a> {
         serde_json::from_str(json).map_err(|e| ProtoError::json("event", &e))
     }
 
+    /// Decodes the `event` of an event message as [`Frame::parse`](crate::Frame::parse) or
+    /// [`Frame::parse_each`](crate::Frame::parse_each) hands it over: what [`Event::parse`] gives
+    /// for its text, for less work, since a [`RawJson`] is valid JSON already (`data` is only
+    /// delimited, not checked again).
+    pub fn parse_raw<'r>(raw: &'r RawJson<'_>) -> Result<Event<'r>, ProtoError> {
+        match crate::scan::checked_event(raw.get()) {
+            Some(event) => Ok(event),
+            None => Event::parse(raw.get()),
+        }
+    }
+
     /// The `state_changed` data, when this is a `state_changed` event.
     pub fn state_changed(&self) -> Option<Result<StateChangedData, ProtoError>> {
         (self.event_type == STATE_CHANGED)
@@ -82,19 +93,34 @@ impl<'a> Event<'a> {
     /// The `state_changed` data as a mirror reads it, borrowed from this event and decoded in
     /// one pass over `data` ([`StateChange::parse`]): `old_state` skipped, no owned
     /// [`State`] built. Feed it to `ha_state::EntityStore::apply_state_change_into`.
+    ///
+    /// `data` is a [`RawJson`], valid JSON already, so the scanner only delimits what it skips
+    /// (`old_state`, attribute values) instead of checking it again.
     pub fn state_change(&self) -> Option<Result<StateChange<'_>, ProtoError>> {
-        (self.event_type == STATE_CHANGED).then(|| StateChange::parse(self.data.get()))
+        (self.event_type == STATE_CHANGED).then(|| match crate::scan::checked_state_change(self.data.get()) {
+            Some(change) => Ok(change),
+            None => StateChange::parse(self.data.get()),
+        })
     }
 
     /// Detaches from the frame.
+    /// The usual event type and origins stay borrowed from constants (no allocation).
     pub fn into_owned(self) -> Event<'static> {
         Event {
-            event_type: Cow::Owned(self.event_type.into_owned()),
+            event_type: static_or_owned(self.event_type, &[STATE_CHANGED]),
             data: self.data.into_owned(),
-            origin: self.origin.map(|o| Cow::Owned(o.into_owned())),
+            origin: self.origin.map(|o| static_or_owned(o, &["LOCAL", "REMOTE"])),
             time_fired: self.time_fired,
             context: self.context,
         }
+    }
+}
+
+/// `text` as one of the `constants` when it equals one, else owned.
+fn static_or_owned(text: Cow<'_, str>, constants: &[&'static str]) -> Cow<'static, str> {
+    match constants.iter().find(|c| **c == text) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(text.into_owned()),
     }
 }
 

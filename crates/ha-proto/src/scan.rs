@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-pub(crate) use events::{bus_event_message, event, state_change};
+pub(crate) use events::{bus_event_message, checked_event, checked_state_change, event, state_change};
 
 use crate::compressed::{
     AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,
@@ -42,11 +42,19 @@ const ATTRS_EXPECTED: usize = 4;
 pub(crate) struct Cursor<'a> {
     text: &'a str,
     pos: usize,
+    /// The whole text is known to be valid JSON (it is a [`RawJson`]'s): values kept raw are
+    /// then only delimited ([`checked_value_len`]), not checked again.
+    checked: bool,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+        Cursor { text, pos: 0, checked: false }
+    }
+
+    /// A cursor over a text known to be one valid JSON value (a [`RawJson`]'s).
+    pub(crate) fn over_checked(text: &'a str) -> Self {
+        Cursor { text, pos: 0, checked: true }
     }
 
     /// The text not read yet.
@@ -130,7 +138,9 @@ impl<'a> Cursor<'a> {
     /// serde_json.
     fn raw_value(&mut self) -> Option<RawJson<'a>> {
         self.skip_whitespace();
-        if let Some(len) = value_len(&self.text.as_bytes()[self.pos..]) {
+        let bytes = &self.text.as_bytes()[self.pos..];
+        let len = if self.checked { checked_value_len(bytes) } else { value_len(bytes) };
+        if let Some(len) = len {
             let text = &self.text[self.pos..self.pos + len];
             self.pos += len;
             return Some(RawJson::checked(text));
@@ -458,6 +468,73 @@ pub(crate) fn value_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// The length of the JSON value at the start of `bytes` (whitespace before it skipped) in a
+/// text known to be valid JSON: only delimited, by the brackets and quotes, not checked (that
+/// was done when the text became a [`RawJson`]). `None` if the text ends first, which valid
+/// JSON does not.
+fn checked_value_len(bytes: &[u8]) -> Option<usize> {
+    match *bytes.first()? {
+        b'"' => Some(1 + string_end(&bytes[1..])? + 1),
+        b'{' | b'[' => {
+            let mut depth = 0_usize;
+            let mut pos = 0;
+            loop {
+                match *bytes.get(pos)? {
+                    b'"' => pos += 1 + string_end(&bytes[pos + 1..])?,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(pos + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                pos += 1;
+            }
+        }
+        // A number or a literal: up to the delimiter after it.
+        _ => Some(
+            bytes
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                .unwrap_or(bytes.len()),
+        ),
+    }
+}
+
+/// The position of the quote that closes a valid JSON string whose content starts `bytes`,
+/// escapes stepped over.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    loop {
+        pos += quote_or_backslash(&bytes[pos..])?;
+        if bytes[pos] == b'"' {
+            return Some(pos);
+        }
+        pos += 2;
+    }
+}
+
+/// The position of the first quote or backslash in `bytes`, eight bytes tested at a time (as in
+/// [`plain_len`]).
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_lanes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut start = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = zero_lanes(word ^ (ONES * u64::from(b'"'))) | zero_lanes(word ^ (ONES * u64::from(b'\\')));
+        if special != 0 {
+            return Some(start + special.trailing_zeros() as usize / 8);
+        }
+        start += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\').map(|at| start + at)
+}
+
 /// Past an object member's key and its colon (whitespace after the colon not skipped), the key
 /// starting at `pos`; `None` unless it is a string without escapes followed by a colon.
 fn member_key_end(bytes: &[u8], pos: usize) -> Option<usize> {
@@ -733,6 +810,21 @@ mod tests {
             let len = value_len(text.as_bytes());
 
             proptest::prop_assert_eq!(len, Some(text.len()), "{}", text);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, failure_persistence: None, ..Default::default() })]
+
+        #[test]
+        fn a_valid_value_is_delimited_whole_escapes_and_all(value in json_values(), escaped in "[\"\\\\\n\u{1}a]{0,4}", pretty: bool) {
+            let value = serde_json::json!([value, escaped, {"k": escaped}]);
+            let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+            let inner = serde_json::to_string(&escaped).unwrap();
+
+            let lens = (checked_value_len(text.as_bytes()), checked_value_len(format!("{inner},1").as_bytes()));
+
+            proptest::prop_assert_eq!(lens, (Some(text.len()), Some(inner.len())), "{}", text);
         }
     }
 

@@ -6,7 +6,8 @@
 
 mod common;
 
-use ha_proto::{Event, Frame, FrameItem, ProtoError, StateChange};
+use ha_proto::raw::RawJson;
+use ha_proto::{Event, Frame, FrameItem, ProtoError, StateChange, Timestamp};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -80,6 +81,32 @@ fn assert_change_as_serde(text: &str) {
     assert_eq!(ours, serde, "{text}");
 }
 
+/// For a text that is valid JSON (then a [`RawJson`], as frames hand events over), the scanner
+/// that only delimits (`Event::parse_raw`) gives what serde alone gives.
+fn assert_raw_event_as_serde(text: &str) {
+    let Ok(raw) = RawJson::from_text(text) else { return };
+    let ours = Event::parse_raw(&raw).map_err(|e| place(&e));
+    let serde = serde_json::from_str::<Event<'_>>(raw.get()).map_err(|e| format!("{}:{}", e.line(), e.column()));
+    assert_eq!(ours, serde, "{text}");
+}
+
+/// For `data` that is valid JSON (as an event's always is), `Event::state_change`, which only
+/// delimits what it skips, gives what serde alone gives.
+fn assert_event_data_as_serde(text: &str) {
+    let Ok(data) = RawJson::from_text(text) else { return };
+    let event = Event {
+        event_type: ha_proto::STATE_CHANGED.into(),
+        data,
+        origin: None,
+        time_fired: Timestamp::from_epoch_secs(0.0).expect("the epoch"),
+        context: ha_proto::Context::default(),
+    };
+    let ours = event.state_change().expect("a state_changed event").map_err(|e| place(&e));
+    let serde =
+        serde_json::from_str::<StateChange<'_>>(event.data.get()).map_err(|e| format!("{}:{}", e.line(), e.column()));
+    assert_eq!(ours, serde, "{text}");
+}
+
 #[test]
 fn fixture_messages_frame_as_serde_frames_them() {
     // arrange
@@ -97,7 +124,9 @@ fn fixture_events_and_data_decode_as_serde_decodes_them() {
     // act + assert (one behaviour: equality, per layer of each message)
     for m in messages {
         assert_event_as_serde(&event_text(m));
+        assert_raw_event_as_serde(&event_text(m));
         assert_change_as_serde(&data_text(m));
+        assert_event_data_as_serde(&data_text(m));
     }
 }
 
@@ -108,6 +137,40 @@ fn a_coalesced_array_of_bus_events_frames_as_serde_frames_it() {
 
     // act + assert
     assert_frame_as_serde(&text);
+}
+
+/// Arbitrary valid JSON values, strings with escapes and nesting included.
+fn json_values() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        "[a-z\"\\\\\n\u{1}é😀 ]{0,6}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[a-z\"]{0,3}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// `text` (a JSON object) with `value` set at `key` of the object `depth` levels down the first
+/// object-valued members (or at the top when there are fewer), as valid JSON again.
+fn with_member(text: &str, depth: usize, key: &str, value: serde_json::Value) -> String {
+    let mut root: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+    let mut at = &mut root;
+    for _ in 0..depth {
+        let next = at.as_object().and_then(|o| o.iter().find(|(_, v)| v.is_object()).map(|(k, _)| k.clone()));
+        match next {
+            Some(k) => at = &mut at[&k],
+            None => break,
+        }
+    }
+    at[key] = value;
+    serde_json::to_string(&root).expect("serialises")
 }
 
 proptest! {
@@ -136,7 +199,10 @@ proptest! {
         let messages = messages();
         let bytes = apply(event_text(&messages[pick.index(messages.len())]).into_bytes(), &mutations);
 
-        assert_event_as_serde(&String::from_utf8_lossy(&bytes));
+        let text = String::from_utf8_lossy(&bytes);
+
+        assert_event_as_serde(&text);
+        assert_raw_event_as_serde(&text);
     }
 
     #[test]
@@ -144,6 +210,37 @@ proptest! {
         let messages = messages();
         let bytes = apply(data_text(&messages[pick.index(messages.len())]).into_bytes(), &mutations);
 
-        assert_change_as_serde(&String::from_utf8_lossy(&bytes));
+        let text = String::from_utf8_lossy(&bytes);
+
+        assert_change_as_serde(&text);
+        assert_event_data_as_serde(&text);
+    }
+
+    #[test]
+    fn valid_events_with_any_member_decode_as_serde_does(
+        pick in any::<Index>(),
+        depth in 0..4usize,
+        key in prop::sample::select(vec!["data", "origin", "old_state", "new_state", "attributes", "state", "context", "parent_id", "x\"y"]),
+        value in json_values(),
+    ) {
+        let messages = messages();
+        let text = with_member(&event_text(&messages[pick.index(messages.len())]), depth, key, value);
+
+        assert_event_as_serde(&text);
+        assert_raw_event_as_serde(&text);
+    }
+
+    #[test]
+    fn valid_data_with_any_member_decode_as_serde_does(
+        pick in any::<Index>(),
+        depth in 0..4usize,
+        key in prop::sample::select(vec!["old_state", "new_state", "attributes", "state", "last_reported", "context", "user_id", "x\"y"]),
+        value in json_values(),
+    ) {
+        let messages = messages();
+        let text = with_member(&data_text(&messages[pick.index(messages.len())]), depth, key, value);
+
+        assert_change_as_serde(&text);
+        assert_event_data_as_serde(&text);
     }
 }

@@ -47,10 +47,25 @@ pub(crate) fn event(text: &str) -> Option<Event<'_>> {
     cursor.at_end().then_some(event)
 }
 
+/// [`event`] for a text known to be valid JSON (a [`RawJson`]'s): `data` is only delimited.
+pub(crate) fn checked_event(text: &str) -> Option<Event<'_>> {
+    let mut cursor = Cursor::over_checked(text);
+    let event = cursor.event()?;
+    cursor.at_end().then_some(event)
+}
+
 /// The `data` of a `state_changed` event that is the whole of `text`, if the scanner knows its
 /// shape.
 pub(crate) fn state_change(text: &str) -> Option<StateChange<'_>> {
     let mut cursor = Cursor::new(text);
+    let change = cursor.state_change()?;
+    cursor.at_end().then_some(change)
+}
+
+/// [`state_change`] for a text known to be valid JSON (a [`RawJson`]'s): `old_state` and the
+/// attribute values are only delimited.
+pub(crate) fn checked_state_change(text: &str) -> Option<StateChange<'_>> {
+    let mut cursor = Cursor::over_checked(text);
     let change = cursor.state_change()?;
     cursor.at_end().then_some(change)
 }
