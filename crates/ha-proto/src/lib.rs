@@ -85,6 +85,12 @@ pub fn parse_states(json: &str) -> Result<Vec<State>, ProtoError> {
 /// Decodes a `get_states` result (or `GET /api/states` body) borrowing from `json`: no copy of
 /// any text or attribute value, for callers that load the states into a mirror while the frame
 /// is alive (`ha_state::EntityStore::replace_from_state_views`).
+///
+/// Read by the scanner when every state is in Home Assistant's compact shape, else by serde
+/// (which then words any error).
 pub fn parse_state_views(json: &str) -> Result<Vec<StateView<'_>>, ProtoError> {
+    if let Some(views) = scan::state_views(json) {
+        return Ok(views);
+    }
     serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
 }

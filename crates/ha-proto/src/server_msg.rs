@@ -316,7 +316,16 @@ pub struct Frame<'a> {
 impl<'a> Frame<'a> {
     /// Parses a text frame. Fails as a whole only when the text is not JSON or is neither an
     /// object nor an array of objects.
+    ///
+    /// A successful result in Home Assistant's compact envelope
+    /// (`{"id":N,"type":"result","success":true,"result":...}`, how a `get_states` of thousands
+    /// of states arrives) is read by the scanner, its result checked and kept raw; every other
+    /// frame by serde.
     pub fn parse(text: &'a str) -> Result<Self, ProtoError> {
+        if let Some((id, result)) = crate::scan::success_message(text) {
+            let outcome = Ok(result);
+            return Ok(Frame { messages: vec![ServerMessage::Result { id, outcome }], ..Frame::default() });
+        }
         let mut frame = Frame::default();
         let mut de = serde_json::Deserializer::from_str(text);
         FrameSeed(&mut frame, text).deserialize(&mut de).map_err(|e| ProtoError::json("server frame", &e))?;

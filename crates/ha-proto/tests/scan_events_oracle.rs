@@ -7,7 +7,7 @@
 mod common;
 
 use ha_proto::raw::RawJson;
-use ha_proto::{Event, Frame, FrameItem, ProtoError, StateChange, Timestamp};
+use ha_proto::{Event, Frame, FrameItem, ProtoError, StateChange, StateView, Timestamp, parse_state_views};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -20,6 +20,36 @@ fn messages() -> &'static [String] {
         let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 100);
         ha_fixtures::state_changed_messages(11, &states, 400, 3).into_iter().step_by(5).collect()
     })
+}
+
+/// A small `get_states` result over a fixture install.
+fn state_list() -> &'static str {
+    static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 8);
+        serde_json::to_string(&states).expect("states serialise")
+    })
+}
+
+/// `parse_state_views` gives what serde alone gives.
+fn assert_views_as_serde(text: &str) {
+    let ours = parse_state_views(text).map_err(|e| place(&e));
+    let serde = serde_json::from_str::<Vec<StateView<'_>>>(text).map_err(|e| format!("{}:{}", e.line(), e.column()));
+    assert_eq!(ours, serde, "{text}");
+}
+
+/// A `get_states` result message as Home Assistant writes it.
+fn result_message() -> String {
+    format!(r#"{{"id":12,"type":"result","success":true,"result":{}}}"#, state_list())
+}
+
+/// `Frame::parse` of a lone message gives what serde gives for the same message as an element
+/// of an array frame (always serde's path).
+fn assert_lone_frame_as_serde(text: &str) {
+    let Ok(ours) = Frame::parse(text) else { return };
+    let array = format!("[{text}]");
+    let Ok(serde) = Frame::parse(&array) else { panic!("{text}: valid alone, not in an array") };
+    assert_eq!((ours.messages, ours.errors), (serde.messages, serde.errors), "{text}");
 }
 
 /// The event object of a message (valid fixture text).
@@ -128,6 +158,24 @@ fn fixture_events_and_data_decode_as_serde_decodes_them() {
         assert_change_as_serde(&data_text(m));
         assert_event_data_as_serde(&data_text(m));
     }
+}
+
+#[test]
+fn a_fixture_state_list_decodes_as_serde_decodes_it() {
+    // arrange
+    let text = state_list();
+
+    // act + assert
+    assert_views_as_serde(text);
+}
+
+#[test]
+fn a_result_message_frames_as_serde_frames_it() {
+    // arrange
+    let text = result_message();
+
+    // act + assert
+    assert_lone_frame_as_serde(&text);
 }
 
 #[test]
@@ -242,5 +290,33 @@ proptest! {
 
         assert_change_as_serde(&text);
         assert_event_data_as_serde(&text);
+    }
+
+    #[test]
+    fn mutated_state_lists_decode_or_fail_as_serde_does(mutations in prop::collection::vec(mutation(), 1..4)) {
+        let bytes = apply(state_list().as_bytes().to_vec(), &mutations);
+
+        assert_views_as_serde(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn valid_state_lists_with_any_member_decode_as_serde_does(
+        depth in 1..4usize,
+        key in prop::sample::select(vec!["attributes", "state", "last_reported", "context", "user_id", "extra", "x\"y"]),
+        value in json_values(),
+    ) {
+        let mut list: Vec<serde_json::Value> = serde_json::from_str(state_list()).expect("valid");
+        let first = serde_json::to_string(&list[0]).expect("serialises");
+        list[0] = serde_json::from_str(&with_member(&first, depth - 1, key, value)).expect("valid");
+        let text = serde_json::to_string(&list).expect("serialises");
+
+        assert_views_as_serde(&text);
+    }
+
+    #[test]
+    fn mutated_result_messages_frame_as_serde_does(mutations in prop::collection::vec(mutation(), 1..4)) {
+        let bytes = apply(result_message().into_bytes(), &mutations);
+
+        assert_lone_frame_as_serde(&String::from_utf8_lossy(&bytes));
     }
 }

@@ -39,6 +39,18 @@ pub(crate) fn bus_event_message(text: &str) -> Option<(u64, RawJson<'_>, &str)> 
     Some((id, RawJson::checked(event), after))
 }
 
+/// A successful result message exactly as Home Assistant writes it, alone in `text`
+/// (`{"id":N,"type":"result","success":true,"result":...}`, whitespace around it aside): the id
+/// and the result (checked, not decoded); `None` for anything else.
+pub(crate) fn success_message(text: &str) -> Option<(u64, RawJson<'_>)> {
+    let (id, rest) = super::message_id(text.trim_start_matches(JSON_WHITESPACE).strip_prefix(r#"{"id":"#)?)?;
+    let payload = rest.strip_prefix(r#","type":"result","success":true,"result":"#)?;
+    let len = super::value_len(payload.as_bytes())?;
+    let (result, rest) = payload.split_at(len);
+    let after = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
+    after.trim_start_matches(JSON_WHITESPACE).is_empty().then_some((id, RawJson::checked(result)))
+}
+
 /// The event object that is the whole of `text` (whitespace around it aside), if the scanner
 /// knows its shape.
 pub(crate) fn event(text: &str) -> Option<Event<'_>> {
@@ -68,6 +80,21 @@ pub(crate) fn checked_state_change(text: &str) -> Option<StateChange<'_>> {
     let mut cursor = Cursor::over_checked(text);
     let change = cursor.state_change()?;
     cursor.at_end().then_some(change)
+}
+
+/// A state list (`get_states` result, `GET /api/states` body) that is the whole of `text`, if
+/// the scanner knows the shape of every state in it.
+pub(crate) fn state_views(text: &str) -> Option<Vec<StateView<'_>>> {
+    let mut cursor = Cursor::new(text);
+    cursor.eat(b'[')?;
+    // A typical state takes some 500 bytes of JSON: room for all of them up front, roughly.
+    let mut out = Vec::with_capacity(text.len() / 512);
+    let mut first = true;
+    while cursor.next_member(b']', first)? {
+        first = false;
+        out.push(cursor.state_view()?);
+    }
+    cursor.at_end().then_some(out)
 }
 
 impl<'a> Cursor<'a> {
@@ -203,5 +230,23 @@ mod tests {
             .collect();
 
         assert!(declined.is_empty(), "{} declined, first: {:?}", declined.len(), declined.first());
+    }
+
+    #[test]
+    fn a_fixture_state_list_is_scanned() {
+        let text = serde_json::to_string(&ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 300)).expect("serialises");
+
+        let views = state_views(&text).map(|v| v.len());
+
+        assert_eq!(views, Some(300));
+    }
+
+    #[test]
+    fn a_result_message_in_home_assistants_envelope_is_scanned() {
+        let text = r#"{"id":5,"type":"result","success":true,"result":[{"a":1}]}"#;
+
+        let scanned = success_message(text).map(|(id, raw)| (id, raw.get().to_owned()));
+
+        assert_eq!(scanned, Some((5, r#"[{"a":1}]"#.to_owned())));
     }
 }
