@@ -506,11 +506,7 @@ fn checked_value_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The position of the quote that closes a valid JSON string whose content starts `bytes`,
-/// escapes stepped over. Inlined with [`quote_or_backslash`] into the delimiting walk: the
-/// strings of an event's `data` are short, and the calls were a fifth of their cost
-/// (`proto/parse_state_changed` −6.2% instructions; inlining the checking walk's string step the
-/// same way cost the other paths 0.5–1.4%).
-#[inline(always)]
+/// escapes stepped over.
 fn string_end(bytes: &[u8]) -> Option<usize> {
     let mut pos = 0;
     loop {
@@ -524,7 +520,6 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
 
 /// The position of the first quote or backslash in `bytes`, eight bytes tested at a time (as in
 /// [`plain_len`]).
-#[inline(always)]
 fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
