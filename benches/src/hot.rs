@@ -72,6 +72,7 @@ fn with_client_event<R>(text: &str, f: impl FnOnce(Event<'static>) -> R) -> R {
         text,
         |_| false,
         |item| match item {
+            FrameItem::Event { event, .. } => out = f.take().map(|f| f(event.into_owned())),
             FrameItem::Message(ServerMessage::Event { event, .. }) => {
                 let event = Event::parse_raw(&event).expect("fixture events parse").into_owned();
                 out = f.take().map(|f| f(event));

@@ -658,6 +658,13 @@ impl Actor {
                     messages += 1;
                     self.on_message(msg);
                 }
+                FrameItem::Event { id, event, raw } => {
+                    messages += 1;
+                    Stats::add(&stats.events_in, 1);
+                    if let Some(&key) = self.wire.get(&id) {
+                        self.on_event(key, id, raw, Some(event));
+                    }
+                }
                 // A valid message of a mirror's subscription: only that mirror pays (a resync).
                 FrameItem::BadEvent { id, error } => {
                     (messages, events) = (messages + 1, events + 1);
@@ -823,7 +830,7 @@ impl Actor {
             ServerMessage::Event { id, event } => {
                 Stats::add(&self.shared.stats.events_in, 1);
                 if let Some(&key) = self.wire.get(&id) {
-                    self.on_event(key, id, event);
+                    self.on_event(key, id, event, None);
                 }
             }
             ServerMessage::Pong { id } => match self.pending.remove(&id) {
@@ -844,18 +851,22 @@ impl Actor {
 
     /// One event of subscription `key`. A payload that cannot be decoded costs only this
     /// subscription a resync ([`Self::on_bad_message`]).
-    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>) {
+    /// `decoded` is the event already decoded in the frame's pass, when it was (see
+    /// [`FrameItem::Event`]).
+    fn on_event(&mut self, key: SubKey, wire_id: u64, event: RawJson<'_>, decoded: Option<Event<'_>>) {
         let Some(sub) = self.subs.get_mut(&key) else { return };
         let bad = match &mut sub.sink {
             Sink::Events(tx) if tx.is_closed() => None,
             Sink::Raw(tx) if tx.is_closed() => None,
-            Sink::Events(tx) => match Event::parse_raw(&event) {
-                Ok(parsed) => {
-                    tx.push(StreamItem::Item(parsed.into_owned()));
-                    None
+            Sink::Events(tx) => {
+                match decoded.map_or_else(|| Event::parse_raw(&event).map(Event::into_owned), |e| Ok(e.into_owned())) {
+                    Ok(parsed) => {
+                        tx.push(StreamItem::Item(parsed));
+                        None
+                    }
+                    Err(e) => Some(e),
                 }
-                Err(e) => Some(e),
-            },
+            }
             Sink::Raw(tx) => {
                 tx.push(StreamItem::Item(event.into_boxed()));
                 None

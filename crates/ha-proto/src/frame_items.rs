@@ -17,10 +17,12 @@ use serde_json::value::RawValue;
 
 use crate::compressed::CompressedEvent;
 use crate::error::ProtoError;
+use crate::event::Event;
 use crate::event_frame::{
     CompressedEventFrame, JSON_WHITESPACE, home_assistant_envelope, id_last_envelope, payload_then_brace,
     payload_then_id,
 };
+use crate::raw::RawJson;
 use crate::scan;
 use crate::server_msg::{Frame, MessageFields, ServerMessage, decode_message};
 
@@ -30,6 +32,20 @@ pub enum FrameItem<'a> {
     /// An event of a subscription the caller wanted, decoded as a compressed-state event
     /// (`subscribe_entities`): what `Frame::parse` then [`CompressedEvent::parse`] give.
     Compressed(CompressedEventFrame<'a>),
+    /// A bus event (`subscribe_events`) of a subscription the caller did not name, in Home
+    /// Assistant's envelope, decoded in the frame's pass: `event` is what
+    /// [`Event::parse`](crate::Event::parse) gives for `raw`, the event object as
+    /// [`Frame::parse`] keeps it (so this is that message, `ServerMessage::Event { id, event: raw }`,
+    /// with its event decoded). A bus event the scanner does not know the shape of comes as a
+    /// [`Message`](Self::Message).
+    Event {
+        /// The subscribing command's id.
+        id: u64,
+        /// The event object, decoded.
+        event: Event<'a>,
+        /// The event object as sent (valid JSON).
+        raw: RawJson<'a>,
+    },
     /// Any other message, as [`Frame::parse`] decodes it.
     Message(ServerMessage<'a>),
     /// A message that is not a valid message (as in [`Frame::errors`], naming its index, and its
@@ -96,10 +112,10 @@ impl<'a> Frame<'a> {
             // generic path decodes its payload as a compressed event all the same.)
             if starts_as_bus_event(text) {
                 // Checked by the scanner and kept raw, as the generic path keeps it.
-                if let Some((id, event, after)) = scan::bus_event_message(text)
+                if let Some((id, raw, decoded, after)) = scan::bus_event_message(text)
                     && after.trim_start_matches(JSON_WHITESPACE).is_empty()
                 {
-                    hand_over(ServerMessage::Event { id, event }, &mut wanted, &mut each);
+                    hand_over_bus_event(id, raw, decoded, &mut wanted, &mut each);
                     return Ok(());
                 }
             } else if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted) {
@@ -167,8 +183,8 @@ fn element<'a>(
         return generic_element(text, index, &mut |other| other != id && wanted(other), each);
     }
     // A bus event (`subscribe_events`) in Home Assistant's envelope: checked, kept raw.
-    if let Some((id, event, after)) = scan::bus_event_message(text) {
-        hand_over(ServerMessage::Event { id, event }, wanted, each);
+    if let Some((id, raw, decoded, after)) = scan::bus_event_message(text) {
+        hand_over_bus_event(id, raw, decoded, wanted, each);
         return Some(after);
     }
     generic_element(text, index, wanted, each)
@@ -234,6 +250,21 @@ fn hand_over<'a>(
             _ => each(FrameItem::Message(ServerMessage::Event { id, event })),
         },
         other => each(FrameItem::Message(other)),
+    }
+}
+
+/// Hands over a bus event found in Home Assistant's envelope: decoded when the scanner read it
+/// and no caller's subscription wants it as a compressed event, else as [`hand_over`] does.
+fn hand_over_bus_event<'a>(
+    id: u64,
+    raw: RawJson<'a>,
+    decoded: Option<Event<'a>>,
+    wanted: &mut impl FnMut(u64) -> bool,
+    each: &mut impl FnMut(FrameItem<'a>),
+) {
+    match decoded {
+        Some(event) if !wanted(id) => each(FrameItem::Event { id, event, raw }),
+        _ => hand_over(ServerMessage::Event { id, event: raw }, wanted, each),
     }
 }
 

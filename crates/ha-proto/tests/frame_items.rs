@@ -41,6 +41,11 @@ fn seen(item: FrameItem<'_>) -> Seen {
     match item {
         FrameItem::Compressed(frame) => compressed(frame.id, &frame.event),
         FrameItem::Message(message) => Seen::Message(message.into_owned()),
+        // The same message as `Frame::parse` gives, its event decoded as `Event::parse` decodes it.
+        FrameItem::Event { id, event, raw } => {
+            assert_eq!(Some(event), ha_proto::Event::parse(raw.get()).ok(), "{raw}");
+            Seen::Message(ServerMessage::Event { id, event: raw }.into_owned())
+        }
         FrameItem::Invalid(error) => Seen::Invalid(error.to_string()),
         FrameItem::BadEvent { error, .. } => Seen::Invalid(error.to_string()),
     }

@@ -84,6 +84,10 @@ fn assert_frame_as_serde(text: &str) {
         |_| false,
         |item| match item {
             FrameItem::Message(m) => messages.push(m),
+            FrameItem::Event { id, event, raw } => {
+                assert_eq!(Some(event), Event::parse(raw.get()).ok(), "{raw}");
+                messages.push(ha_proto::ServerMessage::Event { id, event: raw });
+            }
             FrameItem::Invalid(e) => errors.push(e),
             other => panic!("no subscription is wanted, yet {other:?}"),
         },

@@ -26,17 +26,23 @@ const FULL_STATE_ATTRS: usize = 16;
 
 /// A bus event message exactly as Home Assistant writes the events it caches:
 /// `{"type":"event","event":{"event_type":...},"id":N}`. Returns the id, the event object
-/// (checked, not decoded) and the text after the closing brace; `None` for anything else.
-pub(crate) fn bus_event_message(text: &str) -> Option<(u64, RawJson<'_>, &str)> {
+/// (checked and kept raw), the event decoded in the same pass when the scanner knows its shape
+/// (`None` otherwise: it is then only checked, by [`value_len`](super::value_len)), and the text
+/// after the closing brace; `None` for anything else.
+pub(crate) fn bus_event_message(text: &str) -> Option<(u64, RawJson<'_>, Option<Event<'_>>, &str)> {
     let payload = text.strip_prefix(r#"{"type":"event","event":"#)?;
     if !payload.starts_with(r#"{"event_type":"#) {
         return None;
     }
-    let len = super::value_len(payload.as_bytes())?;
+    let mut cursor = Cursor::new(payload);
+    let (decoded, len) = match cursor.event() {
+        Some(event) => (Some(event), cursor.offset()),
+        None => (None, super::value_len(payload.as_bytes())?),
+    };
     let (event, rest) = payload.split_at(len);
     let (id, rest) = super::message_id(rest.strip_prefix(r#","id":"#)?)?;
     let after = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
-    Some((id, RawJson::checked(event), after))
+    Some((id, RawJson::checked(event), decoded, after))
 }
 
 /// A successful result message exactly as Home Assistant writes it, alone in `text`
@@ -223,8 +229,8 @@ mod tests {
         let declined: Vec<&String> = messages
             .iter()
             .filter(|m| {
-                let Some((_, raw, after)) = bus_event_message(m) else { return true };
-                let Some(decoded) = event(raw.get()) else { return true };
+                let Some((_, raw, decoded, after)) = bus_event_message(m) else { return true };
+                let (Some(decoded), Some(_)) = (decoded, event(raw.get())) else { return true };
                 !after.is_empty() || state_change(decoded.data.get()).is_none()
             })
             .collect();
