@@ -9,9 +9,13 @@
 //! only its payload decoded, straight into [`CompressedEvent`], and the walk continues after its
 //! closing brace. So has an element in the order Home Assistant writes its diffs in
 //! (`{"type":"event","event":{"c":...},"id":N}`, the id last): the payload is decoded first, then
-//! the id read and asked about. Any other element (a result, a pong, another subscription's event, keys in
-//! another order) is decoded as `Frame::parse` decodes it, and any element the fast decoder rejects
-//! is decoded again that way, so errors read exactly as the two passes report them.
+//! the id read and asked about. A bus event (`subscribe_events`) in Home Assistant's envelope
+//! (`{"type":"event","event":{"event_type":...},"id":N}`) is read by the scanner, which checks it
+//! and decodes the event object in the same pass ([`FrameItem::Event`]), so a subscriber's
+//! `state_changed` event is not walked once to check it and again to decode it. Any other element
+//! (a result, a pong, keys in another order) is decoded as `Frame::parse` decodes it, and any
+//! element the fast decoder rejects is decoded again that way, so errors read exactly as the two
+//! passes report them.
 
 use serde_json::value::RawValue;
 
@@ -69,9 +73,10 @@ impl<'a> Frame<'a> {
     /// Nothing is collected, so a frame costs no allocation of its own.
     ///
     /// Messages come out as [`Frame::parse`] gives them, except that a wanted event comes
-    /// decoded (or as [`FrameItem::BadEvent`] when its payload is not a compressed event), and
-    /// that a message that is not valid comes as [`FrameItem::Invalid`] in its place in the frame
-    /// rather than after every valid one.
+    /// decoded (or as [`FrameItem::BadEvent`] when its payload is not a compressed event), that
+    /// a bus event of any other subscription in Home Assistant's envelope comes decoded too, as
+    /// [`FrameItem::Event`] (with its raw text), and that a message that is not valid comes as
+    /// [`FrameItem::Invalid`] in its place in the frame rather than after every valid one.
     ///
     /// `Err` when the text as a whole is not JSON, or neither an object nor an array: the error
     /// `Frame::parse` gives. Unlike `Frame::parse`, the messages before the fault of an array have
