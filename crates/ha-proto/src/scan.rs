@@ -518,23 +518,13 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-/// The position of the first quote or backslash in `bytes`, eight bytes tested at a time (as in
-/// [`plain_len`]).
+/// The position of the first quote or backslash in `bytes`.
 fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_lanes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut start = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let special = zero_lanes(word ^ (ONES * u64::from(b'"'))) | zero_lanes(word ^ (ONES * u64::from(b'\\')));
-        if special != 0 {
-            return Some(start + special.trailing_zeros() as usize / 8);
-        }
-        start += 8;
-    }
-    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\').map(|at| start + at)
+    first_flagged(
+        bytes,
+        |word| zero_lanes(word ^ lanes(b'"')) | zero_lanes(word ^ lanes(b'\\')),
+        |b| b == b'"' || b == b'\\',
+    )
 }
 
 /// Past an object member's key and its colon (whitespace after the colon not skipped), the key
@@ -610,29 +600,49 @@ fn digits_value(digits: &[u8]) -> u64 {
 
 /// The length of a string's content up to its closing quote, when it holds no escape and no
 /// control character (which JSON forbids unescaped); `None` otherwise or when it does not end.
-/// Eight bytes are tested at a time: a byte is a quote, a backslash or below 0x20 exactly when
-/// the matching lane of one of the three masks has its top bit set, and the lowest lane so
-/// flagged is always a true match (a false lane can only sit above a true one).
 fn plain_len(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_lanes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let at = first_flagged(
+        bytes,
+        |word| {
+            zero_lanes(word ^ lanes(b'"'))
+                | zero_lanes(word ^ lanes(b'\\'))
+                | (word.wrapping_sub(lanes(0x20)) & !word & HIGHS)
+        },
+        |b| b == b'"' || b == b'\\' || b < 0x20,
+    )?;
+    (bytes[at] == b'"').then_some(at)
+}
+
+/// The top bit of each byte lane of a word.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// `byte` in every lane of a word.
+const fn lanes(byte: u8) -> u64 {
+    0x0101_0101_0101_0101 * byte as u64
+}
+
+/// The top bit set in each lane of `word` that is zero, and maybe in lanes above such a lane (the
+/// borrow of the subtraction runs upwards), never below the lowest zero lane.
+fn zero_lanes(word: u64) -> u64 {
+    word.wrapping_sub(lanes(1)) & !word & HIGHS
+}
+
+/// The position of the first byte of `bytes` that `flagged` (per byte) holds, eight bytes tested
+/// at a time: `lanes_of` sets the top bit of each lane whose byte is flagged, and may set it in
+/// lanes above a flagged one (as [`zero_lanes`] does), never below it, so the lowest lane set is
+/// always a true match.
+#[inline(always)]
+fn first_flagged(bytes: &[u8], lanes_of: impl Fn(u64) -> u64, flagged: impl Fn(u8) -> bool) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(8);
     let mut start = 0;
     for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let special = zero_lanes(word ^ (ONES * u64::from(b'"')))
-            | zero_lanes(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        let special = lanes_of(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
         if special != 0 {
-            let lane = special.trailing_zeros() as usize / 8;
-            return (chunk[lane] == b'"').then_some(start + lane);
+            return Some(start + special.trailing_zeros() as usize / 8);
         }
         start += 8;
     }
-    let tail = chunks.remainder();
-    let at = tail.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    (tail[at] == b'"').then_some(start + at)
+    chunks.remainder().iter().position(|&b| flagged(b)).map(|at| start + at)
 }
 
 #[cfg(test)]
