@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use ha_proto::raw::RawJson;
 use ha_proto::rest::{CallServiceResult, FireEventResult, HaConfig, Services};
 use ha_proto::{Command, Event, State, Target};
 use ha_state::EntityStore;
@@ -193,7 +194,7 @@ impl Client {
         serde_json::from_str(raw.get()).map_err(|e| ClientError::decode(kind.as_str(), e))
     }
 
-    async fn send_raw_kind(&self, kind: CommandKind, command: &Command) -> Result<Box<RawValue>, ClientError> {
+    async fn send_raw_kind(&self, kind: CommandKind, command: &Command) -> Result<RawJson<'static>, ClientError> {
         match self.request(kind, command).await? {
             Reply::Result(raw) => Ok(raw),
             Reply::Pong => Err(ClientError::decode(kind.as_str(), "got pong instead of a result")),
@@ -202,7 +203,7 @@ impl Client {
 
     /// Sends any command and returns its raw result.
     pub async fn send_raw(&self, command: &Command) -> Result<Box<RawValue>, ClientError> {
-        self.send_raw_kind(CommandKind::Other, command).await
+        self.send_raw_kind(CommandKind::Other, command).await.map(RawJson::into_boxed)
     }
 
     /// Every current state (`get_states`).

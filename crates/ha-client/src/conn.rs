@@ -57,8 +57,10 @@ pub(crate) type SubKey = u64;
 /// A successful answer to a command.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    /// `result` with `success: true`.
-    Result(Box<RawValue>),
+    /// `result` with `success: true`, detached from the frame. Kept as `RawJson` (valid JSON by
+    /// construction) so that a result the scanner checked is not checked again to become a
+    /// `RawValue`; only [`Client::send_raw`](crate::Client::send_raw) asks for one.
+    Result(RawJson<'static>),
     /// `pong`.
     Pong,
 }
@@ -799,7 +801,7 @@ impl Actor {
             ServerMessage::Result { id, outcome } => match self.pending.remove(&id) {
                 Some(Pending::Command { kind, reply }) => {
                     let result = outcome
-                        .map(|raw| Reply::Result(raw.into_boxed()))
+                        .map(|raw| Reply::Result(raw.into_owned()))
                         .map_err(|error| ClientError::Command { command: kind.as_str(), error: Box::new(error) });
                     let _ = reply.send(result);
                 }

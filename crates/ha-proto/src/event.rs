@@ -55,9 +55,15 @@ impl<'a> Event<'a> {
     /// Decodes the `event` object of an event message: read by the scanner when it is in Home
     /// Assistant's compact shape, else by serde (which then words any error).
     pub fn parse(json: &'a str) -> Result<Self, ProtoError> {
-        if let Some(event) = crate::scan::event(json) {
-            return Ok(event);
+        match crate::scan::event(json, false) {
+            Some(event) => Ok(event),
+            None => Self::from_serde(json),
         }
+    }
+
+    /// What serde alone decodes (the scanner declined the text; a checked and an unchecked scan
+    /// decline the same texts, so a second scan would only repeat the first).
+    fn from_serde(json: &'a str) -> Result<Self, ProtoError> {
         serde_json::from_str(json).map_err(|e| ProtoError::json("event", &e))
     }
 
@@ -66,9 +72,9 @@ impl<'a> Event<'a> {
     /// for its text, for less work, since a [`RawJson`] is valid JSON already (`data` is only
     /// delimited, not checked again).
     pub fn parse_raw<'r>(raw: &'r RawJson<'_>) -> Result<Event<'r>, ProtoError> {
-        match crate::scan::checked_event(raw.get()) {
+        match crate::scan::event(raw.get(), true) {
             Some(event) => Ok(event),
-            None => Event::parse(raw.get()),
+            None => Event::from_serde(raw.get()),
         }
     }
 
@@ -97,9 +103,9 @@ impl<'a> Event<'a> {
     /// `data` is a [`RawJson`], valid JSON already, so the scanner only delimits what it skips
     /// (`old_state`, attribute values) instead of checking it again.
     pub fn state_change(&self) -> Option<Result<StateChange<'_>, ProtoError>> {
-        (self.event_type == STATE_CHANGED).then(|| match crate::scan::checked_state_change(self.data.get()) {
+        (self.event_type == STATE_CHANGED).then(|| match crate::scan::state_change(self.data.get(), true) {
             Some(change) => Ok(change),
-            None => StateChange::parse(self.data.get()),
+            None => StateChange::from_serde(self.data.get()),
         })
     }
 

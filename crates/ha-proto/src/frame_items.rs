@@ -111,12 +111,11 @@ impl<'a> Frame<'a> {
         let body = text.trim_start_matches(JSON_WHITESPACE);
         let Some(elements) = body.strip_prefix('[') else {
             // One object: the one-pass decoder of a lone event, else the generic path. A bus
-            // event (`subscribe_events`) in Home Assistant's envelope is no compressed event: it
-            // goes straight to the generic path, which the one-pass decoder would only reach after
-            // scanning the whole message to decline it. (Should a mirror's id carry one, the
-            // generic path decodes its payload as a compressed event all the same.)
+            // event (`subscribe_events`) in Home Assistant's envelope is no compressed event: the
+            // bus-event scanner checks and decodes it (should a mirror's id carry one, its payload
+            // is decoded as a compressed event all the same), and what it declines goes to the
+            // generic path, not to the compressed decoder, which would only decline it too.
             if starts_as_bus_event(text) {
-                // Checked by the scanner and kept raw, as the generic path keeps it.
                 if let Some((id, raw, decoded, after)) = scan::bus_event_message(text)
                     && after.trim_start_matches(JSON_WHITESPACE).is_empty()
                 {
@@ -187,7 +186,7 @@ fn element<'a>(
         }
         return generic_element(text, index, &mut |other| other != id && wanted(other), each);
     }
-    // A bus event (`subscribe_events`) in Home Assistant's envelope: checked, kept raw.
+    // A bus event (`subscribe_events`) in Home Assistant's envelope: checked and decoded.
     if let Some((id, raw, decoded, after)) = scan::bus_event_message(text) {
         hand_over_bus_event(id, raw, decoded, wanted, each);
         return Some(after);

@@ -27,9 +27,7 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-pub(crate) use events::{
-    bus_event_message, checked_event, checked_state_change, event, state_change, state_views, success_message,
-};
+pub(crate) use events::{bus_event_message, event, state_change, state_views, success_message};
 
 use crate::compressed::{
     AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,

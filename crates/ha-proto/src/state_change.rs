@@ -113,9 +113,14 @@ impl<'a> StateChange<'a> {
     /// Decodes the `data` of a `state_changed` event (what
     /// [`Event::state_change`](crate::Event::state_change) does for an event already decoded).
     pub fn parse(data: &'a str) -> Result<Self, ProtoError> {
-        if let Some(change) = crate::scan::state_change(data) {
-            return Ok(change);
+        match crate::scan::state_change(data, false) {
+            Some(change) => Ok(change),
+            None => Self::from_serde(data),
         }
+    }
+
+    /// What serde alone decodes, for text the scanner declined.
+    pub(crate) fn from_serde(data: &'a str) -> Result<Self, ProtoError> {
         serde_json::from_str(data).map_err(|e| ProtoError::json("state_changed data", &e))
     }
 }

@@ -58,34 +58,24 @@ pub(crate) fn success_message(text: &str) -> Option<(u64, RawJson<'_>)> {
 }
 
 /// The event object that is the whole of `text` (whitespace around it aside), if the scanner
-/// knows its shape.
-pub(crate) fn event(text: &str) -> Option<Event<'_>> {
-    let mut cursor = Cursor::new(text);
-    let event = cursor.event()?;
-    cursor.at_end().then_some(event)
-}
-
-/// [`event`] for a text known to be valid JSON (a [`RawJson`]'s): `data` is only delimited.
-pub(crate) fn checked_event(text: &str) -> Option<Event<'_>> {
-    let mut cursor = Cursor::over_checked(text);
-    let event = cursor.event()?;
-    cursor.at_end().then_some(event)
+/// knows its shape. `checked`: the text is known to be valid JSON (a [`RawJson`]'s), so `data` is
+/// only delimited.
+pub(crate) fn event(text: &str, checked: bool) -> Option<Event<'_>> {
+    whole(text, checked, Cursor::event)
 }
 
 /// The `data` of a `state_changed` event that is the whole of `text`, if the scanner knows its
-/// shape.
-pub(crate) fn state_change(text: &str) -> Option<StateChange<'_>> {
-    let mut cursor = Cursor::new(text);
-    let change = cursor.state_change()?;
-    cursor.at_end().then_some(change)
+/// shape. `checked`: the text is known to be valid JSON, so `old_state` and the attribute values
+/// are only delimited.
+pub(crate) fn state_change(text: &str, checked: bool) -> Option<StateChange<'_>> {
+    whole(text, checked, Cursor::state_change)
 }
 
-/// [`state_change`] for a text known to be valid JSON (a [`RawJson`]'s): `old_state` and the
-/// attribute values are only delimited.
-pub(crate) fn checked_state_change(text: &str) -> Option<StateChange<'_>> {
-    let mut cursor = Cursor::over_checked(text);
-    let change = cursor.state_change()?;
-    cursor.at_end().then_some(change)
+/// What `read` reads from `text`, when that is the whole of it.
+fn whole<'a, T>(text: &'a str, checked: bool, read: fn(&mut Cursor<'a>) -> Option<T>) -> Option<T> {
+    let mut cursor = if checked { Cursor::over_checked(text) } else { Cursor::new(text) };
+    let value = read(&mut cursor)?;
+    cursor.at_end().then_some(value)
 }
 
 /// A state list (`get_states` result, `GET /api/states` body) that is the whole of `text`, if
@@ -230,8 +220,8 @@ mod tests {
             .iter()
             .filter(|m| {
                 let Some((_, raw, decoded, after)) = bus_event_message(m) else { return true };
-                let (Some(decoded), Some(_)) = (decoded, event(raw.get())) else { return true };
-                !after.is_empty() || state_change(decoded.data.get()).is_none()
+                let (Some(decoded), Some(_)) = (decoded, event(raw.get(), false)) else { return true };
+                !after.is_empty() || state_change(decoded.data.get(), false).is_none()
             })
             .collect();
 
