@@ -210,8 +210,14 @@ impl<'a> Cursor<'a> {
 
     /// An attributes object, values raw, with room for `expected` of them up front.
     fn attributes_expecting(&mut self, expected: usize) -> Option<AttrPatch<'a>> {
+        self.attributes_into(Vec::with_capacity(expected))
+    }
+
+    /// An attributes object, values raw, pushed into `out` (emptied first), whose buffer a
+    /// caller decoding many states can hand from one to the next.
+    fn attributes_into(&mut self, mut out: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<AttrPatch<'a>> {
         self.eat(b'{')?;
-        let mut out = Vec::with_capacity(expected);
+        out.clear();
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
@@ -249,6 +255,12 @@ impl<'a> Cursor<'a> {
     /// ([`additions`](Self::additions)), but reading it through `additions` and converting cost
     /// the snapshot load 0.8% more instructions (measured), so the loop is written twice.
     pub(crate) fn compressed_state(&mut self) -> Option<CompressedState<'a>> {
+        self.compressed_state_into(&mut Vec::new())
+    }
+
+    /// [`compressed_state`](Self::compressed_state), its attributes pushed into `spare`'s buffer
+    /// (taken from it, so `spare` is left empty).
+    fn compressed_state_into(&mut self, spare: &mut Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<CompressedState<'a>> {
         self.eat(b'{')?;
         let (mut state, mut attributes, mut context, mut last_changed, mut last_updated) =
             (None, None, None, None, None);
@@ -257,7 +269,7 @@ impl<'a> Cursor<'a> {
             first = false;
             match self.key()? {
                 "s" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
-                "a" if attributes.is_none() => attributes = Some(self.attributes()?),
+                "a" if attributes.is_none() => attributes = Some(self.attributes_into(std::mem::take(spare))?),
                 "c" if context.is_none() => context = Some(self.context()?),
                 "lc" if last_changed.is_none() => last_changed = Some(self.epoch_secs()?),
                 "lu" if last_updated.is_none() => last_updated = Some(self.epoch_secs()?),
@@ -275,9 +287,12 @@ impl<'a> Cursor<'a> {
 
     /// A full state in compressed form, read by the scanner when it knows the shape, else by
     /// serde; `None` when serde rejects it too.
-    pub(crate) fn compressed_state_or_serde(&mut self) -> Option<CompressedState<'a>> {
+    pub(crate) fn compressed_state_or_serde(
+        &mut self,
+        spare: &mut Vec<(Cow<'a, str>, RawJson<'a>)>,
+    ) -> Option<CompressedState<'a>> {
         let start = self.pos;
-        if let Some(state) = self.compressed_state() {
+        if let Some(state) = self.compressed_state_into(spare) {
             return Some(state);
         }
         self.pos = start;

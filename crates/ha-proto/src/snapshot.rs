@@ -31,6 +31,9 @@ pub struct SnapshotRest {
 /// Decodes a compressed-state event (the `event` object of a `subscribe_entities` message) and
 /// gives every `a` entry to `each` as soon as it is decoded, in the order of the text.
 ///
+/// The entry is lent, not given: the scanner reads the next entry's attributes into the same
+/// list, so decoding a snapshot allocates nothing per entry (clone an entry to keep it).
+///
 /// - `Ok(Some(rest))`: the whole text is one compressed event; every `a` entry was handed over.
 ///   `c` and `r` entries are decoded as [`CompressedEvent::parse`](crate::CompressedEvent::parse)
 ///   decodes them, and counted.
@@ -52,7 +55,7 @@ pub struct SnapshotRest {
 /// ```
 pub fn parse_snapshot_each<'a>(
     json: &'a str,
-    mut each: impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool,
+    mut each: impl FnMut(EntityKey<'a>, &CompressedState<'a>) -> bool,
 ) -> Result<Option<SnapshotRest>, ProtoError> {
     let mut handed = 0usize;
     match scan_snapshot(json, &mut |key, state| {
@@ -88,8 +91,11 @@ enum Scanned {
 
 /// Scans a snapshot of the shape Home Assistant writes, `{"a":{id:state,...}}`: each entry the
 /// scanner declines is decoded by serde in its place; anything else stops the scan.
-fn scan_snapshot<'a>(json: &'a str, each: &mut impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool) -> Scanned {
+fn scan_snapshot<'a>(json: &'a str, each: &mut impl FnMut(EntityKey<'a>, &CompressedState<'a>) -> bool) -> Scanned {
     let mut cursor = Cursor::new(json);
+    // One attribute list for every entry: each state's attributes are read into the buffer the
+    // one before it left, so decoding allocates nothing per entry.
+    let mut spare = Vec::new();
     let mut walk = || -> Option<bool> {
         cursor.eat(b'{')?;
         if cursor.key()? != "a" {
@@ -100,8 +106,10 @@ fn scan_snapshot<'a>(json: &'a str, each: &mut impl FnMut(EntityKey<'a>, Compres
         while cursor.next_member(b'}', first)? {
             first = false;
             let key = cursor.entity_key()?;
-            let state = cursor.compressed_state_or_serde()?;
-            if !each(key, state) {
+            let state = cursor.compressed_state_or_serde(&mut spare)?;
+            let more = each(key, &state);
+            spare = state.attributes.0;
+            if !more {
                 return Some(false);
             }
         }
@@ -118,7 +126,7 @@ fn scan_snapshot<'a>(json: &'a str, each: &mut impl FnMut(EntityKey<'a>, Compres
 /// The whole event decoded by serde, each `a` entry handed over as it is decoded.
 fn serde_snapshot<'a>(
     json: &'a str,
-    mut each: impl FnMut(EntityKey<'a>, CompressedState<'a>) -> bool,
+    mut each: impl FnMut(EntityKey<'a>, &CompressedState<'a>) -> bool,
 ) -> Result<Option<SnapshotRest>, ProtoError> {
     let mut stopped = false;
     let mut de = serde_json::Deserializer::from_str(json);
@@ -172,7 +180,7 @@ struct Event<'f, F> {
     stopped: &'f mut bool,
 }
 
-impl<'de, F: FnMut(EntityKey<'de>, CompressedState<'de>) -> bool> Visitor<'de> for Event<'_, F> {
+impl<'de, F: FnMut(EntityKey<'de>, &CompressedState<'de>) -> bool> Visitor<'de> for Event<'_, F> {
     type Value = SnapshotRest;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -205,7 +213,7 @@ struct Added<'f, F> {
     stopped: &'f mut bool,
 }
 
-impl<'de, F: FnMut(EntityKey<'de>, CompressedState<'de>) -> bool> DeserializeSeed<'de> for Added<'_, F> {
+impl<'de, F: FnMut(EntityKey<'de>, &CompressedState<'de>) -> bool> DeserializeSeed<'de> for Added<'_, F> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -213,7 +221,7 @@ impl<'de, F: FnMut(EntityKey<'de>, CompressedState<'de>) -> bool> DeserializeSee
     }
 }
 
-impl<'de, F: FnMut(EntityKey<'de>, CompressedState<'de>) -> bool> Visitor<'de> for Added<'_, F> {
+impl<'de, F: FnMut(EntityKey<'de>, &CompressedState<'de>) -> bool> Visitor<'de> for Added<'_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -223,7 +231,7 @@ impl<'de, F: FnMut(EntityKey<'de>, CompressedState<'de>) -> bool> Visitor<'de> f
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<EntityKey<'de>>()? {
             let state = map.next_value::<CompressedState<'de>>()?;
-            if !(self.each)(key, state) {
+            if !(self.each)(key, &state) {
                 *self.stopped = true;
                 return Err(de::Error::custom("stopped by the caller"));
             }
@@ -256,7 +264,7 @@ mod tests {
         let mut handed = Vec::new();
 
         let rest = parse_snapshot_each(SNAPSHOT, |k, s| {
-            handed.push((k, s));
+            handed.push((k, s.clone()));
             true
         });
 

@@ -49,7 +49,7 @@ fn snapshot_payload() -> &'static str {
 fn assert_snapshot_as_serde(text: &str) {
     let mut handed = Vec::new();
     let ours = parse_snapshot_each(text, |key, state| {
-        handed.push((key, state));
+        handed.push((key, state.clone()));
         true
     });
     match serde_json::from_str::<CompressedEvent<'_>>(text) {

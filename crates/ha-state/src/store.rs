@@ -167,7 +167,7 @@ impl EntityStore {
         let mut report = ChangeReport::new();
         let mut refused = None;
         let rest = ha_proto::parse_snapshot_each(json, |key, state| {
-            let src = (&key, &state);
+            let src = (&key, state);
             match src.validate() {
                 Ok(()) => {
                     store.put(src, &mut report);
