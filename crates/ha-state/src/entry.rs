@@ -11,6 +11,7 @@ use ha_proto::{
 };
 
 use crate::attrs::{AttributeValue, Attrs, owned_raw};
+use crate::context::StoredContext;
 use crate::error::StateError;
 use crate::heap;
 use crate::keys::KeyInterner;
@@ -27,21 +28,16 @@ pub(crate) struct Entry {
     pub(crate) attrs: Attrs,
     pub(crate) last_changed: Timestamp,
     pub(crate) last_updated: Timestamp,
-    pub(crate) context: Context,
+    /// The id inside the entry (no heap block of its own).
+    pub(crate) context: StoredContext,
     /// Index of the entity's domain in the store's domain table.
     pub(crate) domain: u32,
     /// Position of this entry's slot in its domain's member list.
     pub(crate) domain_pos: u32,
 }
 
-/// Overwrites `dst` with `src`, reusing its buffer (state texts and context ids are short and
-/// change often; reusing their buffers keeps the hot path free of allocations).
-fn assign(dst: &mut String, src: &str) {
-    dst.clear();
-    dst.push_str(src);
-}
-
-/// [`assign`] for the state text.
+/// Overwrites the state text with `src`, reusing its buffer (state texts are short and change
+/// often; reusing the buffer keeps the hot path free of allocations).
 fn assign_state(dst: &mut CompactString, src: &str) {
     dst.clear();
     dst.push_str(src);
@@ -56,7 +52,7 @@ impl Entry {
             attrs: Attrs::default(),
             last_changed: Timestamp::default(),
             last_updated: Timestamp::default(),
-            context: Context::default(),
+            context: StoredContext::default(),
             domain: 0,
             domain_pos: 0,
         }
@@ -83,7 +79,7 @@ impl Entry {
                 self.last_updated = lu;
             }
             if let Some(ctx) = &add.context {
-                ctx.apply_to(&mut self.context);
+                self.context.apply(ctx);
             }
             if let Some(attrs) = &add.attributes {
                 for (k, v) in &attrs.0 {
@@ -122,20 +118,17 @@ impl Entry {
             last_changed: self.last_changed,
             last_reported: None,
             last_updated: self.last_updated,
-            context: self.context.clone(),
+            context: self.context.to_context(),
         }
     }
 
     /// Heap owned by this entry alone. The entity id is counted here (the index shares it);
     /// attribute keys are interned and counted by the interner.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let ctx = &self.context;
         heap::arc_str(self.id.as_str())
             + if self.state.is_heap_allocated() { heap::buffer::<u8>(self.state.capacity()) } else { 0 }
             + self.attrs.heap_bytes()
-            + heap::buffer::<u8>(ctx.id.capacity())
-            + ctx.parent_id.as_ref().map_or(0, |p| heap::buffer::<u8>(p.capacity()))
-            + ctx.user_id.as_ref().map_or(0, |u| heap::buffer::<u8>(u.capacity()))
+            + self.context.heap_bytes()
     }
 }
 
@@ -168,7 +161,7 @@ impl FullState for State {
         self.state == e.state
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
-            && self.context == e.context
+            && held_context(&e.context, &self.context)
             && e.holds_attributes(self.attributes.iter().map(|(k, v)| (k, v.get())))
     }
 
@@ -176,7 +169,7 @@ impl FullState for State {
         assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
-        e.context = self.context;
+        e.context.set(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref());
         e.attrs.clear_for(self.attributes.len(), self.attributes.iter().map(|(_, v)| v.get().len()).sum());
         // `Attributes` keys are unique already, so no duplicate check.
         for (k, v) in self.attributes.iter() {
@@ -207,9 +200,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
         cs.state == e.state
             && cs.last_changed == e.last_changed
             && cs.last_updated.unwrap_or(cs.last_changed) == e.last_updated
-            && ctx.id.as_deref() == Some(e.context.id.as_str())
-            && nullable(&ctx.parent_id) == e.context.parent_id.as_deref()
-            && nullable(&ctx.user_id) == e.context.user_id.as_deref()
+            && ctx.id.as_deref().is_some_and(|id| e.context.is(id, nullable(&ctx.parent_id), nullable(&ctx.user_id)))
             && e.holds_attributes(cs.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
@@ -219,9 +210,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
         e.last_changed = cs.last_changed;
         e.last_updated = cs.last_updated.unwrap_or(cs.last_changed);
         let ctx = &cs.context;
-        assign(&mut e.context.id, ctx.id.as_deref().unwrap_or_default());
-        e.context.parent_id = nullable(&ctx.parent_id).map(str::to_owned);
-        e.context.user_id = nullable(&ctx.user_id).map(str::to_owned);
+        e.context.set(ctx.id.as_deref().unwrap_or_default(), nullable(&ctx.parent_id), nullable(&ctx.user_id));
         let attrs = &cs.attributes.0;
         e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
         // A JSON object with a repeated key is legal; the last value wins, as in Home Assistant.
@@ -251,7 +240,7 @@ impl FullState for &StateView<'_> {
         self.state == e.state
             && self.last_changed == e.last_changed
             && self.last_updated == e.last_updated
-            && same_context(&self.context, &e.context)
+            && e.context.is(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref())
             && e.holds_attributes(self.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
@@ -259,9 +248,7 @@ impl FullState for &StateView<'_> {
         assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
-        assign(&mut e.context.id, &self.context.id);
-        assign_option(&mut e.context.parent_id, self.context.parent_id.as_deref());
-        assign_option(&mut e.context.user_id, self.context.user_id.as_deref());
+        e.context.set(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref());
         let attrs = &self.attributes.0;
         // Usually the same keys in the same order as held: then only changed values are copied.
         if e.attrs.has_keys_in_order(attrs.iter().map(|(k, _)| &**k)) {
@@ -309,19 +296,9 @@ impl FullState for &Entry {
     }
 }
 
-/// Overwrites an optional text, reusing its buffer when there is one.
-fn assign_option(dst: &mut Option<String>, src: Option<&str>) {
-    match (dst.as_mut(), src) {
-        (Some(held), Some(new)) => assign(held, new),
-        (None, Some(new)) => *dst = Some(new.to_owned()),
-        (_, None) => *dst = None,
-    }
-}
-
-fn same_context(view: &ContextView<'_>, held: &Context) -> bool {
-    view.id == held.id.as_str()
-        && view.parent_id.as_deref() == held.parent_id.as_deref()
-        && view.user_id.as_deref() == held.user_id.as_deref()
+/// Whether `held` is `context`.
+fn held_context(held: &StoredContext, context: &Context) -> bool {
+    held.is(&context.id, context.parent_id.as_deref(), context.user_id.as_deref())
 }
 
 /// A context field of a full compressed state: absent and `null` both mean none.
@@ -385,9 +362,9 @@ impl<'a> EntityRef<'a> {
         self.entry.last_updated
     }
 
-    /// What caused the last change.
-    pub fn context(&self) -> &'a Context {
-        &self.entry.context
+    /// What caused the last change, borrowed ([`ContextView::to_context`] gives an owned copy).
+    pub fn context(&self) -> ContextView<'a> {
+        self.entry.context.view()
     }
 
     /// The full state, owned (`last_reported: None`).

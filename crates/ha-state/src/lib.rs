@@ -57,6 +57,7 @@
 //! The measurements behind these choices are in `README.md` beside this crate's `Cargo.toml`.
 
 mod attrs;
+mod context;
 mod entry;
 mod error;
 mod hash;

@@ -84,7 +84,7 @@ fn plus_c_string_replaces_only_the_context_id() {
     apply(&mut store, r#"{"c":{"light.a":{"+":{"c":"c2"}}}}"#);
 
     let expected = Context { id: "c2".into(), parent_id: Some("p1".into()), user_id: Some("u1".into()) };
-    assert_eq!(store.entity("light.a").unwrap().context(), &expected);
+    assert_eq!(store.entity("light.a").unwrap().context().to_context(), expected);
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn plus_c_object_sets_only_the_fields_it_names() {
     apply(&mut store, r#"{"c":{"light.a":{"+":{"c":{"user_id":null}}}}}"#);
 
     let expected = Context { id: "c1".into(), parent_id: Some("p1".into()), user_id: None };
-    assert_eq!(store.entity("light.a").unwrap().context(), &expected);
+    assert_eq!(store.entity("light.a").unwrap().context().to_context(), expected);
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn plus_c_object_with_id_and_parent_sets_both() {
     apply(&mut store, r#"{"c":{"light.a":{"+":{"c":{"parent_id":"p2","id":"c2"}}}}}"#);
 
     let expected = Context { id: "c2".into(), parent_id: Some("p2".into()), user_id: Some("u1".into()) };
-    assert_eq!(store.entity("light.a").unwrap().context(), &expected);
+    assert_eq!(store.entity("light.a").unwrap().context().to_context(), expected);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn a_entry_for_a_held_id_replaces_it_whole() {
 
     let light = store.entity("light.a").unwrap();
     assert_eq!(attrs(&store), pairs(&[("friendly_name", r#""B""#)]));
-    assert_eq!(light.context(), &Context::from_id("c9"));
+    assert_eq!(light.context().to_context(), Context::from_id("c9"));
     assert_eq!((light.last_changed(), light.last_updated()), (at(300), at(300)));
     assert_eq!(names(&report.updated), ["light.a"]);
     assert!(report.added.is_empty());
@@ -206,7 +206,7 @@ fn a_entry_with_a_context_object_keeps_parent_and_user() {
         .unwrap();
 
     let expected = Context { id: "c".into(), parent_id: None, user_id: Some("u".into()) };
-    assert_eq!(store.entity("switch.x").unwrap().context(), &expected);
+    assert_eq!(store.entity("switch.x").unwrap().context().to_context(), expected);
 }
 
 #[test]
