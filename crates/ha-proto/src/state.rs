@@ -85,7 +85,7 @@ impl Attributes {
     }
 
     /// Keys and raw values in received order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> + Clone {
         self.0.iter().map(|(k, v)| (&**k, &**v))
     }
 

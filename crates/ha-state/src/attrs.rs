@@ -1,9 +1,12 @@
-//! An entity's attributes: interned keys in received order, their raw JSON values side by side
-//! in one text buffer, and [`AttributeValue`], the borrowed view of one value.
+//! An entity's attributes: an interned key list ([`Shape`]) and one text buffer holding where
+//! each value ends and the raw JSON values side by side; and [`AttributeValue`], the borrowed
+//! view of one value.
 //!
 //! One buffer for every value of an entity instead of one heap block per value: a snapshot of
 //! 16,384 entities with a handful of attributes each allocates some 80,000 blocks fewer, and a
-//! value is never smaller than glibc's 32-byte minimum on its own.
+//! value is never smaller than glibc's 32-byte minimum on its own. The key list is shared by
+//! every entity with the same keys (`shapes.rs`), and the values' lengths are written at the head
+//! of the buffer, so an entity's attributes take one heap block, not a buffer and a key list.
 
 use std::fmt;
 use std::ops::Range;
@@ -13,118 +16,181 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::heap;
-use crate::keys::{Key, KeyInterner};
+use crate::keys::Key;
+use crate::shapes::{Shape, Shapes};
 
-/// The attributes of one entity. Keys are unique; `values` is the concatenation of the values
-/// in key order, and each key holds the end of its value (a value starts where the previous
-/// one ends).
+/// Bytes at the head of the buffer per key: its value's length, seven bits per byte so that the
+/// head is ASCII and the buffer stays a `String` (a value of up to 32 GiB). Lengths, not ends: a
+/// value that changes length rewrites its own length only.
+const LEN_BYTES: usize = 5;
+
+/// The head bytes of a value's length.
+fn encode_len(len: usize) -> [u8; LEN_BYTES] {
+    assert!(len >> (7 * LEN_BYTES) == 0, "an attribute value of {len} bytes, more than 32 GiB");
+    std::array::from_fn(|i| ((len >> (7 * i)) & 0x7f) as u8)
+}
+
+/// [`encode_len`] as text (ASCII, so always valid UTF-8).
+fn len_text(len: &[u8; LEN_BYTES]) -> &str {
+    std::str::from_utf8(len).expect("seven-bit bytes are ASCII")
+}
+
+/// The attributes of one entity: the keys are `shape`'s (unique, in received order; `None` when
+/// there are none); `buf` holds [`LEN_BYTES`] bytes per key, its value's length, then the values
+/// in the same order.
 #[derive(Clone, Default)]
 pub(crate) struct Attrs {
-    keys: Vec<(Key, usize)>,
-    values: String,
+    shape: Option<Shape>,
+    buf: String,
 }
 
 impl Attrs {
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+    fn keys(&self) -> &[Key] {
+        self.shape.as_deref().unwrap_or_default()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.keys().len()
+    }
+
+    fn head_len(&self) -> usize {
+        self.len() * LEN_BYTES
+    }
+
+    /// The length of the value at position `at`.
+    fn value_len(&self, at: usize) -> usize {
+        let head = &self.buf.as_bytes()[at * LEN_BYTES..(at + 1) * LEN_BYTES];
+        head.iter().rev().fold(0, |len, &b| (len << 7) | usize::from(b))
+    }
+
+    fn set_value_len(&mut self, at: usize, len: usize) {
+        self.buf.replace_range(at * LEN_BYTES..(at + 1) * LEN_BYTES, len_text(&encode_len(len)));
+    }
+
+    /// Where the value at position `at` lies in the buffer.
     fn span(&self, at: usize) -> Range<usize> {
-        let start = if at == 0 { 0 } else { self.keys[at - 1].1 };
-        start..self.keys[at].1
+        let start = self.head_len() + (0..at).map(|i| self.value_len(i)).sum::<usize>();
+        start..start + self.value_len(at)
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.keys.iter().position(|(k, _)| &**k == key)
+        self.keys().iter().position(|k| **k == *key)
     }
 
     /// The raw JSON of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.position(key).map(|at| &self.values[self.span(at)])
+        self.position(key).map(|at| &self.buf[self.span(at)])
     }
 
     /// Keys and raw JSON values, in received order.
-    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
+        let values = &self.buf[self.head_len()..];
         let mut start = 0;
-        self.keys.iter().map(move |(k, end)| {
-            let value = &self.values[start..*end];
-            start = *end;
+        self.keys().iter().enumerate().map(move |(at, k)| {
+            let end = start + self.value_len(at);
+            let value = &values[start..end];
+            start = end;
             (&**k, value)
         })
     }
 
     /// Whether the keys are exactly `keys`, in this order.
     pub(crate) fn has_keys_in_order<'k>(&self, mut keys: impl ExactSizeIterator<Item = &'k str>) -> bool {
-        keys.len() == self.keys.len() && self.keys.iter().all(|(k, _)| keys.next() == Some(&**k))
+        keys.len() == self.len() && self.keys().iter().all(|k| keys.next() == Some(&**k))
     }
 
-    /// Empties the attributes and makes room for `count` keys and `bytes` of values, keeping
-    /// the buffers.
-    pub(crate) fn clear_for(&mut self, count: usize, bytes: usize) {
-        self.keys.clear();
-        self.values.clear();
-        self.keys.reserve_exact(count);
-        self.values.reserve_exact(bytes);
-    }
-
-    /// Appends a key the attributes do not hold yet.
-    pub(crate) fn push_new(&mut self, key: Key, value: &str) {
-        self.values.reserve_exact(value.len());
-        self.values.push_str(value);
-        self.keys.push((key, self.values.len()));
+    /// Replaces every attribute with `pairs` in their order, keeping the buffer; `bytes` is the
+    /// length of the values together. A repeated key (legal JSON) takes its last value in its
+    /// first place, as in Home Assistant.
+    pub(crate) fn replace<'p>(
+        &mut self,
+        pairs: impl ExactSizeIterator<Item = (&'p str, &'p str)> + Clone,
+        bytes: usize,
+        shapes: &mut Shapes,
+    ) {
+        self.buf.clear();
+        self.buf.reserve_exact(pairs.len() * LEN_BYTES + bytes);
+        self.shape = None;
+        if pairs.len() == 0 {
+            return;
+        }
+        let Some(shape) = shapes.intern(pairs.clone().map(|(k, _)| k)) else {
+            for (k, v) in pairs {
+                self.set(k, v, shapes);
+            }
+            return;
+        };
+        for (_, v) in pairs.clone() {
+            self.buf.push_str(len_text(&encode_len(v.len())));
+        }
+        for (_, v) in pairs {
+            self.buf.push_str(v);
+        }
+        self.shape = Some(shape);
     }
 
     /// Sets one attribute: replaces the value of an existing key in its place, else appends.
-    pub(crate) fn set(&mut self, key: &str, value: &str, interner: &mut KeyInterner) {
-        match self.position(key) {
-            Some(at) => self.set_at(at, value),
-            None => self.push_new(interner.intern(key), value),
+    pub(crate) fn set(&mut self, key: &str, value: &str, shapes: &mut Shapes) {
+        if let Some(at) = self.position(key) {
+            self.set_value_at(at, value);
+            return;
         }
+        let shape = shapes.with(self.keys(), key);
+        // Grown exactly, as a value of its own would be: amortised doubling would leave up to
+        // half of every entity's buffer unused after a day of changes.
+        self.buf.reserve_exact(LEN_BYTES + value.len());
+        self.buf.insert_str(self.head_len(), len_text(&encode_len(value.len())));
+        self.buf.push_str(value);
+        self.shape = Some(shape);
     }
 
     /// Replaces the value at position `at`; nothing moves when the new text is as long as the
     /// old one (a changed number or state of the same width).
     pub(crate) fn set_value_at(&mut self, at: usize, value: &str) {
-        if &self.values[self.span(at)] != value {
-            self.set_at(at, value);
+        let span = self.span(at);
+        let old_len = span.len();
+        if self.buf[span.clone()] == *value {
+            return;
+        }
+        self.buf.reserve_exact(value.len().saturating_sub(old_len));
+        self.buf.replace_range(span, value);
+        if value.len() != old_len {
+            self.set_value_len(at, value.len());
         }
     }
 
-    fn set_at(&mut self, at: usize, value: &str) {
-        let span = self.span(at);
-        let old_len = span.len();
-        // Grown exactly, as a value of its own would be: amortised doubling would leave up to
-        // half of every entity's buffer unused after a day of changes.
-        self.values.reserve_exact(value.len().saturating_sub(old_len));
-        self.values.replace_range(span, value);
-        if value.len() != old_len {
-            for (_, end) in &mut self.keys[at..] {
-                *end = *end - old_len + value.len();
-            }
+    /// Sets the values of every key in order (as many as there are keys): only a value whose
+    /// text changed is copied.
+    pub(crate) fn set_values_in_order<'v>(&mut self, values: impl Iterator<Item = &'v str>) {
+        for (at, value) in values.enumerate() {
+            self.set_value_at(at, value);
         }
     }
 
     /// Removes one key and its value, when held.
-    pub(crate) fn remove(&mut self, key: &str) {
-        if let Some(at) = self.position(key) {
-            let span = self.span(at);
-            let len = span.len();
-            self.values.replace_range(span, "");
-            self.keys.remove(at);
-            for (_, end) in &mut self.keys[at..] {
-                *end -= len;
-            }
-        }
+    pub(crate) fn remove(&mut self, key: &str, shapes: &mut Shapes) {
+        let Some(at) = self.position(key) else { return };
+        let span = self.span(at);
+        self.buf.replace_range(span, "");
+        self.buf.replace_range(at * LEN_BYTES..(at + 1) * LEN_BYTES, "");
+        self.shape = (self.len() > 1).then(|| shapes.without(self.keys(), at));
     }
 
     /// Whether both hold the same keys with the same values (order ignored, values as JSON).
-    pub(crate) fn same_as<'v>(&self, mut other: impl ExactSizeIterator<Item = (&'v str, &'v str)>) -> bool {
-        other.len() == self.len() && other.all(|(k, v)| self.get(k).is_some_and(|held| same_json_text(v, held)))
+    pub(crate) fn same_as<'v>(&self, other: impl ExactSizeIterator<Item = (&'v str, &'v str)> + Clone) -> bool {
+        if other.len() != self.len() {
+            return false;
+        }
+        // Usually the same keys in the same order: one walk over both.
+        if self.has_keys_in_order(other.clone().map(|(k, _)| k)) {
+            return self.iter().zip(other).all(|((_, held), (_, v))| same_json_text(v, held));
+        }
+        other.into_iter().all(|(k, v)| self.get(k).is_some_and(|held| same_json_text(v, held)))
     }
 
-    /// Heap of the two buffers (the keys' texts are the interner's).
+    /// Heap of the buffer (the key list is the store's [`Shapes`]').
     pub(crate) fn heap_bytes(&self) -> usize {
-        heap::buffer::<(Key, usize)>(self.keys.capacity()) + heap::buffer::<u8>(self.values.capacity())
+        heap::buffer::<u8>(self.buf.capacity())
     }
 }
 
@@ -184,11 +250,9 @@ impl PartialEq for AttributeValue<'_> {
 mod tests {
     use super::*;
 
-    fn attrs(pairs: &[(&str, &str)], interner: &mut KeyInterner) -> Attrs {
+    fn attrs(pairs: &[(&str, &str)], shapes: &mut Shapes) -> Attrs {
         let mut a = Attrs::default();
-        for (k, v) in pairs {
-            a.set(k, v, interner);
-        }
+        a.replace(pairs.iter().copied(), pairs.iter().map(|(_, v)| v.len()).sum(), shapes);
         a
     }
 
@@ -196,46 +260,114 @@ mod tests {
         a.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
     #[test]
     fn a_longer_value_in_the_middle_moves_the_ones_after_it() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1"), ("b", "2"), ("c", "3")], &mut keys);
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1"), ("b", "2"), ("c", "3")], &mut shapes);
 
-        a.set("b", r#""twenty""#, &mut keys);
+        a.set("b", r#""twenty""#, &mut shapes);
 
-        assert_eq!(pairs(&a), [("a", "1"), ("b", r#""twenty""#), ("c", "3")].map(|(k, v)| (k.into(), v.into())));
+        assert_eq!(pairs(&a), owned(&[("a", "1"), ("b", r#""twenty""#), ("c", "3")]));
     }
 
     #[test]
     fn a_shorter_value_in_the_middle_moves_the_ones_after_it() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1"), ("b", "[1,2,3]"), ("c", "3")], &mut keys);
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1"), ("b", "[1,2,3]"), ("c", "3")], &mut shapes);
 
         a.set_value_at(1, "null");
 
-        assert_eq!(pairs(&a), [("a", "1"), ("b", "null"), ("c", "3")].map(|(k, v)| (k.into(), v.into())));
+        assert_eq!(pairs(&a), owned(&[("a", "1"), ("b", "null"), ("c", "3")]));
     }
 
     #[test]
     fn removing_a_key_keeps_the_others_and_their_order() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1"), ("b", "22"), ("c", "333")], &mut keys);
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1"), ("b", "22"), ("c", "333")], &mut shapes);
 
-        a.remove("b");
+        a.remove("b", &mut shapes);
 
-        assert_eq!(pairs(&a), [("a", "1"), ("c", "333")].map(|(k, v)| (k.into(), v.into())));
+        assert_eq!(pairs(&a), owned(&[("a", "1"), ("c", "333")]));
         assert_eq!(a.get("c"), Some("333"));
     }
 
     #[test]
     fn a_new_key_is_appended() {
-        let mut keys = KeyInterner::default();
-        let mut a = attrs(&[("a", "1")], &mut keys);
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1")], &mut shapes);
 
-        a.set("z", "true", &mut keys);
+        a.set("z", "true", &mut shapes);
 
         assert_eq!(a.get("z"), Some("true"));
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_its_last_value() {
+        let mut shapes = Shapes::default();
+
+        let a = attrs(&[("a", "1"), ("b", "2"), ("a", "3")], &mut shapes);
+
+        assert_eq!(pairs(&a), owned(&[("a", "3"), ("b", "2")]));
+    }
+
+    #[test]
+    fn values_of_any_json_text_are_kept_whole() {
+        let mut shapes = Shapes::default();
+        let values = [("s", r#""a,b:}{""#), ("o", r#"{"x": [1, "y"]}"#), ("e", r#""\u001f""#), ("n", "-1.5e3")];
+
+        let a = attrs(&values, &mut shapes);
+
+        assert_eq!(pairs(&a), owned(&values));
+    }
+
+    #[test]
+    fn removing_the_last_key_leaves_no_attribute() {
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1")], &mut shapes);
+
+        a.remove("a", &mut shapes);
+
+        assert_eq!((a.len(), a.iter().count(), a.get("a")), (0, 0, None));
+    }
+
+    #[test]
+    fn lengths_past_one_head_byte_read_back() {
+        let mut shapes = Shapes::default();
+        let long = format!("\"{}\"", "x".repeat(70_000));
+        let mut a = attrs(&[("a", &long), ("b", "1")], &mut shapes);
+
+        a.set_value_at(0, "2");
+
+        assert_eq!(pairs(&a), owned(&[("a", "2"), ("b", "1")]));
+        assert_eq!(encode_len(70_002).iter().rev().fold(0, |n, &b| (n << 7) | usize::from(b)), 70_002);
+    }
+
+    #[test]
+    fn entities_with_the_same_keys_share_their_key_list() {
+        let mut shapes = Shapes::default();
+
+        let (a, b) = (attrs(&[("a", "1"), ("b", "2")], &mut shapes), attrs(&[("a", "3"), ("b", "4")], &mut shapes));
+
+        assert!(std::sync::Arc::ptr_eq(a.shape.as_ref().unwrap(), b.shape.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn same_as_ignores_order_and_compares_values_as_json() {
+        let mut shapes = Shapes::default();
+        let a = attrs(&[("a", "[1,2]"), ("b", "2")], &mut shapes);
+
+        let same = (
+            a.same_as([("b", "2"), ("a", "[1, 2]")].into_iter()),
+            a.same_as([("a", "[1,2]"), ("b", "3")].into_iter()),
+            a.same_as([("a", "[1,2]")].into_iter()),
+        );
+
+        assert_eq!(same, (true, false, false));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::attrs::{AttributeValue, Attrs, owned_raw};
 use crate::context::StoredContext;
 use crate::error::StateError;
 use crate::heap;
-use crate::keys::KeyInterner;
+use crate::shapes::Shapes;
 
 /// One entity as the store holds it. There is no `last_reported`: the compressed feed does not
 /// carry it, and the mirror must hold the same data whichever feed built it.
@@ -59,7 +59,7 @@ impl Entry {
     }
 
     /// Whether the entry holds exactly these attributes (order ignored, values compared as JSON).
-    fn holds_attributes<'v>(&self, attrs: impl ExactSizeIterator<Item = (&'v str, &'v str)>) -> bool {
+    fn holds_attributes<'v>(&self, attrs: impl ExactSizeIterator<Item = (&'v str, &'v str)> + Clone) -> bool {
         self.attrs.same_as(attrs)
     }
 
@@ -67,7 +67,7 @@ impl Entry {
     /// `+.s` sets the state; `+.lc` sets last_changed and last_updated, else `+.lu` sets
     /// last_updated; `+.c` as a string replaces the context id only, as an object the fields it
     /// names; `+.a` merges attributes; then `-.a` removes attribute keys.
-    pub(crate) fn apply_diff(&mut self, diff: &StateDiff<'_>, keys: &mut KeyInterner) {
+    pub(crate) fn apply_diff(&mut self, diff: &StateDiff<'_>, shapes: &mut Shapes) {
         if let Some(add) = &diff.additions {
             if let Some(state) = &add.state {
                 assign_state(&mut self.state, state);
@@ -83,13 +83,13 @@ impl Entry {
             }
             if let Some(attrs) = &add.attributes {
                 for (k, v) in &attrs.0 {
-                    self.attrs.set(k, v.get(), keys);
+                    self.attrs.set(k, v.get(), shapes);
                 }
             }
         }
         if let Some(removals) = &diff.removals {
             for k in &removals.attributes {
-                self.attrs.remove(k);
+                self.attrs.remove(k, shapes);
             }
         }
     }
@@ -141,7 +141,7 @@ pub(crate) trait FullState {
     /// Whether `entry` already holds exactly this state.
     fn same_as(&self, entry: &Entry) -> bool;
     /// Overwrites every field of `entry` but its id and bookkeeping.
-    fn write_into(self, entry: &mut Entry, keys: &mut KeyInterner);
+    fn write_into(self, entry: &mut Entry, shapes: &mut Shapes);
 }
 
 impl FullState for State {
@@ -165,16 +165,13 @@ impl FullState for State {
             && e.holds_attributes(self.attributes.iter().map(|(k, v)| (k, v.get())))
     }
 
-    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+    fn write_into(self, e: &mut Entry, shapes: &mut Shapes) {
         assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context.set(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref());
-        e.attrs.clear_for(self.attributes.len(), self.attributes.iter().map(|(_, v)| v.get().len()).sum());
-        // `Attributes` keys are unique already, so no duplicate check.
-        for (k, v) in self.attributes.iter() {
-            e.attrs.push_new(keys.intern(k), v.get());
-        }
+        let attrs = self.attributes.iter().map(|(k, v)| (k, v.get()));
+        e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
     }
 }
 
@@ -204,19 +201,15 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
             && e.holds_attributes(cs.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
-    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+    fn write_into(self, e: &mut Entry, shapes: &mut Shapes) {
         let cs = self.1;
         assign_state(&mut e.state, &cs.state);
         e.last_changed = cs.last_changed;
         e.last_updated = cs.last_updated.unwrap_or(cs.last_changed);
         let ctx = &cs.context;
         e.context.set(ctx.id.as_deref().unwrap_or_default(), nullable(&ctx.parent_id), nullable(&ctx.user_id));
-        let attrs = &cs.attributes.0;
-        e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
-        // A JSON object with a repeated key is legal; the last value wins, as in Home Assistant.
-        for (k, v) in attrs {
-            e.attrs.set(k, v.get(), keys);
-        }
+        let attrs = cs.attributes.0.iter().map(|(k, v)| (&**k, v.get()));
+        e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
     }
 }
 
@@ -244,23 +237,17 @@ impl FullState for &StateView<'_> {
             && e.holds_attributes(self.attributes.0.iter().map(|(k, v)| (&**k, v.get())))
     }
 
-    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+    fn write_into(self, e: &mut Entry, shapes: &mut Shapes) {
         assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context.set(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref());
-        let attrs = &self.attributes.0;
+        let attrs = self.attributes.0.iter().map(|(k, v)| (&**k, v.get()));
         // Usually the same keys in the same order as held: then only changed values are copied.
-        if e.attrs.has_keys_in_order(attrs.iter().map(|(k, _)| &**k)) {
-            for (at, (_, new)) in attrs.iter().enumerate() {
-                e.attrs.set_value_at(at, new.get());
-            }
+        if e.attrs.has_keys_in_order(attrs.clone().map(|(k, _)| k)) {
+            e.attrs.set_values_in_order(attrs.map(|(_, v)| v));
         } else {
-            e.attrs.clear_for(attrs.len(), attrs.iter().map(|(_, v)| v.get().len()).sum());
-            // A repeated key is legal JSON; the last value wins in the first key's place, as in `Attributes`.
-            for (k, v) in attrs {
-                e.attrs.set(k, v.get(), keys);
-            }
+            e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
         }
     }
 }
@@ -284,15 +271,12 @@ impl FullState for &Entry {
         self.same_content(e)
     }
 
-    fn write_into(self, e: &mut Entry, keys: &mut KeyInterner) {
+    fn write_into(self, e: &mut Entry, shapes: &mut Shapes) {
         assign_state(&mut e.state, &self.state);
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context.clone_from(&self.context);
-        e.attrs.clear_for(self.attrs.len(), self.attrs.iter().map(|(_, v)| v.len()).sum());
-        for (k, v) in self.attrs.iter() {
-            e.attrs.push_new(keys.intern(k), v);
-        }
+        e.attrs.replace(self.attrs.iter(), self.attrs.iter().map(|(_, v)| v.len()).sum(), shapes);
     }
 }
 

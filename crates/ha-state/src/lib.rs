@@ -64,6 +64,7 @@ mod hash;
 mod heap;
 mod keys;
 mod report;
+mod shapes;
 mod store;
 
 pub use attrs::AttributeValue;

@@ -14,8 +14,8 @@ use crate::entry::{EntityRef, Entry, FullState};
 use crate::error::StateError;
 use crate::hash::FastMap;
 use crate::heap;
-use crate::keys::KeyInterner;
 use crate::report::{Change, ChangeReport};
+use crate::shapes::Shapes;
 
 /// How a store behaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct EntityStore {
     index: FastMap<EntityId, u32>,
     domains: Vec<Domain>,
     domain_index: FastMap<Box<str>, u32>,
-    keys: KeyInterner,
+    shapes: Shapes,
     config: StoreConfig,
     unknown_changes: u64,
 }
@@ -97,7 +97,7 @@ impl EntityStore {
     /// Number of distinct attribute keys the store holds (each is stored once, shared by
     /// every entity that has it).
     pub fn distinct_attribute_keys(&self) -> usize {
-        self.keys.len()
+        self.shapes.key_count()
     }
 
     // ---- feeding ----
@@ -252,7 +252,7 @@ impl EntityStore {
             };
             let entry = live_mut(&mut self.slots, slot);
             let old = record.then(|| entry.to_state());
-            entry.apply_diff(diff, &mut self.keys);
+            entry.apply_diff(diff, &mut self.shapes);
             report.updated.push(entry.id.clone());
             if record {
                 report.changes.push(Change { entity_id: entry.id.clone(), old, new: Some(entry.to_state()) });
@@ -364,7 +364,7 @@ impl EntityStore {
             .map(|d| heap::block(d.name.len()) * 2 + heap::buffer::<u32>(d.members.capacity()))
             .sum();
         let entries: usize = self.slots.iter().flatten().map(Entry::heap_bytes).sum();
-        tables + domains + entries + self.keys.heap_bytes()
+        tables + domains + entries + self.shapes.heap_bytes()
     }
 
     // ---- internals ----
@@ -381,7 +381,7 @@ impl EntityStore {
             Some(&slot) => {
                 let entry = live_mut(&mut self.slots, slot);
                 let old = record.then(|| entry.to_state());
-                src.write_into(entry, &mut self.keys);
+                src.write_into(entry, &mut self.shapes);
                 report.updated.push(entry.id.clone());
                 if record {
                     report.changes.push(Change { entity_id: entry.id.clone(), old, new: Some(entry.to_state()) });
@@ -397,7 +397,7 @@ impl EntityStore {
         // Written in its slot, not moved there once full: an entry is some 200 bytes.
         let slot = self.place(Entry::empty(src.owned_id()));
         let entry = live_mut(&mut self.slots, slot);
-        src.write_into(entry, &mut self.keys);
+        src.write_into(entry, &mut self.shapes);
         let id = entry.id.clone();
         if self.config.record_changes {
             report.changes.push(Change { entity_id: id.clone(), old: None, new: Some(entry.to_state()) });
@@ -473,7 +473,7 @@ impl EntityStore {
         let entry = live_mut(&mut self.slots, slot);
         if !src.same_as(entry) {
             let old = record.then(|| entry.to_state());
-            src.write_into(entry, &mut self.keys);
+            src.write_into(entry, &mut self.shapes);
             report.updated.push(entry.id.clone());
             if record {
                 report.changes.push(Change { entity_id: entry.id.clone(), old, new: Some(entry.to_state()) });
@@ -510,7 +510,7 @@ impl EntityStore {
             }
         }
         report.removed[first_removed..].sort_unstable();
-        self.keys.prune();
+        self.shapes.prune();
     }
 }
 
