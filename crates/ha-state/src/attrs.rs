@@ -162,8 +162,18 @@ impl Attrs {
     /// Sets the values of every key in order (as many as there are keys): only a value whose
     /// text changed is copied.
     pub(crate) fn set_values_in_order<'v>(&mut self, values: impl Iterator<Item = &'v str>) {
+        // One walk: each value starts where the one before it now ends.
+        let mut start = self.head_len();
         for (at, value) in values.enumerate() {
-            self.set_value_at(at, value);
+            let old_len = self.value_len(at);
+            if self.buf[start..start + old_len] != *value {
+                self.buf.reserve_exact(value.len().saturating_sub(old_len));
+                self.buf.replace_range(start..start + old_len, value);
+                if value.len() != old_len {
+                    self.set_value_len(at, value.len());
+                }
+            }
+            start += value.len();
         }
     }
 
@@ -282,6 +292,16 @@ mod tests {
         a.set_value_at(1, "null");
 
         assert_eq!(pairs(&a), owned(&[("a", "1"), ("b", "null"), ("c", "3")]));
+    }
+
+    #[test]
+    fn values_set_in_order_change_only_where_they_differ() {
+        let mut shapes = Shapes::default();
+        let mut a = attrs(&[("a", "1"), ("b", "[1,2,3]"), ("c", "3"), ("d", "true")], &mut shapes);
+
+        a.set_values_in_order(["10", "[]", "3", "false"].into_iter());
+
+        assert_eq!(pairs(&a), owned(&[("a", "10"), ("b", "[]"), ("c", "3"), ("d", "false")]));
     }
 
     #[test]
