@@ -94,3 +94,26 @@ pub fn parse_state_views(json: &str) -> Result<Vec<StateView<'_>>, ProtoError> {
     }
     serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
 }
+
+/// [`parse_state_views`] one state at a time: each state is lent to `each` as soon as it is read
+/// and gone before the next, so a list of 16,384 states never exists decoded as a whole, and the
+/// scanner reads every state's attributes into one reused list (no allocation per state).
+///
+/// The states handed over, and any error, are those of [`parse_state_views`]: a list the scanner
+/// does not read to its end is decoded by serde, which hands over the states the scanner had not.
+/// When the list turns out not to be valid, the states before the fault may have been handed over
+/// already: decode into something that can be dropped (as `ha_state::EntityStore::decode_state_list`
+/// does).
+pub fn parse_state_views_each<'a>(json: &'a str, mut each: impl FnMut(&StateView<'a>)) -> Result<(), ProtoError> {
+    let mut handed = 0;
+    let scanned = scan::state_views_each(json, &mut |view| {
+        handed += 1;
+        each(view);
+    });
+    if scanned.is_some() {
+        return Ok(());
+    }
+    let views: Vec<StateView<'a>> = serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))?;
+    views.iter().skip(handed).for_each(each);
+    Ok(())
+}

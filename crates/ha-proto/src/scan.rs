@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-pub(crate) use events::{bus_event_message, event, state_change, state_views, success_message};
+pub(crate) use events::{bus_event_message, event, state_change, state_views, state_views_each, success_message};
 
 use crate::compressed::{
     AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,
@@ -215,7 +215,7 @@ impl<'a> Cursor<'a> {
 
     /// An attributes object, values raw, pushed into `out` (emptied first), whose buffer a
     /// caller decoding many states can hand from one to the next.
-    fn attributes_into(&mut self, mut out: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<AttrPatch<'a>> {
+    pub(crate) fn attributes_into(&mut self, mut out: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<AttrPatch<'a>> {
         self.eat(b'{')?;
         out.clear();
         let mut first = true;

@@ -7,7 +7,9 @@
 mod common;
 
 use ha_proto::raw::RawJson;
-use ha_proto::{Event, Frame, FrameItem, ProtoError, StateChange, StateView, Timestamp, parse_state_views};
+use ha_proto::{
+    Event, Frame, FrameItem, ProtoError, StateChange, StateView, Timestamp, parse_state_views, parse_state_views_each,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -31,11 +33,15 @@ fn state_list() -> &'static str {
     })
 }
 
-/// `parse_state_views` gives what serde alone gives.
+/// `parse_state_views` gives what serde alone gives, and so does `parse_state_views_each` (the
+/// states it hands over one at a time, or its error).
 fn assert_views_as_serde(text: &str) {
     let ours = parse_state_views(text).map_err(|e| place(&e));
+    let mut handed = Vec::new();
+    let each = parse_state_views_each(text, |view| handed.push(view.clone())).map_err(|e| place(&e));
     let serde = serde_json::from_str::<Vec<StateView<'_>>>(text).map_err(|e| format!("{}:{}", e.line(), e.column()));
     assert_eq!(ours, serde, "{text}");
+    assert_eq!(each.map(|()| handed), serde, "{text}");
 }
 
 /// A `get_states` result message as Home Assistant writes it.

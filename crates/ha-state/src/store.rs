@@ -188,6 +188,25 @@ impl EntityStore {
         Ok(Snapshot { store, report })
     }
 
+    /// Decodes a state list (a `get_states` result, a `GET /api/states` body) one state at a
+    /// time ([`ha_proto::parse_state_views_each`]) into a mirror of its own, as
+    /// [`decode_snapshot`](Self::decode_snapshot) does for a `subscribe_entities` snapshot: the
+    /// decoded list never exists as a whole, and [`replace_from_snapshot`](Self::replace_from_snapshot)
+    /// then gives the store and report that
+    /// [`replace_from_state_views`](Self::replace_from_state_views) gives.
+    ///
+    /// Fails when the text is not a state list ([`StateError::Decode`]).
+    pub fn decode_state_list(json: &str) -> Result<Snapshot, StateError> {
+        let mut store = EntityStore::new();
+        // A full state takes some 500 bytes of JSON or more (see `decode_snapshot`).
+        store.index.reserve(json.len() / 500);
+        let mut report = ChangeReport::new();
+        ha_proto::parse_state_views_each(json, |view| {
+            store.put(view, &mut report);
+        })?;
+        Ok(Snapshot { store, report })
+    }
+
     /// Replaces everything with a decoded snapshot, with the report
     /// [`replace_from_compressed`](Self::replace_from_compressed) gives: an empty store takes the
     /// snapshot's mirror as it is; a loaded one is merged (entities whose content is unchanged

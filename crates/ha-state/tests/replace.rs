@@ -140,6 +140,32 @@ fn replace_from_state_views_updates_only_what_differs_and_removes_the_absent() {
 }
 
 #[test]
+fn a_state_list_decoded_one_state_at_a_time_replaces_as_its_views_do() {
+    let mut next = three();
+    next[0].state = "off".into();
+    next.pop();
+    let text = serde_json::to_string(&next).unwrap();
+    let (mut by_views, mut decoded) = (EntityStore::new(), EntityStore::new());
+    by_views.replace_from_states(three());
+    decoded.replace_from_states(three());
+
+    let expected_report = by_views.replace_from_state_views(&ha_proto::parse_state_views(&text).unwrap());
+    let report = decoded.replace_from_snapshot(EntityStore::decode_state_list(&text).unwrap());
+
+    assert_eq!(decoded.to_states(), by_views.to_states());
+    assert_eq!(report, expected_report);
+}
+
+#[test]
+fn a_text_that_is_not_a_state_list_does_not_decode() {
+    let text = r#"[{"entity_id":"light.a","state":"on"}"#;
+
+    let decoded = EntityStore::decode_state_list(text);
+
+    assert!(matches!(decoded, Err(StateError::Decode(_))), "{decoded:?}");
+}
+
+#[test]
 fn replace_from_compressed_refuses_an_event_with_changes_and_keeps_the_store() {
     let mut store = EntityStore::new();
     store.replace_from_states(three());

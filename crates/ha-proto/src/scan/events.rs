@@ -93,6 +93,23 @@ pub(crate) fn state_views(text: &str) -> Option<Vec<StateView<'_>>> {
     cursor.at_end().then_some(out)
 }
 
+/// Hands each state of a state list that is the whole of `text` to `each` as it is read, one
+/// attribute list reused from state to state. `Some(())` when every state was read; `None` as
+/// soon as one is not in a shape the scanner knows (the states before it were handed over).
+pub(crate) fn state_views_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<()> {
+    let mut cursor = Cursor::new(text);
+    cursor.eat(b'[')?;
+    let mut spare = Vec::with_capacity(FULL_STATE_ATTRS);
+    let mut first = true;
+    while cursor.next_member(b']', first)? {
+        first = false;
+        let view = cursor.state_view_into(std::mem::take(&mut spare))?;
+        each(&view);
+        spare = view.attributes.0;
+    }
+    cursor.at_end().then_some(())
+}
+
 impl<'a> Cursor<'a> {
     /// An event object: `event_type`, `data` (kept raw), `origin`, `time_fired`, `context`.
     /// Unknown and repeated keys are declined.
@@ -144,6 +161,12 @@ impl<'a> Cursor<'a> {
 
     /// A full state as `new_state` carries it; unknown keys are skipped, as serde does.
     fn state_view(&mut self) -> Option<StateView<'a>> {
+        self.state_view_into(Vec::with_capacity(FULL_STATE_ATTRS))
+    }
+
+    /// [`state_view`](Self::state_view), its attributes read into `attrs`' buffer.
+    fn state_view_into(&mut self, attrs: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<StateView<'a>> {
+        let mut attrs = Some(attrs);
         self.eat(b'{')?;
         let (mut entity_id, mut state, mut attributes, mut context) = (None, None, None, None);
         let (mut last_changed, mut last_reported, mut last_updated) = (None, None, None);
@@ -153,7 +176,7 @@ impl<'a> Cursor<'a> {
             match self.key()? {
                 "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
                 "state" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
-                "attributes" if attributes.is_none() => attributes = Some(self.attributes_expecting(FULL_STATE_ATTRS)?),
+                "attributes" if attributes.is_none() => attributes = Some(self.attributes_into(attrs.take()?)?),
                 "last_changed" if last_changed.is_none() => last_changed = Some(self.iso_timestamp()?),
                 "last_reported" if last_reported.is_none() => {
                     last_reported = Some(if self.eat_word("null") { None } else { Some(self.iso_timestamp()?) });
