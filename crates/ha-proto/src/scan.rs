@@ -205,12 +205,7 @@ impl<'a> Cursor<'a> {
 
     /// An attributes object, values raw.
     fn attributes(&mut self) -> Option<AttrPatch<'a>> {
-        self.attributes_expecting(ATTRS_EXPECTED)
-    }
-
-    /// An attributes object, values raw, with room for `expected` of them up front.
-    fn attributes_expecting(&mut self, expected: usize) -> Option<AttrPatch<'a>> {
-        self.attributes_into(Vec::with_capacity(expected))
+        self.attributes_into(Vec::with_capacity(ATTRS_EXPECTED))
     }
 
     /// An attributes object, values raw, pushed into `out` (emptied first), whose buffer a

@@ -30,6 +30,11 @@ fn encode_len(len: usize) -> [u8; LEN_BYTES] {
     std::array::from_fn(|i| ((len >> (7 * i)) & 0x7f) as u8)
 }
 
+/// The length [`encode_len`] wrote into `head`.
+fn decode_len(head: &[u8]) -> usize {
+    head.iter().rev().fold(0, |len, &b| (len << 7) | usize::from(b))
+}
+
 /// [`encode_len`] as text (ASCII, so always valid UTF-8).
 fn len_text(len: &[u8; LEN_BYTES]) -> &str {
     std::str::from_utf8(len).expect("seven-bit bytes are ASCII")
@@ -59,8 +64,7 @@ impl Attrs {
 
     /// The length of the value at position `at`.
     fn value_len(&self, at: usize) -> usize {
-        let head = &self.buf.as_bytes()[at * LEN_BYTES..(at + 1) * LEN_BYTES];
-        head.iter().rev().fold(0, |len, &b| (len << 7) | usize::from(b))
+        decode_len(&self.buf.as_bytes()[at * LEN_BYTES..(at + 1) * LEN_BYTES])
     }
 
     fn set_value_len(&mut self, at: usize, len: usize) {
@@ -99,15 +103,14 @@ impl Attrs {
         keys.len() == self.len() && self.keys().iter().all(|k| keys.next() == Some(&**k))
     }
 
-    /// Replaces every attribute with `pairs` in their order, keeping the buffer; `bytes` is the
-    /// length of the values together. A repeated key (legal JSON) takes its last value in its
-    /// first place, as in Home Assistant.
+    /// Replaces every attribute with `pairs` in their order, keeping the buffer. A repeated key
+    /// (legal JSON) takes its last value in its first place, as in Home Assistant.
     pub(crate) fn replace<'p>(
         &mut self,
         pairs: impl ExactSizeIterator<Item = (&'p str, &'p str)> + Clone,
-        bytes: usize,
         shapes: &mut Shapes,
     ) {
+        let bytes: usize = pairs.clone().map(|(_, v)| v.len()).sum();
         self.buf.clear();
         self.buf.reserve_exact(pairs.len() * LEN_BYTES + bytes);
         self.shape = None;
@@ -147,13 +150,17 @@ impl Attrs {
     /// Replaces the value at position `at`; nothing moves when the new text is as long as the
     /// old one (a changed number or state of the same width).
     pub(crate) fn set_value_at(&mut self, at: usize, value: &str) {
-        let span = self.span(at);
-        let old_len = span.len();
-        if self.buf[span.clone()] == *value {
+        self.set_value_from(at, self.span(at).start, value);
+    }
+
+    /// [`set_value_at`](Self::set_value_at) for a value known to start at `start`.
+    fn set_value_from(&mut self, at: usize, start: usize, value: &str) {
+        let old_len = self.value_len(at);
+        if self.buf[start..start + old_len] == *value {
             return;
         }
         self.buf.reserve_exact(value.len().saturating_sub(old_len));
-        self.buf.replace_range(span, value);
+        self.buf.replace_range(start..start + old_len, value);
         if value.len() != old_len {
             self.set_value_len(at, value.len());
         }
@@ -165,14 +172,7 @@ impl Attrs {
         // One walk: each value starts where the one before it now ends.
         let mut start = self.head_len();
         for (at, value) in values.enumerate() {
-            let old_len = self.value_len(at);
-            if self.buf[start..start + old_len] != *value {
-                self.buf.reserve_exact(value.len().saturating_sub(old_len));
-                self.buf.replace_range(start..start + old_len, value);
-                if value.len() != old_len {
-                    self.set_value_len(at, value.len());
-                }
-            }
+            self.set_value_from(at, start, value);
             start += value.len();
         }
     }
@@ -262,7 +262,7 @@ mod tests {
 
     fn attrs(pairs: &[(&str, &str)], shapes: &mut Shapes) -> Attrs {
         let mut a = Attrs::default();
-        a.replace(pairs.iter().copied(), pairs.iter().map(|(_, v)| v.len()).sum(), shapes);
+        a.replace(pairs.iter().copied(), shapes);
         a
     }
 
@@ -364,7 +364,7 @@ mod tests {
         a.set_value_at(0, "2");
 
         assert_eq!(pairs(&a), owned(&[("a", "2"), ("b", "1")]));
-        assert_eq!(encode_len(70_002).iter().rev().fold(0, |n, &b| (n << 7) | usize::from(b)), 70_002);
+        assert_eq!(decode_len(&encode_len(70_002)), 70_002);
     }
 
     #[test]

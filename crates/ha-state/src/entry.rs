@@ -123,7 +123,7 @@ impl Entry {
     }
 
     /// Heap owned by this entry alone. The entity id is counted here (the index shares it);
-    /// attribute keys are interned and counted by the interner.
+    /// attribute key lists are interned and counted by the store's `Shapes`.
     pub(crate) fn heap_bytes(&self) -> usize {
         heap::arc_str(self.id.as_str())
             + if self.state.is_heap_allocated() { heap::buffer::<u8>(self.state.capacity()) } else { 0 }
@@ -171,7 +171,7 @@ impl FullState for State {
         e.last_updated = self.last_updated;
         e.context.set(&self.context.id, self.context.parent_id.as_deref(), self.context.user_id.as_deref());
         let attrs = self.attributes.iter().map(|(k, v)| (k, v.get()));
-        e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
+        e.attrs.replace(attrs, shapes);
     }
 }
 
@@ -209,7 +209,7 @@ impl FullState for (&EntityKey<'_>, &CompressedState<'_>) {
         let ctx = &cs.context;
         e.context.set(ctx.id.as_deref().unwrap_or_default(), nullable(&ctx.parent_id), nullable(&ctx.user_id));
         let attrs = cs.attributes.0.iter().map(|(k, v)| (&**k, v.get()));
-        e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
+        e.attrs.replace(attrs, shapes);
     }
 }
 
@@ -247,7 +247,7 @@ impl FullState for &StateView<'_> {
         if e.attrs.has_keys_in_order(attrs.clone().map(|(k, _)| k)) {
             e.attrs.set_values_in_order(attrs.map(|(_, v)| v));
         } else {
-            e.attrs.replace(attrs.clone(), attrs.map(|(_, v)| v.len()).sum(), shapes);
+            e.attrs.replace(attrs, shapes);
         }
     }
 }
@@ -276,7 +276,7 @@ impl FullState for &Entry {
         e.last_changed = self.last_changed;
         e.last_updated = self.last_updated;
         e.context.clone_from(&self.context);
-        e.attrs.replace(self.attrs.iter(), self.attrs.iter().map(|(_, v)| v.len()).sum(), shapes);
+        e.attrs.replace(self.attrs.iter(), shapes);
     }
 }
 

@@ -50,13 +50,15 @@ fn hash<'k>(keys: impl Iterator<Item = &'k str>) -> u64 {
 
 impl Shapes {
     /// The shape of `keys` (in this order), created on first use; `None` when a key repeats.
-    pub(crate) fn intern<'k>(&mut self, keys: impl ExactSizeIterator<Item = &'k str> + Clone) -> Option<Shape> {
+    pub(crate) fn intern<'k>(&mut self, keys: impl Iterator<Item = &'k str> + Clone) -> Option<Shape> {
         let h = hash(keys.clone());
-        let same = |shape: &Shape| shape.len() == keys.len() && shape.iter().zip(keys.clone()).all(|(a, b)| **a == *b);
+        let len = keys.clone().count();
+        let same = |shape: &Shape| shape.len() == len && shape.iter().zip(keys.clone()).all(|(a, b)| **a == *b);
         if let Some(shape) = self.table.find(h, same) {
             return Some(Arc::clone(shape));
         }
-        let texts: Vec<&str> = keys.collect();
+        let mut texts = Vec::with_capacity(len);
+        texts.extend(keys);
         if texts.iter().enumerate().any(|(at, k)| texts[..at].contains(k)) {
             return None;
         }
@@ -71,13 +73,13 @@ impl Shapes {
     /// The shape of `shape`'s keys followed by `key` (not among them).
     pub(crate) fn with(&mut self, shape: &[Key], key: &str) -> Shape {
         let keys = shape.iter().map(|k| &**k).chain(std::iter::once(key));
-        self.intern(ExactChain(keys, shape.len() + 1)).expect("the key is new to the shape")
+        self.intern(keys).expect("the key is new to the shape")
     }
 
     /// The shape of `shape`'s keys but the one at `at`.
     pub(crate) fn without(&mut self, shape: &[Key], at: usize) -> Shape {
         let keys = shape.iter().enumerate().filter(|&(i, _)| i != at).map(|(_, k)| &**k);
-        self.intern(ExactChain(keys, shape.len() - 1)).expect("a shape's keys are unique")
+        self.intern(keys).expect("a shape's keys are unique")
     }
 
     /// Drops the shapes no entity uses, then the keys no shape uses.
@@ -99,26 +101,6 @@ impl Shapes {
             + self.keys.heap_bytes()
     }
 }
-
-/// An iterator whose length is known up front (for the chained and filtered key lists above).
-#[derive(Clone)]
-struct ExactChain<I>(I, usize);
-
-impl<I: Iterator> Iterator for ExactChain<I> {
-    type Item = I::Item;
-
-    fn next(&mut self) -> Option<I::Item> {
-        let item = self.0.next()?;
-        self.1 -= 1;
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator> ExactSizeIterator for ExactChain<I> {}
 
 #[cfg(test)]
 mod tests {

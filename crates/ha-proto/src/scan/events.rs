@@ -81,31 +81,38 @@ fn whole<'a, T>(text: &'a str, checked: bool, read: fn(&mut Cursor<'a>) -> Optio
 /// A state list (`get_states` result, `GET /api/states` body) that is the whole of `text`, if
 /// the scanner knows the shape of every state in it.
 pub(crate) fn state_views(text: &str) -> Option<Vec<StateView<'_>>> {
-    let mut cursor = Cursor::new(text);
-    cursor.eat(b'[')?;
     // A typical state takes some 500 bytes of JSON: room for all of them up front, roughly.
     let mut out = Vec::with_capacity(text.len() / 512);
-    let mut first = true;
-    while cursor.next_member(b']', first)? {
-        first = false;
-        out.push(cursor.state_view()?);
-    }
-    cursor.at_end().then_some(out)
+    state_list(text, |view| {
+        out.push(view);
+        Vec::with_capacity(FULL_STATE_ATTRS)
+    })?;
+    Some(out)
 }
 
 /// Hands each state of a state list that is the whole of `text` to `each` as it is read, one
 /// attribute list reused from state to state. `Some(())` when every state was read; `None` as
 /// soon as one is not in a shape the scanner knows (the states before it were handed over).
 pub(crate) fn state_views_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<()> {
+    state_list(text, |view| {
+        each(&view);
+        view.attributes.0
+    })
+}
+
+/// Reads the state list that is the whole of `text`, giving each state to `take`, which returns
+/// the list the next state's attributes are read into.
+fn state_list<'a>(
+    text: &'a str,
+    mut take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>,
+) -> Option<()> {
     let mut cursor = Cursor::new(text);
     cursor.eat(b'[')?;
-    let mut spare = Vec::with_capacity(FULL_STATE_ATTRS);
+    let mut attrs = Vec::with_capacity(FULL_STATE_ATTRS);
     let mut first = true;
     while cursor.next_member(b']', first)? {
         first = false;
-        let view = cursor.state_view_into(std::mem::take(&mut spare))?;
-        each(&view);
-        spare = view.attributes.0;
+        attrs = take(cursor.state_view_into(attrs)?);
     }
     cursor.at_end().then_some(())
 }
@@ -164,7 +171,7 @@ impl<'a> Cursor<'a> {
         self.state_view_into(Vec::with_capacity(FULL_STATE_ATTRS))
     }
 
-    /// [`state_view`](Self::state_view), its attributes read into `attrs`' buffer.
+    /// [`state_view`](Self::state_view), its attributes read into `attrs`' buffer (emptied first).
     fn state_view_into(&mut self, attrs: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<StateView<'a>> {
         let mut attrs = Some(attrs);
         self.eat(b'{')?;
