@@ -22,19 +22,16 @@ pub fn parse_get_states(text: &str) -> Vec<State> {
 }
 
 /// Parses a `get_states` result message and loads it into `store` without an owned copy of any
-/// state, one state at a time ([`EntityStore::decode_state_list`], then
-/// [`EntityStore::replace_from_snapshot`]); returns the number of entities added.
+/// state, one state at a time and in one pass over the frame
+/// ([`EntityStore::decode_state_list_result`], then [`EntityStore::replace_from_snapshot`]);
+/// returns the number of entities added.
 ///
 /// # Panics
 /// When the text is not a successful result holding a state list.
 pub fn load_get_states(store: &mut EntityStore, text: &str) -> usize {
-    let frame = Frame::parse(text).expect("fixture frames parse");
-    match frame.messages.first() {
-        Some(ServerMessage::Result { outcome: Ok(result), .. }) => {
-            let decoded = EntityStore::decode_state_list(result.get()).expect("fixture states parse");
-            store.replace_from_snapshot(decoded).added.len()
-        }
-        other => panic!("fixture frame is not a successful result: {other:?}"),
+    match EntityStore::decode_state_list_result(text) {
+        Ok(Some((_, decoded))) => store.replace_from_snapshot(decoded).added.len(),
+        other => panic!("fixture frame is not a successful result holding a state list: {other:?}"),
     }
 }
 

@@ -95,6 +95,67 @@ pub fn parse_state_views(json: &str) -> Result<Vec<StateView<'_>>, ProtoError> {
     serde_json::from_str(json).map_err(|e| ProtoError::json("state list", &e))
 }
 
+/// Decodes a frame holding the answer to `get_states` (one successful result message whose
+/// `result` is a list) one state at a time, as [`parse_state_views_each`] does for a list alone,
+/// in one pass over the frame: [`Frame::parse`] would check the whole list once to keep it raw,
+/// and decoding it would read it again (some 8 MB for 16,384 states).
+///
+/// - `Ok(Some(id))`: the frame was one successful result holding a list, and every state of it
+///   was handed to `each`; `id` is the command's.
+/// - `Ok(None)`: the frame is something else (an event, an error result, a result that is not a
+///   list, a coalesced array); nothing was handed over. Decode it with [`Frame::parse`].
+/// - `Err`: the frame is not JSON, or its list is not a state list; as with
+///   [`parse_state_views_each`], states before the fault may have been handed over.
+///
+/// Home Assistant's envelope (`{"id":N,"type":"result","success":true,"result":[...]}`) is read
+/// by the scanner; any other spelling of the same message is read by [`Frame::parse`] and serde,
+/// with the same states and errors.
+pub fn parse_state_list_result_each<'a>(
+    frame: &'a str,
+    mut each: impl FnMut(&StateView<'a>),
+) -> Result<Option<u64>, ProtoError> {
+    let mut handed = 0;
+    if let Some(id) = scan::success_state_list_each(frame, &mut |view| {
+        handed += 1;
+        each(view);
+    }) {
+        return Ok(Some(id));
+    }
+    let parsed = Frame::parse(frame)?;
+    let id = match parsed.messages.as_slice() {
+        [ServerMessage::Result { id, outcome: Ok(result) }]
+            if !parsed.coalesced && parsed.errors.is_empty() && result.get().starts_with('[') =>
+        {
+            *id
+        }
+        // The scanner hands states over only after the envelope of a successful result holding a
+        // list; a frame that starts so and is still not one (a repeated key) is refused whole.
+        _ if handed > 0 => return Err(not_one_state_list_result()),
+        _ => return Ok(None),
+    };
+    /// The message again, for its list borrowed from the frame (`Frame::parse` may have kept it
+    /// in a box of its own). Other members are skipped, as `Frame::parse` skipped them.
+    #[derive(serde::Deserialize)]
+    struct ListResult<'a> {
+        #[serde(borrow)]
+        result: Vec<StateView<'a>>,
+    }
+    let list: ListResult<'a> = serde_json::from_str(frame).map_err(|e| ProtoError::json("state list result", &e))?;
+    list.result.iter().skip(handed).for_each(each);
+    Ok(Some(id))
+}
+
+/// What [`parse_state_list_result_each`] says of a frame it began to decode as a successful
+/// result holding a state list that turned out not to be one.
+fn not_one_state_list_result() -> ProtoError {
+    ProtoError::Malformed {
+        what: "state list result",
+        line: 1,
+        column: 1,
+        message: "the frame is not one successful result holding a list".to_owned(),
+    }
+}
+
 /// [`parse_state_views`] one state at a time: each state is lent to `each` as soon as it is read
 /// and gone before the next, so a list of 16,384 states never exists decoded as a whole, and the
 /// scanner reads every state's attributes into one reused list (no allocation per state).

@@ -27,7 +27,9 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-pub(crate) use events::{bus_event_message, event, state_change, state_views, state_views_each, success_message};
+pub(crate) use events::{
+    bus_event_message, event, state_change, state_views, state_views_each, success_message, success_state_list_each,
+};
 
 use crate::compressed::{
     AttrPatch, CompressedEvent, CompressedState, ContextPatch, DiffAdditions, DiffRemovals, EntityKey, StateDiff,

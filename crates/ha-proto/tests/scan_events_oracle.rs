@@ -8,7 +8,8 @@ mod common;
 
 use ha_proto::raw::RawJson;
 use ha_proto::{
-    Event, Frame, FrameItem, ProtoError, StateChange, StateView, Timestamp, parse_state_views, parse_state_views_each,
+    Event, Frame, FrameItem, ProtoError, ServerMessage, StateChange, StateView, Timestamp,
+    parse_state_list_result_each, parse_state_views, parse_state_views_each,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -47,6 +48,35 @@ fn assert_views_as_serde(text: &str) {
 /// A `get_states` result message as Home Assistant writes it.
 fn result_message() -> String {
     format!(r#"{{"id":12,"type":"result","success":true,"result":{}}}"#, state_list())
+}
+
+/// `parse_state_list_result_each` hands over what `Frame::parse` and then serde alone give for
+/// the result's list (the same states, the id of the result), says `None` of every frame that is
+/// not one successful result holding a list, and fails where either of them fails.
+fn assert_list_result_as_serde(text: &str) {
+    let mut handed = Vec::new();
+    let ours = parse_state_list_result_each(text, |view| handed.push(view.clone()));
+    let parsed = Frame::parse(text);
+    let expected = match &parsed {
+        Err(_) => Err(()),
+        Ok(frame) => match frame.messages.as_slice() {
+            [ServerMessage::Result { id, outcome: Ok(result) }]
+                if !frame.coalesced && frame.errors.is_empty() && result.get().starts_with('[') =>
+            {
+                serde_json::from_str::<Vec<StateView<'_>>>(result.get()).map(|views| Some((*id, views))).map_err(|_| ())
+            }
+            _ => Ok(None),
+        },
+    };
+    let ours = match ours {
+        Ok(Some(id)) => Ok(Some((id, handed))),
+        Ok(None) => {
+            assert!(handed.is_empty(), "{text}: states handed over, then None");
+            Ok(None)
+        }
+        Err(_) => Err(()),
+    };
+    assert_eq!(ours, expected, "{text}");
 }
 
 /// `Frame::parse` of a lone message gives what serde gives for the same message as an element
@@ -189,6 +219,40 @@ fn a_result_message_frames_as_serde_frames_it() {
 }
 
 #[test]
+fn a_result_message_holding_a_state_list_decodes_as_serde_decodes_it() {
+    // arrange
+    let text = result_message();
+
+    // act + assert
+    assert_list_result_as_serde(&text);
+}
+
+#[test]
+fn other_frames_are_not_state_list_results() {
+    // arrange
+    let frames = [
+        r#"{"id":3,"type":"result","success":true,"result":null}"#.to_owned(),
+        r#"{"id":3,"type":"result","success":false,"error":{"code":"x","message":"y"}}"#.to_owned(),
+        format!("[{}]", result_message()),
+        messages()[0].clone(),
+    ];
+
+    // act + assert
+    for text in &frames {
+        assert_list_result_as_serde(text);
+    }
+}
+
+#[test]
+fn a_result_in_another_spelling_decodes_as_serde_decodes_it() {
+    // arrange
+    let text = format!(r#"{{ "type": "result", "success": true, "id": 12, "result": {} }}"#, state_list());
+
+    // act + assert
+    assert_list_result_as_serde(&text);
+}
+
+#[test]
 fn a_coalesced_array_of_bus_events_frames_as_serde_frames_it() {
     // arrange
     let text = format!("[{}]", messages()[..4].join(","));
@@ -328,5 +392,26 @@ proptest! {
         let bytes = apply(result_message().into_bytes(), &mutations);
 
         assert_lone_frame_as_serde(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_result_messages_decode_as_state_lists_as_serde_does(mutations in prop::collection::vec(mutation(), 1..4)) {
+        let bytes = apply(result_message().into_bytes(), &mutations);
+
+        assert_list_result_as_serde(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn result_messages_with_any_state_member_decode_as_serde_does(
+        depth in 1..4usize,
+        key in prop::sample::select(vec!["attributes", "state", "last_reported", "context", "user_id", "extra", "x\"y"]),
+        value in json_values(),
+    ) {
+        let mut list: Vec<serde_json::Value> = serde_json::from_str(state_list()).expect("valid");
+        let first = serde_json::to_string(&list[0]).expect("serialises");
+        list[0] = serde_json::from_str(&with_member(&first, depth - 1, key, value)).expect("valid");
+        let text = format!(r#"{{"id":12,"type":"result","success":true,"result":{}}}"#, serde_json::to_string(&list).expect("serialises"));
+
+        assert_list_result_as_serde(&text);
     }
 }

@@ -197,14 +197,37 @@ impl EntityStore {
     ///
     /// Fails when the text is not a state list ([`StateError::Decode`]).
     pub fn decode_state_list(json: &str) -> Result<Snapshot, StateError> {
+        let ((), snapshot) = Self::decode_states(json.len(), |put| ha_proto::parse_state_views_each(json, put))?;
+        Ok(snapshot)
+    }
+
+    /// [`decode_state_list`](Self::decode_state_list) from the frame that holds the answer to
+    /// `get_states`, in one pass over the frame ([`ha_proto::parse_state_list_result_each`]):
+    /// parsing the frame with `Frame::parse` first would check the whole list once more.
+    ///
+    /// `Ok(Some((id, snapshot)))` for one successful result holding a state list (`id` is the
+    /// command's); `Ok(None)` for any other frame, which is left to `Frame::parse`; fails when the
+    /// frame is not JSON or its list is not a state list ([`StateError::Decode`]).
+    pub fn decode_state_list_result(frame: &str) -> Result<Option<(u64, Snapshot)>, StateError> {
+        let (id, snapshot) =
+            Self::decode_states(frame.len(), |put| ha_proto::parse_state_list_result_each(frame, put))?;
+        Ok(id.map(|id| (id, snapshot)))
+    }
+
+    /// A mirror of its own for the states `read` hands to the `put` it is given, sized for
+    /// `json_len` bytes of state list.
+    fn decode_states<R>(
+        json_len: usize,
+        read: impl FnOnce(&mut dyn FnMut(&StateView<'_>)) -> Result<R, ha_proto::ProtoError>,
+    ) -> Result<(R, Snapshot), StateError> {
         let mut store = EntityStore::new();
         // A full state takes some 500 bytes of JSON or more (see `decode_snapshot`).
-        store.index.reserve(json.len() / 500);
+        store.index.reserve(json_len / 500);
         let mut report = ChangeReport::new();
-        ha_proto::parse_state_views_each(json, |view| {
+        let out = read(&mut |view| {
             store.put(view, &mut report);
         })?;
-        Ok(Snapshot { store, report })
+        Ok((out, Snapshot { store, report }))
     }
 
     /// Replaces everything with a decoded snapshot, with the report

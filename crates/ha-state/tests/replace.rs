@@ -157,6 +157,39 @@ fn a_state_list_decoded_one_state_at_a_time_replaces_as_its_views_do() {
 }
 
 #[test]
+fn a_get_states_result_frame_decodes_as_its_state_list_does() {
+    let list = serde_json::to_string(&three()).unwrap();
+    let frame = format!(r#"{{"id":41,"type":"result","success":true,"result":{list}}}"#);
+    let (mut from_list, mut from_frame) = (EntityStore::new(), EntityStore::new());
+    let expected_report = from_list.replace_from_snapshot(EntityStore::decode_state_list(&list).unwrap());
+
+    let (id, snapshot) = EntityStore::decode_state_list_result(&frame).unwrap().expect("a state list result");
+    let report = from_frame.replace_from_snapshot(snapshot);
+
+    assert_eq!(id, 41);
+    assert_eq!(from_frame.to_states(), from_list.to_states());
+    assert_eq!(report, expected_report);
+}
+
+#[test]
+fn a_frame_that_is_not_a_state_list_result_is_left_to_frame_parse() {
+    let frame = r#"{"id":41,"type":"result","success":true,"result":null}"#;
+
+    let decoded = EntityStore::decode_state_list_result(frame);
+
+    assert!(matches!(decoded, Ok(None)), "{decoded:?}");
+}
+
+#[test]
+fn a_result_frame_whose_list_is_not_a_state_list_does_not_decode() {
+    let frame = r#"{"id":41,"type":"result","success":true,"result":[{"entity_id":"light.a"}]}"#;
+
+    let decoded = EntityStore::decode_state_list_result(frame);
+
+    assert!(matches!(decoded, Err(StateError::Decode(_))), "{decoded:?}");
+}
+
+#[test]
 fn a_text_that_is_not_a_state_list_does_not_decode() {
     let text = r#"[{"entity_id":"light.a","state":"on"}"#;
 

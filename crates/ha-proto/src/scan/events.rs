@@ -102,22 +102,44 @@ pub(crate) fn state_views_each<'a>(text: &'a str, each: &mut impl FnMut(&StateVi
 
 /// Reads the state list that is the whole of `text`, giving each state to `take`, which returns
 /// the list the next state's attributes are read into.
-fn state_list<'a>(
-    text: &'a str,
-    mut take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>,
-) -> Option<()> {
+fn state_list<'a>(text: &'a str, take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<()> {
     let mut cursor = Cursor::new(text);
-    cursor.eat(b'[')?;
-    let mut attrs = Vec::with_capacity(FULL_STATE_ATTRS);
-    let mut first = true;
-    while cursor.next_member(b']', first)? {
-        first = false;
-        attrs = take(cursor.state_view_into(attrs)?);
-    }
+    cursor.state_list(take)?;
     cursor.at_end().then_some(())
 }
 
+/// A successful result message exactly as Home Assistant writes it, alone in `text`, whose
+/// result is a state list (`{"id":N,"type":"result","success":true,"result":[...]}`, how the
+/// answer to `get_states` arrives): each state is handed to `each` as it is read, one attribute
+/// list reused, in the frame's one pass (the list is checked as it is decoded, not before).
+/// `Some(id)` when the whole frame was read; `None` as soon as anything is not in a shape the
+/// scanner knows, the frame's envelope included (the states before it were handed over).
+pub(crate) fn success_state_list_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<u64> {
+    let (id, rest) = super::message_id(text.trim_start_matches(JSON_WHITESPACE).strip_prefix(r#"{"id":"#)?)?;
+    let payload = rest.strip_prefix(r#","type":"result","success":true,"result":"#)?;
+    let mut cursor = Cursor::new(payload);
+    cursor.state_list(|view| {
+        each(&view);
+        view.attributes.0
+    })?;
+    cursor.eat(b'}')?;
+    cursor.at_end().then_some(id)
+}
+
 impl<'a> Cursor<'a> {
+    /// A state list, each state given to `take`, which returns the list the next state's
+    /// attributes are read into.
+    fn state_list(&mut self, mut take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<()> {
+        self.eat(b'[')?;
+        let mut attrs = Vec::with_capacity(FULL_STATE_ATTRS);
+        let mut first = true;
+        while self.next_member(b']', first)? {
+            first = false;
+            attrs = take(self.state_view_into(attrs)?);
+        }
+        Some(())
+    }
+
     /// An event object: `event_type`, `data` (kept raw), `origin`, `time_fired`, `context`.
     /// Unknown and repeated keys are declined.
     fn event(&mut self) -> Option<Event<'a>> {
