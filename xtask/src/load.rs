@@ -7,7 +7,8 @@
 //!    [`RAMP_MAX`], plus one bisection between the last good and the first bad rate) starts
 //!    `ha-sim --rate R` and the client under test `hapulse loadtest probe` as separate processes on
 //!    127.0.0.1, and judges the step with [`sustained`]: applied within 10% of offered, event lag
-//!    under a second, nothing dropped, no reconnect. The probe runs the same 32 concurrent callers as
+//!    under a second, nothing dropped, no reconnect, and the calls answered (none failed, p99 under
+//!    a second). The probe runs the same 32 concurrent callers as
 //!    the hold, so the maximum is the maximum *with* call traffic. The highest sustained rate is the
 //!    maximum; the CPU both processes used in the step that fell behind says whether the client or
 //!    the simulator was the limit ([`cpu::Limit`]).

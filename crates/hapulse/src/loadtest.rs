@@ -35,6 +35,8 @@ pub struct ProbeResult {
     pub reconnects: u64,
     /// `call_service` latency p99 of the callers, ms.
     pub call_p99_ms: Option<f64>,
+    /// `call_service` calls that failed (a flow-control cut fails the calls in flight).
+    pub call_errors: u64,
 }
 
 /// What a hold run measured (a superset of what `target/perf/load.json` needs).
@@ -112,9 +114,10 @@ pub async fn probe(
     let after = client.stats();
     let elapsed = started.elapsed().as_secs_f64();
     let lag = monitor.registry.query(&Query::new(names::EVENT_LAG, Aggregation::P99, seconds), monitor.now());
-    let (calls, _) = callers.stop().await;
+    let (calls, call_errors) = callers.stop().await;
     client.close().await;
     Ok(ProbeResult {
+        call_errors,
         call_p99_ms: if calls.is_empty() { None } else { Some(calls.value_at_quantile(0.99) as f64 / 1000.0) },
         applied_per_second: after.entity_changes.saturating_sub(before.entity_changes) as f64 / elapsed,
         lag_p99_ms: lag.map(|s| s * 1000.0),
