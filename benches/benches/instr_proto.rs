@@ -30,6 +30,12 @@ fn parse_state_changed(text: String) -> (usize, String) {
 }
 
 #[library_benchmark]
+#[bench::median(setup = inputs::one_state_changed)]
+fn parse_state_changed_frame(text: String) -> (usize, String) {
+    black_box((hot::parse_state_changed_frame(&text), text))
+}
+
+#[library_benchmark]
 #[bench::light_turn_on(setup = inputs::call_service)]
 fn serialise_call_service(message: ClientMessage) -> (String, ClientMessage) {
     black_box((message.to_json(), message))
@@ -37,7 +43,7 @@ fn serialise_call_service(message: ClientMessage) -> (String, ClientMessage) {
 
 library_benchmark_group!(
     name = proto;
-    benchmarks = parse_get_states, parse_compressed_diff, parse_state_changed, serialise_call_service
+    benchmarks = parse_get_states, parse_compressed_diff, parse_state_changed, parse_state_changed_frame, serialise_call_service
 );
 
 main!(library_benchmark_groups = proto);

@@ -80,6 +80,13 @@ fn apply_state_changed((mut input, mut report): (Updates, ChangeReport)) -> (Upd
 }
 
 #[library_benchmark]
+#[bench::n2k(args = (2_000), setup = state_changed_events)]
+fn apply_state_changed_frames((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
+    black_box(hot::apply_state_changed_frames(&mut input.store, &input.messages, &mut report));
+    (input, report)
+}
+
+#[library_benchmark]
 #[bench::c1(args = (1), setup = frames)]
 #[bench::c8(args = (8), setup = frames)]
 #[bench::c64(args = (64), setup = frames)]
@@ -96,7 +103,8 @@ fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityS
 
 library_benchmark_group!(
     name = state;
-    benchmarks = load_states, load_get_states, load_compressed, apply_compressed, apply_state_changed, apply_frame, query_domain
+    benchmarks = load_states, load_get_states, load_compressed, apply_compressed, apply_state_changed,
+        apply_state_changed_frames, apply_frame, query_domain
 );
 
 main!(library_benchmark_groups = state);

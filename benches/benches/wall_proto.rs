@@ -34,6 +34,9 @@ fn parse_events(c: &mut Criterion) {
     c.benchmark_group("proto/parse_state_changed").bench_function(BenchmarkId::from_parameter("median"), |b| {
         b.iter(|| hot::parse_state_changed(black_box(&event)))
     });
+    c.benchmark_group("proto/parse_state_changed_frame").bench_function(BenchmarkId::from_parameter("median"), |b| {
+        b.iter(|| hot::parse_state_changed_frame(black_box(&event)))
+    });
 }
 
 fn serialise(c: &mut Criterion) {

@@ -2,7 +2,9 @@
 //! and applied. Each returns a count derived from the work, which the benchmarks black-box.
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
-use ha_proto::{CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State};
+use ha_proto::{
+    CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State, StateChangedFrame,
+};
 use ha_state::{ChangeReport, EntityStore};
 
 use crate::inputs::Observed;
@@ -92,6 +94,17 @@ pub fn parse_state_changed(text: &str) -> usize {
     })
 }
 
+/// Parses one `state_changed` event message down to what a mirror needs in one pass from the
+/// frame's text ([`StateChangedFrame::parse`], what an integration reading its own frames
+/// calls); returns the new state's attribute count.
+///
+/// # Panics
+/// When the text is not one `state_changed` event message (benchmark inputs always are).
+pub fn parse_state_changed_frame(text: &str) -> usize {
+    let frame = StateChangedFrame::parse(text).expect("fixture frames parse").expect("a state_changed event");
+    frame.event.change.new_state.map_or(0, |s| s.attributes.0.len())
+}
+
 /// Parses the compressed snapshot message and replaces the store's content with it, as a mirror
 /// does on subscribing: ha-client's connection task finds the payload of a lone event message
 /// ([`ha_proto::lone_event_payload`]) and decodes it one entity at a time into the mirror
@@ -169,6 +182,23 @@ pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String]
     applied
 }
 
+/// Parses and applies `state_changed` event messages one after another, reusing `report`, each
+/// decoded in one pass from the frame's text ([`StateChangedFrame::parse`]) and applied in place
+/// ([`EntityStore::apply_state_change_into`]); returns the number of entities added or updated.
+///
+/// # Panics
+/// When a text is not one `state_changed` event message (benchmark inputs always are).
+pub fn apply_state_changed_frames(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
+    let mut applied = 0;
+    for text in messages {
+        let frame = StateChangedFrame::parse(text).expect("fixture frames parse").expect("a state_changed event");
+        report.clear();
+        store.apply_state_change_into(&frame.event.change, report);
+        applied += report.updated.len() + report.added.len();
+    }
+    applied
+}
+
 /// Entities of `domain` whose state is `on` (a typical dashboard query).
 pub fn count_on(store: &EntityStore, domain: &str) -> usize {
     store.domain(domain).filter(|e| e.state() == "on").count()
@@ -216,6 +246,19 @@ mod tests {
 
         assert_eq!((a, b), (300, 300));
         assert_eq!(compressed.store.to_states(), full.store.to_states());
+    }
+
+    #[test]
+    fn state_changed_frames_give_the_mirror_the_client_path_gives() {
+        let mut by_client = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut by_frame = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut report = ChangeReport::new();
+
+        let a = apply_state_changed_messages(&mut by_client.store, &by_client.messages, &mut report);
+        let b = apply_state_changed_frames(&mut by_frame.store, &by_frame.messages, &mut report);
+
+        assert_eq!((a, b), (300, 300));
+        assert_eq!(by_frame.store.to_states(), by_client.store.to_states());
     }
 
     #[test]
