@@ -28,7 +28,8 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 pub(crate) use events::{
-    bus_event_message, event, state_change, state_views, state_views_each, success_message, success_state_list_each,
+    bus_event_message, event, state_change, state_changed_event_prefix, state_views, state_views_each, success_message,
+    success_state_list_each,
 };
 
 use crate::compressed::{

@@ -191,6 +191,14 @@ impl<'a> StateChangedFrame<'a> {
 /// Home Assistant's envelopes, compact, decoded in one pass; `None` for anything else (then the
 /// slow path decides, and words any error).
 fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
+    fast_with(text, payload_and_rest)
+}
+
+/// [`fast`], the event object read by `payload_and_rest`.
+fn fast_with<'a>(
+    text: &'a str,
+    payload_and_rest: fn(&'a str) -> Option<(Option<StateChangedEvent<'a>>, &'a str)>,
+) -> Option<Option<StateChangedFrame<'a>>> {
     if let Some(payload) = text.strip_prefix(r#"{"type":"event","event":"#) {
         let (event, rest) = payload_and_rest(payload)?;
         let rest = rest.strip_prefix(r#","id":"#)?;
@@ -206,8 +214,17 @@ fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
     Some(event.map(|event| StateChangedFrame { id, event }))
 }
 
-/// The event object at the start of `payload` and the text after it.
+/// The event object at the start of `payload` and the text after it: read by the scanner when it
+/// knows the shape (a `state_changed` event as Home Assistant writes it), else by serde.
 fn payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &str)> {
+    if let Some((event, len)) = crate::scan::state_changed_event_prefix(payload) {
+        return Some((Some(event), &payload[len..]));
+    }
+    serde_payload_and_rest(payload)
+}
+
+/// [`payload_and_rest`] by serde alone.
+fn serde_payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &str)> {
     let mut values = serde_json::Deserializer::from_str(payload).into_iter::<MaybeStateChanged<'_>>();
     let event = values.next()?.ok()?;
     Some((event.0, &payload[values.byte_offset()..]))
@@ -350,10 +367,16 @@ impl<'de> Deserialize<'de> for MaybeStateChanged<'de> {
     }
 }
 
+/// Byte mutations of JSON text, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/mutation.rs"]
+mod mutation;
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
+    use super::mutation;
     use super::*;
     use crate::{Event, StateChangedData};
 
@@ -588,7 +611,60 @@ mod tests {
         }
     }
 
+    /// `StateChangedFrame::parse` with every event object read by serde (the scanner left out).
+    fn serde_only(text: &str) -> Result<Option<StateChangedFrame<'_>>, ProtoError> {
+        match fast_with(text, serde_payload_and_rest) {
+            Some(found) => Ok(found),
+            None => slow(text),
+        }
+    }
+
+    /// Fixture `state_changed` messages, in Home Assistant's envelope.
+    fn fixture_messages() -> &'static [String] {
+        static MESSAGES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        MESSAGES.get_or_init(|| {
+            let states = ha_fixtures::install(ha_fixtures::DEFAULT_SEED, 100);
+            ha_fixtures::state_changed_messages(11, &states, 200, 3)
+        })
+    }
+
+    #[test]
+    fn the_scanner_reads_every_fixture_message_as_serde_does() {
+        for text in fixture_messages() {
+            // arrange: the scanner must take these (else this test would compare serde with itself)
+            let payload = text.strip_prefix(r#"{"type":"event","event":"#).expect("id-last envelope");
+            assert!(crate::scan::state_changed_event_prefix(payload).is_some(), "declined: {text:.200}");
+
+            // act + assert
+            assert_eq!(StateChangedFrame::parse(text), serde_only(text), "{text:.300}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn mutated_messages_decode_or_fail_as_serde_does(
+            pick in any::<proptest::sample::Index>(),
+            mutations in prop::collection::vec(mutation::mutation(), 1..4),
+        ) {
+            let messages = fixture_messages();
+            let bytes = mutation::apply(messages[pick.index(messages.len())].clone().into_bytes(), &mutations);
+            let text = String::from_utf8_lossy(&bytes);
+
+            prop_assert_eq!(StateChangedFrame::parse(&text), serde_only(&text), "{}", text);
+        }
+
+        #[test]
+        fn messages_of_any_event_type_decode_as_serde_does(
+            pick in any::<proptest::sample::Index>(),
+            event_type in "[a-z_]{1,16}|state_changed[a-z]?",
+        ) {
+            let messages = fixture_messages();
+            let text = messages[pick.index(messages.len())]
+                .replacen(r#""event_type":"state_changed""#, &format!(r#""event_type":"{event_type}""#), 1);
+
+            prop_assert_eq!(StateChangedFrame::parse(&text), serde_only(&text), "{}", text);
+        }
+
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
             let _ = StateChangedFrame::parse(&text);

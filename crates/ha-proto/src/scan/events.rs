@@ -15,10 +15,10 @@ use std::borrow::Cow;
 
 use super::Cursor;
 use crate::compressed::EntityKey;
-use crate::event::Event;
+use crate::event::{Event, STATE_CHANGED};
 use crate::event_frame::JSON_WHITESPACE;
 use crate::raw::RawJson;
-use crate::state_change::{ContextView, StateChange, StateView};
+use crate::state_change::{ContextView, StateChange, StateChangedEvent, StateView};
 use crate::timestamp::Timestamp;
 
 /// Full states carry a dozen attributes or more (as `state_change::attributes` reserves).
@@ -55,6 +55,16 @@ pub(crate) fn success_message(text: &str) -> Option<(u64, RawJson<'_>)> {
     let (result, rest) = payload.split_at(len);
     let after = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
     after.trim_start_matches(JSON_WHITESPACE).is_empty().then_some((id, RawJson::checked(result)))
+}
+
+/// A `state_changed` event object at the start of `text` (not checked before) decoded in one
+/// pass, `data` included, and its length: `event_type` first, as Home Assistant writes it, then
+/// `data`, `origin`, `time_fired` and `context` in any order. `None` for another event type, an
+/// unknown or repeated key, or anything else the scanner does not know (serde then decides).
+pub(crate) fn state_changed_event_prefix(text: &str) -> Option<(StateChangedEvent<'_>, usize)> {
+    let mut cursor = Cursor::new(text);
+    let event = cursor.state_changed_event()?;
+    Some((event, cursor.offset()))
 }
 
 /// The event object that is the whole of `text` (whitespace around it aside), if the scanner
@@ -160,6 +170,31 @@ impl<'a> Cursor<'a> {
         Some(Event {
             event_type: Cow::Borrowed(event_type?),
             data: data.unwrap_or_else(|| RawJson::checked("null")),
+            origin: origin.flatten(),
+            time_fired: time_fired?,
+            context: context?,
+        })
+    }
+
+    /// A `state_changed` event object, its `data` decoded as it is read (see
+    /// [`state_changed_event_prefix`]).
+    fn state_changed_event(&mut self) -> Option<StateChangedEvent<'a>> {
+        self.eat(b'{')?;
+        if self.key()? != "event_type" || self.plain_str()? != STATE_CHANGED {
+            return None;
+        }
+        let (mut change, mut origin, mut time_fired, mut context) = (None, None, None, None);
+        while self.next_member(b'}', false)? {
+            match self.key()? {
+                "data" if change.is_none() => change = Some(self.state_change()?),
+                "origin" if origin.is_none() => origin = Some(self.nullable_str()?),
+                "time_fired" if time_fired.is_none() => time_fired = Some(self.iso_timestamp()?),
+                "context" if context.is_none() => context = Some(self.context_view()?),
+                _ => return None,
+            }
+        }
+        Some(StateChangedEvent {
+            change: change?,
             origin: origin.flatten(),
             time_fired: time_fired?,
             context: context?,
