@@ -194,11 +194,12 @@ fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
     fast_with(text, payload_and_rest)
 }
 
+/// Reads the event object at the start of a payload: the event (`None` for another event type)
+/// and the text after it; `None` when it cannot tell.
+type ReadEvent<'a> = fn(&'a str) -> Option<(Option<StateChangedEvent<'a>>, &'a str)>;
+
 /// [`fast`], the event object read by `payload_and_rest`.
-fn fast_with<'a>(
-    text: &'a str,
-    payload_and_rest: fn(&'a str) -> Option<(Option<StateChangedEvent<'a>>, &'a str)>,
-) -> Option<Option<StateChangedFrame<'a>>> {
+fn fast_with<'a>(text: &'a str, payload_and_rest: ReadEvent<'a>) -> Option<Option<StateChangedFrame<'a>>> {
     if let Some(payload) = text.strip_prefix(r#"{"type":"event","event":"#) {
         let (event, rest) = payload_and_rest(payload)?;
         let rest = rest.strip_prefix(r#","id":"#)?;
