@@ -9,6 +9,9 @@
 //! - [`Event`] and [`StateChangedData`] decode `subscribe_events` payloads on demand;
 //!   [`StateChangedFrame::parse`] decodes a frame holding one `state_changed` event in a single
 //!   pass into a borrowed [`StateChange`] (what a mirror needs, `old_state` skipped).
+//! - [`parse_state_views_each`] decodes a state list (`get_states`, `GET /api/states`) one state at
+//!   a time, and [`parse_state_list_result_each`] the frame holding a `get_states` answer in one
+//!   pass (the list checked as it is decoded, not checked whole first as [`Frame::parse`] would).
 //! - [`ClientMessage`] / [`Command`] encode every command; [`parse_client_frame`] decodes them
 //!   (what a server does).
 //! - Unknown message types become [`ServerMessage::Unknown`] (kept whole), unknown error codes
