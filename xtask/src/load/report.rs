@@ -65,9 +65,8 @@ impl Probe {
 
 /// Whether the client kept up in a ramp step: applied within 10% of the offered rate, lag p99
 /// under a second, nothing dropped, no reconnect (a flow-control cut is one), and its calls
-/// answered: none failed, p99 under a second. (Judged on the stream alone, a step passed while
-/// the calls beside it were timing out: the CI run of 800d9c2 held 80% of such a maximum and
-/// failed 96 calls with 4 reconnects.)
+/// answered: none failed, p99 under a second (judged on the stream alone, a step could pass while
+/// the calls beside it failed or timed out).
 pub(crate) fn sustained(p: &Probe) -> bool {
     p.applied_per_second >= 0.9 * p.offered
         && p.lag_p99_ms.is_some_and(|l| l < 1000.0)
