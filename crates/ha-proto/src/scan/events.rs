@@ -49,12 +49,19 @@ pub(crate) fn bus_event_message(text: &str) -> Option<(u64, RawJson<'_>, Option<
 /// (`{"id":N,"type":"result","success":true,"result":...}`, whitespace around it aside): the id
 /// and the result (checked, not decoded); `None` for anything else.
 pub(crate) fn success_message(text: &str) -> Option<(u64, RawJson<'_>)> {
-    let (id, rest) = super::message_id(text.trim_start_matches(JSON_WHITESPACE).strip_prefix(r#"{"id":"#)?)?;
-    let payload = rest.strip_prefix(r#","type":"result","success":true,"result":"#)?;
+    let (id, payload) = success_envelope(text)?;
     let len = super::value_len(payload.as_bytes())?;
     let (result, rest) = payload.split_at(len);
     let after = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('}')?;
     after.trim_start_matches(JSON_WHITESPACE).is_empty().then_some((id, RawJson::checked(result)))
+}
+
+/// The id and the text from the result on, of a successful result message exactly as Home
+/// Assistant begins it (`{"id":N,"type":"result","success":true,"result":`, whitespace before it
+/// aside); `None` for anything else.
+fn success_envelope(text: &str) -> Option<(u64, &str)> {
+    let (id, rest) = super::message_id(text.trim_start_matches(JSON_WHITESPACE).strip_prefix(r#"{"id":"#)?)?;
+    Some((id, rest.strip_prefix(r#","type":"result","success":true,"result":"#)?))
 }
 
 /// A `state_changed` event object at the start of `text` (not checked before) decoded in one
@@ -104,10 +111,18 @@ pub(crate) fn state_views(text: &str) -> Option<Vec<StateView<'_>>> {
 /// attribute list reused from state to state. `Some(())` when every state was read; `None` as
 /// soon as one is not in a shape the scanner knows (the states before it were handed over).
 pub(crate) fn state_views_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<()> {
-    state_list(text, |view| {
+    state_list(text, lending(each))
+}
+
+/// A `take` for [`Cursor::state_list`] that lends each state to `each` and hands its attribute
+/// list on to the next state.
+fn lending<'a, 'e>(
+    each: &'e mut impl FnMut(&StateView<'a>),
+) -> impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)> + 'e {
+    move |view| {
         each(&view);
         view.attributes.0
-    })
+    }
 }
 
 /// Reads the state list that is the whole of `text`, giving each state to `take`, which returns
@@ -125,13 +140,9 @@ fn state_list<'a>(text: &'a str, take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a,
 /// `Some(id)` when the whole frame was read; `None` as soon as anything is not in a shape the
 /// scanner knows, the frame's envelope included (the states before it were handed over).
 pub(crate) fn success_state_list_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<u64> {
-    let (id, rest) = super::message_id(text.trim_start_matches(JSON_WHITESPACE).strip_prefix(r#"{"id":"#)?)?;
-    let payload = rest.strip_prefix(r#","type":"result","success":true,"result":"#)?;
+    let (id, payload) = success_envelope(text)?;
     let mut cursor = Cursor::new(payload);
-    cursor.state_list(|view| {
-        each(&view);
-        view.attributes.0
-    })?;
+    cursor.state_list(lending(each))?;
     cursor.eat(b'}')?;
     cursor.at_end().then_some(id)
 }
