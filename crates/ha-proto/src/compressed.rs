@@ -30,6 +30,11 @@ impl<'a> EntityKey<'a> {
         Ok(EntityKey(id))
     }
 
+    /// Wraps an id that equals one already validated (no second check).
+    pub(crate) fn revalidated(id: &'a str, valid: &EntityKey<'_>) -> Option<Self> {
+        (id == valid.as_str()).then_some(EntityKey(Cow::Borrowed(id)))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

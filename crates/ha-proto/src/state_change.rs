@@ -190,6 +190,7 @@ impl<'a> StateChangedFrame<'a> {
 
 /// Home Assistant's envelopes, compact, decoded in one pass; `None` for anything else (then the
 /// slow path decides, and words any error).
+#[inline(always)]
 fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
     fast_with(text, payload_and_rest)
 }
@@ -199,6 +200,7 @@ fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
 type ReadEvent<'a> = fn(&'a str) -> Option<(Option<StateChangedEvent<'a>>, &'a str)>;
 
 /// [`fast`], the event object read by `payload_and_rest`.
+#[inline(always)]
 fn fast_with<'a>(text: &'a str, payload_and_rest: ReadEvent<'a>) -> Option<Option<StateChangedFrame<'a>>> {
     if let Some(payload) = text.strip_prefix(r#"{"type":"event","event":"#) {
         let (event, rest) = payload_and_rest(payload)?;
@@ -217,6 +219,7 @@ fn fast_with<'a>(text: &'a str, payload_and_rest: ReadEvent<'a>) -> Option<Optio
 
 /// The event object at the start of `payload` and the text after it: read by the scanner when it
 /// knows the shape (a `state_changed` event as Home Assistant writes it), else by serde.
+#[inline(always)]
 fn payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &str)> {
     if let Some((event, len)) = crate::scan::state_changed_event_prefix(payload) {
         return Some((Some(event), &payload[len..]));

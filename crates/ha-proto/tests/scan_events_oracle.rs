@@ -266,6 +266,44 @@ fn a_coalesced_array_of_bus_events_frames_as_serde_frames_it() {
     assert_frame_as_serde(&text);
 }
 
+/// `state_changed` data whose new state is named `new_id` and carries the three timestamps given.
+fn change_data(new_id: &str, [changed, reported, updated]: [&str; 3]) -> String {
+    format!(
+        r#"{{"entity_id":"light.kitchen","old_state":null,"new_state":{{"entity_id":"{new_id}","state":"on","attributes":{{}},"last_changed":"{changed}","last_reported":"{reported}","last_updated":"{updated}","context":{{"id":"c1","parent_id":null,"user_id":null}}}}}}"#
+    )
+}
+
+const T1: &str = "2024-03-20T10:00:01.025778+00:00";
+const T2: &str = "2024-03-20T10:00:02.500000+00:00";
+
+#[test]
+fn a_new_state_naming_an_invalid_id_fails_as_serde_does() {
+    // arrange: the change's own id is valid, the new state's differs by one letter and is not
+    let text = change_data("light.Kitchen", [T1, T1, T1]);
+
+    // act
+    let ours = StateChange::parse(&text);
+
+    // assert
+    assert!(ours.is_err(), "{ours:?}");
+    assert_change_as_serde(&text);
+}
+
+#[test]
+fn a_timestamp_after_a_different_one_reads_as_its_own_instant() {
+    // arrange: repeated instants and a different one between them
+    let text = change_data("light.kitchen", [T1, T2, T1]);
+
+    // act
+    let change = StateChange::parse(&text).expect("valid data");
+
+    // assert
+    let new = change.new_state.expect("a new state");
+    let read = (new.last_changed, new.last_reported, new.last_updated);
+    let expected = [T1, T2, T1].map(|t| Timestamp::parse_iso(t).expect("valid"));
+    assert_eq!(read, (expected[0], Some(expected[1]), expected[2]));
+}
+
 /// Arbitrary valid JSON values, strings with escapes and nesting included.
 fn json_values() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![

@@ -68,6 +68,7 @@ fn success_envelope(text: &str) -> Option<(u64, &str)> {
 /// pass, `data` included, and its length: `event_type` first, as Home Assistant writes it, then
 /// `data`, `origin`, `time_fired` and `context` in any order. `None` for another event type, an
 /// unknown or repeated key, or anything else the scanner does not know (serde then decides).
+#[inline(always)]
 pub(crate) fn state_changed_event_prefix(text: &str) -> Option<(StateChangedEvent<'_>, usize)> {
     let mut cursor = Cursor::new(text);
     let event = cursor.state_changed_event()?;
@@ -156,7 +157,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b']', first)? {
             first = false;
-            attrs = take(self.state_view_into(attrs)?);
+            attrs = take(self.state_view_into(attrs, None)?);
         }
         Some(())
     }
@@ -189,6 +190,7 @@ impl<'a> Cursor<'a> {
 
     /// A `state_changed` event object, its `data` decoded as it is read (see
     /// [`state_changed_event_prefix`]).
+    #[inline(always)]
     fn state_changed_event(&mut self) -> Option<StateChangedEvent<'a>> {
         self.eat(b'{')?;
         if self.key()? != "event_type" || self.plain_str()? != STATE_CHANGED {
@@ -214,6 +216,7 @@ impl<'a> Cursor<'a> {
 
     /// `state_changed` data: `entity_id` and `new_state`; any other key (`old_state`) is
     /// skipped, its value checked, as serde skips unknown fields.
+    #[inline(always)]
     fn state_change(&mut self) -> Option<StateChange<'a>> {
         self.eat(b'{')?;
         let (mut entity_id, mut new_state) = (None, None);
@@ -223,7 +226,11 @@ impl<'a> Cursor<'a> {
             match self.key()? {
                 "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
                 "new_state" if new_state.is_none() => {
-                    new_state = Some(if self.eat_word("null") { None } else { Some(self.state_view()?) });
+                    new_state = Some(if self.eat_word("null") {
+                        None
+                    } else {
+                        Some(self.state_view_into(Vec::with_capacity(FULL_STATE_ATTRS), entity_id.as_ref())?)
+                    });
                 }
                 "entity_id" | "new_state" => return None,
                 _ => {
@@ -234,13 +241,14 @@ impl<'a> Cursor<'a> {
         Some(StateChange { entity_id: entity_id?, new_state: new_state.flatten() })
     }
 
-    /// A full state as `new_state` carries it; unknown keys are skipped, as serde does.
-    fn state_view(&mut self) -> Option<StateView<'a>> {
-        self.state_view_into(Vec::with_capacity(FULL_STATE_ATTRS))
-    }
-
-    /// [`state_view`](Self::state_view), its attributes read into `attrs`' buffer (emptied first).
-    fn state_view_into(&mut self, attrs: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<StateView<'a>> {
+    /// A full state, its attributes read into `attrs`' buffer (emptied first); unknown keys are
+    /// skipped, as serde does. `known`: an entity id already validated (the change's own, which
+    /// the new state repeats), not checked again when the state's id is the same text.
+    fn state_view_into(
+        &mut self,
+        attrs: Vec<(Cow<'a, str>, RawJson<'a>)>,
+        known: Option<&EntityKey<'a>>,
+    ) -> Option<StateView<'a>> {
         let mut attrs = Some(attrs);
         self.eat(b'{')?;
         let (mut entity_id, mut state, mut attributes, mut context) = (None, None, None, None);
@@ -249,7 +257,13 @@ impl<'a> Cursor<'a> {
         while self.next_member(b'}', first)? {
             first = false;
             match self.key()? {
-                "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
+                "entity_id" if entity_id.is_none() => {
+                    let id = self.plain_str()?;
+                    entity_id = Some(match known.and_then(|known| EntityKey::revalidated(id, known)) {
+                        Some(key) => key,
+                        None => EntityKey::new(id).ok()?,
+                    });
+                }
                 "state" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
                 "attributes" if attributes.is_none() => attributes = Some(self.attributes_into(attrs.take()?)?),
                 "last_changed" if last_changed.is_none() => last_changed = Some(self.iso_timestamp()?),
@@ -294,9 +308,18 @@ impl<'a> Cursor<'a> {
     }
 
     /// An ISO 8601 timestamp string, parsed as serde's visitor parses it; a string that does
-    /// not parse is declined (serde then words the error).
+    /// not parse is declined (serde then words the error). The same text as the last one read is
+    /// not parsed again.
     fn iso_timestamp(&mut self) -> Option<Timestamp> {
-        Timestamp::parse_iso(self.plain_str()?).ok()
+        let text = self.plain_str()?;
+        if let Some((seen, at)) = self.last_time
+            && seen == text
+        {
+            return Some(at);
+        }
+        let at = Timestamp::parse_iso(text).ok()?;
+        self.last_time = Some((text, at));
+        Some(at)
     }
 }
 
