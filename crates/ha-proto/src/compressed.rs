@@ -30,6 +30,12 @@ impl<'a> EntityKey<'a> {
         Ok(EntityKey(id))
     }
 
+    /// A placeholder the scanner fills in place; never handed out before it is overwritten by
+    /// a validated id (the empty text is not one).
+    pub(crate) const fn blank() -> Self {
+        EntityKey(Cow::Borrowed(""))
+    }
+
     /// Wraps an id that equals one already validated (no second check).
     pub(crate) fn revalidated(id: &'a str, valid: &EntityKey<'_>) -> Option<Self> {
         (id == valid.as_str()).then_some(EntityKey(Cow::Borrowed(id)))

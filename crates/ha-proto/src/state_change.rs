@@ -103,6 +103,51 @@ impl StateView<'_> {
     }
 }
 
+impl<'a> StateView<'a> {
+    /// A placeholder the scanner fills in place (its fields are overwritten before it is handed
+    /// out), its attributes read into `attributes`.
+    pub(crate) fn blank(attributes: Vec<(Cow<'a, str>, crate::raw::RawJson<'a>)>) -> Self {
+        StateView {
+            entity_id: EntityKey::blank(),
+            state: Cow::Borrowed(""),
+            attributes: AttrPatch(attributes),
+            last_changed: Timestamp::from_micros(0),
+            last_reported: None,
+            last_updated: Timestamp::from_micros(0),
+            context: ContextView::default(),
+        }
+    }
+
+    /// A copy of everything but the attributes (left empty, without a heap block): the texts
+    /// borrowed from the frame are not copied.
+    pub(crate) fn shallow_clone(&self) -> Self {
+        StateView {
+            entity_id: self.entity_id.clone(),
+            state: self.state.clone(),
+            attributes: AttrPatch(Vec::new()),
+            last_changed: self.last_changed,
+            last_reported: self.last_reported,
+            last_updated: self.last_updated,
+            context: self.context.clone(),
+        }
+    }
+}
+
+impl StateChangedFrame<'_> {
+    /// A placeholder the scanner fills in place.
+    fn blank() -> Self {
+        StateChangedFrame {
+            id: 0,
+            event: StateChangedEvent {
+                change: StateChange { entity_id: EntityKey::blank(), new_state: None },
+                origin: None,
+                time_fired: Timestamp::from_micros(0),
+                context: ContextView::default(),
+            },
+        }
+    }
+}
+
 /// Full states carry a dozen attributes or more: room for 16 up front saves the reallocations of
 /// growing from a diff's 4.
 fn attributes<'de, D: Deserializer<'de>>(d: D) -> Result<AttrPatch<'de>, D::Error> {
@@ -181,57 +226,71 @@ impl<'a> StateChangedFrame<'a> {
     /// # Ok::<(), ha_proto::ProtoError>(())
     /// ```
     pub fn parse(text: &'a str) -> Result<Option<Self>, ProtoError> {
-        if let Some(found) = fast(text) {
-            return Ok(found);
+        let mut frame = StateChangedFrame::blank();
+        match fast_into(text, &mut frame) {
+            Some(true) => Ok(Some(frame)),
+            Some(false) => Ok(None),
+            None => slow(text),
         }
-        slow(text)
     }
 }
 
-/// Home Assistant's envelopes, compact, decoded in one pass; `None` for anything else (then the
-/// slow path decides, and words any error).
+/// Home Assistant's envelopes, compact, decoded in one pass into `frame`: `Some(true)` when it
+/// holds a `state_changed` event (then `frame` holds it), `Some(false)` for another event type,
+/// `None` for anything else (then the slow path decides, and words any error).
 #[inline(always)]
-fn fast(text: &str) -> Option<Option<StateChangedFrame<'_>>> {
-    fast_with(text, payload_and_rest)
+fn fast_into<'a>(text: &'a str, frame: &mut StateChangedFrame<'a>) -> Option<bool> {
+    fast_with(text, payload_and_rest, frame)
 }
 
-/// Reads the event object at the start of a payload: the event (`None` for another event type)
-/// and the text after it; `None` when it cannot tell.
-type ReadEvent<'a> = fn(&'a str) -> Option<(Option<StateChangedEvent<'a>>, &'a str)>;
+/// Reads the event object at the start of a payload into `out`: whether it is a `state_changed`
+/// event (`false` for another event type, `out` then unspecified) and the text after it; `None`
+/// when it cannot tell.
+type ReadEvent<'a> = fn(&'a str, &mut StateChangedEvent<'a>) -> Option<(bool, &'a str)>;
 
-/// [`fast`], the event object read by `payload_and_rest`.
+/// [`fast_into`], the event object read by `payload_and_rest`.
 #[inline(always)]
-fn fast_with<'a>(text: &'a str, payload_and_rest: ReadEvent<'a>) -> Option<Option<StateChangedFrame<'a>>> {
+fn fast_with<'a>(text: &'a str, payload_and_rest: ReadEvent<'a>, frame: &mut StateChangedFrame<'a>) -> Option<bool> {
     if let Some(payload) = text.strip_prefix(r#"{"type":"event","event":"#) {
-        let (event, rest) = payload_and_rest(payload)?;
+        let (ours, rest) = payload_and_rest(payload, &mut frame.event)?;
         let rest = rest.strip_prefix(r#","id":"#)?;
         let (id, rest) = crate::scan::message_id(rest)?;
         end_of_object(rest)?;
-        return Some(event.map(|event| StateChangedFrame { id, event }));
+        frame.id = id;
+        return Some(ours);
     }
     let rest = text.strip_prefix(r#"{"id":"#)?;
     let (id, rest) = crate::scan::message_id(rest)?;
     let payload = rest.strip_prefix(r#","type":"event","event":"#)?;
-    let (event, rest) = payload_and_rest(payload)?;
+    let (ours, rest) = payload_and_rest(payload, &mut frame.event)?;
     end_of_object(rest)?;
-    Some(event.map(|event| StateChangedFrame { id, event }))
+    frame.id = id;
+    Some(ours)
 }
 
-/// The event object at the start of `payload` and the text after it: read by the scanner when it
-/// knows the shape (a `state_changed` event as Home Assistant writes it), else by serde.
+/// The event object at the start of `payload` read into `out`, and the text after it: read by the
+/// scanner when it knows the shape (a `state_changed` event as Home Assistant writes it), else by
+/// serde.
 #[inline(always)]
-fn payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &str)> {
-    if let Some((event, len)) = crate::scan::state_changed_event_prefix(payload) {
-        return Some((Some(event), &payload[len..]));
+fn payload_and_rest<'a>(payload: &'a str, out: &mut StateChangedEvent<'a>) -> Option<(bool, &'a str)> {
+    if let Some(len) = crate::scan::state_changed_event_prefix_into(payload, out) {
+        return Some((true, &payload[len..]));
     }
-    serde_payload_and_rest(payload)
+    serde_payload_and_rest(payload, out)
 }
 
 /// [`payload_and_rest`] by serde alone.
-fn serde_payload_and_rest(payload: &str) -> Option<(Option<StateChangedEvent<'_>>, &str)> {
+fn serde_payload_and_rest<'a>(payload: &'a str, out: &mut StateChangedEvent<'a>) -> Option<(bool, &'a str)> {
     let mut values = serde_json::Deserializer::from_str(payload).into_iter::<MaybeStateChanged<'_>>();
     let event = values.next()?.ok()?;
-    Some((event.0, &payload[values.byte_offset()..]))
+    let rest = &payload[values.byte_offset()..];
+    match event.0 {
+        Some(event) => {
+            *out = event;
+            Some((true, rest))
+        }
+        None => Some((false, rest)),
+    }
 }
 
 /// Only whitespace, the closing brace and whitespace may follow.
@@ -617,8 +676,10 @@ mod tests {
 
     /// `StateChangedFrame::parse` with every event object read by serde (the scanner left out).
     fn serde_only(text: &str) -> Result<Option<StateChangedFrame<'_>>, ProtoError> {
-        match fast_with(text, serde_payload_and_rest) {
-            Some(found) => Ok(found),
+        let mut frame = StateChangedFrame::blank();
+        match fast_with(text, serde_payload_and_rest, &mut frame) {
+            Some(true) => Ok(Some(frame)),
+            Some(false) => Ok(None),
             None => slow(text),
         }
     }
@@ -637,7 +698,11 @@ mod tests {
         for text in fixture_messages() {
             // arrange: the scanner must take these (else this test would compare serde with itself)
             let payload = text.strip_prefix(r#"{"type":"event","event":"#).expect("id-last envelope");
-            assert!(crate::scan::state_changed_event_prefix(payload).is_some(), "declined: {text:.200}");
+            let mut event = StateChangedFrame::blank().event;
+            assert!(
+                crate::scan::state_changed_event_prefix_into(payload, &mut event).is_some(),
+                "declined: {text:.200}"
+            );
 
             // act + assert
             assert_eq!(StateChangedFrame::parse(text), serde_only(text), "{text:.300}");

@@ -304,6 +304,23 @@ fn a_timestamp_after_a_different_one_reads_as_its_own_instant() {
     assert_eq!(read, (expected[0], Some(expected[1]), expected[2]));
 }
 
+#[test]
+fn a_state_without_optional_members_after_one_with_them_decodes_as_serde_decodes_it() {
+    // arrange: the second state has no attributes, no last_reported, no parent or user, which the
+    // first one has (the scanner reads every state of a list into the same place)
+    let full = format!(
+        r#"{{"entity_id":"light.a","state":"on","attributes":{{"brightness":255}},"last_changed":"{T1}","last_reported":"{T2}","last_updated":"{T1}","context":{{"id":"c1","parent_id":"p1","user_id":"u1"}}}}"#
+    );
+    let bare = format!(
+        r#"{{"entity_id":"light.b","state":"off","last_changed":"{T2}","last_updated":"{T2}","context":{{"id":"c2"}}}}"#
+    );
+    let text = format!("[{full},{bare}]");
+
+    // act + assert
+    assert_views_as_serde(&text);
+    assert_list_result_as_serde(&result_message_of(&text));
+}
+
 /// Arbitrary valid JSON values, strings with escapes and nesting included.
 fn json_values() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![

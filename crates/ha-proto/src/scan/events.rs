@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use super::Cursor;
-use crate::compressed::EntityKey;
+use crate::compressed::{AttrPatch, EntityKey};
 use crate::event::{Event, STATE_CHANGED};
 use crate::event_frame::JSON_WHITESPACE;
 use crate::raw::RawJson;
@@ -65,14 +65,18 @@ fn success_envelope(text: &str) -> Option<(u64, &str)> {
 }
 
 /// A `state_changed` event object at the start of `text` (not checked before) decoded in one
-/// pass, `data` included, and its length: `event_type` first, as Home Assistant writes it, then
-/// `data`, `origin`, `time_fired` and `context` in any order. `None` for another event type, an
-/// unknown or repeated key, or anything else the scanner does not know (serde then decides).
+/// pass into `out`, `data` included; returns its length. `event_type` comes first, as Home
+/// Assistant writes it, then `data`, `origin`, `time_fired` and `context` in any order. `None`
+/// for another event type, an unknown or repeated key, or anything else the scanner does not
+/// know (serde then decides, and `out` holds a part of the event, to be overwritten).
+///
+/// The event is written where the caller keeps it: returned by value through each layer, the
+/// 304-byte event was copied some twenty times per message.
 #[inline(always)]
-pub(crate) fn state_changed_event_prefix(text: &str) -> Option<(StateChangedEvent<'_>, usize)> {
+pub(crate) fn state_changed_event_prefix_into<'a>(text: &'a str, out: &mut StateChangedEvent<'a>) -> Option<usize> {
     let mut cursor = Cursor::new(text);
-    let event = cursor.state_changed_event()?;
-    Some((event, cursor.offset()))
+    cursor.state_changed_event_into(out)?;
+    Some(cursor.offset())
 }
 
 /// The event object that is the whole of `text` (whitespace around it aside), if the scanner
@@ -102,33 +106,24 @@ pub(crate) fn state_views(text: &str) -> Option<Vec<StateView<'_>>> {
     // A typical state takes some 500 bytes of JSON: room for all of them up front, roughly.
     let mut out = Vec::with_capacity(text.len() / 512);
     state_list(text, |view| {
-        out.push(view);
-        Vec::with_capacity(FULL_STATE_ATTRS)
+        // The state is kept: its attribute list goes with it, and the next one gets a new list.
+        let attributes = std::mem::replace(&mut view.attributes, AttrPatch(Vec::with_capacity(FULL_STATE_ATTRS)));
+        out.push(StateView { attributes, ..view.shallow_clone() });
     })?;
     Some(out)
 }
 
 /// Hands each state of a state list that is the whole of `text` to `each` as it is read, one
-/// attribute list reused from state to state. `Some(())` when every state was read; `None` as
-/// soon as one is not in a shape the scanner knows (the states before it were handed over).
+/// state (and its attribute list) reused from state to state. `Some(())` when every state was
+/// read; `None` as soon as one is not in a shape the scanner knows (the states before it were
+/// handed over).
 pub(crate) fn state_views_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<()> {
-    state_list(text, lending(each))
+    state_list(text, |view| each(view))
 }
 
-/// A `take` for [`Cursor::state_list`] that lends each state to `each` and hands its attribute
-/// list on to the next state.
-fn lending<'a, 'e>(
-    each: &'e mut impl FnMut(&StateView<'a>),
-) -> impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)> + 'e {
-    move |view| {
-        each(&view);
-        view.attributes.0
-    }
-}
-
-/// Reads the state list that is the whole of `text`, giving each state to `take`, which returns
-/// the list the next state's attributes are read into.
-fn state_list<'a>(text: &'a str, take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<()> {
+/// Reads the state list that is the whole of `text`, lending each state to `take` (which may
+/// take what it wants to keep out of it).
+fn state_list<'a>(text: &'a str, take: impl FnMut(&mut StateView<'a>)) -> Option<()> {
     let mut cursor = Cursor::new(text);
     cursor.state_list(take)?;
     cursor.at_end().then_some(())
@@ -143,21 +138,52 @@ fn state_list<'a>(text: &'a str, take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a,
 pub(crate) fn success_state_list_each<'a>(text: &'a str, each: &mut impl FnMut(&StateView<'a>)) -> Option<u64> {
     let (id, payload) = success_envelope(text)?;
     let mut cursor = Cursor::new(payload);
-    cursor.state_list(lending(each))?;
+    cursor.state_list(|view| each(view))?;
     cursor.eat(b'}')?;
     cursor.at_end().then_some(id)
 }
 
+/// The keys of an object read so far, one bit per key the reader knows.
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    /// Marks `key` read; `false` when it had been read before.
+    fn first(&mut self, key: u8) -> bool {
+        let first = self.0 & key == 0;
+        self.0 |= key;
+        first
+    }
+
+    /// Whether every one of `keys` was read.
+    fn all(&self, keys: u8) -> bool {
+        self.0 & keys == keys
+    }
+}
+
+// The keys of a state object, as `Seen` bits.
+const ENTITY_ID: u8 = 1;
+const STATE: u8 = 1 << 1;
+const ATTRIBUTES: u8 = 1 << 2;
+const LAST_CHANGED: u8 = 1 << 3;
+const LAST_REPORTED: u8 = 1 << 4;
+const LAST_UPDATED: u8 = 1 << 5;
+const CONTEXT: u8 = 1 << 6;
+// The keys of a context object, as `Seen` bits.
+const ID: u8 = 1;
+const PARENT_ID: u8 = 1 << 1;
+const USER_ID: u8 = 1 << 2;
+
 impl<'a> Cursor<'a> {
-    /// A state list, each state given to `take`, which returns the list the next state's
-    /// attributes are read into.
-    fn state_list(&mut self, mut take: impl FnMut(StateView<'a>) -> Vec<(Cow<'a, str>, RawJson<'a>)>) -> Option<()> {
+    /// A state list, each state read into one [`StateView`] that is lent to `take`.
+    fn state_list(&mut self, mut take: impl FnMut(&mut StateView<'a>)) -> Option<()> {
         self.eat(b'[')?;
-        let mut attrs = Vec::with_capacity(FULL_STATE_ATTRS);
+        let mut view = StateView::blank(Vec::with_capacity(FULL_STATE_ATTRS));
         let mut first = true;
         while self.next_member(b']', first)? {
             first = false;
-            attrs = take(self.state_view_into(attrs, None)?);
+            self.state_view_into(&mut view, None)?;
+            take(&mut view);
         }
         Some(())
     }
@@ -175,7 +201,11 @@ impl<'a> Cursor<'a> {
                 "data" if data.is_none() => data = Some(self.raw_value()?),
                 "origin" if origin.is_none() => origin = Some(self.nullable_str()?),
                 "time_fired" if time_fired.is_none() => time_fired = Some(self.iso_timestamp()?),
-                "context" if context.is_none() => context = Some(self.context_view()?.to_context()),
+                "context" if context.is_none() => {
+                    let mut view = ContextView::default();
+                    self.context_view_into(&mut view)?;
+                    context = Some(view.to_context());
+                }
                 _ => return None,
             }
         }
@@ -188,49 +218,73 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A `state_changed` event object, its `data` decoded as it is read (see
-    /// [`state_changed_event_prefix`]).
+    /// A `state_changed` event object read into `out`, its `data` decoded as it is read (see
+    /// [`state_changed_event_prefix_into`]).
     #[inline(always)]
-    fn state_changed_event(&mut self) -> Option<StateChangedEvent<'a>> {
+    fn state_changed_event_into(&mut self, out: &mut StateChangedEvent<'a>) -> Option<()> {
         self.eat(b'{')?;
         if self.key()? != "event_type" || self.plain_str()? != STATE_CHANGED {
             return None;
         }
-        let (mut change, mut origin, mut time_fired, mut context) = (None, None, None, None);
+        out.origin = None;
+        let (mut change, mut origin, mut time_fired, mut context) = (false, false, false, false);
         while self.next_member(b'}', false)? {
             match self.key()? {
-                "data" if change.is_none() => change = Some(self.state_change()?),
-                "origin" if origin.is_none() => origin = Some(self.nullable_str()?),
-                "time_fired" if time_fired.is_none() => time_fired = Some(self.iso_timestamp()?),
-                "context" if context.is_none() => context = Some(self.context_view()?),
+                "data" if !change => {
+                    self.state_change_into(&mut out.change)?;
+                    change = true;
+                }
+                "origin" if !origin => {
+                    out.origin = self.nullable_str()?;
+                    origin = true;
+                }
+                "time_fired" if !time_fired => {
+                    out.time_fired = self.iso_timestamp()?;
+                    time_fired = true;
+                }
+                "context" if !context => {
+                    self.context_view_into(&mut out.context)?;
+                    context = true;
+                }
                 _ => return None,
             }
         }
-        Some(StateChangedEvent {
-            change: change?,
-            origin: origin.flatten(),
-            time_fired: time_fired?,
-            context: context?,
-        })
+        (change && time_fired && context).then_some(())
     }
 
-    /// `state_changed` data: `entity_id` and `new_state`; any other key (`old_state`) is
-    /// skipped, its value checked, as serde skips unknown fields.
-    #[inline(always)]
+    /// `state_changed` data (see [`state_change_into`](Self::state_change_into)).
     fn state_change(&mut self) -> Option<StateChange<'a>> {
+        let mut change = StateChange { entity_id: EntityKey::blank(), new_state: None };
+        self.state_change_into(&mut change)?;
+        Some(change)
+    }
+
+    /// `state_changed` data read into `out`: `entity_id` and `new_state`; any other key
+    /// (`old_state`) is skipped, its value checked, as serde skips unknown fields.
+    #[inline(always)]
+    fn state_change_into(&mut self, out: &mut StateChange<'a>) -> Option<()> {
         self.eat(b'{')?;
-        let (mut entity_id, mut new_state) = (None, None);
+        let (mut entity_id, mut new_state) = (false, false);
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
             match self.key()? {
-                "entity_id" if entity_id.is_none() => entity_id = Some(EntityKey::new(self.plain_str()?).ok()?),
-                "new_state" if new_state.is_none() => {
-                    new_state = Some(if self.eat_word("null") {
-                        None
+                "entity_id" if !entity_id => {
+                    out.entity_id = EntityKey::new(self.plain_str()?).ok()?;
+                    entity_id = true;
+                }
+                "new_state" if !new_state => {
+                    new_state = true;
+                    if self.eat_word("null") {
+                        out.new_state = None;
                     } else {
-                        Some(self.state_view_into(Vec::with_capacity(FULL_STATE_ATTRS), entity_id.as_ref())?)
-                    });
+                        let known = entity_id.then_some(&out.entity_id);
+                        let view = out.new_state.get_or_insert_with(|| StateView::blank(Vec::new()));
+                        if view.attributes.0.capacity() == 0 {
+                            view.attributes.0.reserve(FULL_STATE_ATTRS);
+                        }
+                        self.state_view_into(view, known)?;
+                    }
                 }
                 "entity_id" | "new_state" => return None,
                 _ => {
@@ -238,40 +292,43 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        Some(StateChange { entity_id: entity_id?, new_state: new_state.flatten() })
+        if !new_state {
+            out.new_state = None;
+        }
+        entity_id.then_some(())
     }
 
-    /// A full state, its attributes read into `attrs`' buffer (emptied first); unknown keys are
-    /// skipped, as serde does. `known`: an entity id already validated (the change's own, which
-    /// the new state repeats), not checked again when the state's id is the same text.
-    fn state_view_into(
-        &mut self,
-        attrs: Vec<(Cow<'a, str>, RawJson<'a>)>,
-        known: Option<&EntityKey<'a>>,
-    ) -> Option<StateView<'a>> {
-        let mut attrs = Some(attrs);
+    /// A full state read into `out`, its attributes into `out`'s attribute list (emptied
+    /// first); unknown keys are skipped, as serde does. `known`: an entity id already validated
+    /// (the change's own, which the new state repeats), not checked again when the state's id
+    /// is the same text.
+    fn state_view_into(&mut self, out: &mut StateView<'a>, known: Option<&EntityKey<'a>>) -> Option<()> {
         self.eat(b'{')?;
-        let (mut entity_id, mut state, mut attributes, mut context) = (None, None, None, None);
-        let (mut last_changed, mut last_reported, mut last_updated) = (None, None, None);
+        out.attributes.0.clear();
+        out.last_reported = None;
+        let mut seen = Seen::default();
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
             match self.key()? {
-                "entity_id" if entity_id.is_none() => {
+                "entity_id" if seen.first(ENTITY_ID) => {
                     let id = self.plain_str()?;
-                    entity_id = Some(match known.and_then(|known| EntityKey::revalidated(id, known)) {
+                    out.entity_id = match known.and_then(|known| EntityKey::revalidated(id, known)) {
                         Some(key) => key,
                         None => EntityKey::new(id).ok()?,
-                    });
+                    };
                 }
-                "state" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
-                "attributes" if attributes.is_none() => attributes = Some(self.attributes_into(attrs.take()?)?),
-                "last_changed" if last_changed.is_none() => last_changed = Some(self.iso_timestamp()?),
-                "last_reported" if last_reported.is_none() => {
-                    last_reported = Some(if self.eat_word("null") { None } else { Some(self.iso_timestamp()?) });
+                "state" if seen.first(STATE) => out.state = Cow::Borrowed(self.plain_str()?),
+                "attributes" if seen.first(ATTRIBUTES) => {
+                    let list = std::mem::take(&mut out.attributes.0);
+                    out.attributes = self.attributes_into(list)?;
                 }
-                "last_updated" if last_updated.is_none() => last_updated = Some(self.iso_timestamp()?),
-                "context" if context.is_none() => context = Some(self.context_view()?),
+                "last_changed" if seen.first(LAST_CHANGED) => out.last_changed = self.iso_timestamp()?,
+                "last_reported" if seen.first(LAST_REPORTED) => {
+                    out.last_reported = if self.eat_word("null") { None } else { Some(self.iso_timestamp()?) };
+                }
+                "last_updated" if seen.first(LAST_UPDATED) => out.last_updated = self.iso_timestamp()?,
+                "context" if seen.first(CONTEXT) => self.context_view_into(&mut out.context)?,
                 "entity_id" | "state" | "attributes" | "last_changed" | "last_reported" | "last_updated"
                 | "context" => return None,
                 _ => {
@@ -279,32 +336,27 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        Some(StateView {
-            entity_id: entity_id?,
-            state: state?,
-            attributes: attributes.unwrap_or_default(),
-            last_changed: last_changed?,
-            last_reported: last_reported.flatten(),
-            last_updated: last_updated?,
-            context: context?,
-        })
+        seen.all(ENTITY_ID | STATE | LAST_CHANGED | LAST_UPDATED | CONTEXT).then_some(())
     }
 
-    /// A context object: `id`, `parent_id`, `user_id`, borrowed; other keys are declined.
-    fn context_view(&mut self) -> Option<ContextView<'a>> {
+    /// A context object read into `out`: `id`, `parent_id`, `user_id`, borrowed; other keys
+    /// are declined.
+    fn context_view_into(&mut self, out: &mut ContextView<'a>) -> Option<()> {
         self.eat(b'{')?;
-        let (mut id, mut parent_id, mut user_id) = (None, None, None);
+        out.parent_id = None;
+        out.user_id = None;
+        let mut seen = Seen::default();
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
             match self.key()? {
-                "id" if id.is_none() => id = Some(Cow::Borrowed(self.plain_str()?)),
-                "parent_id" if parent_id.is_none() => parent_id = Some(self.nullable_str()?),
-                "user_id" if user_id.is_none() => user_id = Some(self.nullable_str()?),
+                "id" if seen.first(ID) => out.id = Cow::Borrowed(self.plain_str()?),
+                "parent_id" if seen.first(PARENT_ID) => out.parent_id = self.nullable_str()?,
+                "user_id" if seen.first(USER_ID) => out.user_id = self.nullable_str()?,
                 _ => return None,
             }
         }
-        Some(ContextView { id: id?, parent_id: parent_id.flatten(), user_id: user_id.flatten() })
+        seen.all(ID).then_some(())
     }
 
     /// An ISO 8601 timestamp string, parsed as serde's visitor parses it; a string that does
