@@ -93,11 +93,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `word` (after whitespace) if the text goes on with it.
-    fn eat_word(&mut self, word: &str) -> bool {
+    /// (A word of known length is compared as one integer, not through `memcmp`.)
+    fn eat_word<const N: usize>(&mut self, word: &[u8; N]) -> bool {
         self.skip_whitespace();
-        let found = self.rest().starts_with(word);
+        let found = self.text.as_bytes()[self.pos..].first_chunk::<N>() == Some(word);
         if found {
-            self.pos += word.len();
+            self.pos += N;
         }
         found
     }
@@ -136,7 +137,7 @@ impl<'a> Cursor<'a> {
 
     /// `null` (`Some(None)`) or a string without escapes.
     fn nullable_str(&mut self) -> Option<Option<Cow<'a, str>>> {
-        if self.eat_word("null") {
+        if self.eat_word(b"null") {
             return Some(None);
         }
         Some(Some(Cow::Borrowed(self.plain_str()?)))

@@ -143,6 +143,15 @@ pub(crate) fn success_state_list_each<'a>(text: &'a str, each: &mut impl FnMut(&
     cursor.at_end().then_some(id)
 }
 
+/// Whether `a` and `b` are the same text; one of Home Assistant's 32-byte timestamps
+/// (`2024-03-20T10:00:01.025778+00:00`) is compared as two 16-byte words, not through `memcmp`.
+fn same_text(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first_chunk::<32>(), b.as_bytes().first_chunk::<32>()) {
+        (Some(x), Some(y)) if a.len() == 32 && b.len() == 32 => x == y,
+        _ => a == b,
+    }
+}
+
 /// The keys of an object read so far, one bit per key the reader knows.
 #[derive(Default)]
 struct Seen(u8);
@@ -275,7 +284,7 @@ impl<'a> Cursor<'a> {
                 }
                 "new_state" if !new_state => {
                     new_state = true;
-                    if self.eat_word("null") {
+                    if self.eat_word(b"null") {
                         out.new_state = None;
                     } else {
                         let known = entity_id.then_some(&out.entity_id);
@@ -325,7 +334,7 @@ impl<'a> Cursor<'a> {
                 }
                 "last_changed" if seen.first(LAST_CHANGED) => out.last_changed = self.iso_timestamp()?,
                 "last_reported" if seen.first(LAST_REPORTED) => {
-                    out.last_reported = if self.eat_word("null") { None } else { Some(self.iso_timestamp()?) };
+                    out.last_reported = if self.eat_word(b"null") { None } else { Some(self.iso_timestamp()?) };
                 }
                 "last_updated" if seen.first(LAST_UPDATED) => out.last_updated = self.iso_timestamp()?,
                 "context" if seen.first(CONTEXT) => self.context_view_into(&mut out.context)?,
@@ -365,7 +374,7 @@ impl<'a> Cursor<'a> {
     fn iso_timestamp(&mut self) -> Option<Timestamp> {
         let text = self.plain_str()?;
         if let Some((seen, at)) = self.last_time
-            && seen == text
+            && same_text(seen, text)
         {
             return Some(at);
         }
