@@ -85,6 +85,49 @@ fn expect(b: &[u8], at: usize, c: u8) -> Result<(), &'static str> {
 }
 
 fn parse_iso(b: &[u8]) -> Result<i64, &'static str> {
+    if let Some(micros) = b.as_array::<32>().and_then(parse_home_assistants_iso) {
+        return Ok(micros);
+    }
+    parse_any_iso(b)
+}
+
+/// The form Home Assistant writes every timestamp in, `YYYY-MM-DDTHH:MM:SS.ffffff+HH:MM` (32
+/// bytes), read at fixed places; `None` for any other text, valid or not ([`parse_any_iso`] then
+/// decides). Whatever it reads, it reads as [`parse_any_iso`] does, with the same checks.
+fn parse_home_assistants_iso(b: &[u8; 32]) -> Option<i64> {
+    const SEPARATORS: [(usize, u8); 7] =
+        [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (29, b':')];
+    if SEPARATORS.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let number = |from: usize, len: usize| {
+        b[from..from + len].iter().try_fold(0_i64, |acc, &c| {
+            let digit = c.wrapping_sub(b'0');
+            (digit <= 9).then_some(acc * 10 + i64::from(digit))
+        })
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second, micros) = (number(11, 2)?, number(14, 2)?, number(17, 2)?, number(20, 6)?);
+    let (offset_hours, offset_minutes) = (number(27, 2)?, number(30, 2)?);
+    let valid = (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && hour <= 23
+        && minute <= 59
+        && second <= 59
+        && offset_hours <= 23
+        && offset_minutes <= 59;
+    let offset_secs = offset_hours * 3600 + offset_minutes * 60;
+    let offset_secs = match b[26] {
+        b'+' => offset_secs,
+        b'-' => -offset_secs,
+        _ => return None,
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    valid.then_some(secs * 1_000_000 + micros)
+}
+
+/// Any ISO 8601 timestamp of the forms [`Timestamp::parse_iso`] reads.
+fn parse_any_iso(b: &[u8]) -> Result<i64, &'static str> {
     let year = digits(b, 0, 4)?;
     expect(b, 4, b'-')?;
     let month = digits(b, 5, 2)?;
@@ -274,6 +317,37 @@ pub mod epoch_secs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// Home Assistant's form, valid or made invalid at any byte, reads as the general parser
+        /// reads it.
+        #[test]
+        fn home_assistants_form_reads_as_any_form_does(
+            micros in -62_135_596_800_000_000_i64..253_402_300_799_999_999,
+            offset_minutes in -1439_i64..=1439,
+            at in 0_usize..32,
+            byte in proptest::sample::select(b"0123456789-+:.Tt Zz\xff".to_vec()),
+            mutate: bool,
+        ) {
+            let sign = if offset_minutes < 0 { '-' } else { '+' };
+            let local = Timestamp(micros + offset_minutes * 60_000_000).to_string();
+            let mut text = format!("{}.{:06}{sign}{:02}:{:02}", &local[..19], micros.rem_euclid(1_000_000), offset_minutes.abs() / 60, offset_minutes.abs() % 60).into_bytes();
+            if mutate {
+                text[at] = byte;
+            }
+            let fixed: &[u8; 32] = text.as_slice().try_into().expect("32 bytes");
+
+            let fast = parse_home_assistants_iso(fixed);
+
+            let any = parse_any_iso(&text);
+            proptest::prop_assert!(fast.is_none() || fast == any.ok(), "{:?}: {fast:?} vs {any:?}", String::from_utf8_lossy(&text));
+            if !mutate {
+                proptest::prop_assert_eq!(fast, Some(micros));
+            }
+        }
+    }
 
     #[test]
     fn parses_home_assistant_iso_format() {

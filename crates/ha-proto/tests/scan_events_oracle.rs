@@ -306,15 +306,19 @@ fn a_timestamp_after_a_different_one_reads_as_its_own_instant() {
 
 #[test]
 fn a_state_without_optional_members_after_one_with_them_decodes_as_serde_decodes_it() {
-    // arrange: the second state has no attributes, no last_reported, no parent or user, which the
-    // first one has (the scanner reads every state of a list into the same place)
+    // arrange: the later states lack members the first one has: last_reported, then also the
+    // attributes, parent and user (the scanner reads every state of a list into the same place)
     let full = format!(
         r#"{{"entity_id":"light.a","state":"on","attributes":{{"brightness":255}},"last_changed":"{T1}","last_reported":"{T2}","last_updated":"{T1}","context":{{"id":"c1","parent_id":"p1","user_id":"u1"}}}}"#
     );
     let bare = format!(
         r#"{{"entity_id":"light.b","state":"off","last_changed":"{T2}","last_updated":"{T2}","context":{{"id":"c2"}}}}"#
     );
-    let text = format!("[{full},{bare}]");
+    // as Home Assistant before 2024.3 writes a state: its keys in order, no last_reported
+    let older = format!(
+        r#"{{"entity_id":"light.c","state":"on","attributes":{{}},"last_changed":"{T1}","last_updated":"{T1}","context":{{"id":"c3","parent_id":null,"user_id":null}}}}"#
+    );
+    let text = format!("[{full},{older},{bare}]");
 
     // act + assert
     assert_views_as_serde(&text);

@@ -312,6 +312,11 @@ impl<'a> Cursor<'a> {
     /// (the change's own, which the new state repeats), not checked again when the state's id
     /// is the same text.
     fn state_view_into(&mut self, out: &mut StateView<'a>, known: Option<&EntityKey<'a>>) -> Option<()> {
+        let start = self.pos;
+        if self.home_assistants_state(out, known).is_some() {
+            return Some(());
+        }
+        self.pos = start;
         self.eat(b'{')?;
         out.attributes.0.clear();
         out.last_reported = None;
@@ -351,6 +356,11 @@ impl<'a> Cursor<'a> {
     /// A context object read into `out`: `id`, `parent_id`, `user_id`, borrowed; other keys
     /// are declined.
     fn context_view_into(&mut self, out: &mut ContextView<'a>) -> Option<()> {
+        let start = self.pos;
+        if self.home_assistants_context(out).is_some() {
+            return Some(());
+        }
+        self.pos = start;
         self.eat(b'{')?;
         out.parent_id = None;
         out.user_id = None;
@@ -366,6 +376,66 @@ impl<'a> Cursor<'a> {
             }
         }
         seen.all(ID).then_some(())
+    }
+
+    /// A full state with its keys in the order Home Assistant writes them (`entity_id`,
+    /// `state`, `attributes`, `last_changed`, `last_reported` when sent, `last_updated`,
+    /// `context`), each key read as a literal; `None` for anything else (the cursor is then
+    /// somewhere inside, and the caller reads the state again by its keys).
+    #[inline(always)]
+    fn home_assistants_state(&mut self, out: &mut StateView<'a>, known: Option<&EntityKey<'a>>) -> Option<()> {
+        if !self.eat_word(br#"{"entity_id":"#) {
+            return None;
+        }
+        let id = self.plain_str()?;
+        out.entity_id = match known.and_then(|known| EntityKey::revalidated(id, known)) {
+            Some(key) => key,
+            None => EntityKey::new(id).ok()?,
+        };
+        if !self.eat_word(br#","state":"#) {
+            return None;
+        }
+        out.state = Cow::Borrowed(self.plain_str()?);
+        if !self.eat_word(br#","attributes":"#) {
+            return None;
+        }
+        let list = std::mem::take(&mut out.attributes.0);
+        out.attributes = self.attributes_into(list)?;
+        if !self.eat_word(br#","last_changed":"#) {
+            return None;
+        }
+        out.last_changed = self.iso_timestamp()?;
+        out.last_reported = None;
+        if self.eat_word(br#","last_reported":"#) {
+            out.last_reported = Some(self.iso_timestamp()?);
+        }
+        if !self.eat_word(br#","last_updated":"#) {
+            return None;
+        }
+        out.last_updated = self.iso_timestamp()?;
+        if !self.eat_word(br#","context":"#) {
+            return None;
+        }
+        self.context_view_into(&mut out.context)?;
+        self.eat(b'}')
+    }
+
+    /// The context Home Assistant writes for most changes, `{"id":"…","parent_id":null,"user_id":null}`
+    /// exactly, read as two literals around the id; `None` for anything else (the cursor is then
+    /// somewhere inside, and the caller reads the context again by its keys).
+    #[inline(always)]
+    fn home_assistants_context(&mut self, out: &mut ContextView<'a>) -> Option<()> {
+        if !self.eat_word(br#"{"id":"#) {
+            return None;
+        }
+        let id = self.plain_str()?;
+        if !self.eat_word(br#","parent_id":null,"user_id":null}"#) {
+            return None;
+        }
+        out.id = Cow::Borrowed(id);
+        out.parent_id = None;
+        out.user_id = None;
+        Some(())
     }
 
     /// An ISO 8601 timestamp string, parsed as serde's visitor parses it; a string that does
