@@ -96,7 +96,7 @@ impl<'a> Cursor<'a> {
     /// (A word of known length is compared as one integer, not through `memcmp`.)
     fn eat_word<const N: usize>(&mut self, word: &[u8; N]) -> bool {
         self.skip_whitespace();
-        let found = self.text.as_bytes()[self.pos..].first_chunk::<N>() == Some(word);
+        let found = self.text.as_bytes()[self.pos..].first_chunk::<N>().is_some_and(|text| same_bytes(text, word));
         if found {
             self.pos += N;
         }
@@ -613,6 +613,18 @@ pub(crate) fn message_id(text: &str) -> Option<(u64, &str)> {
 /// The value of `digits` (ASCII digits, at most 19 of them).
 fn digits_value(digits: &[u8]) -> u64 {
     digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+}
+
+/// Whether `a` and `b` hold the same bytes, compared sixteen at a time (the last step overlapping
+/// the one before): arrays of 32 bytes and more were compared through `memcmp`, a call per
+/// literal key or timestamp.
+#[inline(always)]
+pub(crate) fn same_bytes<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    if N < 16 {
+        return a == b;
+    }
+    let word = |bytes: &[u8; N], at: usize| u128::from_le_bytes(*bytes[at..].first_chunk().expect("sixteen bytes"));
+    (0..N / 16).all(|step| word(a, step * 16) == word(b, step * 16)) && word(a, N - 16) == word(b, N - 16)
 }
 
 /// The length of a string's content up to its closing quote, when it holds no escape and no

@@ -146,8 +146,8 @@ pub(crate) fn success_state_list_each<'a>(text: &'a str, each: &mut impl FnMut(&
 /// Whether `a` and `b` are the same text; one of Home Assistant's 32-byte timestamps
 /// (`2024-03-20T10:00:01.025778+00:00`) is compared as two 16-byte words, not through `memcmp`.
 fn same_text(a: &str, b: &str) -> bool {
-    match (a.as_bytes().first_chunk::<32>(), b.as_bytes().first_chunk::<32>()) {
-        (Some(x), Some(y)) if a.len() == 32 && b.len() == 32 => x == y,
+    match (a.as_bytes().as_array::<32>(), b.as_bytes().as_array::<32>()) {
+        (Some(x), Some(y)) => super::same_bytes(x, y),
         _ => a == b,
     }
 }
