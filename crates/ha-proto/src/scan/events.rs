@@ -325,13 +325,7 @@ impl<'a> Cursor<'a> {
         while self.next_member(b'}', first)? {
             first = false;
             match self.key()? {
-                "entity_id" if seen.first(ENTITY_ID) => {
-                    let id = self.plain_str()?;
-                    out.entity_id = match known.and_then(|known| EntityKey::revalidated(id, known)) {
-                        Some(key) => key,
-                        None => EntityKey::new(id).ok()?,
-                    };
-                }
+                "entity_id" if seen.first(ENTITY_ID) => out.entity_id = self.state_entity_id(known)?,
                 "state" if seen.first(STATE) => out.state = Cow::Borrowed(self.plain_str()?),
                 "attributes" if seen.first(ATTRIBUTES) => {
                     let list = std::mem::take(&mut out.attributes.0);
@@ -387,11 +381,7 @@ impl<'a> Cursor<'a> {
         if !self.eat_word(br#"{"entity_id":"#) {
             return None;
         }
-        let id = self.plain_str()?;
-        out.entity_id = match known.and_then(|known| EntityKey::revalidated(id, known)) {
-            Some(key) => key,
-            None => EntityKey::new(id).ok()?,
-        };
+        out.entity_id = self.state_entity_id(known)?;
         if !self.eat_word(br#","state":"#) {
             return None;
         }
@@ -418,6 +408,15 @@ impl<'a> Cursor<'a> {
         }
         self.context_view_into(&mut out.context)?;
         self.eat(b'}')
+    }
+
+    /// A state's entity id, validated unless it is the text of `known` (already validated).
+    fn state_entity_id(&mut self, known: Option<&EntityKey<'a>>) -> Option<EntityKey<'a>> {
+        let id = self.plain_str()?;
+        match known.and_then(|known| EntityKey::revalidated(id, known)) {
+            Some(key) => Some(key),
+            None => EntityKey::new(id).ok(),
+        }
     }
 
     /// The context Home Assistant writes for most changes, `{"id":"…","parent_id":null,"user_id":null}`
