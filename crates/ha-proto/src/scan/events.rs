@@ -411,6 +411,8 @@ impl<'a> Cursor<'a> {
     }
 
     /// A state's entity id, validated unless it is the text of `known` (already validated).
+    /// Inlined, as the code it stands for was before it was shared.
+    #[inline(always)]
     fn state_entity_id(&mut self, known: Option<&EntityKey<'a>>) -> Option<EntityKey<'a>> {
         let id = self.plain_str()?;
         match known.and_then(|known| EntityKey::revalidated(id, known)) {
