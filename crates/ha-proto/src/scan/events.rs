@@ -178,6 +178,11 @@ const LAST_CHANGED: u8 = 1 << 3;
 const LAST_REPORTED: u8 = 1 << 4;
 const LAST_UPDATED: u8 = 1 << 5;
 const CONTEXT: u8 = 1 << 6;
+// The keys of an event object after `event_type`, as `Seen` bits.
+const DATA: u8 = 1;
+const ORIGIN: u8 = 1 << 1;
+const TIME_FIRED: u8 = 1 << 2;
+const EVENT_CONTEXT: u8 = 1 << 3;
 // The keys of a context object, as `Seen` bits.
 const ID: u8 = 1;
 const PARENT_ID: u8 = 1 << 1;
@@ -236,29 +241,17 @@ impl<'a> Cursor<'a> {
             return None;
         }
         out.origin = None;
-        let (mut change, mut origin, mut time_fired, mut context) = (false, false, false, false);
+        let mut seen = Seen::default();
         while self.next_member(b'}', false)? {
             match self.key()? {
-                "data" if !change => {
-                    self.state_change_into(&mut out.change)?;
-                    change = true;
-                }
-                "origin" if !origin => {
-                    out.origin = self.nullable_str()?;
-                    origin = true;
-                }
-                "time_fired" if !time_fired => {
-                    out.time_fired = self.iso_timestamp()?;
-                    time_fired = true;
-                }
-                "context" if !context => {
-                    self.context_view_into(&mut out.context)?;
-                    context = true;
-                }
+                "data" if seen.first(DATA) => self.state_change_into(&mut out.change)?,
+                "origin" if seen.first(ORIGIN) => out.origin = self.nullable_str()?,
+                "time_fired" if seen.first(TIME_FIRED) => out.time_fired = self.iso_timestamp()?,
+                "context" if seen.first(EVENT_CONTEXT) => self.context_view_into(&mut out.context)?,
                 _ => return None,
             }
         }
-        (change && time_fired && context).then_some(())
+        seen.all(DATA | TIME_FIRED | EVENT_CONTEXT).then_some(())
     }
 
     /// `state_changed` data (see [`state_change_into`](Self::state_change_into)).
@@ -288,10 +281,8 @@ impl<'a> Cursor<'a> {
                         out.new_state = None;
                     } else {
                         let known = entity_id.then_some(&out.entity_id);
-                        let view = out.new_state.get_or_insert_with(|| StateView::blank(Vec::new()));
-                        if view.attributes.0.capacity() == 0 {
-                            view.attributes.0.reserve(FULL_STATE_ATTRS);
-                        }
+                        let view =
+                            out.new_state.get_or_insert_with(|| StateView::blank(Vec::with_capacity(FULL_STATE_ATTRS)));
                         self.state_view_into(view, known)?;
                     }
                 }
