@@ -23,6 +23,8 @@
 //!    the bare client, `ha-client`'s `mirror` example in `--measure` mode, which reads its own
 //!    `/proc/self/stat` over `--cpu-seconds` after a 5 s warm-up: CPU per applied change and per
 //!    frame, context switches per frame, peak RSS; the simulator's CPU over the same window.
+//!    Before them, the machine's wake-up floor ([`floor`]): what a bare epoll reader pays per small
+//!    message every 5 ms, the part of a frame's cost no client that wakes per frame can avoid here.
 //! 5. Writes `<target dir>/perf/load.json` (the four figures `cargo xtask perf` checks, plus the
 //!    details), prints each figure with its margin to the budget of `perf.toml` `[budgets.load]`,
 //!    and fails when one is over.
@@ -31,6 +33,7 @@
 //! in time.
 
 pub(crate) mod cpu;
+mod floor;
 pub(crate) mod procs;
 mod report;
 
@@ -101,6 +104,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let (hold, hold_cpu) = driver.hold(held, hold_for, warmup, args.callers)?;
     let mut file = LoadFile::new(&hold, max_rate, held, hold_for, ramp).with_hold_cpu(hold_cpu);
     if !args.no_cpu {
+        let floor = floor::measure(floor::MESSAGES, floor::MESSAGE_BYTES, floor::INTERVAL)
+            .context("measuring the machine's wake-up floor")?;
+        println!("load: wake-up floor {}", floor.describe());
+        file.wakeup_floor = Some(floor);
         for &rate in &args.cpu_rates {
             let step = driver.cpu_step(rate, CPU_WARMUP, args.cpu_seconds)?;
             println!("load: cpu {}", step.describe());

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::floor::Floor;
+
 /// Clock ticks per second of `/proc/<pid>/stat` times.
 const USER_HZ: f64 = 100.0;
 
@@ -140,6 +142,23 @@ impl CpuStep {
         (self.frames > 0).then(|| (self.voluntary_switches + self.involuntary_switches) as f64 / self.frames as f64)
     }
 
+    /// What the client paid per frame above the machine's wake-up floor (one wake-up per frame),
+    /// and what the floor alone costs per change at this step's changes per frame; `None` when the
+    /// step read no frame.
+    pub(crate) fn above_floor(&self, floor: &Floor) -> Option<String> {
+        let per_frame = self.cpu_us_per_frame?;
+        let changes = self.changes_per_frame().filter(|c| *c > 0.0)?;
+        let above = per_frame - floor.cpu_us_per_wakeup;
+        Some(format!(
+            "of which the wake-up floor {:.1} µs per frame ({:.2} µs per change), the client's own work {:.1} µs per frame \
+             ({:.2} µs per change)",
+            floor.cpu_us_per_wakeup,
+            floor.cpu_us_per_wakeup / changes,
+            above,
+            above / changes,
+        ))
+    }
+
     /// One line for the log.
     pub(crate) fn describe(&self) -> String {
         let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"));
@@ -216,5 +235,19 @@ mod tests {
         let step: CpuStep = serde_json::from_str(line).unwrap();
 
         assert_eq!((step.changes_per_frame(), step.switches_per_frame()), (Some(5.0), Some(2.0)));
+    }
+
+    #[test]
+    fn the_floor_is_split_off_a_frames_cost() {
+        let line = r#"{"seconds":10.0,"entity_changes":10000,"frames":2000,"user_seconds":0.06,"system_seconds":0.02,
+            "cpu_us_per_change":8.0,"cpu_us_per_frame":40.0,"voluntary_switches":2000,"involuntary_switches":0,
+            "peak_rss_bytes":20000000}"#;
+        let step: CpuStep = serde_json::from_str(line).unwrap();
+        let floor = Floor { wakeups: 1000, cpu_us_per_wakeup: 15.0, message_bytes: 800, interval_ms: 5.0 };
+
+        let above = step.above_floor(&floor).unwrap();
+
+        assert!(above.contains("floor 15.0 µs per frame (3.00 µs per change)"), "{above}");
+        assert!(above.contains("own work 25.0 µs per frame (5.00 µs per change)"), "{above}");
     }
 }

@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::cpu::{CpuStep, Limit, StepCpu};
+use super::floor::Floor;
 use super::procs::HoldCpu;
 
 /// One ramp step, as `hapulse loadtest probe` prints it (plus the offered rate).
@@ -148,6 +149,9 @@ pub(crate) struct LoadFile {
     /// frame, context switches per frame, peak RSS, and the simulator's CPU.
     #[serde(default)]
     pub(crate) cpu_steps: Vec<CpuStep>,
+    /// The machine's wake-up floor, measured before the CPU steps.
+    #[serde(default)]
+    pub(crate) wakeup_floor: Option<Floor>,
 }
 
 impl LoadFile {
@@ -177,6 +181,7 @@ impl LoadFile {
             hold_cpu_us_per_change: None,
             hold_cpu: None,
             cpu_steps: Vec::new(),
+            wakeup_floor: None,
         }
     }
 
@@ -247,8 +252,14 @@ pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
             cpu.client_cores, cpu.sim_cores
         ));
     }
+    if let Some(floor) = file.wakeup_floor {
+        out.push_str(&format!("  wake-up floor: {}\n", floor.describe()));
+    }
     for step in &file.cpu_steps {
         out.push_str(&format!("  bare client at {}\n", step.describe()));
+        if let Some(above) = file.wakeup_floor.and_then(|f| step.above_floor(&f)) {
+            out.push_str(&format!("    {above}\n"));
+        }
     }
     for (name, value, limit, unit, scale) in rows(file, b) {
         let verdict = if name == "RSS slope" && !slope_judged(file, b) {
