@@ -515,6 +515,17 @@ pub(crate) struct LoadArgs {
     /// Skip the CPU steps.
     #[arg(long)]
     pub(crate) no_cpu: bool,
+    /// Instead of the load test, measure the bare client's CPU per change of --cpu-head and of this
+    /// revision side by side (both against one simulator at the same time), at each of --cpu-rates;
+    /// writes target/perf/load-cpu-ab.json.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["no_cpu", "soak", "rate"])]
+    pub(crate) cpu_base: Option<String>,
+    /// With --cpu-base: the revision measured against it (built from the commit, like the base).
+    #[arg(long, value_name = "REV", default_value = "HEAD", requires = "cpu_base")]
+    pub(crate) cpu_head: String,
+    /// With --cpu-base: pairs of windows per rate (the order of connecting alternates).
+    #[arg(long, default_value_t = 3, requires = "cpu_base")]
+    pub(crate) cpu_pairs: usize,
 }
 
 /// Parses `500ms`, `20s`, `30m`, `1h`.

@@ -25,6 +25,11 @@
 //!    frame, context switches per frame, peak RSS; the simulator's CPU over the same window.
 //!    Before them, the machine's wake-up floor ([`floor`]): what a bare epoll reader pays per small
 //!    message every 5 ms, the part of a frame's cost no client that wakes per frame can avoid here.
+//!
+//! `--cpu-base <rev>` runs none of this but A/B CPU steps ([`ab`]): the bare client of `HEAD` (or
+//! `--cpu-head`) and of `rev`, both built from their commits at one path, side by side against one
+//! simulator, `--cpu-pairs` times per rate.
+//!
 //! 5. Writes `<target dir>/perf/load.json` (the four figures `cargo xtask perf` checks, plus the
 //!    details), prints each figure with its margin to the budget of `perf.toml` `[budgets.load]`,
 //!    and fails when one is over.
@@ -32,6 +37,7 @@
 //! Every child is killed when the run ends, fails, panics or gets Ctrl-C; each step is bounded
 //! in time.
 
+mod ab;
 pub(crate) mod cpu;
 mod floor;
 pub(crate) mod procs;
@@ -87,6 +93,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
         _handler: children,
     };
 
+    if let Some(rev) = &args.cpu_base {
+        return ab::run(&driver, &root, &target, rev, &args, CPU_WARMUP);
+    }
     let started = std::time::Instant::now();
     let (max_rate, ramp) = match args.rate {
         Some(rate) => (rate / 0.8, Vec::new()),

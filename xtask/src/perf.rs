@@ -20,7 +20,7 @@ mod probe;
 mod progress;
 mod record;
 mod trend;
-mod worktree;
+pub(crate) mod worktree;
 
 pub(crate) use perf_gate::readers::{criterion, dhat, iai};
 pub(crate) use perf_gate::render as report;

@@ -296,6 +296,37 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// One pair of the CPU A/B (`--cpu-base`): the head and base builds of the `mirror` example run
+    /// at the same time against one simulator at `rate`, each on its own connection; `head_first`
+    /// says which one is started (and so connects) first. Returns (head, base).
+    pub(crate) fn cpu_pair(
+        &self,
+        rate: f64,
+        [head_mirror, base_mirror]: [&Path; 2],
+        head_first: bool,
+        warmup: Duration,
+        seconds: Duration,
+    ) -> Result<(CpuStep, CpuStep)> {
+        let (_sim, url) = self.start_sim(rate)?;
+        let head = MirrorMeasure { program: head_mirror, url: &url, token: TOKEN, warmup, seconds };
+        let base = MirrorMeasure { program: base_mirror, url: &url, token: TOKEN, warmup, seconds };
+        let (first, second) = if head_first { (&head, &base) } else { (&base, &head) };
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| first.run(|_| {}, || false));
+            let b = scope.spawn(|| second.run(|_| {}, || false));
+            (a.join(), b.join())
+        });
+        let joined = |r: std::thread::Result<Result<CpuStep>>| -> Result<CpuStep> {
+            let mut step = r.map_err(|_| anyhow::anyhow!("a mirror example's runner panicked"))??;
+            step.offered = rate;
+            Ok(step)
+        };
+        let (a, b) = (joined(a)?, joined(b)?);
+        Ok(if head_first { (a, b) } else { (b, a) })
+    }
+}
+
 /// The two moments of a `mirror --measure` window at which the caller samples other processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mark {
