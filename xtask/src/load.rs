@@ -39,7 +39,7 @@
 
 mod ab;
 pub(crate) mod cpu;
-mod floor;
+pub(crate) mod floor;
 pub(crate) mod procs;
 mod report;
 

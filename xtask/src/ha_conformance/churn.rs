@@ -259,6 +259,13 @@ pub(crate) fn run(
     mirror: &Path,
     progress: &Progress,
 ) -> anyhow::Result<ChurnFile> {
+    progress.stage(format_args!("measuring the machine's wake-up floor"));
+    let floor = crate::load::floor::measure(
+        crate::load::floor::MESSAGES,
+        crate::load::floor::MESSAGE_BYTES,
+        crate::load::floor::INTERVAL,
+    )
+    .context("measuring the machine's wake-up floor")?;
     let counters = Counters::default();
     progress.stage(format_args!("creating {} sensors over REST", config.entities));
     create(config, urls, token, &counters)?;
@@ -303,7 +310,7 @@ pub(crate) fn run(
     if let Some(first) = counters.first_failure() {
         eprintln!("warning: {failed} REST updates failed; first: {first}");
     }
-    Ok(ChurnFile::new(HA_VERSION, config, &step, &window, failed))
+    Ok(ChurnFile::new(HA_VERSION, config, &step, &window, failed).with_floor(floor))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::ChurnConfig;
 use crate::load::cpu::{CpuStep, CpuTimes};
+use crate::load::floor::Floor;
 
 /// Issue 14's target for the client against a real Home Assistant, µs of CPU per entity change. Printed beside
 /// the figure; not checked.
@@ -77,6 +78,10 @@ pub(crate) struct ChurnFile {
     pub(crate) driver_cores: Option<f64>,
     /// [`TARGET_CPU_US_PER_CHANGE`], for whoever reads the file.
     pub(crate) target_cpu_us_per_change: f64,
+    /// What a bare epoll reader pays per wake-up on this machine (`cargo xtask load`'s floor),
+    /// measured before the churn: the part of each frame's cost no client that wakes per frame avoids.
+    #[serde(default)]
+    pub(crate) wakeup_floor: Option<Floor>,
 }
 
 /// `numerator / denominator` when the denominator is positive.
@@ -123,7 +128,14 @@ impl ChurnFile {
             home_assistant_cores: cores(window.home_assistant),
             driver_cores: cores(window.driver),
             target_cpu_us_per_change: TARGET_CPU_US_PER_CHANGE,
+            wakeup_floor: None,
         }
+    }
+
+    /// Adds the machine's wake-up floor, measured before the churn.
+    pub(crate) fn with_floor(mut self, floor: Floor) -> Self {
+        self.wakeup_floor = Some(floor);
+        self
     }
 
     /// Context switches (voluntary and involuntary) per frame.
@@ -174,6 +186,14 @@ pub(crate) fn render(file: &ChurnFile) -> String {
             ),
         ),
         ("CPU per frame".to_owned(), format!("{} µs", opt(file.cpu_us_per_frame, 1))),
+        (
+            "  split".to_owned(),
+            match (file.wakeup_floor, file.cpu_us_per_frame, file.changes_per_frame.filter(|c| *c > 0.0)) {
+                (Some(floor), Some(per_frame), Some(changes)) => floor.split(per_frame, changes),
+                (Some(floor), _, _) => floor.describe(),
+                (None, _, _) => "not measured".to_owned(),
+            },
+        ),
         (
             "context switches".to_owned(),
             format!(
@@ -304,10 +324,25 @@ mod tests {
              \x20 client CPU             user 0.86 s, system 1.40 s\n\
              \x20 CPU per change         47.00 µs (above the 10 µs target; reported, not a gate)\n\
              \x20 CPU per frame          94.2 µs\n\
+             \x20   split                not measured\n\
              \x20 context switches       39908 voluntary + 16070 involuntary; per frame 1.66 + 0.67 = 2.33\n\
              \x20 peak RSS               21.0 MB\n\
              \x20 reconnects, dropped    0, 0\n\
              \x20 other processes        Home Assistant 1.00 cores, churn driver (xtask) 0.20 cores\n"
+        );
+    }
+
+    #[test]
+    fn the_floor_is_split_off_each_frame() {
+        let floor = Floor { wakeups: 1000, cpu_us_per_wakeup: 17.5, message_bytes: 800, interval_ms: 5.0 };
+        let file = ChurnFile::new("2024.3.3", &config(), &step(), &window(), 0).with_floor(floor);
+
+        let table = render(&file);
+
+        // 94.17 µs per frame at 2.0035 changes per frame: 17.5 of it the floor, 76.7 the client's own.
+        assert!(
+            table.contains("  split                of which the wake-up floor 17.5 µs per frame (8.73 µs per change), the client's own work 76.7 µs per frame (38.27 µs per change)"),
+            "{table}"
         );
     }
 

@@ -148,15 +148,7 @@ impl CpuStep {
     pub(crate) fn above_floor(&self, floor: &Floor) -> Option<String> {
         let per_frame = self.cpu_us_per_frame?;
         let changes = self.changes_per_frame().filter(|c| *c > 0.0)?;
-        let above = per_frame - floor.cpu_us_per_wakeup;
-        Some(format!(
-            "of which the wake-up floor {:.1} µs per frame ({:.2} µs per change), the client's own work {:.1} µs per frame \
-             ({:.2} µs per change)",
-            floor.cpu_us_per_wakeup,
-            floor.cpu_us_per_wakeup / changes,
-            above,
-            above / changes,
-        ))
+        Some(floor.split(per_frame, changes))
     }
 
     /// One line for the log.

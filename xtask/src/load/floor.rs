@@ -57,6 +57,22 @@ impl Floor {
     }
 }
 
+impl Floor {
+    /// A frame's cost split into this floor and the client's own work, per frame and per change:
+    /// `per_frame` µs of CPU per frame at `changes_per_frame` changes per frame (one wake-up each).
+    pub(crate) fn split(&self, per_frame: f64, changes_per_frame: f64) -> String {
+        let above = per_frame - self.cpu_us_per_wakeup;
+        format!(
+            "of which the wake-up floor {:.1} µs per frame ({:.2} µs per change), the client's own work {:.1} µs per \
+             frame ({:.2} µs per change)",
+            self.cpu_us_per_wakeup,
+            self.cpu_us_per_wakeup / changes_per_frame,
+            above,
+            above / changes_per_frame,
+        )
+    }
+}
+
 /// The nanoseconds a thread has run, the first field of `/proc/<pid>/task/<tid>/schedstat`.
 pub(crate) fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
