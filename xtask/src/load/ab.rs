@@ -58,16 +58,13 @@ pub(crate) struct Spread {
 }
 
 impl Spread {
-    /// `None` for no values.
+    /// `None` for no values (or one that is not finite).
     pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
-        let mut v: Vec<f64> = values.into_iter().collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
-        Some(Spread { median, min: v[0], max: v[v.len() - 1] })
+        let v: Vec<f64> = values.into_iter().collect();
+        let median = perf_gate::stats::median(&v)?;
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some(Spread { median, min, max })
     }
 }
 
