@@ -468,7 +468,7 @@ impl HaConformanceArgs {
         if !(1..=CHURN_MAX_CHURNERS).contains(&self.churners) {
             return Err(usage(format!("--churners must be between 1 and {CHURN_MAX_CHURNERS}")));
         }
-        // A window shorter than a second is a handful of `/proc` ticks (10 ms each): no figure at all.
+        // A window shorter than a second holds too few frames (and CPU microseconds) to say anything.
         let seconds = Duration::try_from_secs_f64(self.seconds)
             .ok()
             .filter(|s| *s >= Duration::from_secs(1))
@@ -523,9 +523,9 @@ pub(crate) struct LoadArgs {
     /// With --cpu-base: the revision measured against it (built from the commit, like the base).
     #[arg(long, value_name = "REV", default_value = "HEAD", requires = "cpu_base")]
     pub(crate) cpu_head: String,
-    /// With --cpu-base: pairs of windows per rate (the order of connecting alternates).
-    #[arg(long, default_value_t = 3, requires = "cpu_base")]
-    pub(crate) cpu_pairs: usize,
+    /// With --cpu-base: pairs of windows per rate (the order of connecting alternates); at least 1.
+    #[arg(long, default_value_t = 3, requires = "cpu_base", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) cpu_pairs: u32,
 }
 
 /// Parses `500ms`, `20s`, `30m`, `1h`.
@@ -696,5 +696,16 @@ mod tests {
     #[test]
     fn duration_without_unit_is_refused() {
         assert!(parse_duration("20").is_err());
+    }
+
+    #[test]
+    fn a_cpu_ab_needs_at_least_one_pair() {
+        let parse =
+            |pairs: &str| Cli::try_parse_from(["cargo xtask", "load", "--cpu-base", "HEAD~1", "--cpu-pairs", pairs]);
+
+        let (zero, one) = (parse("0"), parse("1"));
+
+        assert!(zero.is_err_and(|e| e.to_string().contains("--cpu-pairs")));
+        assert!(one.is_ok());
     }
 }

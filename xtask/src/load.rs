@@ -20,8 +20,8 @@
 //!    The xtask reads the client's and the simulator's CPU from `/proc/<pid>/stat` inside the hold's
 //!    window: the client's CPU per applied change of the whole pipeline.
 //! 4. CPU steps: `ha-sim` at each of `--cpu-rates` (default 1,000, 10,000 and 50,000 changes/s) and
-//!    the bare client, `ha-client`'s `mirror` example in `--measure` mode, which reads its own
-//!    `/proc/self/stat` over `--cpu-seconds` after a 5 s warm-up: CPU per applied change and per
+//!    the bare client, `ha-client`'s `mirror` example in `--measure` mode, which reads its own CPU
+//!    (`getrusage`) over `--cpu-seconds` after a 5 s warm-up: CPU per applied change and per
 //!    frame, context switches per frame, peak RSS; the simulator's CPU over the same window.
 //!    Before them, the machine's wake-up floor ([`floor`]): what a bare epoll reader pays per small
 //!    message every 5 ms, the part of a frame's cost no client that wakes per frame can avoid here.
@@ -113,8 +113,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let (hold, hold_cpu) = driver.hold(held, hold_for, warmup, args.callers)?;
     let mut file = LoadFile::new(&hold, max_rate, held, hold_for, ramp).with_hold_cpu(hold_cpu);
     if !args.no_cpu {
-        let floor = floor::measure(floor::MESSAGES, floor::MESSAGE_BYTES, floor::INTERVAL)
-            .context("measuring the machine's wake-up floor")?;
+        let floor = floor::measure_standard()?;
         println!("load: wake-up floor {}", floor.describe());
         file.wakeup_floor = Some(floor);
         for &rate in &args.cpu_rates {

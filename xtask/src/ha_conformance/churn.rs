@@ -260,12 +260,7 @@ pub(crate) fn run(
     progress: &Progress,
 ) -> anyhow::Result<ChurnFile> {
     progress.stage(format_args!("measuring the machine's wake-up floor"));
-    let floor = crate::load::floor::measure(
-        crate::load::floor::MESSAGES,
-        crate::load::floor::MESSAGE_BYTES,
-        crate::load::floor::INTERVAL,
-    )
-    .context("measuring the machine's wake-up floor")?;
+    let floor = crate::load::floor::measure_standard()?;
     let counters = Counters::default();
     progress.stage(format_args!("creating {} sensors over REST", config.entities));
     create(config, urls, token, &counters)?;

@@ -19,6 +19,7 @@ use xshell::{Shell, cmd};
 use super::cpu::CpuStep;
 use super::procs::Driver;
 use crate::cli::LoadArgs as Args;
+use crate::git;
 use crate::perf::worktree::Worktree;
 
 /// One pair: both clients over the same window.
@@ -141,16 +142,11 @@ pub(crate) fn build_dirs(target: &Path, side: Side) -> (PathBuf, PathBuf) {
 /// Checks `rev` out in the A/B worktree and builds its `mirror` example in the side's target
 /// directory (kept between runs, so a second run of the same revision builds little); returns the
 /// binary and the commit.
-fn build_side(root: &Path, target: &Path, rev: &str, side: Side) -> Result<(PathBuf, String)> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
-    let spec = format!("{rev}^{{commit}}");
-    let commit = cmd!(sh, "git rev-parse --verify --short=12 {spec}")
-        .quiet()
-        .read()
-        .with_context(|| format!("{rev:?} is not a commit of this repository"))?;
+fn build_side(sh: &Shell, root: &Path, target: &Path, rev: &str, side: Side) -> Result<(PathBuf, String)> {
+    let full = git::commit_of(sh, root, rev).with_context(|| format!("{rev:?} is not a commit of this repository"))?;
+    let commit = git::short(sh, root, &full);
     let (src, side_target) = build_dirs(target, side);
-    let worktree = Worktree::add(&sh, root, &src, &commit)?;
+    let worktree = Worktree::add(sh, root, &src, &full)?;
     let _dir = sh.push_dir(&worktree.path);
     let _env = sh.push_env("CARGO_TARGET_DIR", &side_target);
     println!("load: building the mirror example of {rev} ({commit}) as the {} side", side.name());
@@ -182,25 +178,16 @@ fn fresh_copies(target: &Path, binaries: [&Path; 2]) -> Result<[PathBuf; 2]> {
     Ok([copy(binaries[0], "head-mirror")?, copy(binaries[1], "base-mirror")?])
 }
 
-/// Whether the working tree has changes to tracked files (which a build of `HEAD` leaves out).
-fn dirty(root: &Path) -> Result<bool> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
-    Ok(!cmd!(sh, "git status --porcelain --untracked-files=no").quiet().read()?.trim().is_empty())
-}
-
 /// Runs the A/B steps against `rev` (`--cpu-base`) at `args`' CPU rates and writes their file.
 pub(crate) fn run(driver: &Driver, root: &Path, target: &Path, rev: &str, args: &Args, warmup: Duration) -> Result<()> {
-    let (rates, pairs, seconds) = (&args.cpu_rates, args.cpu_pairs, args.cpu_seconds);
-    if pairs == 0 {
-        bail!("--cpu-pairs must be at least 1");
-    }
+    let (rates, seconds) = (&args.cpu_rates, args.cpu_seconds);
     let head_rev = args.cpu_head.as_str();
-    if dirty(root)? {
+    let sh = Shell::new()?;
+    if git::head_state(&sh, root).is_some_and(|head| head.ends_with("+dirty")) {
         println!("load: note: uncommitted changes are not measured (both sides are built from commits)");
     }
-    let (head_mirror, head_commit) = build_side(root, target, head_rev, Side::Head)?;
-    let (base_mirror, base_commit) = build_side(root, target, rev, Side::Base)?;
+    let (head_mirror, head_commit) = build_side(&sh, root, target, head_rev, Side::Head)?;
+    let (base_mirror, base_commit) = build_side(&sh, root, target, rev, Side::Base)?;
     let mut file = AbFile {
         head: head_rev.to_owned(),
         head_commit,
@@ -211,7 +198,7 @@ pub(crate) fn run(driver: &Driver, root: &Path, target: &Path, rev: &str, args: 
     };
     for &offered in rates.iter() {
         let mut rate = Rate { offered, pairs: Vec::new() };
-        for i in 0..pairs {
+        for i in 0..args.cpu_pairs as usize {
             let first = head_first(i);
             let [head_copy, base_copy] = fresh_copies(target, [&head_mirror, &base_mirror])?;
             let (head, base) = driver.cpu_pair(offered, [&head_copy, &base_copy], first, warmup, seconds)?;

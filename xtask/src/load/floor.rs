@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 
 /// The bytes of one message: about one frame of 5 compressed diffs (ha-sim at 1,000 changes/s
 /// sends 815 bytes per frame on average).
-pub(crate) const MESSAGE_BYTES: usize = 800;
+const MESSAGE_BYTES: usize = 800;
 /// The gap between messages: ha-sim's emit interval.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(5);
+const INTERVAL: Duration = Duration::from_millis(5);
 /// Messages measured (5 s at [`INTERVAL`]); a few more are sent first as a warm-up.
-pub(crate) const MESSAGES: u32 = 1_000;
+const MESSAGES: u32 = 1_000;
 /// Messages read before the measurement starts.
 const WARMUP_MESSAGES: u32 = 20;
 /// How long the reader waits for one message before giving up (the writer has died).
@@ -55,9 +55,7 @@ impl Floor {
             self.cpu_us_per_wakeup, self.wakeups, self.message_bytes, self.interval_ms
         )
     }
-}
 
-impl Floor {
     /// A frame's cost split into this floor and the client's own work, per frame and per change:
     /// `per_frame` µs of CPU per frame at `changes_per_frame` changes per frame (one wake-up each).
     pub(crate) fn split(&self, per_frame: f64, changes_per_frame: f64) -> String {
@@ -85,8 +83,14 @@ fn thread_cpu() -> Result<Duration> {
     Ok(Duration::from_nanos(ns))
 }
 
+/// Measures the floor as the load test and the churn run report it: [`MESSAGES`] messages of
+/// [`MESSAGE_BYTES`], one every [`INTERVAL`].
+pub(crate) fn measure_standard() -> Result<Floor> {
+    measure(MESSAGES, MESSAGE_BYTES, INTERVAL).context("measuring the machine's wake-up floor")
+}
+
 /// Measures the floor with `messages` messages of `bytes` bytes, one every `interval`.
-pub(crate) fn measure(messages: u32, bytes: usize, interval: Duration) -> Result<Floor> {
+fn measure(messages: u32, bytes: usize, interval: Duration) -> Result<Floor> {
     ensure!(messages > 0 && bytes > 0, "the floor needs at least one message of at least one byte");
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
     let address = listener.local_addr()?;

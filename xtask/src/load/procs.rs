@@ -294,9 +294,7 @@ impl Driver {
         });
         Ok(step)
     }
-}
 
-impl Driver {
     /// One pair of the CPU A/B (`--cpu-base`): the head and base builds of the `mirror` example run
     /// at the same time against one simulator at `rate`, each on its own connection; `head_first`
     /// says which one is started (and so connects) first. Returns (head, base).
