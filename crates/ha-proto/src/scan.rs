@@ -123,9 +123,9 @@ impl<'a> Cursor<'a> {
     pub(crate) fn plain_str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
-        let len = plain_len(&self.text.as_bytes()[start..])?;
-        self.pos = start + len + 1;
-        Some(&self.text[start..start + len])
+        let end = plain_end(self.text.as_bytes(), start)?;
+        self.pos = end + 1;
+        self.text.get(start..end)
     }
 
     /// An object key without escapes and the colon after it.
@@ -432,7 +432,7 @@ pub(crate) fn value_len(bytes: &[u8]) -> Option<usize> {
     loop {
         // A value starts at `pos` (whitespace skipped).
         match *bytes.get(pos)? {
-            b'"' => pos += 1 + plain_len(&bytes[pos + 1..])? + 1,
+            b'"' => pos = plain_end(bytes, pos + 1)? + 1,
             open @ (b'{' | b'[') => {
                 if depth == MAX_DEPTH {
                     return None;
@@ -447,7 +447,7 @@ pub(crate) fn value_len(bytes: &[u8]) -> Option<usize> {
                     depth -= 1;
                     objects >>= 1;
                 } else if object {
-                    pos = skip_json_whitespace(bytes, member_key_end(bytes, pos)?);
+                    pos = member_value_start(bytes, pos)?;
                     continue;
                 } else {
                     continue;
@@ -468,8 +468,7 @@ pub(crate) fn value_len(bytes: &[u8]) -> Option<usize> {
             let object = objects & 1 == 1;
             match (*bytes.get(pos)?, object) {
                 (b',', true) => {
-                    pos = skip_json_whitespace(bytes, pos + 1);
-                    pos = skip_json_whitespace(bytes, member_key_end(bytes, pos)?);
+                    pos = member_value_start(bytes, pos + 1)?;
                     break;
                 }
                 (b',', false) => {
@@ -544,14 +543,24 @@ fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     )
 }
 
-/// Past an object member's key and its colon (whitespace after the colon not skipped), the key
-/// starting at `pos`; `None` unless it is a string without escapes followed by a colon.
-fn member_key_end(bytes: &[u8], pos: usize) -> Option<usize> {
+/// Where an object member's value starts (whitespace skipped), the member starting at `pos`
+/// (whitespace before its key allowed); `None` unless the key is a string without escapes
+/// followed by a colon. Inlined into [`value_len`]: as a call it cost a key about 50
+/// instructions.
+#[inline(always)]
+fn member_value_start(bytes: &[u8], pos: usize) -> Option<usize> {
+    let pos = skip_json_whitespace(bytes, pos);
     if bytes.get(pos) != Some(&b'"') {
         return None;
     }
-    let after = skip_json_whitespace(bytes, pos + 1 + plain_len(&bytes[pos + 1..])? + 1);
-    (bytes.get(after) == Some(&b':')).then_some(after + 1)
+    let mut colon = plain_end(bytes, pos + 1)? + 1;
+    if bytes.get(colon) != Some(&b':') {
+        colon = skip_json_whitespace(bytes, colon);
+        if bytes.get(colon) != Some(&b':') {
+            return None;
+        }
+    }
+    Some(skip_json_whitespace(bytes, colon + 1))
 }
 
 /// The first position from `pos` that is not JSON whitespace.
@@ -627,16 +636,29 @@ pub(crate) fn same_bytes<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
     (0..N / 16).all(|step| word(a, step * 16) == word(b, step * 16)) && word(a, N - 16) == word(b, N - 16)
 }
 
-/// The length of a string's content up to its closing quote, when it holds no escape and no
-/// control character (which JSON forbids unescaped); `None` otherwise or when it does not end.
-fn plain_len(bytes: &[u8]) -> Option<usize> {
-    let at = first_flagged(
-        bytes,
+/// The position in `bytes` of the quote that closes a string whose content starts at `from`,
+/// when the content holds no escape and no control character (which JSON forbids unescaped);
+/// `None` otherwise or when it does not end. Sixteen bytes are tested at a time from `from`
+/// itself, so a caller walking a text neither slices it nor sets up a chunk iterator per string,
+/// and the last bytes of the text a byte at a time.
+#[inline(always)]
+fn plain_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut pos = from;
+    while let Some(chunk) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) {
+        let lanes = u8x16::new(*chunk);
         // A control character is a byte below 0x20: one that the minimum with 0x1f leaves as it is.
-        |v| v.simd_eq(u8x16::splat(b'"')) | v.simd_eq(u8x16::splat(b'\\')) | v.min(u8x16::splat(0x1f)).simd_eq(v),
-        |b| b == b'"' || b == b'\\' || b < 0x20,
-    )?;
-    (bytes[at] == b'"').then_some(at)
+        let special = lanes.simd_eq(u8x16::splat(b'"'))
+            | lanes.simd_eq(u8x16::splat(b'\\'))
+            | lanes.min(u8x16::splat(0x1f)).simd_eq(lanes);
+        let mask = special.to_bitmask();
+        if mask != 0 {
+            let at = pos + mask.trailing_zeros() as usize;
+            return (bytes.get(at) == Some(&b'"')).then_some(at);
+        }
+        pos += 16;
+    }
+    let at = pos + bytes.get(pos..)?.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (bytes.get(at) == Some(&b'"')).then_some(at)
 }
 
 /// The position of the first byte of `bytes` that `flagged` (per byte) holds, sixteen bytes
@@ -739,9 +761,9 @@ mod tests {
     }
 
     #[test]
-    fn plain_len_finds_the_closing_quote_in_any_lane() {
+    fn plain_end_finds_the_closing_quote_in_any_lane() {
         let lens: Vec<_> = (0..70)
-            .map(|n| plain_len(format!("{}\"rest", "é".repeat(n / 2) + &"x".repeat(n % 2)).as_bytes()))
+            .map(|n| plain_end(format!("{}\"rest", "é".repeat(n / 2) + &"x".repeat(n % 2)).as_bytes(), 0))
             .collect();
 
         let expected: Vec<_> = (0..70).map(|n| Some((n / 2) * 2 + n % 2)).collect();
@@ -749,13 +771,22 @@ mod tests {
     }
 
     #[test]
-    fn plain_len_stops_at_an_escape_or_control_character() {
+    fn plain_end_stops_at_an_escape_or_control_character() {
         let texts =
             ["abcdefghij\\\"", "abc\\\"", "abcdefghijkl\nm\"", "a\tb\"", "abcdefghijklmnopqrstu\u{1f}v\"", "\u{0}\""];
 
-        let lens: Vec<_> = texts.iter().map(|t| plain_len(t.as_bytes())).collect();
+        let lens: Vec<_> = texts.iter().map(|t| plain_end(t.as_bytes(), 0)).collect();
 
         assert_eq!(lens, vec![None; texts.len()]);
+    }
+
+    #[test]
+    fn plain_end_counts_from_the_start_of_the_text() {
+        let text = br#"{"key":"a value longer than sixteen bytes","#;
+
+        let ends = [2, 8].map(|from| plain_end(text, from));
+
+        assert_eq!(ends, [Some(5), Some(41)]);
     }
 
     /// JSON texts built from tokens, valid or not: what `value_len` must judge as serde does.
