@@ -184,20 +184,19 @@ impl<'a> Cursor<'a> {
         const MAX_DIGITS: usize = 19;
         self.skip_whitespace();
         let bytes = &self.text.as_bytes()[self.pos..];
-        let whole = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (whole, mut mantissa) = leading_digits(bytes);
         if whole == 0 || whole > MAX_DIGITS || (whole > 1 && bytes[0] == b'0') {
             return None;
         }
-        let mut mantissa = digits_value(&bytes[..whole]);
         let mut len = whole;
         let mut fraction = 0;
         if bytes.get(whole) == Some(&b'.') {
-            fraction = bytes[whole + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits;
+            (fraction, digits) = leading_digits(&bytes[whole + 1..]);
             if fraction == 0 || whole + fraction > MAX_DIGITS {
                 return None;
             }
-            let digits = &bytes[whole + 1..whole + 1 + fraction];
-            mantissa = mantissa * 10u64.pow(fraction as u32) + digits_value(digits);
+            mantissa = mantissa * POW10_U64[fraction] + digits;
             len += 1 + fraction;
         }
         if mantissa > 1 << 53 || matches!(bytes.get(len), Some(b'e' | b'E')) {
@@ -619,9 +618,56 @@ pub(crate) fn message_id(text: &str) -> Option<(u64, &str)> {
     Some((digits.parse().ok()?, rest))
 }
 
-/// The value of `digits` (ASCII digits, at most 19 of them).
-fn digits_value(digits: &[u8]) -> u64 {
-    digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+/// The powers of ten a `u64` holds, by exponent (a table: `u64::pow` is a loop).
+const POW10_U64: [u64; 20] = {
+    let mut table = [1; 20];
+    let mut exponent = 1;
+    while exponent < 20 {
+        table[exponent] = table[exponent - 1] * 10;
+        exponent += 1;
+    }
+    table
+};
+
+/// How many ASCII digits `bytes` starts with, and their value when there are at most 19 (more
+/// overflow it: the value is then meaningless, and callers decline such runs). Eight bytes are
+/// tested and converted at a time as one word: a byte by byte walk and fold had cost an epoch
+/// timestamp (`1710928803.123456`) about 300 instructions (callgrind, 2026-12-06).
+fn leading_digits(bytes: &[u8]) -> (usize, u64) {
+    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+    let (mut count, mut value) = (0, 0_u64);
+    while let Some(chunk) = bytes.get(count..).and_then(<[u8]>::first_chunk::<8>) {
+        // Each byte minus '0': a digit leaves 0..=9, anything else leaves a byte that either has
+        // its top bit set already or gets it from adding 0x76 (10 + 0x76 = 0x80).
+        let lanes = u64::from_le_bytes(*chunk).wrapping_sub(ZEROS);
+        let not_digit = (lanes | lanes.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+        let digits = (not_digit.trailing_zeros() / 8) as usize;
+        if digits == 0 {
+            return (count, value);
+        }
+        // The digits moved to the top bytes: the bytes below them read as leading zeros.
+        value = value.wrapping_mul(POW10_U64[digits]).wrapping_add(eight_digits(lanes << (8 * (8 - digits))));
+        count += digits;
+        if digits < 8 {
+            return (count, value);
+        }
+    }
+    for &byte in &bytes[count..] {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(byte - b'0'));
+        count += 1;
+    }
+    (count, value)
+}
+
+/// The number written by eight digit values (0..=9), one per byte, the first byte (the lowest)
+/// the most significant: pairs, then quadruples, then the whole, each step one multiply.
+fn eight_digits(lanes: u64) -> u64 {
+    let pairs = (lanes.wrapping_mul(10) + (lanes >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let quads = (pairs.wrapping_mul(100) + (pairs >> 16)) & 0x0000_ffff_0000_ffff;
+    (quads.wrapping_mul(10_000) + (quads >> 32)) & 0xffff_ffff
 }
 
 /// Whether `a` and `b` hold the same bytes, compared sixteen at a time (the last step overlapping
@@ -755,6 +801,42 @@ mod tests {
                 let serde: Timestamp = serde_json::from_str(t).expect("a number");
                 (ours, Some(serde))
             })
+            .collect();
+
+        assert!(pairs.iter().all(|(ours, serde)| ours == serde), "{pairs:?}");
+    }
+
+    proptest::proptest! {
+        /// Any text: the count and (up to 19 digits) the value a byte by byte walk gives.
+        #[test]
+        fn leading_digits_read_as_a_byte_walk(text in "[0-9]{0,24}[.e/:0-9\"a-z]{0,9}") {
+            let bytes = text.as_bytes();
+
+            let (count, value) = leading_digits(bytes);
+
+            let walked = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            proptest::prop_assert_eq!(count, walked);
+            if walked <= 19 {
+                proptest::prop_assert_eq!(Some(value), text[..walked].parse::<u64>().ok().or((walked == 0).then_some(0)));
+            }
+        }
+    }
+
+    #[test]
+    fn epoch_fractions_of_any_length_read_as_serde_reads_them() {
+        let texts = [
+            "1733412345.1",
+            "1733412345.123",
+            "1733412345.12345",
+            "173341234.5123456",
+            "12345678",
+            "123456789",
+            "1234567.8",
+        ];
+
+        let pairs: Vec<_> = texts
+            .iter()
+            .map(|t| (Cursor::new(t).epoch_secs(), Some(serde_json::from_str::<Timestamp>(t).expect("a number"))))
             .collect();
 
         assert!(pairs.iter().all(|(ours, serde)| ours == serde), "{pairs:?}");
