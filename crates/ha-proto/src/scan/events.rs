@@ -452,10 +452,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let context = self.pos;
-        if !(self.eat_word(br#"{"id":"#)
-            && self.plain_str().is_some()
-            && self.eat_word(br#","parent_id":null,"user_id":null}"#))
-        {
+        if self.home_assistants_context_id().is_none() {
             self.pos = context;
             self.raw_value()?;
         }
@@ -474,21 +471,27 @@ impl<'a> Cursor<'a> {
     }
 
     /// The context Home Assistant writes for most changes, `{"id":"…","parent_id":null,"user_id":null}`
-    /// exactly, read as two literals around the id; `None` for anything else (the cursor is then
-    /// somewhere inside, and the caller reads the context again by its keys).
+    /// exactly, read into `out`; `None` for anything else (the cursor is then somewhere inside,
+    /// and the caller reads the context again by its keys).
     #[inline(always)]
     fn home_assistants_context(&mut self, out: &mut ContextView<'a>) -> Option<()> {
-        if !self.eat_word(br#"{"id":"#) {
-            return None;
-        }
-        let id = self.plain_str()?;
-        if !self.eat_word(br#","parent_id":null,"user_id":null}"#) {
-            return None;
-        }
+        let id = self.home_assistants_context_id()?;
         out.id = Cow::Borrowed(id);
         out.parent_id = None;
         out.user_id = None;
         Some(())
+    }
+
+    /// The id of a context in the form [`home_assistants_context`](Self::home_assistants_context)
+    /// reads, read as two literals around the id; `None` for anything else (the cursor is then
+    /// somewhere inside).
+    #[inline(always)]
+    fn home_assistants_context_id(&mut self) -> Option<&'a str> {
+        if !self.eat_word(br#"{"id":"#) {
+            return None;
+        }
+        let id = self.plain_str()?;
+        self.eat_word(br#","parent_id":null,"user_id":null}"#).then_some(id)
     }
 
     /// An ISO 8601 timestamp string, parsed as serde's visitor parses it; a string that does
@@ -508,13 +511,11 @@ impl<'a> Cursor<'a> {
         self.last_time = Some((text, at));
         Some(at)
     }
-}
 
-impl<'a> Cursor<'a> {
     /// A timestamp string in the form Home Assistant writes (`"2024-03-20T10:00:01.025778+00:00"`,
     /// quotes included) read at fixed places: compared with the last one read as two 16-byte
     /// words, or parsed, without searching the string for its end (the 32 bytes hold only digits
-    /// and separators). `None`, the cursor unmoved, for any other text. A timestamp read through
+    /// and separators). `None` for any other text, the cursor moved past whitespace only. A timestamp read through
     /// [`plain_str`](Self::plain_str) cost about 130 instructions more (callgrind, 2026-12-06),
     /// and an event holds four.
     #[inline(always)]
