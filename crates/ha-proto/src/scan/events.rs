@@ -12,6 +12,7 @@
 //! serde's.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::Cursor;
 use crate::compressed::{AttrPatch, EntityKey};
@@ -23,6 +24,14 @@ use crate::timestamp::Timestamp;
 
 /// Full states carry a dozen attributes or more (as `state_change::attributes` reserves).
 const FULL_STATE_ATTRS: usize = 16;
+
+/// A decoded attributes object: keys and raw values.
+type AttrList<'a> = Vec<(Cow<'a, str>, RawJson<'a>)>;
+
+/// A state view with room for a full state's attributes.
+fn blank_view<'a>() -> StateView<'a> {
+    StateView::blank(Vec::with_capacity(FULL_STATE_ATTRS))
+}
 
 /// A bus event message exactly as Home Assistant writes the events it caches:
 /// `{"type":"event","event":{"event_type":...},"id":N}`. Returns the id, the event object
@@ -196,7 +205,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b']', first)? {
             first = false;
-            self.state_view_into(&mut view, None)?;
+            self.state_view_into(&mut view, None, None)?;
             take(&mut view);
         }
         Some(())
@@ -267,6 +276,9 @@ impl<'a> Cursor<'a> {
     fn state_change_into(&mut self, out: &mut StateChange<'a>) -> Option<()> {
         self.eat(b'{')?;
         let (mut entity_id, mut new_state) = (false, false);
+        // The span of `old_state`'s attributes object while the new state's attribute list
+        // holds them decoded.
+        let mut old_attributes = None;
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
@@ -281,13 +293,20 @@ impl<'a> Cursor<'a> {
                         out.new_state = None;
                     } else {
                         let known = entity_id.then_some(&out.entity_id);
-                        let view =
-                            out.new_state.get_or_insert_with(|| StateView::blank(Vec::with_capacity(FULL_STATE_ATTRS)));
-                        self.state_view_into(view, known)?;
+                        let view = out.new_state.get_or_insert_with(blank_view);
+                        self.state_view_into(view, known, old_attributes.take())?;
                     }
                 }
                 "entity_id" | "new_state" => return None,
-                "old_state" => self.skip_state()?,
+                // Before the new state (Home Assistant's order), its attribute list is free to
+                // hold the old state's attributes, which the new state's usually repeat.
+                "old_state" if !new_state => {
+                    let view = out.new_state.get_or_insert_with(blank_view);
+                    old_attributes = self.skip_state(Some(&mut view.attributes.0))?;
+                }
+                "old_state" => {
+                    self.skip_state(None)?;
+                }
                 _ => {
                     self.raw_value()?;
                 }
@@ -303,9 +322,16 @@ impl<'a> Cursor<'a> {
     /// first); unknown keys are skipped, as serde does. `known`: an entity id already validated
     /// (the change's own, which the new state repeats), not checked again when the state's id
     /// is the same text.
-    fn state_view_into(&mut self, out: &mut StateView<'a>, known: Option<&EntityKey<'a>>) -> Option<()> {
+    /// `decoded`: the span of an attributes object (the change's `old_state`'s) that `out`'s
+    /// attribute list holds decoded; attributes of the same text are then not decoded again.
+    fn state_view_into(
+        &mut self,
+        out: &mut StateView<'a>,
+        known: Option<&EntityKey<'a>>,
+        decoded: Option<Range<usize>>,
+    ) -> Option<()> {
         let start = self.pos;
-        if self.home_assistants_state(out, known).is_some() {
+        if self.home_assistants_state(out, known, decoded).is_some() {
             return Some(());
         }
         self.pos = start;
@@ -369,7 +395,12 @@ impl<'a> Cursor<'a> {
     /// `context`), each key read as a literal; `None` for anything else (the cursor is then
     /// somewhere inside, and the caller reads the state again by its keys).
     #[inline(always)]
-    fn home_assistants_state(&mut self, out: &mut StateView<'a>, known: Option<&EntityKey<'a>>) -> Option<()> {
+    fn home_assistants_state(
+        &mut self,
+        out: &mut StateView<'a>,
+        known: Option<&EntityKey<'a>>,
+        decoded: Option<Range<usize>>,
+    ) -> Option<()> {
         if !self.eat_word(br#"{"entity_id":"#) {
             return None;
         }
@@ -381,8 +412,10 @@ impl<'a> Cursor<'a> {
         if !self.eat_word(br#","attributes":"#) {
             return None;
         }
-        let list = std::mem::take(&mut out.attributes.0);
-        out.attributes = self.attributes_into(list)?;
+        if !self.eat_decoded(decoded) {
+            let list = std::mem::take(&mut out.attributes.0);
+            out.attributes = self.attributes_into(list)?;
+        }
         if !self.eat_word(br#","last_changed":"#) {
             return None;
         }
@@ -405,16 +438,37 @@ impl<'a> Cursor<'a> {
     /// A full state that is checked as JSON and not kept (a change's `old_state`, or `null`):
     /// walked by Home Assistant's layout when it has it, else checked by [`raw_value`](Self::raw_value).
     /// Either way only valid JSON is accepted, as serde accepts it when it skips the member.
-    fn skip_state(&mut self) -> Option<()> {
+    ///
+    /// With `attributes`, the state's attributes are decoded into that list when it has Home
+    /// Assistant's layout, and their span is returned, for [`eat_decoded`](Self::eat_decoded).
+    fn skip_state(&mut self, attributes: Option<&mut AttrList<'a>>) -> Option<Option<Range<usize>>> {
         if self.eat_word(b"null") {
-            return Some(());
+            return Some(None);
         }
         let start = self.pos;
-        if self.skip_home_assistants_state().is_some() {
-            return Some(());
+        if let Some(span) = self.skip_home_assistants_state(attributes) {
+            return Some(span);
         }
         self.pos = start;
-        self.raw_value().map(drop)
+        self.raw_value().map(|_| None)
+    }
+
+    /// Steps over an attributes object whose text is that of `decoded` (the same bytes decode
+    /// to the same attributes, which the caller's list holds already); `false`, nothing
+    /// consumed, otherwise. Home Assistant sends a change's old and new state with the same
+    /// attributes more often than not: a sensor's new reading keeps its unit and name.
+    #[inline(always)]
+    fn eat_decoded(&mut self, decoded: Option<Range<usize>>) -> bool {
+        let Some(span) = decoded else {
+            return false;
+        };
+        self.skip_whitespace();
+        let bytes = self.text.as_bytes();
+        let same = bytes[self.pos..].starts_with(&bytes[span.clone()]);
+        if same {
+            self.pos += span.len();
+        }
+        same
     }
 
     /// A full state in the layout [`home_assistants_state`](Self::home_assistants_state) reads,
@@ -423,8 +477,11 @@ impl<'a> Cursor<'a> {
     /// [`raw_value`](Self::raw_value). The generic walk matched every key as a string of its own,
     /// a quarter of the instructions of a `state_changed` event (callgrind, 2026-12-06). `None`
     /// for anything else (the cursor is then somewhere inside).
+    ///
+    /// With `attributes`, the attributes are decoded into that list, and their span returned,
+    /// when the scanner decodes them (keys without escapes); else they are only checked.
     #[inline(always)]
-    fn skip_home_assistants_state(&mut self) -> Option<()> {
+    fn skip_home_assistants_state(&mut self, attributes: Option<&mut AttrList<'a>>) -> Option<Option<Range<usize>>> {
         if !self.eat_word(br#"{"entity_id":"#) {
             return None;
         }
@@ -436,7 +493,20 @@ impl<'a> Cursor<'a> {
         if !self.eat_word(br#","attributes":"#) || self.peek() != Some(b'{') {
             return None;
         }
-        self.raw_value()?;
+        let at = self.pos;
+        let mut span = None;
+        if let Some(list) = attributes {
+            match self.attributes_into(std::mem::take(list)) {
+                Some(AttrPatch(decoded)) => {
+                    *list = decoded;
+                    span = Some(at..self.pos);
+                }
+                None => self.pos = at,
+            }
+        }
+        if span.is_none() {
+            self.raw_value()?;
+        }
         if !self.eat_word(br#","last_changed":"#) {
             return None;
         }
@@ -456,7 +526,8 @@ impl<'a> Cursor<'a> {
             self.pos = context;
             self.raw_value()?;
         }
-        self.eat(b'}')
+        self.eat(b'}')?;
+        Some(span)
     }
 
     /// A state's entity id, validated unless it is the text of `known` (already validated).
@@ -587,6 +658,91 @@ mod tests {
         let second = cursor.iso_timestamp();
 
         assert_eq!((first.is_some(), second), (true, None));
+    }
+
+    /// A full state of `sensor.a` in Home Assistant's layout.
+    fn state(value: &str, attributes: &str) -> String {
+        format!(
+            r#"{{"entity_id":"sensor.a","state":"{value}","attributes":{attributes},"last_changed":"2024-03-20T10:00:01.025778+00:00","last_updated":"2024-03-20T10:00:01.025778+00:00","context":{{"id":"01HSDMW29PB74SC50XACH3A4CG","parent_id":null,"user_id":null}}}}"#
+        )
+    }
+
+    /// `state_changed` data in Home Assistant's layout with these attributes objects.
+    fn change_data(old_attributes: &str, new_attributes: &str) -> String {
+        format!(
+            r#"{{"entity_id":"sensor.a","old_state":{},"new_state":{}}}"#,
+            state("1", old_attributes),
+            state("2", new_attributes)
+        )
+    }
+
+    /// The new state's attributes of a change, as (key, raw value) texts.
+    fn new_attributes(data: &str) -> Option<Vec<(String, String)>> {
+        let change = state_change(data, false)?;
+        let attributes = change.new_state?.attributes.0;
+        Some(attributes.iter().map(|(k, v)| (k.to_string(), v.get().to_owned())).collect())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn new_attributes_that_repeat_the_old_ones_are_decoded() {
+        let data = change_data(r#"{"unit":"W","n":[1,{"x":null}]}"#, r#"{"unit":"W","n":[1,{"x":null}]}"#);
+
+        let attributes = new_attributes(&data);
+
+        assert_eq!(attributes, pairs(&[("unit", r#""W""#), ("n", r#"[1,{"x":null}]"#)]));
+    }
+
+    #[test]
+    fn new_attributes_that_differ_from_the_old_ones_are_their_own() {
+        let data = change_data(r#"{"unit":"W","n":1}"#, r#"{"unit":"W","n":2}"#);
+
+        let attributes = new_attributes(&data);
+
+        assert_eq!(attributes, pairs(&[("unit", r#""W""#), ("n", "2")]));
+    }
+
+    #[test]
+    fn new_attributes_that_start_like_the_old_ones_are_their_own() {
+        let data = change_data(r#"{"unit":"W"}"#, r#"{"unit":"W","n":2}"#);
+
+        let attributes = new_attributes(&data);
+
+        assert_eq!(attributes, pairs(&[("unit", r#""W""#), ("n", "2")]));
+    }
+
+    #[test]
+    fn an_old_state_after_the_new_one_leaves_the_new_attributes() {
+        let reordered = format!(
+            r#"{{"entity_id":"sensor.a","new_state":{},"old_state":{}}}"#,
+            state("2", r#"{"b":2}"#),
+            state("1", r#"{"a":1}"#)
+        );
+
+        let attributes = new_attributes(&reordered);
+
+        assert_eq!(attributes, pairs(&[("b", "2")]));
+    }
+
+    #[test]
+    fn old_attributes_with_an_escaped_key_are_checked_and_the_new_ones_decoded() {
+        let data = change_data(r#"{"a\u0062":1}"#, r#"{"b":1}"#);
+
+        let attributes = new_attributes(&data);
+
+        assert_eq!(attributes, pairs(&[("b", "1")]));
+    }
+
+    #[test]
+    fn old_attributes_that_are_not_json_decline_the_change() {
+        let data = change_data(r#"{"a":01}"#, r#"{"b":1}"#);
+
+        let attributes = new_attributes(&data);
+
+        assert_eq!(attributes, None);
     }
 
     #[test]
