@@ -13,6 +13,7 @@ mod compare;
 mod ctx;
 mod gate;
 mod interleave;
+mod lock;
 mod merge;
 mod pipeline;
 pub(crate) mod power;
@@ -46,14 +47,34 @@ pub(crate) fn run(args: PerfArgs) -> Result<ExitCode> {
     }
 }
 
+/// A context for a command that measures, and the lock of its perf directory, held until the
+/// command ends (see `lock`).
+fn measuring(opts: &Options) -> Result<(Ctx, lock::PerfDirLock)> {
+    let ctx = Ctx::new(opts)?;
+    let held = lock::lock(&ctx.perf_dir())?;
+    Ok((ctx, held))
+}
+
 fn dispatch(command: PerfCommand, opts: &Options) -> Result<u8> {
     match command {
-        PerfCommand::Gate => gate::run(&Ctx::new(opts)?, opts),
+        PerfCommand::Gate => {
+            let (ctx, _held) = measuring(opts)?;
+            gate::run(&ctx, opts)
+        }
         PerfCommand::Check => gate::check(&Ctx::new(opts)?, opts),
-        PerfCommand::Ab(rev) => ab::run(&Ctx::new(opts)?, opts, &rev),
-        PerfCommand::Bless(reason) => bless::run(&Ctx::new(opts)?, opts, &reason),
+        PerfCommand::Ab(rev) => {
+            let (ctx, _held) = measuring(opts)?;
+            ab::run(&ctx, opts, &rev)
+        }
+        PerfCommand::Bless(reason) => {
+            let (ctx, _held) = measuring(opts)?;
+            bless::run(&ctx, opts, &reason)
+        }
         PerfCommand::Merge(reports) => merge::run(opts, &reports),
-        PerfCommand::Compare { against, no_run } => compare::run(&Ctx::new(opts)?, opts, &against, no_run),
+        PerfCommand::Compare { against, no_run } => {
+            let (ctx, _held) = measuring(opts)?;
+            compare::run(&ctx, opts, &against, no_run)
+        }
         PerfCommand::Comment(args) => crate::github::comment(args),
         PerfCommand::History(args) => trend::run(&Ctx::new(opts)?, &args),
         PerfCommand::Bisect(args) => bisect::run(&Ctx::new(opts)?, opts, &args),
@@ -69,6 +90,7 @@ fn dispatch(command: PerfCommand, opts: &Options) -> Result<u8> {
             if std::env::var_os("CARGO_TARGET_DIR").is_none_or(|d| d.is_empty()) {
                 ctx.ws.target_dir = target.join("perf").join("synth-target");
             }
+            let _held = lock::lock(&target.join("perf"))?;
             power::run(&ctx, &args, opts.quick, &target.join("perf"))
         }
     }
