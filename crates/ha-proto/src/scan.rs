@@ -608,6 +608,32 @@ fn number_len(bytes: &[u8]) -> Option<usize> {
     Some(pos)
 }
 
+/// Reads one byte of every 64-byte cache line of `text`'s first 4 KiB, so that the lines of a
+/// text that is not in the caches are fetched together. The scanner's reads depend on one another
+/// (where it reads next depends on what it read), so a cold text's lines otherwise arrive one miss
+/// after another as the scan reaches them. A text the caller has just written (a socket read's)
+/// is in the caches, and this costs it one load per line. Beyond 4 KiB the lines would not stay
+/// in the first-level cache until the scan reaches them (a snapshot's text is read once either
+/// way), so they are left to the hardware's sequential prefetch.
+#[inline(always)]
+pub(crate) fn touch_lines(text: &str) {
+    const LINE: usize = 64;
+    const REACH: usize = 4096;
+    let bytes = &text.as_bytes()[..text.len().min(REACH)];
+    let Some(&last) = bytes.last() else { return };
+    // Every line holds one of the bytes LINE apart from the first, except perhaps the last line,
+    // which holds the last byte. Four lines per step, their loads independent of one another.
+    let mut sum = last;
+    let mut quads = bytes.chunks_exact(4 * LINE);
+    for quad in &mut quads {
+        sum ^= quad[0] ^ quad[LINE] ^ quad[2 * LINE] ^ quad[3 * LINE];
+    }
+    for &byte in quads.remainder().iter().step_by(LINE) {
+        sum ^= byte;
+    }
+    std::hint::black_box(sum);
+}
+
 /// A message id at the start of `text` as `Frame::parse` reads one (digits, no leading zero,
 /// within `u64`) and the text after it.
 pub(crate) fn message_id(text: &str) -> Option<(u64, &str)> {
@@ -756,6 +782,18 @@ mod tests {
         let (event, len) = compressed_event_prefix(text)?;
         assert_eq!(len, text.len(), "the scanner stops at the event's closing brace");
         Some(event)
+    }
+
+    #[test]
+    fn touching_lines_reads_texts_of_every_length_within_bounds() {
+        let text = "x".repeat(4 * 4096);
+
+        // Lengths around every step of the loop and past the 4 KiB reach; a read past a text's
+        // end would panic.
+        let lengths = (0..=1100).chain(4090..=4100).chain([text.len()]);
+        let touched = lengths.map(|len| touch_lines(&text[..len])).count();
+
+        assert_eq!(touched, 1101 + 11 + 1);
     }
 
     #[test]

@@ -226,6 +226,9 @@ impl<'a> StateChangedFrame<'a> {
     /// # Ok::<(), ha_proto::ProtoError>(())
     /// ```
     pub fn parse(text: &'a str) -> Result<Option<Self>, ProtoError> {
+        // An event frame is read from a buffer that may be cold (one of many queued or recorded
+        // frames): its cache lines are fetched at once, not one by one as the scan reaches them.
+        crate::scan::touch_lines(text);
         let mut frame = StateChangedFrame::blank();
         match fast_into(text, &mut frame) {
             Some(true) => Ok(Some(frame)),
