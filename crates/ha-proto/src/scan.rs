@@ -637,11 +637,13 @@ pub(crate) fn touch_lines(text: &str) {
 /// A message id at the start of `text` as `Frame::parse` reads one (digits, no leading zero,
 /// within `u64`) and the text after it.
 pub(crate) fn message_id(text: &str) -> Option<(u64, &str)> {
-    let (digits, rest) = text.split_at(text.bytes().take_while(u8::is_ascii_digit).count());
-    if digits.len() > 1 && digits.starts_with('0') {
+    let (len, value) = leading_digits(text.as_bytes());
+    if len == 0 || (len > 1 && text.starts_with('0')) {
         return None;
     }
-    Some((digits.parse().ok()?, rest))
+    // Nineteen digits always fit; twenty may overflow, which `parse` tells.
+    let id = if len < 20 { value } else { text[..len].parse().ok()? };
+    Some((id, &text[len..]))
 }
 
 /// The powers of ten a `u64` holds, by exponent (a table: `u64::pow` is a loop).
@@ -782,6 +784,48 @@ mod tests {
         let (event, len) = compressed_event_prefix(text)?;
         assert_eq!(len, text.len(), "the scanner stops at the event's closing brace");
         Some(event)
+    }
+
+    /// What `message_id` read before it counted digits eight at a time.
+    fn message_id_by_parse(text: &str) -> Option<(u64, &str)> {
+        let (digits, rest) = text.split_at(text.bytes().take_while(u8::is_ascii_digit).count());
+        if digits.len() > 1 && digits.starts_with('0') {
+            return None;
+        }
+        Some((digits.parse().ok()?, rest))
+    }
+
+    #[test]
+    fn message_ids_read_as_parse_reads_them() {
+        let texts = [
+            "",
+            "}",
+            "0}",
+            "00}",
+            "07,",
+            "7",
+            "42,\"type\"",
+            "18446744073709551615}",
+            "18446744073709551616}",
+            "99999999999999999999}",
+            "1234567890123456789}",
+            "123456789012345678901}",
+        ];
+
+        let ids: Vec<_> = texts.iter().map(|t| message_id(t)).collect();
+
+        assert_eq!(ids, texts.iter().map(|t| message_id_by_parse(t)).collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_digit_run_reads_as_parse_reads_it(digits in "[0-9]{0,24}", after in "[,}a]?") {
+            let text = format!("{digits}{after}");
+
+            let id = message_id(&text);
+
+            proptest::prop_assert_eq!(id, message_id_by_parse(&text));
+        }
     }
 
     #[test]

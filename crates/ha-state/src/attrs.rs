@@ -187,7 +187,7 @@ impl Attrs {
     /// [`set_value_at`](Self::set_value_at) for a value known to start at `start`.
     fn set_value_from(&mut self, at: usize, start: usize, value: &str) {
         let old_len = self.value_len(at);
-        if self.buf[start..start + old_len] == *value {
+        if same_text(&self.buf.as_bytes()[start..start + old_len], value.as_bytes()) {
             return;
         }
         self.buf.reserve_exact(value.len().saturating_sub(old_len));
@@ -232,6 +232,27 @@ impl Attrs {
     /// Heap of the buffer (the key list is the store's [`Shapes`]').
     pub(crate) fn heap_bytes(&self) -> usize {
         heap::buffer::<u8>(self.buf.capacity())
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes. An attribute's value is mostly a short text (`"W"`,
+/// `23.5`, `"measurement"`), compared here in at most two overlapping loads per side instead of a
+/// call to `memcmp`, which cost an update some 50 instructions per value (callgrind, 2026-12-06).
+#[inline]
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word32 = |x: &[u8], at: usize| u32::from_le_bytes(*x[at..].first_chunk().expect("four bytes"));
+    let word64 = |x: &[u8], at: usize| u64::from_le_bytes(*x[at..].first_chunk().expect("eight bytes"));
+    match n {
+        0 => true,
+        // The first, middle and last bytes are every byte of a text this short.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word32(a, 0) == word32(b, 0) && word32(a, n - 4) == word32(b, n - 4),
+        8..=16 => word64(a, 0) == word64(b, 0) && word64(a, n - 8) == word64(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -432,6 +453,28 @@ mod tests {
         );
 
         assert_eq!(same, (true, false, false));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_text_is_byte_equality(a in proptest::collection::vec(0_u8..4, 0..40), flip in 0_usize..40) {
+            let mut b = a.clone();
+            if let Some(byte) = b.get_mut(flip) {
+                *byte ^= 1;
+            }
+
+            let (same, different) = (same_text(&a, &a.clone()), same_text(&a, &b));
+
+            proptest::prop_assert!(same);
+            proptest::prop_assert_eq!(different, a == b);
+        }
+    }
+
+    #[test]
+    fn texts_of_different_lengths_differ() {
+        let different = same_text(b"12.5", b"12.50");
+
+        assert!(!different);
     }
 
     #[test]
