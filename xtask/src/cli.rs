@@ -102,9 +102,9 @@ pub(crate) struct Options {
     /// Only these suites (repeat or comma-separate): wall, instr, heap.
     #[arg(long, value_delimiter = ',', global = true, value_parser = parse_suite)]
     pub(crate) suite: Vec<Suite>,
-    /// Only benchmarks whose id contains this substring.
-    #[arg(long, global = true)]
-    pub(crate) filter: Option<String>,
+    /// Only benchmarks whose id contains one of these substrings (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', global = true)]
+    pub(crate) filter: Vec<String>,
     /// Short criterion measurement (CI).
     #[arg(long, global = true)]
     pub(crate) quick: bool,
@@ -197,7 +197,7 @@ impl PerfArgs {
                 return Err(usage("--record applies to the gate run itself (`cargo xtask perf --record`)"));
             }
             Some(PerfSub::Bless { reason }) => {
-                if opts.filter.is_some() || opts.shard.is_some() || opts.base.is_some() || opts.check {
+                if !opts.filter.is_empty() || opts.shard.is_some() || opts.base.is_some() || opts.check {
                     return Err(usage(
                         "bless rewrites whole suites: --filter, --shard, --base and --check do not apply",
                     ));
@@ -585,6 +585,18 @@ mod tests {
                 "bless needs a non-empty --reason",
             ]
         );
+    }
+
+    #[test]
+    fn filters_repeat_and_comma_separate() {
+        let args = ["cargo xtask", "perf", "--filter", "proto/parse,state/apply_frame", "--filter", "client"];
+
+        let opts = match Cli::try_parse_from(args).map(|cli| cli.command) {
+            Ok(Command::Perf(perf)) => perf.validate().map(|(_, opts)| opts).expect("valid"),
+            other => panic!("did not parse as perf: {other:?}"),
+        };
+
+        assert_eq!(opts.filter, ["proto/parse", "state/apply_frame", "client"]);
     }
 
     fn ha_conformance_mode(args: &[&str]) -> anyhow::Result<HaConformanceMode> {

@@ -59,8 +59,8 @@ impl<'a> BaseCheckout<'a> {
 pub(crate) struct AbSettings {
     /// Short measurement (fewer rounds, criterion's quick settings for the counted suites).
     pub(crate) quick: bool,
-    /// Only benchmark ids containing this.
-    pub(crate) filter: Option<String>,
+    /// Only benchmark ids containing one of these, when any.
+    pub(crate) filter: Vec<String>,
 }
 
 impl AbSettings {
@@ -114,14 +114,7 @@ pub(crate) fn measure_ab(
         row.reference = format!("A/B vs {reference}");
     }
     if !wall.is_empty() {
-        let sides = Sides::prepare(
-            base,
-            head,
-            &wall,
-            base_targets,
-            opts.filter.as_deref(),
-            &ctx.config.wall.calibration_prefix,
-        )?;
+        let sides = Sides::prepare(base, head, &wall, base_targets, &opts.filter, &ctx.config.wall.calibration_prefix)?;
         let (rows, measured) = paired_wall(ctx, opts, &sides, None, reference)?;
         out.rows.extend(rows);
         out.head.extend(measured);
@@ -217,7 +210,7 @@ pub(crate) fn confirm_absolute(
     eprintln!("perf: confirming {} wall regression(s) A/B against {}: {}", flagged.len(), base.label, join(flagged));
     let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let sides =
-        Sides::prepare(&base.checkout, head, &wall, &base.ws.targets, None, &ctx.config.wall.calibration_prefix)?;
+        Sides::prepare(&base.checkout, head, &wall, &base.ws.targets, &[], &ctx.config.wall.calibration_prefix)?;
     let paired = &ctx.config.wall.paired;
     let never = |_: &str, _: &[(f64, f64)]| false;
     let run = sides.run(Some(flagged), paired.rounds(opts.quick), paired, &never, "confirmation")?;

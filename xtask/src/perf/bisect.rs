@@ -104,7 +104,7 @@ fn measure_here(sh: Shell, root: &Path, request: &Request, target: Option<&str>,
     }
     // Criterion runs only the benchmark (and the calibration); the other tools measure a target whole,
     // and its other ids make a better message when the benchmark is absent.
-    let filter = (suite == Suite::Wall).then(|| request.id.clone());
+    let filter = if suite == Suite::Wall { vec![request.id.clone()] } else { Vec::new() };
     let settings = RunSettings { quick, filter, env_padding: 0 };
     match measure(&[&bench], &targets, &settings, &[], wall_seconds(&ctx.config, quick)) {
         Ok(mut runs) => Ok(Probe::find(&runs.remove(0), request, &ctx.config.wall.calibration_prefix)),
@@ -200,7 +200,7 @@ impl Measurer<'_> {
 
 /// `perf bisect`: returns 0 with the first bad commit printed; errors exit 1 (2 for usage).
 pub(crate) fn run(ctx: &Ctx, opts: &Options, args: &BisectArgs) -> Result<u8> {
-    if opts.filter.is_some() || opts.shard.is_some() || !opts.suite.is_empty() || opts.base.is_some() || opts.check {
+    if !opts.filter.is_empty() || opts.shard.is_some() || !opts.suite.is_empty() || opts.base.is_some() || opts.check {
         return Err(usage(
             "bisect measures the one --bench: --filter, --suite, --shard, --base and --check do not apply",
         ));

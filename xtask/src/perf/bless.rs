@@ -19,7 +19,7 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, reason: &str) -> Result<u8> {
     if let Some(missing) = not_measured.first() {
         anyhow::bail!("cannot bless the {} suite: {}", missing.suite.name(), missing.reason);
     }
-    let settings = RunSettings { quick: opts.quick, filter: None, env_padding: 0 };
+    let settings = RunSettings { quick: opts.quick, filter: Vec::new(), env_padding: 0 };
     let head = ctx.head();
     let paddings = ctx.config.instr.bless_env_padding.clone();
     let current = measure(&[&head], &targets, &settings, &paddings, wall_seconds(&ctx.config, opts.quick))?.remove(0);

@@ -22,8 +22,9 @@ use super::{criterion, dhat, iai};
 pub(crate) struct RunSettings {
     /// Short criterion measurement.
     pub(crate) quick: bool,
-    /// Keep only benchmark ids containing this (calibration benchmarks are always kept).
-    pub(crate) filter: Option<String>,
+    /// Keep only benchmark ids containing one of these, when any (calibration benchmarks are
+    /// always kept).
+    pub(crate) filter: Vec<String>,
     /// Bytes of padding appended to `LD_LIBRARY_PATH` (the one variable iai-callgrind passes to the
     /// benchmark after clearing the environment): perturbs the stack layout at bless time.
     pub(crate) env_padding: usize,
@@ -57,6 +58,12 @@ pub(crate) struct Checkout<'a> {
 }
 
 /// Escapes regex metacharacters so a substring filter can be handed to criterion.
+/// Whether `--filter` keeps benchmark `id`: with no filter every id, else an id containing one of
+/// its substrings.
+pub(crate) fn filter_keeps(filter: &[String], id: &str) -> bool {
+    filter.is_empty() || filter.iter().any(|f| id.contains(f.as_str()))
+}
+
 pub(crate) fn regex_escape(text: &str) -> String {
     text.chars().fold(String::new(), |mut out, c| {
         if "\\.+*?()|[]{}^$#&-~".contains(c) {
@@ -217,12 +224,9 @@ impl Checkout<'_> {
                     format!("--measurement-time={}", s.measurement_s),
                     format!("--sample-size={}", s.sample_size),
                 ]);
-                if let Some(filter) = &settings.filter {
-                    args.push(format!(
-                        "^{}|{}",
-                        regex_escape(&self.config.wall.calibration_prefix),
-                        regex_escape(filter)
-                    ));
+                if !settings.filter.is_empty() {
+                    let wanted = settings.filter.iter().map(|f| regex_escape(f)).collect::<Vec<_>>().join("|");
+                    args.push(format!("^{}|{wanted}", regex_escape(&self.config.wall.calibration_prefix)));
                 }
                 command = self.cargo_bench(&args);
                 command.env("CRITERION_HOME", &out);
@@ -292,10 +296,7 @@ impl Checkout<'_> {
         };
         Ok(measurements
             .into_iter()
-            .filter(|m| {
-                settings.filter.as_deref().is_none_or(|f| m.id.contains(f))
-                    || m.id.starts_with(&self.config.wall.calibration_prefix)
-            })
+            .filter(|m| filter_keeps(&settings.filter, &m.id) || m.id.starts_with(&self.config.wall.calibration_prefix))
             .collect())
     }
 }
@@ -361,6 +362,23 @@ fn stream(mut command: Command, log: &Path, mut on_line: impl FnMut(&str)) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_keeps_ids_containing_any_of_its_parts() {
+        let filter = ["proto/parse".to_owned(), "apply_frame".to_owned()];
+        let ids = ["proto/parse_state_changed/median", "state/apply_frame/c8", "state/load_states/n16384"];
+
+        let kept: Vec<bool> = ids.iter().map(|id| filter_keeps(&filter, id)).collect();
+
+        assert_eq!(kept, [true, true, false]);
+    }
+
+    #[test]
+    fn no_filter_keeps_every_id() {
+        let kept = filter_keeps(&[], "state/load_states/n16384");
+
+        assert!(kept);
+    }
 
     #[test]
     fn regex_escape_quotes_metacharacters() {

@@ -164,8 +164,7 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options) -> Result<u8> {
         .flat_map(SuiteBaseline::measurements)
         .filter(|m| in_scope.contains(&m.target.as_str()) || not_measured.iter().any(|n| n.suite == m.metric.suite()))
         .filter(|m| {
-            opts.filter.as_deref().is_none_or(|f| m.id.contains(f))
-                || m.id.starts_with(&ctx.config.wall.calibration_prefix)
+            super::checkout::filter_keeps(&opts.filter, &m.id) || m.id.starts_with(&ctx.config.wall.calibration_prefix)
         })
         .collect();
     let history_machine = record::history_machine(&machine);

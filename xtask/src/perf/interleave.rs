@@ -54,14 +54,14 @@ pub(crate) struct Sides<'a> {
 
 impl<'a> Sides<'a> {
     /// Builds the wall targets of both sides and lists their benchmarks: calibration benchmarks
-    /// (whose ids start with `calibration_prefix`) are left out, as are ids not containing `filter`.
+    /// (whose ids start with `calibration_prefix`) are left out, as are ids `filter` does not keep.
     /// A target missing from the base (a new one) runs on head only.
     pub(crate) fn prepare(
         base: &'a Checkout<'a>,
         head: &'a Checkout<'a>,
         targets: &[Target],
         base_has: &[Target],
-        filter: Option<&str>,
+        filter: &[String],
         calibration_prefix: &str,
     ) -> Result<Sides<'a>> {
         let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
@@ -72,7 +72,7 @@ impl<'a> Sides<'a> {
         let keep = |ids: Vec<String>| -> Vec<String> {
             ids.into_iter()
                 .filter(|id| !id.starts_with(calibration_prefix))
-                .filter(|id| filter.is_none_or(|f| id.contains(f)))
+                .filter(|id| super::checkout::filter_keeps(filter, id))
                 .collect()
         };
         let mut pairs = Vec::new();

@@ -179,13 +179,11 @@ pub(crate) struct Verdicts {
 /// the machine, the workspace and the commit it measured.
 pub(crate) fn judge(ctx: &Ctx, opts: &Options, current: &[Measurement], verdicts: Verdicts) -> Result<Report> {
     // A typo in --filter must not read as a pass: nothing judged is not "nothing regressed".
-    if let Some(filter) = &opts.filter
-        && verdicts.rows.is_empty()
-        && verdicts.not_measured.is_empty()
-    {
+    if !opts.filter.is_empty() && verdicts.rows.is_empty() && verdicts.not_measured.is_empty() {
+        let filter = opts.filter.join(",");
         return Err(crate::cli::usage(format!(
-            "--filter {filter:?} matched no benchmark of the suites run (it keeps ids containing it, e.g. \
-             `state/apply_frame` for state/apply_frame/c8)"
+            "--filter {filter:?} matched no benchmark of the suites run (it keeps ids containing one of its \
+             comma-separated parts, e.g. `state/apply_frame` for state/apply_frame/c8)"
         )));
     }
     write_results(ctx, current, &verdicts.not_measured)?;

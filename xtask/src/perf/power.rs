@@ -216,7 +216,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Resul
     let wall: Vec<Target> = ctx.ws.targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let (syscall_ns, unit_ns) = probe_costs(&probe_bench, &wall)?;
     eprintln!("power: one system call costs {syscall_ns:.0} ns here, one unit of work {unit_ns:.2} ns");
-    let settings = AbSettings { quick, filter: None };
+    let settings = AbSettings { quick, filter: Vec::new() };
     let mut outcomes = Vec::new();
     for experiment in experiments(args, syscall_ns, unit_ns) {
         if experiment.suite == Suite::Instr && probe::valgrind_version(&ctx.sh).is_none() {

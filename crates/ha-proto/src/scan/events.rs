@@ -322,6 +322,7 @@ impl<'a> Cursor<'a> {
     /// first); unknown keys are skipped, as serde does. `known`: an entity id already validated
     /// (the change's own, which the new state repeats), not checked again when the state's id
     /// is the same text.
+    ///
     /// `decoded`: the span of an attributes object (the change's `old_state`'s) that `out`'s
     /// attribute list holds decoded; attributes of the same text are then not decoded again.
     fn state_view_into(
