@@ -90,8 +90,9 @@ fn dispatch(command: PerfCommand, opts: &Options) -> Result<u8> {
             if std::env::var_os("CARGO_TARGET_DIR").is_none_or(|d| d.is_empty()) {
                 ctx.ws.target_dir = target.join("perf").join("synth-target");
             }
-            let _held = lock::lock(&target.join("perf"))?;
-            power::run(&ctx, &args, opts.quick, &target.join("perf"))
+            let perf_dir = target.join("perf");
+            let _held = lock::lock(&perf_dir)?;
+            power::run(&ctx, &args, opts.quick, &perf_dir)
         }
     }
 }

@@ -18,19 +18,13 @@ pub(crate) struct PerfDirLock {
 /// another run holds it.
 pub(crate) fn lock(perf_dir: &Path) -> Result<PerfDirLock> {
     let (file, path) = open(perf_dir)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            eprintln!(
-                "perf: another `cargo xtask perf` run is measuring in {}; waiting for it to finish (lock file {})",
-                perf_dir.display(),
-                path.display()
-            );
-            file.lock().with_context(|| format!("waiting for the lock {}", path.display()))?;
-        }
-        Err(TryLockError::Error(err)) => {
-            return Err(err).with_context(|| format!("locking {}", path.display()));
-        }
+    if !acquired(&file, &path)? {
+        eprintln!(
+            "perf: another `cargo xtask perf` run is measuring in {}; waiting for it to finish (lock file {})",
+            perf_dir.display(),
+            path.display()
+        );
+        file.lock().with_context(|| format!("waiting for the lock {}", path.display()))?;
     }
     Ok(PerfDirLock { _file: file })
 }
@@ -39,9 +33,14 @@ pub(crate) fn lock(perf_dir: &Path) -> Result<PerfDirLock> {
 #[cfg(test)]
 fn try_lock(perf_dir: &Path) -> Result<Option<PerfDirLock>> {
     let (file, path) = open(perf_dir)?;
+    Ok(acquired(&file, &path)?.then_some(PerfDirLock { _file: file }))
+}
+
+/// Whether `file`'s lock was taken now; `false` when another run holds it.
+fn acquired(file: &File, path: &Path) -> Result<bool> {
     match file.try_lock() {
-        Ok(()) => Ok(Some(PerfDirLock { _file: file })),
-        Err(TryLockError::WouldBlock) => Ok(None),
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
         Err(TryLockError::Error(err)) => Err(err).with_context(|| format!("locking {}", path.display())),
     }
 }

@@ -201,7 +201,7 @@ impl<'a> Cursor<'a> {
     /// A state list, each state read into one [`StateView`] that is lent to `take`.
     fn state_list(&mut self, mut take: impl FnMut(&mut StateView<'a>)) -> Option<()> {
         self.eat(b'[')?;
-        let mut view = StateView::blank(Vec::with_capacity(FULL_STATE_ATTRS));
+        let mut view = blank_view();
         let mut first = true;
         while self.next_member(b']', first)? {
             first = false;
@@ -495,19 +495,12 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let at = self.pos;
-        let mut span = None;
-        if let Some(list) = attributes {
-            match self.attributes_into(std::mem::take(list)) {
-                Some(AttrPatch(decoded)) => {
-                    *list = decoded;
-                    span = Some(at..self.pos);
-                }
-                None => self.pos = at,
-            }
-        }
-        if span.is_none() {
+        let span = if attributes.is_some_and(|list| self.attributes_kept(list)) {
+            Some(at..self.pos)
+        } else {
             self.raw_value()?;
-        }
+            None
+        };
         if !self.eat_word(br#","last_changed":"#) {
             return None;
         }
@@ -529,6 +522,23 @@ impl<'a> Cursor<'a> {
         }
         self.eat(b'}')?;
         Some(span)
+    }
+
+    /// The attributes object at the cursor decoded into `list`: `true` when the scanner decodes
+    /// it, else `false` with the cursor back where it was (the object may still be valid JSON).
+    #[inline(always)]
+    fn attributes_kept(&mut self, list: &mut AttrList<'a>) -> bool {
+        let at = self.pos;
+        match self.attributes_into(std::mem::take(list)) {
+            Some(AttrPatch(decoded)) => {
+                *list = decoded;
+                true
+            }
+            None => {
+                self.pos = at;
+                false
+            }
+        }
     }
 
     /// A state's entity id, validated unless it is the text of `known` (already validated).
