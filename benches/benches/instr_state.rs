@@ -40,6 +40,12 @@ fn frames(per_frame: usize) -> Updates {
     inputs::coalesced_frames(ha_fixtures::SMALL, per_frame, inputs::FRAME_CHANGES)
 }
 
+/// Frames over the largest install, whose mirror is big enough for the client's prefetch of a
+/// coalesced frame's entries (`EntityStore::prefetch`) to act: the row that counts what it costs.
+fn frames_max(per_frame: usize) -> Updates {
+    inputs::coalesced_frames(ha_fixtures::MAX, per_frame, inputs::FRAME_CHANGES)
+}
+
 fn loaded_store(domain: &'static str) -> (EntityStore, &'static str) {
     (inputs::install(ha_fixtures::SMALL).into_iter().collect(), domain)
 }
@@ -90,6 +96,7 @@ fn apply_state_changed_frames((mut input, mut report): (Updates, ChangeReport)) 
 #[bench::c1(args = (1), setup = frames)]
 #[bench::c8(args = (8), setup = frames)]
 #[bench::c64(args = (64), setup = frames)]
+#[bench::c64_n16384(args = (64), setup = frames_max)]
 fn apply_frame(mut input: Updates) -> (usize, Updates) {
     (black_box(hot::apply_frames(&mut input.store, inputs::SUB_ID, &input.messages)), input)
 }

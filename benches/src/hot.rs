@@ -135,7 +135,8 @@ pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], r
 /// One WebSocket text frame of a `subscribe_entities` subscription (`sub_id`) decoded and applied
 /// to its mirror the way ha-client's connection task does it (`conn.rs`, `on_text`): one pass over
 /// the whole frame, coalesced arrays included ([`Frame::parse_each`], asked whether an id is the
-/// mirror's), each event applied as it is decoded. Every change of the frame goes into one new
+/// mirror's), each event applied as it is decoded, after a big coalesced frame's entries have
+/// been prefetched ([`EntityStore::prefetch_frame`]). Every change of the frame goes into one new
 /// [`ChangeReport`], which the client pushes to the mirror's change stream (here it is returned,
 /// and dropped by the caller as the stream's consumer would).
 ///
@@ -144,6 +145,7 @@ pub fn apply_compressed_messages(store: &mut EntityStore, messages: &[String], r
 /// inputs never are or do; the client resyncs instead).
 pub fn apply_frame(store: &mut EntityStore, sub_id: u64, text: &str) -> ChangeReport {
     let mut report = ChangeReport::new();
+    store.prefetch_frame(text);
     Frame::parse_each(
         text,
         |id| id == sub_id,

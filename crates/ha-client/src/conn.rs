@@ -651,6 +651,7 @@ impl Actor {
         mirrors.extend(
             self.subs.values().filter(|sub| matches!(sub.sink, Sink::Entities(_))).filter_map(|sub| sub.wire_id),
         );
+        self.prefetch_mirrors(text);
         let (mut messages, mut events) = (0, 0);
         // The first bad message that costs the connection; the good messages are still applied.
         let mut reset = None;
@@ -918,6 +919,19 @@ impl Actor {
         let entities = decoded.as_ref().map_or(0, Snapshot::len);
         self.replace_mirror(key, wire_id, entities, |store| decoded.map(|s| store.replace_from_snapshot(s)));
         true
+    }
+
+    /// Asks every loaded mirror to start loading the entries a big coalesced frame changes, all
+    /// at once ([`EntityStore::prefetch_frame`]): between frames the mirror leaves the caches,
+    /// and applying one change after another would otherwise wait for memory once per lookup.
+    fn prefetch_mirrors(&self, text: &str) {
+        for sub in self.subs.values() {
+            if let Sink::Entities(mirror) = &sub.sink
+                && !mirror.needs_snapshot
+            {
+                mirror.store.read().unwrap_or_else(|p| p.into_inner()).prefetch_frame(text);
+            }
+        }
     }
 
     fn apply_to_mirror(&mut self, key: SubKey, wire_id: u64, diff: &CompressedEvent<'_>) {

@@ -230,6 +230,11 @@ impl Attrs {
     }
 
     /// Heap of the buffer (the key list is the store's [`Shapes`]').
+    /// Starts loading the values' buffer into the caches ([`crate::prefetch`]).
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::text(&self.buf);
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         heap::buffer::<u8>(self.buf.capacity())
     }

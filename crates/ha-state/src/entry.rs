@@ -122,7 +122,7 @@ impl Entry {
         }
     }
 
-    /// Heap owned by this entry alone. The entity id is counted here (the index shares it);
+    /// Heap owned by this entry alone. The entity id is counted here (the index holds no copy);
     /// attribute key lists are interned and counted by the store's `Shapes`.
     pub(crate) fn heap_bytes(&self) -> usize {
         heap::arc_str(self.id.as_str())

@@ -1,5 +1,5 @@
-//! The store's maps, keyed by entity ids, domains and attribute keys, hash with `foldhash`'s
-//! fixed-seed hasher.
+//! The store's maps (domains, attribute keys) and its id index (`index.rs`, keyed by entity id)
+//! hash with `foldhash`'s fixed-seed hasher.
 //!
 //! Why not the standard SipHash: every compressed diff costs one map lookup by entity id, and
 //! SipHash doubled the cost of that lookup. Why foldhash rather than the hand-written hasher this

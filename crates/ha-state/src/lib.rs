@@ -53,7 +53,8 @@
 //! and context ids are overwritten in place, so a typical diff (state, timestamp, context id)
 //! allocates nothing but the report's id list (reuse a report with
 //! [`EntityStore::apply_compressed_into`] to avoid even that). Attribute keys are interned per
-//! store, entity ids are shared with the index, and the maps use a fast non-SipHash hasher.
+//! store, the id index holds 8-byte buckets and no copy of the ids, and the maps use a fast
+//! non-SipHash hasher.
 //! The measurements behind these choices are in `README.md` beside this crate's `Cargo.toml`.
 
 mod attrs;
@@ -62,7 +63,9 @@ mod entry;
 mod error;
 mod hash;
 mod heap;
+mod index;
 mod keys;
+mod prefetch;
 mod report;
 mod shapes;
 mod store;

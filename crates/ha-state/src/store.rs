@@ -14,8 +14,20 @@ use crate::entry::{EntityRef, Entry, FullState};
 use crate::error::StateError;
 use crate::hash::FastMap;
 use crate::heap;
+use crate::index::{self, IdIndex};
+use crate::prefetch;
 use crate::report::{Change, ChangeReport};
 use crate::shapes::Shapes;
+
+/// Ids [`EntityStore::prefetch`] asks for at once: enough to cover the misses a CPU can have in
+/// flight, few enough for the batch to live on the stack.
+const PREFETCH_BATCH: usize = 32;
+
+/// Bytes below which [`EntityStore::prefetch_frame`] does nothing.
+const PREFETCH_MIN_FRAME: usize = 2048;
+
+/// Entities below which [`EntityStore::prefetch`] does nothing.
+const PREFETCH_MIN_ENTITIES: usize = 4096;
 
 /// How a store behaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +61,7 @@ struct Domain {
 pub struct EntityStore {
     slots: Vec<Option<Entry>>,
     free: Vec<u32>,
-    index: FastMap<EntityId, u32>,
+    index: IdIndex,
     domains: Vec<Domain>,
     domain_index: FastMap<Box<str>, u32>,
     shapes: Shapes,
@@ -278,6 +290,9 @@ impl EntityStore {
         report: &mut ChangeReport,
     ) -> Result<(), StateError> {
         validate_added(event)?;
+        if event.changed.len() > 1 {
+            self.prefetch(event.changed.iter().map(|(key, _)| key.as_str()));
+        }
         for (key, state) in &event.added {
             self.upsert((key, state), report);
         }
@@ -288,7 +303,7 @@ impl EntityStore {
         }
         let record = self.config.record_changes;
         for (key, diff) in &event.changed {
-            let Some(&slot) = self.index.get(key.as_str()) else {
+            let Some(slot) = self.slot_of(key.as_str()) else {
                 self.skip_unknown(key.to_entity_id(), report);
                 continue;
             };
@@ -344,6 +359,74 @@ impl EntityStore {
         }
     }
 
+    /// Asks the CPU to start loading what applying changes to the entities `ids` will read:
+    /// their index buckets, entries, id texts and attribute buffers, for all of them at once.
+    /// Applying then finds them in the caches instead of waiting for memory once per lookup.
+    ///
+    /// A hint for a batch of updates whose ids are known before they are decoded (the changes of
+    /// a coalesced frame, found with [`ha_proto::changed_id_hints`]): it changes nothing, reads
+    /// nothing it returns, and ignores ids the store does not hold, so a wrong guess costs only
+    /// time. Worth it when the mirror is not in the caches (a client between frames) and there
+    /// are several ids; a warm mirror gains nothing.
+    ///
+    /// Does nothing for a store of fewer than 4,096 entities: such a mirror (about 1 MB with its
+    /// index and texts, less for smaller ones) tends to stay in a core's own cache between frames,
+    /// and the hint would cost its instructions for nothing.
+    pub fn prefetch<'i>(&self, ids: impl IntoIterator<Item = &'i str>) {
+        if self.len() < PREFETCH_MIN_ENTITIES {
+            return;
+        }
+        let mut batch = [""; PREFETCH_BATCH];
+        let mut n = 0;
+        for id in ids {
+            batch[n] = id;
+            n += 1;
+            if n == PREFETCH_BATCH {
+                self.prefetch_batch(&batch);
+                n = 0;
+            }
+        }
+        self.prefetch_batch(&batch[..n]);
+    }
+
+    /// [`prefetch`](Self::prefetch) of the entities a WebSocket text frame changes, guessed with
+    /// [`ha_proto::changed_id_hints`], when the frame is a coalesced array of at least 2 KiB
+    /// (about a dozen changes): what Home Assistant and ha-sim send under load. Call it before
+    /// decoding and applying the frame. A shorter frame changes too few entities for their
+    /// overlapped misses to repay the search and the prefetch's own cold code.
+    pub fn prefetch_frame(&self, frame: &str) {
+        if frame.len() >= PREFETCH_MIN_FRAME && frame.starts_with('[') {
+            self.prefetch(ha_proto::changed_id_hints(frame));
+        }
+    }
+
+    /// [`prefetch`](Self::prefetch) of up to [`PREFETCH_BATCH`] ids in three rounds, each asking
+    /// for every id's next line before waiting for any: the buckets, then the entries (whose
+    /// slots the buckets give), then the texts the entries point to.
+    fn prefetch_batch(&self, ids: &[&str]) {
+        let mut tags = [0u32; PREFETCH_BATCH];
+        for (tag, id) in tags.iter_mut().zip(ids) {
+            *tag = index::tag(id);
+            if let Some(bucket) = self.index.home(*tag) {
+                prefetch::line(bucket);
+            }
+        }
+        let mut slots = [None; PREFETCH_BATCH];
+        for (slot, &tag) in slots.iter_mut().zip(&tags[..ids.len()]) {
+            *slot = self.index.first_candidate(tag).and_then(|s| self.slots.get(s as usize));
+            if let Some(entry) = slot {
+                prefetch::line(*entry);
+            }
+        }
+        for entry in slots[..ids.len()].iter().flatten().filter_map(|slot| slot.as_ref()) {
+            // The entry's second and third lines (timestamps, context), then what it points to.
+            prefetch::line(&entry.last_changed);
+            prefetch::line(&entry.domain);
+            prefetch::text(entry.id.as_str());
+            entry.attrs.prefetch();
+        }
+    }
+
     // ---- queries ----
 
     /// The full state of one entity (`last_reported: None`).
@@ -353,12 +436,12 @@ impl EntityStore {
 
     /// A borrowed view of one entity (no copying).
     pub fn entity(&self, entity_id: &str) -> Option<EntityRef<'_>> {
-        self.index.get(entity_id).map(|&slot| EntityRef::new(live(&self.slots, slot)))
+        self.slot_of(entity_id).map(|slot| EntityRef::new(live(&self.slots, slot)))
     }
 
     /// Whether the store holds the entity.
     pub fn contains(&self, entity_id: &str) -> bool {
-        self.index.contains_key(entity_id)
+        self.slot_of(entity_id).is_some()
     }
 
     /// Every entity, in no particular order.
@@ -397,7 +480,7 @@ impl EntityStore {
     pub fn approx_heap_bytes(&self) -> usize {
         let tables = heap::buffer::<Option<Entry>>(self.slots.capacity())
             + heap::buffer::<u32>(self.free.capacity())
-            + heap::hash_table::<(EntityId, u32)>(self.index.capacity())
+            + heap::buffer::<u64>(self.index.buckets())
             + heap::buffer::<Domain>(self.domains.capacity())
             + heap::hash_table::<(Box<str>, u32)>(self.domain_index.capacity());
         let domains: usize = self
@@ -411,6 +494,19 @@ impl EntityStore {
 
     // ---- internals ----
 
+    /// The slot of the entity `id`.
+    #[inline]
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(index::tag(id), |slot| live(slots, slot).id.as_str() == id)
+    }
+
+    /// Takes `id` out of the index; returns the slot it named (still live).
+    fn unindex(&mut self, id: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.remove(index::tag(id), |slot| live(slots, slot).id.as_str() == id)
+    }
+
     fn skip_unknown(&mut self, id: EntityId, report: &mut ChangeReport) {
         self.unknown_changes += 1;
         report.unknown.push(id);
@@ -419,8 +515,8 @@ impl EntityStore {
     /// Adds or wholly replaces one entity.
     fn upsert<S: FullState>(&mut self, src: S, report: &mut ChangeReport) {
         let record = self.config.record_changes;
-        match self.index.get(src.entity_id()) {
-            Some(&slot) => {
+        match self.slot_of(src.entity_id()) {
+            Some(slot) => {
                 let entry = live_mut(&mut self.slots, slot);
                 let old = record.then(|| entry.to_state());
                 src.write_into(entry, &mut self.shapes);
@@ -464,7 +560,7 @@ impl EntityStore {
         entry.domain = domain;
         entry.domain_pos = members.len() as u32;
         members.push(slot);
-        self.index.insert(entry.id.clone(), slot);
+        self.index.insert(index::tag(entry.id.as_str()), slot);
         self.slots[slot as usize] = Some(entry);
         slot
     }
@@ -481,7 +577,7 @@ impl EntityStore {
 
     /// Removes one entity by id; false when the store does not hold it.
     fn remove_id(&mut self, id: &str, report: &mut ChangeReport) -> bool {
-        match self.index.remove(id) {
+        match self.unindex(id) {
             Some(slot) => {
                 self.remove_slot(slot, report);
                 true
@@ -508,7 +604,7 @@ impl EntityStore {
     /// One state of a snapshot: added when new, written (and reported) only when it differs from
     /// what the store holds. Returns its slot.
     fn put<S: FullState>(&mut self, src: S, report: &mut ChangeReport) -> u32 {
-        let Some(&slot) = self.index.get(src.entity_id()) else {
+        let Some(slot) = self.slot_of(src.entity_id()) else {
             return self.insert_new(src, report);
         };
         let record = self.config.record_changes;
@@ -547,7 +643,7 @@ impl EntityStore {
                 && let Some(entry) = &self.slots[slot]
             {
                 let id = entry.id.clone();
-                self.index.remove(&id);
+                self.unindex(id.as_str());
                 self.remove_slot(slot as u32, report);
             }
         }
@@ -659,8 +755,9 @@ mod tests {
         for &slot in &store.free {
             assert!(store.slots[slot as usize].is_none(), "free slot {slot} is live");
         }
-        for (id, &slot) in &store.index {
-            assert_eq!(&entry_at(store, slot).id, id, "index points at the wrong slot");
+        for slot in store.index.slots() {
+            let id = entry_at(store, slot).id.as_str();
+            assert_eq!(store.slot_of(id), Some(slot), "index does not find {id} at its slot");
         }
         let mut members = 0;
         for (d, domain) in store.domains.iter().enumerate() {
@@ -679,8 +776,59 @@ mod tests {
         live(&store.slots, slot)
     }
 
+    #[test]
+    fn entities_removed_and_re_added_are_found_through_the_index() {
+        // Arrange: a store that freed slots and reused them.
+        let mut store: EntityStore = IDS.iter().map(|id| state(id)).collect();
+        let gone = StateChangedData { entity_id: EntityId::new("light.b").unwrap(), old_state: None, new_state: None };
+        drop(store.apply_state_changed(gone));
+        let back = StateChangedData {
+            entity_id: EntityId::new("light.b").unwrap(),
+            old_state: None,
+            new_state: Some(state("light.b")),
+        };
+
+        // Act
+        drop(store.apply_state_changed(back));
+
+        // Assert
+        check_invariants(&store);
+        assert!(IDS.iter().all(|id| store.contains(id)));
+        assert!(!store.contains("light.z"));
+    }
+
+    proptest! {
+        // Each case builds a store big enough for the hint to act.
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn prefetch_takes_any_ids_in_any_number(ids in prop::collection::vec(".{0,40}", 0..80), held in 0..IDS.len()) {
+            // Arrange: held ids, unknown ids and junk, more than one batch of them.
+            let mut held_ids: Vec<String> = (0..PREFETCH_MIN_ENTITIES).map(|i| format!("sensor.s{i}")).collect();
+            held_ids.extend(IDS[..held].iter().map(|id| id.to_string()));
+            let store: EntityStore = held_ids.iter().map(|id| state(id)).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).chain(IDS).collect();
+
+            // Act / Assert: a hint, so the one way to fail is to panic.
+            store.prefetch(ids.iter().copied());
+        }
+
+        #[test]
+        fn prefetch_frame_takes_any_frame(ids in prop::collection::vec(".{0,40}", 0..80), pad in 0usize..3000) {
+            // Arrange: an array frame naming the ids (and junk) as changed, long or short.
+            let held: Vec<String> = (0..PREFETCH_MIN_ENTITIES).map(|i| format!("sensor.s{i}")).collect();
+            let store: EntityStore = held.iter().map(|id| state(id)).collect();
+            let events: Vec<String> = ids.iter().map(|id| format!(r#"{{"id":1,"type":"event","event":{{"c":{{"{id}":{{}}}}}}}}"#)).collect();
+            let frame = format!("[{}]{}", events.join(","), " ".repeat(pad));
+
+            // Act / Assert
+            store.prefetch_frame(&frame);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
 
         #[test]
         fn bookkeeping_holds_after_any_adds_removes_and_replaces(
