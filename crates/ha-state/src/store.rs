@@ -23,6 +23,9 @@ use crate::shapes::Shapes;
 /// flight, few enough for the batch to live on the stack.
 const PREFETCH_BATCH: usize = 32;
 
+/// Changes of one frame that [`EntityStore::prefetch_frame`] prefetches at most.
+const PREFETCH_MAX_FRAME_IDS: usize = 256;
+
 /// Bytes below which [`EntityStore::prefetch_frame`] does nothing.
 const PREFETCH_MIN_FRAME: usize = 2048;
 
@@ -394,9 +397,13 @@ impl EntityStore {
     /// (about a dozen changes): what Home Assistant and ha-sim send under load. Call it before
     /// decoding and applying the frame. A shorter frame changes too few entities for their
     /// overlapped misses to repay the search and the prefetch's own cold code.
+    ///
+    /// Only the first 256 changes of a frame are prefetched (some 80 KB of lines): a backlog frame
+    /// of thousands would fill the caches before its first change is applied and evict what it
+    /// fetched.
     pub fn prefetch_frame(&self, frame: &str) {
         if frame.len() >= PREFETCH_MIN_FRAME && frame.starts_with('[') {
-            self.prefetch(ha_proto::changed_id_hints(frame));
+            self.prefetch(ha_proto::changed_id_hints(frame).take(PREFETCH_MAX_FRAME_IDS));
         }
     }
 
