@@ -16,7 +16,7 @@
 //!    `call_service` callers, for a warm-up (half the hold, 10–60 s) and then `--duration` (default 60 s; `--soak 30m`).
 //!    The client process measures itself: events/s applied, call latency p50/p99/max, peak RSS
 //!    (`VmHWM`), RSS slope after the warm-up (Theil–Sen), reconnects, and lost updates (its mirror against
-//!    `GET /api/states` at the end).
+//!    `GET /api/states` at the end, given up to 10 s to catch up with it).
 //!    The xtask reads the client's and the simulator's CPU from `/proc/<pid>/stat` inside the hold's
 //!    window: the client's CPU per applied change of the whole pipeline.
 //! 4. CPU steps: `ha-sim` at each of `--cpu-rates` (default 1,000, 10,000 and 50,000 changes/s) and
