@@ -925,6 +925,9 @@ impl Actor {
     /// at once ([`EntityStore::prefetch_frame`]): between frames the mirror leaves the caches,
     /// and applying one change after another would otherwise wait for memory once per lookup.
     fn prefetch_mirrors(&self, text: &str) {
+        if !EntityStore::prefetches_frame(text) {
+            return;
+        }
         for sub in self.subs.values() {
             if let Sink::Entities(mirror) = &sub.sink
                 && !mirror.needs_snapshot

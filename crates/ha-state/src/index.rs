@@ -99,12 +99,7 @@ impl IdIndex {
         self.reserve(1);
         let stored = slot.checked_add(1).expect("fewer than 2^32 - 1 slots");
         let bucket = (u64::from(tag) << 32) | u64::from(stored);
-        let mask = self.mask();
-        let mut at = tag as usize & mask;
-        while self.buckets[at] != EMPTY {
-            at = (at + 1) & mask;
-        }
-        self.buckets[at] = bucket;
+        self.place(bucket);
         self.len += 1;
     }
 
@@ -138,14 +133,19 @@ impl IdIndex {
 
     fn rebuild(&mut self, buckets: usize) {
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; buckets]);
-        let mask = self.mask();
         for bucket in old.into_iter().filter(|&b| b != EMPTY) {
-            let mut at = (bucket >> 32) as usize & mask;
-            while self.buckets[at] != EMPTY {
-                at = (at + 1) & mask;
-            }
-            self.buckets[at] = bucket;
+            self.place(bucket);
         }
+    }
+
+    /// Writes a full bucket into the first empty place from its home on.
+    fn place(&mut self, bucket: u64) {
+        let mask = self.mask();
+        let mut at = (bucket >> 32) as usize & mask;
+        while self.buckets[at] != EMPTY {
+            at = (at + 1) & mask;
+        }
+        self.buckets[at] = bucket;
     }
 }
 

@@ -402,9 +402,15 @@ impl EntityStore {
     /// of thousands would fill the caches before its first change is applied and evict what it
     /// fetched.
     pub fn prefetch_frame(&self, frame: &str) {
-        if frame.len() >= PREFETCH_MIN_FRAME && frame.starts_with('[') {
+        if Self::prefetches_frame(frame) {
             self.prefetch(ha_proto::changed_id_hints(frame).take(PREFETCH_MAX_FRAME_IDS));
         }
+    }
+
+    /// Whether [`prefetch_frame`](Self::prefetch_frame) acts on `frame` at all (a coalesced
+    /// array of at least 2 KiB), so that a caller can skip taking the store's lock for it.
+    pub fn prefetches_frame(frame: &str) -> bool {
+        frame.len() >= PREFETCH_MIN_FRAME && frame.starts_with('[')
     }
 
     /// [`prefetch`](Self::prefetch) of up to [`PREFETCH_BATCH`] ids in three rounds, each asking
