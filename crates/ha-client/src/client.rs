@@ -312,6 +312,7 @@ impl Client {
             snapshots: snapshots_tx,
             needs_snapshot: true,
             pending: None,
+            report_hint: 0,
             freshness: freshness_tx,
         });
         let guard = self.subscribe_sink(CommandKind::SubscribeEntities, &command, sink).await?;
