@@ -510,14 +510,12 @@ impl EntityStore {
     /// The slot of the entity `id`.
     #[inline]
     fn slot_of(&self, id: &str) -> Option<u32> {
-        let slots = &self.slots;
-        self.index.find(index::tag(id), |slot| live(slots, slot).id.as_str() == id)
+        self.index.find(index::tag(id), holds(&self.slots, id))
     }
 
     /// Takes `id` out of the index; returns the slot it named (still live).
     fn unindex(&mut self, id: &str) -> Option<u32> {
-        let slots = &self.slots;
-        self.index.remove(index::tag(id), |slot| live(slots, slot).id.as_str() == id)
+        self.index.remove(index::tag(id), holds(&self.slots, id))
     }
 
     fn skip_unknown(&mut self, id: EntityId, report: &mut ChangeReport) {
@@ -672,6 +670,11 @@ fn validate_added(event: &CompressedEvent<'_>) -> Result<(), StateError> {
 #[inline]
 fn live(slots: &[Option<Entry>], slot: u32) -> &Entry {
     slots[slot as usize].as_ref().expect("indexed slot is live")
+}
+
+/// Whether an index candidate is the entry of `id`: what confirms a tag match.
+fn holds<'s>(slots: &'s [Option<Entry>], id: &'s str) -> impl Fn(u32) -> bool + 's {
+    move |slot| live(slots, slot).id.as_str() == id
 }
 
 #[inline]
