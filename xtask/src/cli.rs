@@ -413,6 +413,10 @@ pub(crate) struct HaConformanceArgs {
     /// With --churn: do not build the `mirror` example (use the one in the target directory).
     #[arg(long, requires = "churn")]
     pub(crate) no_build: bool,
+    /// With --churn: the client holds its reads back for windows this long, 1ms to 1s (ha-client's
+    /// `ReadBatching`; events arrive up to that much later).
+    #[arg(long, value_name = "WINDOW", requires = "churn", value_parser = parse_batch_window)]
+    pub(crate) batch_reads: Option<Duration>,
     /// Arguments for the test binary, after `--` (e.g. a test name filter).
     #[arg(last = true)]
     pub(crate) test_args: Vec<String>,
@@ -442,6 +446,8 @@ pub(crate) struct ChurnConfig {
     pub(crate) churners: usize,
     /// Build the `mirror` example in release first.
     pub(crate) build: bool,
+    /// The client's read-batching window, if any.
+    pub(crate) batch_reads: Option<Duration>,
 }
 
 /// Most sensors `--churn` creates: Home Assistant keeps every state in memory and the snapshot grows with them.
@@ -481,6 +487,7 @@ impl HaConformanceArgs {
             warmup,
             churners: self.churners,
             build: !self.no_build,
+            batch_reads: self.batch_reads,
         }))
     }
 }
@@ -515,6 +522,11 @@ pub(crate) struct LoadArgs {
     /// Skip the CPU steps.
     #[arg(long)]
     pub(crate) no_cpu: bool,
+    /// The CPU steps' client (and both clients of --cpu-base) holds its reads back for windows this
+    /// long, 1ms to 1s (ha-client's `ReadBatching`: one wake-up reads what a window brought; events
+    /// arrive up to that much later). Both revisions of --cpu-base must know `--batch-reads`.
+    #[arg(long, value_name = "WINDOW", value_parser = parse_batch_window)]
+    pub(crate) cpu_batch_reads: Option<Duration>,
     /// Instead of the load test, measure the bare client's CPU per change of --cpu-head and of this
     /// revision side by side (both against one simulator at the same time), at each of --cpu-rates;
     /// writes target/perf/load-cpu-ab.json.
@@ -526,6 +538,15 @@ pub(crate) struct LoadArgs {
     /// With --cpu-base: pairs of windows per rate (the order of connecting alternates); at least 1.
     #[arg(long, default_value_t = 3, requires = "cpu_base", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) cpu_pairs: u32,
+}
+
+/// A read-batching window: a duration (`parse_duration`) of whole milliseconds from 1 ms to 1 s,
+/// what ha-client's `ReadBatching::new` accepts.
+fn parse_batch_window(s: &str) -> Result<Duration, String> {
+    let window = parse_duration(s)?;
+    let ok =
+        (Duration::from_millis(1)..=Duration::from_secs(1)).contains(&window) && window.subsec_nanos() % 1_000_000 == 0;
+    ok.then_some(window).ok_or_else(|| format!("{s:?}: a window is whole milliseconds from 1ms to 1s"))
 }
 
 /// Parses `500ms`, `20s`, `30m`, `1h`.
@@ -621,6 +642,7 @@ mod tests {
                 warmup: Duration::from_secs(5),
                 churners: 8,
                 build: true,
+                batch_reads: None,
             })
         );
     }
@@ -640,6 +662,7 @@ mod tests {
                 warmup: Duration::ZERO,
                 churners: 3,
                 build: false,
+                batch_reads: None,
             })
         );
     }
@@ -708,6 +731,29 @@ mod tests {
     #[test]
     fn duration_without_unit_is_refused() {
         assert!(parse_duration("20").is_err());
+    }
+
+    #[test]
+    fn churn_takes_a_read_batching_window() {
+        let mode = ha_conformance_mode(&["--churn", "--batch-reads", "50ms"]).unwrap();
+
+        assert!(
+            matches!(mode, HaConformanceMode::Churn(ChurnConfig { batch_reads: Some(w), .. }) if w == Duration::from_millis(50))
+        );
+    }
+
+    #[test]
+    fn a_read_batching_window_outside_1ms_to_1s_or_finer_than_a_millisecond_is_refused() {
+        let refused = ["0ms", "1.5s", "2.5ms"].map(|w| parse_batch_window(w).is_err());
+
+        assert_eq!(refused, [true, true, true]);
+    }
+
+    #[test]
+    fn the_load_tests_cpu_steps_take_a_read_batching_window() {
+        let cli = Cli::try_parse_from(["cargo xtask", "load", "--cpu-batch-reads", "20ms"]).unwrap();
+
+        assert!(matches!(cli.command, Command::Load(args) if args.cpu_batch_reads == Some(Duration::from_millis(20))));
     }
 
     #[test]

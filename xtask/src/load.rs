@@ -90,6 +90,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         client: bins.join("hapulse"),
         mirror: bins.join("examples").join("mirror"),
         entities: args.entities,
+        batch_reads: args.cpu_batch_reads,
         _handler: children,
     };
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use futures_util::StreamExt;
-use ha_client::{Client, ClientConfig, ClientStats, ConnectionState, Mirror};
+use ha_client::{Client, ClientConfig, ClientStats, ConnectionState, Mirror, ReadBatching};
 use ha_proto::Secret;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
@@ -47,6 +47,10 @@ struct Args {
     /// Where the change stream is consumed.
     #[arg(long, value_enum, default_value_t = Consumer::Task)]
     consumer: Consumer,
+    /// Hold reads back for up to this many milliseconds, so that one wake-up reads what the
+    /// window brought (`ClientConfig::read_batching`; events arrive up to this much later).
+    #[arg(long, value_name = "MS")]
+    batch_reads: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,7 +87,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let config = ClientConfig::new(&args.url, Secret::new(args.token.clone())).context("reading --url")?;
+    let mut config = ClientConfig::new(&args.url, Secret::new(args.token.clone())).context("reading --url")?;
+    if let Some(ms) = args.batch_reads {
+        config.read_batching = Some(ReadBatching::new(Duration::from_millis(ms)).context("--batch-reads")?);
+    }
     let client = Client::connect(config).await.context("connecting")?;
     let mut mirror = client.subscribe_entities(None).await.context("subscribing to entities")?;
     if let Some(seconds) = args.measure {
@@ -165,9 +172,16 @@ struct Measured {
     reconnects: u64,
     resyncs: u64,
     entities: usize,
+    /// `--batch-reads`, ms (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_batching_ms: Option<u64>,
+    /// Windows the reads were held back for.
+    read_windows: u64,
 }
 
 async fn measure(client: &Client, mirror: &mut Mirror, warmup: Duration, window: Duration) -> anyhow::Result<Measured> {
+    let read_batching_ms =
+        client.config().read_batching.map(|b| u64::try_from(b.window().as_millis()).unwrap_or(u64::MAX));
     drain_until(mirror, tokio::time::Instant::now() + warmup).await;
     let (before, stats_before, started) = (Sample::read()?, client.stats(), Instant::now());
     // A line of its own, so that whoever runs this can sample other processes over the same window.
@@ -195,6 +209,8 @@ async fn measure(client: &Client, mirror: &mut Mirror, warmup: Duration, window:
         reconnects: delta(|s| s.reconnects),
         resyncs: delta(|s| s.resyncs),
         entities: mirror.len(),
+        read_batching_ms,
+        read_windows: delta(|s| s.read_windows),
     })
 }
 

@@ -34,6 +34,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_asyn
 use crate::config::ClientConfig;
 use crate::error::{ClientError, DisconnectReason};
 use crate::freshness::FreshnessTx;
+use crate::read_gate::ReadGate;
 use crate::stats::{CommandKind, Stats};
 use crate::stream::{RingSender, StreamItem};
 
@@ -200,6 +201,42 @@ impl Link {
 
 pub(crate) fn encode(command: &Command) -> String {
     serde_json::to_string(command).expect("commands serialise")
+}
+
+/// What the connection task does with its read gate after a turn of its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateStep {
+    /// Leave the gate as it is.
+    Keep,
+    /// Hold reads back and start a window.
+    Hold,
+    /// Read frames as they arrive again.
+    Release,
+}
+
+/// The rule of read batching: reads are held back only while nothing waits for a reply and the
+/// stream is busy (this turn read a frame less than half a window after the one before); a reply
+/// awaited releases them at once, so a command's answer is never held back. The window's end
+/// (its timer) releases them too.
+fn gate_step(held: bool, awaited: bool, busy: bool) -> GateStep {
+    match (held, awaited, busy) {
+        (true, true, _) => GateStep::Release,
+        (false, false, true) => GateStep::Hold,
+        _ => GateStep::Keep,
+    }
+}
+
+/// Holds a connection's reads back (`hold`) or releases them. A socket that refuses the option
+/// ends batching for the connection (reads are then released, as without a window) rather than
+/// the connection.
+fn set_gate(gate: &mut Option<ReadGate>, hold: bool) {
+    let Some(g) = gate.as_mut() else { return };
+    let set = if hold { g.hold() } else { g.release() };
+    if let Err(error) = set {
+        tracing::warn!(%error, "read batching off for this connection: SO_RCVLOWAT refused");
+        let _ = g.release();
+        *gate = None;
+    }
 }
 
 /// Opens a connection and authenticates. Never retried on `auth_invalid`.
@@ -473,6 +510,13 @@ impl Actor {
     }
 
     async fn session(&mut self, ws: Ws) -> DisconnectReason {
+        let mut gate = self.cfg.read_batching.and_then(|batching| match ReadGate::new(&ws, batching) {
+            Ok(gate) => Some(gate),
+            Err(error) => {
+                tracing::warn!(%error, "read batching off for this connection: no socket to set it on");
+                None
+            }
+        });
         let (sink, mut stream) = ws.split();
         let (out, queue) = mpsc::unbounded_channel();
         let mut writer = tokio::spawn(write_loop(sink, queue));
@@ -492,10 +536,18 @@ impl Actor {
         // Armed only while a refused re-subscribe waits for its retry.
         let mut retry_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
         let mut retry_armed = false;
+        // Armed while reads are held back (`ReadBatching`): when it fires, they are released.
+        let mut window_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
+        let mut window_armed = false;
+        // When the last frame was read (only with a gate): a stream is held back only when frames
+        // come close together, so a quiet one pays no timer wake-ups for nothing.
+        let mut last_frame: Option<Instant> = None;
         let limit = self.cfg.max_message_size;
         let reason = loop {
+            let mut frame_read = false;
             tokio::select! {
                 frame = stream.next() => {
+                    frame_read = true;
                     let outcome = match frame {
                         None => Err(DisconnectReason::ClosedByServer),
                         Some(Err(e)) => Err(disconnect_reason(e, limit)),
@@ -528,6 +580,10 @@ impl Actor {
                     retry_armed = false;
                     self.retry_due_subscriptions();
                 }
+                () = &mut window_timer, if window_armed => {
+                    window_armed = false;
+                    set_gate(&mut gate, false);
+                }
                 res = &mut writer => break match res {
                     Ok(Err(e)) => disconnect_reason(e, limit),
                     _ => DisconnectReason::Io("writer stopped".into()),
@@ -539,6 +595,34 @@ impl Actor {
             if let Some(at) = self.rearm_retry.take() {
                 retry_timer.as_mut().reset(at);
                 retry_armed = true;
+            }
+            // Reads are held back only while nothing waits for a reply and frames come less than
+            // half a window apart (a window then gathers two frames or more: holding a stream that
+            // sends one frame per window would cost two system calls and save nothing); a window
+            // starts with the frame that showed the stream busy.
+            if let Some((held, window)) = gate.as_ref().map(|g| (g.is_held(), g.window())) {
+                let awaited = !self.pending.is_empty();
+                let busy = frame_read && {
+                    let now = Instant::now();
+                    let busy = last_frame.is_some_and(|at| now.duration_since(at) < window / 2);
+                    last_frame = Some(now);
+                    busy
+                };
+                match gate_step(held, awaited, busy) {
+                    GateStep::Keep => {}
+                    GateStep::Hold => {
+                        window_timer.as_mut().reset(Instant::now() + window);
+                        window_armed = true;
+                        set_gate(&mut gate, true);
+                        if gate.is_some() {
+                            Stats::add(&self.shared.stats.read_windows, 1);
+                        }
+                    }
+                    GateStep::Release => {
+                        window_armed = false;
+                        set_gate(&mut gate, false);
+                    }
+                }
             }
         };
         if reason == DisconnectReason::Shutdown {
@@ -1106,6 +1190,31 @@ mod tests {
             Sink::Entities(mirror) => mirror,
             _ => unreachable!("subscription 1 is the mirror"),
         }
+    }
+
+    #[test]
+    fn a_busy_stream_is_held_back_while_nothing_waits_for_a_reply() {
+        assert_eq!(gate_step(false, false, true), GateStep::Hold);
+    }
+
+    #[test]
+    fn a_quiet_stream_is_not_held_back() {
+        assert_eq!(gate_step(false, false, false), GateStep::Keep);
+    }
+
+    #[test]
+    fn an_awaited_reply_releases_held_reads_whether_or_not_the_stream_is_busy() {
+        assert_eq!([gate_step(true, true, true), gate_step(true, true, false)], [GateStep::Release, GateStep::Release]);
+    }
+
+    #[test]
+    fn reads_are_not_held_back_while_a_reply_is_awaited() {
+        assert_eq!(gate_step(false, true, true), GateStep::Keep);
+    }
+
+    #[test]
+    fn held_reads_stay_held_until_the_window_ends() {
+        assert_eq!([gate_step(true, false, true), gate_step(true, false, false)], [GateStep::Keep, GateStep::Keep]);
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A setting of [`ClientConfig`](crate::ClientConfig) is out of its range.
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidConfig {
+        /// Which setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A needed environment variable is not set.
     #[error("environment variable {name} is not set")]
     MissingEnv {

@@ -69,6 +69,7 @@ mod conn;
 mod credentials;
 mod error;
 mod freshness;
+mod read_gate;
 mod rest;
 mod stats;
 mod stream;
@@ -77,7 +78,7 @@ mod tls;
 
 pub use backoff::BackoffPolicy;
 pub use client::{Client, ServiceCall};
-pub use config::{ClientConfig, Endpoints, Heartbeat, SUPERVISOR_URL};
+pub use config::{ClientConfig, Endpoints, Heartbeat, ReadBatching, SUPERVISOR_URL};
 pub use conn::ConnectionState;
 pub use credentials::{Credentials, HASS_TOKEN, HASS_URL, SUPERVISOR_TOKEN, TokenSource, resolve_credentials};
 pub use error::{ClientError, DisconnectReason};

@@ -99,6 +99,7 @@ pub(crate) struct Stats {
     pub(crate) connects: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) resyncs: AtomicU64,
+    pub(crate) read_windows: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) malformed_messages: AtomicU64,
     pub(crate) connected: AtomicU64,
@@ -154,6 +155,7 @@ impl Stats {
             connects: get(&self.connects),
             reconnects: get(&self.reconnects),
             resyncs: get(&self.resyncs),
+            read_windows: get(&self.read_windows),
             malformed_frames: get(&self.malformed),
             malformed_messages: get(&self.malformed_messages),
             connected: get(&self.connected) == 1,
@@ -231,6 +233,10 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Mirrors replaced by a fresh snapshot after a reconnect or resubscribe.
     pub resyncs: u64,
+    /// Times reads were held back for a window ([`ClientConfig::read_batching`]); 0 without it.
+    ///
+    /// [`ClientConfig::read_batching`]: crate::ClientConfig::read_batching
+    pub read_windows: u64,
     /// Connections reset because of a malformed frame (not JSON, not a frame, or holding a
     /// bad message whose `id` cannot be read).
     pub malformed_frames: u64,

@@ -378,6 +378,7 @@ mod tests {
             connects: 0,
             reconnects: 0,
             resyncs: 0,
+            read_windows: 0,
             malformed_frames: 0,
             malformed_messages: 0,
             connected: true,

@@ -279,6 +279,7 @@ pub(crate) fn run(
         token: token.expose(),
         warmup: config.warmup,
         seconds: config.seconds,
+        batch_reads: config.batch_reads,
     };
     let (step, window) = thread::scope(|scope| {
         for worker in 0..config.churners.min(config.entities) {

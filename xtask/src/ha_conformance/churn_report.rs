@@ -82,6 +82,13 @@ pub(crate) struct ChurnFile {
     /// measured before the churn: the part of each frame's cost no client that wakes per frame avoids.
     #[serde(default)]
     pub(crate) wakeup_floor: Option<Floor>,
+    /// The client held its reads back for windows of this many ms (`--batch-reads`), if it did: it
+    /// then woke less than once per frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) read_batching_ms: Option<u64>,
+    /// Windows the client held its reads back for.
+    #[serde(default)]
+    pub(crate) read_windows: u64,
 }
 
 /// `numerator / denominator` when the denominator is positive.
@@ -129,6 +136,8 @@ impl ChurnFile {
             driver_cores: cores(window.driver),
             target_cpu_us_per_change: TARGET_CPU_US_PER_CHANGE,
             wakeup_floor: None,
+            read_batching_ms: step.read_batching_ms,
+            read_windows: step.read_windows,
         }
     }
 
@@ -189,6 +198,8 @@ pub(crate) fn render(file: &ChurnFile) -> String {
         (
             "  split".to_owned(),
             match (file.wakeup_floor, file.cpu_us_per_frame, file.changes_per_frame.filter(|c| *c > 0.0)) {
+                // The split assumes one wake-up per frame, which batched reads do not make.
+                (Some(floor), _, _) if file.read_batching_ms.is_some() => floor.describe(),
                 (Some(floor), Some(per_frame), Some(changes)) => floor.split(per_frame, changes),
                 (Some(floor), _, _) => floor.describe(),
                 (None, _, _) => "not measured".to_owned(),
@@ -203,6 +214,13 @@ pub(crate) fn render(file: &ChurnFile) -> String {
                 opt(file.voluntary_switches_per_frame, 2),
                 opt(file.involuntary_switches_per_frame, 2),
                 opt(file.switches_per_frame(), 2)
+            ),
+        ),
+        (
+            "read batching".to_owned(),
+            file.read_batching_ms.map_or_else(
+                || "off (every frame read as it arrives)".to_owned(),
+                |ms| format!("reads held back up to {ms} ms, {} windows", file.read_windows),
             ),
         ),
         ("peak RSS".to_owned(), format!("{:.1} MB", file.peak_rss_bytes as f64 / 1e6)),
@@ -239,6 +257,7 @@ mod tests {
             warmup: Duration::from_secs(5),
             churners: 8,
             build: true,
+            batch_reads: None,
         }
     }
 
@@ -326,6 +345,7 @@ mod tests {
              \x20 CPU per frame          94.2 µs\n\
              \x20   split                not measured\n\
              \x20 context switches       39908 voluntary + 16070 involuntary; per frame 1.66 + 0.67 = 2.33\n\
+             \x20 read batching          off (every frame read as it arrives)\n\
              \x20 peak RSS               21.0 MB\n\
              \x20 reconnects, dropped    0, 0\n\
              \x20 other processes        Home Assistant 1.00 cores, churn driver (xtask) 0.20 cores\n"
@@ -344,6 +364,19 @@ mod tests {
             table.contains("  split                of which the wake-up floor 17.5 µs per frame (8.73 µs per change), the client's own work 76.7 µs per frame (38.27 µs per change)"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn with_batched_reads_the_table_names_the_window_and_does_not_split_per_frame() {
+        let floor = Floor { wakeups: 1000, cpu_us_per_wakeup: 17.5, message_bytes: 800, interval_ms: 5.0 };
+        let mut step = step();
+        (step.read_batching_ms, step.read_windows) = (Some(50), 360);
+        let file = ChurnFile::new("2024.3.3", &config(), &step, &window(), 0).with_floor(floor);
+
+        let table = render(&file);
+
+        assert!(table.contains("  read batching          reads held back up to 50 ms, 360 windows\n"), "{table}");
+        assert!(!table.contains("of which the wake-up floor"), "{table}");
     }
 
     #[test]

@@ -129,6 +129,12 @@ pub(crate) struct CpuStep {
     /// The simulator's CPU over the same window, in cores (set by the xtask).
     #[serde(default)]
     pub(crate) sim_cores: Option<f64>,
+    /// The client held its reads back for windows of this many ms (`--batch-reads`), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) read_batching_ms: Option<u64>,
+    /// Windows the client held its reads back for.
+    #[serde(default)]
+    pub(crate) read_windows: u64,
 }
 
 impl CpuStep {
@@ -155,9 +161,13 @@ impl CpuStep {
     pub(crate) fn describe(&self) -> String {
         let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"));
         format!(
-            "{:>6.0} changes/s: client {} µs CPU per change ({} per frame, {} changes per frame; user {:.2} s, \
+            "{:>6.0} changes/s{}: client {} µs CPU per change ({} per frame, {} changes per frame; user {:.2} s, \
              system {:.2} s), {} context switches per frame, peak RSS {:.1} MB; simulator {} cores",
             self.offered,
+            self.read_batching_ms.map_or_else(String::new, |ms| format!(
+                " (reads held back up to {ms} ms, {} windows)",
+                self.read_windows
+            )),
             opt(self.cpu_us_per_change, 2),
             opt(self.cpu_us_per_frame, 1),
             opt(self.changes_per_frame(), 1),
@@ -173,6 +183,26 @@ impl CpuStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A step as the `mirror` example prints it, with `extra` fields added.
+    fn step(extra: &str) -> CpuStep {
+        let line = format!(
+            r#"{{"seconds":20.0,"entity_changes":20000,"frames":4000,"user_seconds":0.1,"system_seconds":0.05,
+                "cpu_us_per_change":7.5,"cpu_us_per_frame":37.5,"voluntary_switches":1000,
+                "involuntary_switches":0,"peak_rss_bytes":0{extra}}}"#
+        );
+        serde_json::from_str(&line).unwrap()
+    }
+
+    #[test]
+    fn a_step_with_batched_reads_says_so_and_one_without_does_not() {
+        let (batched, plain) = (step(r#","read_batching_ms":50,"read_windows":400"#), step(""));
+
+        let (batched, plain) = (batched.describe(), plain.describe());
+
+        assert!(batched.contains("(reads held back up to 50 ms, 400 windows)"), "{batched}");
+        assert!(!plain.contains("held back"), "{plain}");
+    }
 
     #[test]
     fn stat_gives_user_and_system_seconds() {

@@ -180,6 +180,8 @@ pub(crate) struct Driver {
     pub(crate) mirror: PathBuf,
     /// Entities of the simulated installation.
     pub(crate) entities: usize,
+    /// The CPU steps' client holds its reads back for windows this long (`--cpu-batch-reads`).
+    pub(crate) batch_reads: Option<Duration>,
     /// The handler is installed.
     pub(crate) _handler: Children,
 }
@@ -276,7 +278,14 @@ impl Driver {
         let (sim, url) = self.start_sim(rate)?;
         let mut opened: Option<(Instant, CpuTimes)> = None;
         let mut closed: Option<(Instant, CpuTimes)> = None;
-        let measure = MirrorMeasure { program: &self.mirror, url: &url, token: TOKEN, warmup, seconds };
+        let measure = MirrorMeasure {
+            program: &self.mirror,
+            url: &url,
+            token: TOKEN,
+            warmup,
+            seconds,
+            batch_reads: self.batch_reads,
+        };
         let mut step = measure.run(
             |mark| {
                 let reading = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
@@ -307,8 +316,9 @@ impl Driver {
         seconds: Duration,
     ) -> Result<(CpuStep, CpuStep)> {
         let (_sim, url) = self.start_sim(rate)?;
-        let head = MirrorMeasure { program: head_mirror, url: &url, token: TOKEN, warmup, seconds };
-        let base = MirrorMeasure { program: base_mirror, url: &url, token: TOKEN, warmup, seconds };
+        let batch_reads = self.batch_reads;
+        let head = MirrorMeasure { program: head_mirror, url: &url, token: TOKEN, warmup, seconds, batch_reads };
+        let base = MirrorMeasure { program: base_mirror, url: &url, token: TOKEN, warmup, seconds, batch_reads };
         let (first, second) = if head_first { (&head, &base) } else { (&base, &head) };
         let (a, b) = std::thread::scope(|scope| {
             let a = scope.spawn(|| first.run(|_| {}, || false));
@@ -349,6 +359,8 @@ pub(crate) struct MirrorMeasure<'a> {
     pub(crate) warmup: Duration,
     /// Measure this long.
     pub(crate) seconds: Duration,
+    /// Hold the client's reads back for windows this long (`--batch-reads`); `None` reads every frame.
+    pub(crate) batch_reads: Option<Duration>,
 }
 
 impl std::fmt::Debug for MirrorMeasure<'_> {
@@ -359,6 +371,7 @@ impl std::fmt::Debug for MirrorMeasure<'_> {
             .field("token", &"<redacted>")
             .field("warmup", &self.warmup)
             .field("seconds", &self.seconds)
+            .field("batch_reads", &self.batch_reads)
             .finish()
     }
 }
@@ -372,6 +385,9 @@ impl MirrorMeasure<'_> {
         command
             .args(["--url", self.url, "--measure", &self.seconds.as_secs_f64().to_string()])
             .args(["--warmup", &self.warmup.as_secs_f64().to_string()])
+            .args(
+                self.batch_reads.map(|w| ["--batch-reads".to_owned(), w.as_millis().to_string()]).into_iter().flatten(),
+            )
             .env("HASS_TOKEN", self.token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -433,6 +449,7 @@ mod tests {
             token: "secret-token",
             warmup: Duration::from_secs(5),
             seconds: Duration::from_secs(20),
+            batch_reads: None,
         };
 
         let shown = format!("{measure:?}");

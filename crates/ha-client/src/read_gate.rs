@@ -1,0 +1,188 @@
+//! Holding a connection's reads back ([`ReadBatching`]): the kernel is asked not to report the
+//! socket readable until `min_bytes` have arrived (`SO_RCVLOWAT`), and the connection task lowers
+//! that mark to one byte again when the window has passed or a reply is awaited.
+//!
+//! Lowering the mark is what ends a window: Linux then reports the socket readable at once if
+//! anything is waiting (`tcp_set_rcvlowat` signals the waiting reader), so the runtime's reactor
+//! sees an ordinary readiness event and the WebSocket reads as usual. A read that finds less than
+//! the mark is not held up either: a non-blocking `recv` returns what is there. So the mark only
+//! decides when the process is woken, never what it reads.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::config::ReadBatching;
+use crate::conn::Ws;
+
+/// The connection's socket and whether its reads are being held back.
+#[derive(Debug)]
+pub(crate) struct ReadGate {
+    /// A duplicate of the connection's TCP socket descriptor (the WebSocket owns the original), so
+    /// that the option can be set while the reader and the writer halves hold the stream.
+    socket: OwnedFd,
+    min_bytes: libc::c_int,
+    window: Duration,
+    held: bool,
+}
+
+impl ReadGate {
+    /// A gate on the TCP socket under `ws` (plain or TLS), open (reads not held).
+    pub(crate) fn new(ws: &Ws, batching: ReadBatching) -> io::Result<Self> {
+        Self::on_socket(ws.get_ref().get_ref(), batching)
+    }
+
+    /// A gate on `tcp`, open.
+    fn on_socket(tcp: &TcpStream, batching: ReadBatching) -> io::Result<Self> {
+        let socket = tcp.as_fd().try_clone_to_owned()?;
+        let min_bytes = libc::c_int::try_from(batching.min_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "min_bytes above i32::MAX"))?;
+        Ok(ReadGate { socket, min_bytes, window: batching.window(), held: false })
+    }
+
+    /// Whether reads are held back now.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// The longest a window lasts.
+    pub(crate) fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Holds reads back: the process is not woken until `min_bytes` have arrived or the gate is
+    /// released.
+    pub(crate) fn hold(&mut self) -> io::Result<()> {
+        set_receive_low_mark(&self.socket, self.min_bytes)?;
+        self.held = true;
+        Ok(())
+    }
+
+    /// Reads as frames arrive again; whatever is already waiting is reported readable at once.
+    pub(crate) fn release(&mut self) -> io::Result<()> {
+        set_receive_low_mark(&self.socket, 1)?;
+        self.held = false;
+        Ok(())
+    }
+
+    /// The mark the kernel holds for the socket now (for tests).
+    #[cfg(test)]
+    pub(crate) fn low_mark(&self) -> io::Result<libc::c_int> {
+        receive_low_mark(&self.socket)
+    }
+}
+
+/// `setsockopt(SOL_SOCKET, SO_RCVLOWAT, bytes)`.
+#[allow(unsafe_code)]
+fn set_receive_low_mark(socket: &OwnedFd, bytes: libc::c_int) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).expect("an int's size fits socklen_t");
+    // SAFETY: the descriptor is open for the whole call (borrowed from an `OwnedFd` we hold), and
+    // the option value points to a live `c_int` of the length passed, which the kernel only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const bytes).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// `getsockopt(SOL_SOCKET, SO_RCVLOWAT)`.
+#[cfg(test)]
+#[allow(unsafe_code)]
+fn receive_low_mark(socket: &OwnedFd) -> io::Result<libc::c_int> {
+    let mut bytes: libc::c_int = 0;
+    let mut len = libc::socklen_t::try_from(size_of::<libc::c_int>()).expect("an int's size fits socklen_t");
+    // SAFETY: the descriptor is open for the whole call, and `bytes`/`len` are live locals of the
+    // sizes the kernel is told, which it writes at most.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw mut bytes).cast::<libc::c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 { Ok(bytes) } else { Err(io::Error::last_os_error()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// Both ends of a loopback TCP connection.
+    async fn connection() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    fn batching() -> ReadBatching {
+        ReadBatching::new(Duration::from_millis(20)).unwrap().with_min_bytes(10_000).unwrap()
+    }
+
+    #[tokio::test]
+    async fn holding_sets_the_kernels_low_mark_to_the_batch_size() {
+        // arrange
+        let (client, _server) = connection().await;
+        let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
+
+        // act
+        gate.hold().unwrap();
+
+        // assert
+        assert!(gate.is_held());
+        assert_eq!(gate.low_mark().unwrap(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn releasing_sets_the_low_mark_back_to_one_byte() {
+        // arrange
+        let (client, _server) = connection().await;
+        let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
+        gate.hold().unwrap();
+
+        // act
+        gate.release().unwrap();
+
+        // assert
+        assert!(!gate.is_held());
+        assert_eq!(gate.low_mark().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn releasing_a_held_socket_with_data_waiting_makes_it_readable() {
+        // arrange: a held socket with less than the batch waiting, which the reactor does not
+        // report readable
+        use tokio::io::AsyncWriteExt;
+        let (client, mut server) = connection().await;
+        let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
+        gate.hold().unwrap();
+        server.write_all(b"one frame").await.unwrap();
+        server.flush().await.unwrap();
+        let mut buf = [0u8; 64];
+        // One yield: the runtime polls its reactor before it resumes this task.
+        tokio::task::yield_now().await;
+        let before = futures_util::FutureExt::now_or_never(client.readable());
+
+        // act
+        gate.release().unwrap();
+        client.readable().await.unwrap();
+        let read = client.try_read(&mut buf).unwrap();
+
+        // assert
+        assert!(before.is_none(), "a held socket was reported readable below its mark");
+        assert_eq!(&buf[..read], b"one frame");
+    }
+}
