@@ -210,6 +210,8 @@ enum GateStep {
     Keep,
     /// Hold reads back and start a window.
     Hold,
+    /// Keep holding them, the window starting again from the frame just read.
+    Extend,
     /// Read frames as they arrive again.
     Release,
 }
@@ -217,11 +219,14 @@ enum GateStep {
 /// The rule of read batching: reads are held back only while nothing waits for a reply and the
 /// stream is busy (this turn read a frame less than half a window after the one before); a reply
 /// awaited releases them at once, so a command's answer is never held back. The window's end
-/// (its timer) releases them too.
-fn gate_step(held: bool, awaited: bool, busy: bool) -> GateStep {
-    match (held, awaited, busy) {
-        (true, true, _) => GateStep::Release,
-        (false, false, true) => GateStep::Hold,
+/// (its timer) releases them too. A frame read while they are held (the batch size was reached,
+/// or the frames already buffered) starts the window again: the data still to come then waits at
+/// most a window after the last read, and the batch size, not the timer, paces a fast stream.
+fn gate_step(held: bool, awaited: bool, frame_read: bool, busy: bool) -> GateStep {
+    match (held, awaited) {
+        (true, true) => GateStep::Release,
+        (true, false) if frame_read => GateStep::Extend,
+        (false, false) if busy => GateStep::Hold,
         _ => GateStep::Keep,
     }
 }
@@ -608,8 +613,9 @@ impl Actor {
                     last_frame = Some(now);
                     busy
                 };
-                match gate_step(held, awaited, busy) {
+                match gate_step(held, awaited, frame_read, busy) {
                     GateStep::Keep => {}
+                    GateStep::Extend => window_timer.as_mut().reset(Instant::now() + window),
                     GateStep::Hold => {
                         window_timer.as_mut().reset(Instant::now() + window);
                         window_armed = true;
@@ -1194,27 +1200,38 @@ mod tests {
 
     #[test]
     fn a_busy_stream_is_held_back_while_nothing_waits_for_a_reply() {
-        assert_eq!(gate_step(false, false, true), GateStep::Hold);
+        assert_eq!(gate_step(false, false, true, true), GateStep::Hold);
     }
 
     #[test]
     fn a_quiet_stream_is_not_held_back() {
-        assert_eq!(gate_step(false, false, false), GateStep::Keep);
+        assert_eq!(gate_step(false, false, true, false), GateStep::Keep);
     }
 
     #[test]
-    fn an_awaited_reply_releases_held_reads_whether_or_not_the_stream_is_busy() {
-        assert_eq!([gate_step(true, true, true), gate_step(true, true, false)], [GateStep::Release, GateStep::Release]);
+    fn an_awaited_reply_releases_held_reads_whatever_was_read() {
+        let steps = [
+            gate_step(true, true, true, true),
+            gate_step(true, true, true, false),
+            gate_step(true, true, false, false),
+        ];
+
+        assert_eq!(steps, [GateStep::Release; 3]);
     }
 
     #[test]
     fn reads_are_not_held_back_while_a_reply_is_awaited() {
-        assert_eq!(gate_step(false, true, true), GateStep::Keep);
+        assert_eq!(gate_step(false, true, true, true), GateStep::Keep);
     }
 
     #[test]
-    fn held_reads_stay_held_until_the_window_ends() {
-        assert_eq!([gate_step(true, false, true), gate_step(true, false, false)], [GateStep::Keep, GateStep::Keep]);
+    fn a_frame_read_while_held_starts_the_window_again() {
+        assert_eq!([gate_step(true, false, true, true), gate_step(true, false, true, false)], [GateStep::Extend; 2]);
+    }
+
+    #[test]
+    fn held_reads_stay_held_on_a_turn_that_read_nothing() {
+        assert_eq!(gate_step(true, false, false, false), GateStep::Keep);
     }
 
     #[test]

@@ -233,7 +233,8 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Mirrors replaced by a fresh snapshot after a reconnect or resubscribe.
     pub resyncs: u64,
-    /// Times reads were held back for a window ([`ClientConfig::read_batching`]); 0 without it.
+    /// Times reads began to be held back ([`ClientConfig::read_batching`]); 0 without it. A stream
+    /// busy enough to reach the batch size within every window stays held: it counts once.
     ///
     /// [`ClientConfig::read_batching`]: crate::ClientConfig::read_batching
     pub read_windows: u64,
