@@ -20,6 +20,9 @@
 //! every = "1s"                              # client stats, mirror size, RSS and CPU
 //! ping_every = "5s"
 //!
+//! [client]
+//! read_batching = "50ms"                    # off when absent: read every frame as it arrives
+//!
 //! [[rule]]
 //! name = "slow_services"
 //! metric = "hapulse_command_latency_seconds"
@@ -29,6 +32,12 @@
 //! above = "2s"
 //! for = "30s"
 //! ```
+//!
+//! `client.read_batching` lets the connection hold a busy event stream back for up to that long
+//! (1ms to 1s) and read it with one wake-up (ha-client's `ReadBatching`): against Home Assistant a
+//! 50 ms window cut the client's CPU per change by five sixths on the project's test machine, and
+//! every event (and so every metric and alert) then arrives up to 50 ms later. Replies to hapulse's
+//! own commands (calls, pings) are never held back.
 //!
 //! Where the URL and the token come from when `url` / `token_file` are not set (and no flag
 //! gives them): ha-client's one rule, `HASS_URL` + `HASS_TOKEN`, or `SUPERVISOR_TOKEN` with the
@@ -58,6 +67,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ha_client::ReadBatching;
 use ha_monitor::rules::{RuleSet, parse_duration};
 use ha_monitor::{MonitorError, Registry};
 use serde::Deserialize;
@@ -85,6 +95,8 @@ pub struct ServeConfig {
     pub session: SessionConfig,
     /// Alert rules (defaults plus the file's).
     pub rules: RuleSet,
+    /// `client.read_batching` (`None` = off).
+    pub read_batching: Option<ReadBatching>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +107,7 @@ struct Raw {
     metrics: Option<RawMetrics>,
     publish: Option<RawPublish>,
     sample: Option<RawSample>,
+    client: Option<RawClient>,
     // Read by ha-monitor's rule parser.
     #[allow(dead_code)]
     use_default_rules: Option<toml::Value>,
@@ -116,6 +129,12 @@ struct RawPublish {
     every: Option<Spanned<String>>,
     min_interval: Option<Spanned<String>>,
     refresh_interval: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    read_batching: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +209,15 @@ impl ServeConfig {
                 .filter(|d| !d.is_zero()),
         };
 
+        let read_batching = match raw.client.and_then(|c| c.read_batching) {
+            None => None,
+            Some(s) => {
+                let at = s.span().start;
+                let window = parse_duration(s.get_ref()).map_err(|m| err(at, "client.read_batching", m))?;
+                Some(ReadBatching::new(window).map_err(|e| err(at, "client.read_batching", e.to_string()))?)
+            }
+        };
+
         let rules_text = rules_only(text);
         let monitor_err = |e: MonitorError| match e {
             MonitorError::Config { line, column, key, message } => {
@@ -208,7 +236,15 @@ impl ServeConfig {
         ha_monitor::StdMetrics::register(&mut probe);
         rules.check(&probe).map_err(monitor_err)?;
 
-        Ok(Self { url: raw.url, token_file: raw.token_file.map(PathBuf::from), listen, agent, session, rules })
+        Ok(Self {
+            url: raw.url,
+            token_file: raw.token_file.map(PathBuf::from),
+            listen,
+            agent,
+            session,
+            rules,
+            read_batching,
+        })
     }
 }
 
@@ -258,6 +294,27 @@ mod tests {
             HapulseError::Config { path, line, key, .. } => (path.display().to_string(), line, key),
             other => panic!("not a config error: {other}"),
         }
+    }
+
+    #[test]
+    fn read_batching_is_off_unless_the_file_sets_it() {
+        let c = parse("").unwrap();
+
+        assert_eq!(c.read_batching, None);
+    }
+
+    #[test]
+    fn client_read_batching_takes_a_window() {
+        let c = parse("[client]\nread_batching = \"50ms\"\n").unwrap();
+
+        assert_eq!(c.read_batching.map(|b| b.window()), Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_read_batching_window_out_of_range_names_its_line_and_key() {
+        let err = parse("url = \"http://h\"\n[client]\nread_batching = \"5s\"\n").unwrap_err();
+
+        assert_eq!(located(err), ("/etc/hapulse.toml".to_owned(), 3, "client.read_batching".to_owned()));
     }
 
     #[test]

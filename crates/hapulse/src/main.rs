@@ -251,9 +251,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     creds.url = creds.url.or(config.url.clone());
     creds.token_file = creds.token_file.or(config.token_file.clone());
     let resolved = creds.resolve_from_env()?;
-    let client = Client::connect(ClientConfig::new(&resolved.url, resolved.token).context("reading the URL")?)
-        .await
-        .with_context(|| format!("connecting to {}", resolved.url))?;
+    let mut client_config = ClientConfig::new(&resolved.url, resolved.token).context("reading the URL")?;
+    client_config.read_batching = config.read_batching;
+    let client = Client::connect(client_config).await.with_context(|| format!("connecting to {}", resolved.url))?;
     let monitor = Monitor::new();
     let session =
         Session::start(client, Arc::clone(&monitor), config.session).await.context("subscribing to entities")?;
