@@ -34,7 +34,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_asyn
 use crate::config::ClientConfig;
 use crate::error::{ClientError, DisconnectReason};
 use crate::freshness::FreshnessTx;
-use crate::read_gate::ReadGate;
+use crate::read_gate::{ReadGate, WindowTimer};
 use crate::stats::{CommandKind, Stats};
 use crate::stream::{RingSender, StreamItem};
 
@@ -228,6 +228,14 @@ fn gate_step(held: bool, awaited: bool, frame_read: bool, busy: bool) -> GateSte
         (true, false) if frame_read => GateStep::Extend,
         (false, false) if busy => GateStep::Hold,
         _ => GateStep::Keep,
+    }
+}
+
+/// The end of the read-batching window: when `timer` fires (never without one).
+async fn window_end(timer: Option<&WindowTimer>) -> std::io::Result<()> {
+    match timer {
+        Some(timer) => timer.fired().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -515,13 +523,18 @@ impl Actor {
     }
 
     async fn session(&mut self, ws: Ws) -> DisconnectReason {
-        let mut gate = self.cfg.read_batching.and_then(|batching| match ReadGate::new(&ws, batching) {
-            Ok(gate) => Some(gate),
-            Err(error) => {
-                tracing::warn!(%error, "read batching off for this connection: no socket to set it on");
-                None
+        let (mut gate, window_timer) = match self
+            .cfg
+            .read_batching
+            .map(|batching| ReadGate::new(&ws, batching).and_then(|g| Ok((g, WindowTimer::new()?))))
+        {
+            None => (None, None),
+            Some(Ok((gate, timer))) => (Some(gate), Some(timer)),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "read batching off for this connection: cannot set up its socket or timer");
+                (None, None)
             }
-        });
+        };
         let (sink, mut stream) = ws.split();
         let (out, queue) = mpsc::unbounded_channel();
         let mut writer = tokio::spawn(write_loop(sink, queue));
@@ -542,7 +555,6 @@ impl Actor {
         let mut retry_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
         let mut retry_armed = false;
         // Armed while reads are held back (`ReadBatching`): when it fires, they are released.
-        let mut window_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
         let mut window_armed = false;
         // When the last frame was read (only with a gate): a stream is held back only when frames
         // come close together, so a quiet one pays no timer wake-ups for nothing.
@@ -585,8 +597,13 @@ impl Actor {
                     retry_armed = false;
                     self.retry_due_subscriptions();
                 }
-                () = &mut window_timer, if window_armed => {
+                fired = window_end(window_timer.as_ref()), if window_armed => {
                     window_armed = false;
+                    if let Err(error) = fired {
+                        tracing::warn!(%error, "read batching off for this connection: its timer failed");
+                        set_gate(&mut gate, false);
+                        gate = None;
+                    }
                     set_gate(&mut gate, false);
                 }
                 res = &mut writer => break match res {
@@ -613,20 +630,32 @@ impl Actor {
                     last_frame = Some(now);
                     busy
                 };
-                match gate_step(held, awaited, frame_read, busy) {
-                    GateStep::Keep => {}
-                    GateStep::Extend => window_timer.as_mut().reset(Instant::now() + window),
-                    GateStep::Hold => {
-                        window_timer.as_mut().reset(Instant::now() + window);
-                        window_armed = true;
-                        set_gate(&mut gate, true);
-                        if gate.is_some() {
-                            Stats::add(&self.shared.stats.read_windows, 1);
+                let step = gate_step(held, awaited, frame_read, busy);
+                let timer = window_timer.as_ref().expect("a gate comes with its timer");
+                let timed = match step {
+                    GateStep::Keep => Ok(()),
+                    GateStep::Extend | GateStep::Hold => timer.arm(window),
+                    GateStep::Release => timer.disarm(),
+                };
+                if let Err(error) = timed {
+                    tracing::warn!(%error, "read batching off for this connection: its timer failed");
+                    set_gate(&mut gate, false);
+                    gate = None;
+                    window_armed = false;
+                } else {
+                    match step {
+                        GateStep::Keep | GateStep::Extend => {}
+                        GateStep::Hold => {
+                            window_armed = true;
+                            set_gate(&mut gate, true);
+                            if gate.is_some() {
+                                Stats::add(&self.shared.stats.read_windows, 1);
+                            }
                         }
-                    }
-                    GateStep::Release => {
-                        window_armed = false;
-                        set_gate(&mut gate, false);
+                        GateStep::Release => {
+                            window_armed = false;
+                            set_gate(&mut gate, false);
+                        }
                     }
                 }
             }
