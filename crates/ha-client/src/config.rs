@@ -46,13 +46,10 @@ impl Default for Heartbeat {
 ///
 /// Measured on the project's 2-core VM (docs/performance.md, "Read batching"), CPU per change of
 /// the `mirror` example without and with a window, alternating: against Home Assistant under REST
-/// churn (about 3 changes per frame) 13-14 µs without, 2.0-2.2 µs with 50 ms; against ha-sim at
-/// 10,000 changes/s 2.8-3.1 µs without, 1.2-1.3 µs with 50 ms and 1.7-1.8 µs with 20 ms; at
-/// 1,000/s 18-21 µs without, 5.8-6.3 µs with 50 ms and 4.2-4.5 µs with 100 ms. A window no
-/// longer than twice the server's interval between frames is never used (nothing to gather).
-///
-/// Linux (and other Unix kernels that honour `SO_RCVLOWAT` in `epoll`/`kqueue`); where the
-/// socket option cannot be set, the connection reads as if no window were set and logs why.
+/// churn (about 3 changes per frame) 12-14 µs without, about 2.2 µs with 50 ms; against ha-sim at
+/// 10,000 changes/s 2.3-2.8 µs without, 1.1 µs with 50 ms; at 1,000/s 13-21 µs without, 5.0-5.5 µs
+/// with 50 ms and 3.6-3.8 µs with 100 ms. A window no longer than twice the server's interval
+/// between frames is never used (nothing to gather).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadBatching {
     window: Duration,

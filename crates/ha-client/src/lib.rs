@@ -33,7 +33,7 @@
 //! A client that can take events a little late can wake less often than the server sends:
 //! [`ClientConfig::read_batching`] holds a busy stream's frames back in the kernel for up to a
 //! window and reads them with one wake-up (replies to commands are never held back). Against Home
-//! Assistant a 50 ms window cut the CPU per change by five sixths on the project's test machine.
+//! Assistant a 50 ms window cut the CPU per change by four fifths or more on the project's test machine.
 //!
 //! When a connection ends (close, I/O error, malformed or oversized frame, missing pong),
 //! every command waiting for an answer fails with [`ClientError::ConnectionLost`], and the
