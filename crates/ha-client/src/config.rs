@@ -42,7 +42,10 @@ impl Default for Heartbeat {
 /// would have; a quieter stream is read as it arrives. Replies are never held back: while a
 /// command (a call, a subscription, the heartbeat's ping) waits for its answer, every frame is
 /// read as it arrives. [`ClientStats::read_windows`](crate::ClientStats::read_windows) counts the
-/// windows.
+/// holds.
+///
+/// Linux only (`SO_RCVLOWAT` and a timerfd on the runtime's epoll). Elsewhere, or where the socket
+/// refuses the option, the connection reads as if no window were set and logs why.
 ///
 /// Measured on the project's 2-core VM (docs/performance.md, "Read batching"), CPU per change of
 /// the `mirror` example without and with a window, alternating: against Home Assistant under REST

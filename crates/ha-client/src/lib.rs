@@ -74,6 +74,11 @@ mod conn;
 mod credentials;
 mod error;
 mod freshness;
+// Read batching's kernel side: SO_RCVLOWAT and a timerfd (Linux); elsewhere it is never on.
+#[cfg(target_os = "linux")]
+mod read_gate;
+#[cfg(not(target_os = "linux"))]
+#[path = "read_gate_unsupported.rs"]
 mod read_gate;
 mod rest;
 mod stats;

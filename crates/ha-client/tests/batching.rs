@@ -1,5 +1,6 @@
 //! Read batching (`ClientConfig::read_batching`) against ha-sim: reads held back still reach the
-//! mirror, with no command to release them, and nothing is lost.
+//! mirror, with no command to release them, and nothing is lost. Linux only, as read batching is.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,0 +1,65 @@
+//! Read batching where it is not implemented (every target but Linux): the gate cannot be made,
+//! so the connection task logs why and reads every frame as it arrives. The types mirror
+//! `read_gate.rs` (Linux) so that the connection task compiles unchanged.
+
+use std::io;
+use std::time::Duration;
+
+use crate::config::ReadBatching;
+use crate::conn::Ws;
+
+fn unsupported() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "read batching needs Linux (SO_RCVLOWAT and timerfd)")
+}
+
+/// Never made: [`ReadGate::new`] always fails here.
+#[derive(Debug)]
+pub(crate) struct ReadGate {
+    window: Duration,
+}
+
+impl ReadGate {
+    /// Fails: read batching needs Linux.
+    pub(crate) fn new(_ws: &Ws, _batching: ReadBatching) -> io::Result<Self> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn is_held(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn window(&self) -> Duration {
+        self.window
+    }
+
+    pub(crate) fn hold(&mut self) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn release(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Never made: [`WindowTimer::new`] always fails here.
+#[derive(Debug)]
+pub(crate) struct WindowTimer;
+
+impl WindowTimer {
+    /// Fails: read batching needs Linux.
+    pub(crate) fn new() -> io::Result<Self> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn arm(&self, _after: Duration) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn disarm(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) async fn fired(&self) -> io::Result<()> {
+        std::future::pending().await
+    }
+}
