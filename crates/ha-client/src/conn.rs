@@ -34,7 +34,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_asyn
 use crate::config::ClientConfig;
 use crate::error::{ClientError, DisconnectReason};
 use crate::freshness::FreshnessTx;
-use crate::read_gate::{ReadGate, WindowTimer};
+use crate::read_gate::ReadGate;
 use crate::stats::{CommandKind, Stats};
 use crate::stream::{RingSender, StreamItem};
 
@@ -231,24 +231,21 @@ fn gate_step(held: bool, awaited: bool, frame_read: bool, busy: bool) -> GateSte
     }
 }
 
-/// The end of the read-batching window: when `timer` fires (never without one).
-async fn window_end(timer: Option<&WindowTimer>) -> std::io::Result<()> {
-    match timer {
-        Some(timer) => timer.fired().await,
+/// The end of the read-batching window (never without a gate).
+async fn window_end(gate: Option<&ReadGate>) -> std::io::Result<()> {
+    match gate {
+        Some(gate) => gate.window_end().await,
         None => std::future::pending().await,
     }
 }
 
-/// Holds a connection's reads back (`hold`) or releases them. A socket that refuses the option
-/// ends batching for the connection (reads are then released, as without a window) rather than
-/// the connection.
-fn set_gate(gate: &mut Option<ReadGate>, hold: bool) {
-    let Some(g) = gate.as_mut() else { return };
-    let set = if hold { g.hold() } else { g.release() };
-    if let Err(error) = set {
-        tracing::warn!(%error, "read batching off for this connection: SO_RCVLOWAT refused");
+/// Ends read batching for the connection, not the connection, when its socket option or timer
+/// fails: reads are released (as far as the socket still allows) and every frame is read as it
+/// arrives from then on.
+fn turn_off(gate: &mut Option<ReadGate>, error: &std::io::Error) {
+    tracing::warn!(%error, "read batching off for this connection: SO_RCVLOWAT or its timer failed");
+    if let Some(mut g) = gate.take() {
         let _ = g.release();
-        *gate = None;
     }
 }
 
@@ -523,18 +520,13 @@ impl Actor {
     }
 
     async fn session(&mut self, ws: Ws) -> DisconnectReason {
-        let (mut gate, window_timer) = match self
-            .cfg
-            .read_batching
-            .map(|batching| ReadGate::new(&ws, batching).and_then(|g| Ok((g, WindowTimer::new()?))))
-        {
-            None => (None, None),
-            Some(Ok((gate, timer))) => (Some(gate), Some(timer)),
-            Some(Err(error)) => {
-                tracing::warn!(%error, "read batching off for this connection: cannot set up its socket or timer");
-                (None, None)
-            }
-        };
+        let mut gate = self.cfg.read_batching.and_then(|batching| {
+            ReadGate::new(&ws, batching)
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "read batching off for this connection: cannot set up its socket or timer");
+                })
+                .ok()
+        });
         let (sink, mut stream) = ws.split();
         let (out, queue) = mpsc::unbounded_channel();
         let mut writer = tokio::spawn(write_loop(sink, queue));
@@ -554,8 +546,6 @@ impl Actor {
         // Armed only while a refused re-subscribe waits for its retry.
         let mut retry_timer = std::pin::pin!(sleep(Duration::from_secs(86_400 * 365)));
         let mut retry_armed = false;
-        // Armed while reads are held back (`ReadBatching`): when it fires, they are released.
-        let mut window_armed = false;
         // When the last frame was read (only with a gate): a stream is held back only when frames
         // come close together, so a quiet one pays no timer wake-ups for nothing.
         let mut last_frame: Option<Instant> = None;
@@ -597,14 +587,11 @@ impl Actor {
                     retry_armed = false;
                     self.retry_due_subscriptions();
                 }
-                fired = window_end(window_timer.as_ref()), if window_armed => {
-                    window_armed = false;
-                    if let Err(error) = fired {
-                        tracing::warn!(%error, "read batching off for this connection: its timer failed");
-                        set_gate(&mut gate, false);
-                        gate = None;
+                ended = window_end(gate.as_ref()), if gate.as_ref().is_some_and(ReadGate::is_held) => {
+                    let released = ended.and_then(|()| gate.as_mut().map_or(Ok(()), ReadGate::release));
+                    if let Err(error) = released {
+                        turn_off(&mut gate, &error);
                     }
-                    set_gate(&mut gate, false);
                 }
                 res = &mut writer => break match res {
                     Ok(Err(e)) => disconnect_reason(e, limit),
@@ -622,41 +609,22 @@ impl Actor {
             // half a window apart (a window then gathers two frames or more: holding a stream that
             // sends one frame per window would cost two system calls and save nothing); a window
             // starts with the frame that showed the stream busy.
-            if let Some((held, window)) = gate.as_ref().map(|g| (g.is_held(), g.window())) {
+            if let Some(g) = gate.as_mut() {
                 let awaited = !self.pending.is_empty();
                 let busy = frame_read && {
                     let now = Instant::now();
-                    let busy = last_frame.is_some_and(|at| now.duration_since(at) < window / 2);
+                    let busy = last_frame.is_some_and(|at| now.duration_since(at) < g.window() / 2);
                     last_frame = Some(now);
                     busy
                 };
-                let step = gate_step(held, awaited, frame_read, busy);
-                let timer = window_timer.as_ref().expect("a gate comes with its timer");
-                let timed = match step {
+                let stepped = match gate_step(g.is_held(), awaited, frame_read, busy) {
                     GateStep::Keep => Ok(()),
-                    GateStep::Extend | GateStep::Hold => timer.arm(window),
-                    GateStep::Release => timer.disarm(),
+                    GateStep::Extend => g.extend(),
+                    GateStep::Hold => g.hold().map(|()| Stats::add(&self.shared.stats.read_windows, 1)),
+                    GateStep::Release => g.release(),
                 };
-                if let Err(error) = timed {
-                    tracing::warn!(%error, "read batching off for this connection: its timer failed");
-                    set_gate(&mut gate, false);
-                    gate = None;
-                    window_armed = false;
-                } else {
-                    match step {
-                        GateStep::Keep | GateStep::Extend => {}
-                        GateStep::Hold => {
-                            window_armed = true;
-                            set_gate(&mut gate, true);
-                            if gate.is_some() {
-                                Stats::add(&self.shared.stats.read_windows, 1);
-                            }
-                        }
-                        GateStep::Release => {
-                            window_armed = false;
-                            set_gate(&mut gate, false);
-                        }
-                    }
+                if let Err(error) = stepped {
+                    turn_off(&mut gate, &error);
                 }
             }
         };

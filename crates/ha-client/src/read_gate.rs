@@ -25,12 +25,14 @@ use tokio::net::TcpStream;
 use crate::config::ReadBatching;
 use crate::conn::Ws;
 
-/// The connection's socket and whether its reads are being held back.
+/// The connection's socket, the timer that ends a window, and whether reads are held back (the
+/// timer is armed exactly while they are).
 #[derive(Debug)]
 pub(crate) struct ReadGate {
     /// A duplicate of the connection's TCP socket descriptor (the WebSocket owns the original), so
     /// that the option can be set while the reader and the writer halves hold the stream.
     socket: OwnedFd,
+    timer: WindowTimer,
     min_bytes: libc::c_int,
     window: Duration,
     held: bool,
@@ -42,12 +44,12 @@ impl ReadGate {
         Self::on_socket(ws.get_ref().get_ref(), batching)
     }
 
-    /// A gate on `tcp`, open.
+    /// A gate on `tcp`, open. Needs a runtime with I/O enabled (for the window's timer).
     fn on_socket(tcp: &TcpStream, batching: ReadBatching) -> io::Result<Self> {
         let socket = tcp.as_fd().try_clone_to_owned()?;
         let min_bytes = libc::c_int::try_from(batching.min_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "min_bytes above i32::MAX"))?;
-        Ok(ReadGate { socket, min_bytes, window: batching.window(), held: false })
+        Ok(ReadGate { socket, timer: WindowTimer::new()?, min_bytes, window: batching.window(), held: false })
     }
 
     /// Whether reads are held back now.
@@ -60,19 +62,30 @@ impl ReadGate {
         self.window
     }
 
-    /// Holds reads back: the process is not woken until `min_bytes` have arrived or the gate is
-    /// released.
+    /// Holds reads back for a window: the process is not woken until `min_bytes` have arrived or
+    /// the window ends ([`window_end`](Self::window_end)), unless the gate is released first.
     pub(crate) fn hold(&mut self) -> io::Result<()> {
+        self.timer.arm(self.window)?;
         set_receive_low_mark(&self.socket, self.min_bytes)?;
         self.held = true;
         Ok(())
+    }
+
+    /// Starts the window again from now (reads stay held).
+    pub(crate) fn extend(&self) -> io::Result<()> {
+        self.timer.arm(self.window)
     }
 
     /// Reads as frames arrive again; whatever is already waiting is reported readable at once.
     pub(crate) fn release(&mut self) -> io::Result<()> {
         set_receive_low_mark(&self.socket, 1)?;
         self.held = false;
-        Ok(())
+        self.timer.disarm()
+    }
+
+    /// When the window ends (never while reads are not held).
+    pub(crate) async fn window_end(&self) -> io::Result<()> {
+        self.timer.fired().await
     }
 
     /// The mark the kernel holds for the socket now (for tests).

@@ -36,30 +36,15 @@ impl ReadGate {
         Err(unsupported())
     }
 
+    pub(crate) fn extend(&self) -> io::Result<()> {
+        Err(unsupported())
+    }
+
     pub(crate) fn release(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
 
-/// Never made: [`WindowTimer::new`] always fails here.
-#[derive(Debug)]
-pub(crate) struct WindowTimer;
-
-impl WindowTimer {
-    /// Fails: read batching needs Linux.
-    pub(crate) fn new() -> io::Result<Self> {
-        Err(unsupported())
-    }
-
-    pub(crate) fn arm(&self, _after: Duration) -> io::Result<()> {
-        Err(unsupported())
-    }
-
-    pub(crate) fn disarm(&self) -> io::Result<()> {
-        Ok(())
-    }
-
-    pub(crate) async fn fired(&self) -> io::Result<()> {
+    pub(crate) async fn window_end(&self) -> io::Result<()> {
         std::future::pending().await
     }
 }
