@@ -220,8 +220,9 @@ enum GateStep {
 /// stream is busy (this turn read a frame less than half a window after the one before); a reply
 /// awaited releases them at once, so a command's answer is never held back. The window's end
 /// (its timer) releases them too. A frame read while they are held (the batch size was reached,
-/// or the frames already buffered) starts the window again: the data still to come then waits at
-/// most a window after the last read, and the batch size, not the timer, paces a fast stream.
+/// or the frames already buffered) starts the window again, once per wake-up (`read_gate.rs`,
+/// `restarts`): the data still to come then waits at most a window after the last read, and the
+/// batch size, not the timer, paces a fast stream.
 fn gate_step(held: bool, awaited: bool, frame_read: bool, busy: bool) -> GateStep {
     match (held, awaited) {
         (true, true) => GateStep::Release,

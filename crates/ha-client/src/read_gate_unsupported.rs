@@ -36,7 +36,7 @@ impl ReadGate {
         Err(unsupported())
     }
 
-    pub(crate) fn extend(&self) -> io::Result<()> {
+    pub(crate) fn extend(&mut self) -> io::Result<()> {
         Err(unsupported())
     }
 
