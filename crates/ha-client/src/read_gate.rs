@@ -99,6 +99,15 @@ impl ReadGate {
         self.timer.disarm()
     }
 
+    /// Reads as frames arrive again once the window has ended ([`window_end`](Self::window_end)
+    /// returned): [`release`](Self::release) without disarming the timer, which a one-shot timer
+    /// that fired no longer is (a `timerfd_settime` less per window).
+    pub(crate) fn window_ended(&mut self) -> io::Result<()> {
+        set_receive_low_mark(&self.socket, 1)?;
+        self.held = false;
+        Ok(())
+    }
+
     /// When the window ends (never while reads are not held).
     pub(crate) async fn window_end(&self) -> io::Result<()> {
         self.timer.fired().await
@@ -172,7 +181,13 @@ impl WindowTimer {
             // Readiness seen before a re-arm may be stale: the read then finds nothing
             // (`EAGAIN`), and `try_io` clears it so the next wait is for the new expiry.
             match ready.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
-                Ok(taken) => return taken,
+                Ok(taken) => {
+                    // A one-shot timer whose expiry was taken is not readable again until it is
+                    // re-armed and fires, which the reactor sees as a new event: forget this one
+                    // now rather than with a read that finds nothing (`EAGAIN`) next window.
+                    ready.clear_ready();
+                    return taken;
+                }
                 Err(_stale) => continue,
             }
         }

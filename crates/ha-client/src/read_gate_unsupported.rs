@@ -44,6 +44,10 @@ impl ReadGate {
         Ok(())
     }
 
+    pub(crate) fn window_ended(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     pub(crate) async fn window_end(&self) -> io::Result<()> {
         std::future::pending().await
     }
