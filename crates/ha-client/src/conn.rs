@@ -638,12 +638,12 @@ impl Actor {
             // Reads are held back only while nothing waits for a reply and the stream is busy
             // ([`RecentReads`]); a window starts with the frame that showed the stream busy.
             if let Some(g) = gate.as_mut() {
-                let awaited = !self.pending.is_empty();
-                let busy = frame_read && recent.busy(Instant::now(), g.window());
+                let (awaited, now) = (!self.pending.is_empty(), Instant::now());
+                let busy = frame_read && recent.busy(now, g.window());
                 let stepped = match gate_step(g.is_held(), awaited, frame_read, busy) {
                     GateStep::Keep => Ok(()),
-                    GateStep::Extend => g.extend(),
-                    GateStep::Hold => g.hold().map(|()| Stats::add(&self.shared.stats.read_windows, 1)),
+                    GateStep::Extend => g.extend(now.into_std()),
+                    GateStep::Hold => g.hold(now.into_std()).map(|()| Stats::add(&self.shared.stats.read_windows, 1)),
                     GateStep::Release => g.release(),
                 };
                 if let Err(error) = stepped {

@@ -71,31 +71,35 @@ impl ReadGate {
         self.window
     }
 
-    /// Holds reads back for a window: the process is not woken until `min_bytes` have arrived or
-    /// the window ends ([`window_end`](Self::window_end)), unless the gate is released first.
-    pub(crate) fn hold(&mut self) -> io::Result<()> {
-        self.timer.arm(self.window)?;
-        self.started = Instant::now();
+    /// Holds reads back for a window from `now`: the process is not woken until `min_bytes` have
+    /// arrived or the window ends ([`window_end`](Self::window_end)), unless the gate is released
+    /// first.
+    pub(crate) fn hold(&mut self, now: Instant) -> io::Result<()> {
+        self.start_window(now)?;
         set_receive_low_mark(&self.socket, self.min_bytes)?;
         self.held = true;
         Ok(())
     }
 
-    /// Starts the window again from now (reads stay held), unless it started less than an eighth
-    /// of a window ago ([`restarts`]).
-    pub(crate) fn extend(&mut self) -> io::Result<()> {
-        let now = Instant::now();
+    /// Starts the window again from `now` (reads stay held), unless it started less than an
+    /// eighth of a window before ([`restarts`]).
+    pub(crate) fn extend(&mut self, now: Instant) -> io::Result<()> {
         if restarts(now.saturating_duration_since(self.started), self.window) {
-            self.timer.arm(self.window)?;
-            self.started = now;
+            self.start_window(now)?;
         }
+        Ok(())
+    }
+
+    /// Arms the window's timer for a window from `now`.
+    fn start_window(&mut self, now: Instant) -> io::Result<()> {
+        self.timer.arm(self.window)?;
+        self.started = now;
         Ok(())
     }
 
     /// Reads as frames arrive again; whatever is already waiting is reported readable at once.
     pub(crate) fn release(&mut self) -> io::Result<()> {
-        set_receive_low_mark(&self.socket, 1)?;
-        self.held = false;
+        self.window_ended()?;
         self.timer.disarm()
     }
 
@@ -313,7 +317,7 @@ mod tests {
         let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
 
         // act
-        gate.hold().unwrap();
+        gate.hold(Instant::now()).unwrap();
 
         // assert
         assert!(gate.is_held());
@@ -325,7 +329,7 @@ mod tests {
         // arrange
         let (client, _server) = connection().await;
         let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
-        gate.hold().unwrap();
+        gate.hold(Instant::now()).unwrap();
 
         // act
         gate.release().unwrap();
@@ -342,7 +346,7 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let (client, mut server) = connection().await;
         let mut gate = ReadGate::on_socket(&client, batching()).unwrap();
-        gate.hold().unwrap();
+        gate.hold(Instant::now()).unwrap();
         server.write_all(b"one frame").await.unwrap();
         server.flush().await.unwrap();
         let mut buf = [0u8; 64];

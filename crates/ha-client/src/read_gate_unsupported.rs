@@ -3,7 +3,7 @@
 //! `read_gate.rs` (Linux) so that the connection task compiles unchanged.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::ReadBatching;
 use crate::conn::Ws;
@@ -32,11 +32,11 @@ impl ReadGate {
         self.window
     }
 
-    pub(crate) fn hold(&mut self) -> io::Result<()> {
+    pub(crate) fn hold(&mut self, _now: Instant) -> io::Result<()> {
         Err(unsupported())
     }
 
-    pub(crate) fn extend(&mut self) -> io::Result<()> {
+    pub(crate) fn extend(&mut self, _now: Instant) -> io::Result<()> {
         Err(unsupported())
     }
 
