@@ -272,6 +272,23 @@ async fn flow_control_cuts_a_client_too_far_behind() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_background_load_never_queues_more_than_a_quarter_of_the_flow_control_limit_at_once() {
+    // A current-thread runtime and a paused clock: every 5 ms tick owes 1,000 changes at once, and
+    // the writer runs only when the generator yields between its batches.
+    let config = SimConfig { entities: 50, max_pending: 400, heartbeat: Duration::ZERO, ..SimConfig::default() };
+    let sim = Sim::start(config).await.unwrap();
+    let mut client = Client::connect(&sim).await;
+    client.ok(json!({"type": "subscribe_events", "event_type": "state_changed"})).await;
+
+    sim.set_rate(200_000.0);
+    for _ in 0..5_000 {
+        client.event().await;
+    }
+
+    assert_eq!(sim.connections(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn unanswered_protocol_pings_close_the_connection() {
     let config = SimConfig {
         entities: 0,
