@@ -227,20 +227,23 @@ impl Driver {
         command
     }
 
-    /// One ramp step at `rate`, with the CPU both processes used over its measured part.
-    pub(crate) fn probe(&self, rate: f64) -> Result<Probe> {
+    /// One ramp step at `rate`, measured for `measure` after a 1 s warm-up, with the CPU both
+    /// processes used over its measured part.
+    pub(crate) fn probe(&self, rate: f64, measure: Duration) -> Result<Probe> {
         let (sim, url) = self.start_sim(rate)?;
+        let m = format!("{}ms", measure.as_millis());
         let client = Guard::spawn(
-            self.client_command(&url, &["probe", "--warmup", "1s", "--measure", "3s"]),
+            self.client_command(&url, &["probe", "--warmup", "1s", "--measure", &m]),
             "hapulse loadtest probe",
         )?;
         let start = Instant::now();
-        let mut window =
-            CpuWindow::new(sim.pid(), client.pid(), start + PROBE_CPU_FROM, start + Duration::from_secs(60));
-        let out = client.output_within(Duration::from_secs(60), || window.poll())?;
+        let within = Duration::from_secs(60) + measure;
+        let mut window = CpuWindow::new(sim.pid(), client.pid(), start + PROBE_CPU_FROM, start + within);
+        let out = client.output_within(within, || window.poll())?;
         let mut p: Probe =
             serde_json::from_str(out.trim()).with_context(|| format!("reading the probe's result {out:?}"))?;
         p.offered = rate;
+        p.measured_seconds = measure.as_secs_f64();
         p.cpu = window.step_cpu();
         Ok(p)
     }

@@ -38,6 +38,10 @@ pub(crate) struct Probe {
     /// CPU of the client and the simulator over the measured part of the step (set by the xtask).
     #[serde(default)]
     pub(crate) cpu: Option<StepCpu>,
+    /// How long the step was measured, seconds (set by the xtask; 0 in files written before the
+    /// ramp confirmed its maximum).
+    #[serde(default)]
+    pub(crate) measured_seconds: f64,
 }
 
 impl Probe {
@@ -327,6 +331,7 @@ mod tests {
             call_p99_ms: Some(5.0),
             call_errors: 0,
             cpu: None,
+            measured_seconds: 3.0,
         }
     }
 
