@@ -55,11 +55,11 @@ impl Default for Heartbeat {
 /// 15-17 µs without. A window shorter than four times the server's interval between frames is
 /// never used (too little to gather).
 ///
-/// Off by default: a client that is pushed past what it can read (ha-sim's stream at 102,400
-/// changes/s with 32 concurrent callers, `cargo xtask load`'s hold) applied 10,000-90,000
-/// changes/s with a 10 ms window and twice failed to converge in time, against 93,000-103,000
-/// without (docs/performance.md, "Read batching by default?"). Choose a window where the stream
-/// stays within what the client can read.
+/// Off by default. Against Home Assistant on a second machine (Intel Xeon, 2 cores) a 10 ms window
+/// cost 6.3-15.5 µs per change in five runs and 30.6 µs in a sixth, against 19.0-24.3 µs without,
+/// and that outlier is not explained yet (docs/performance.md, fourteenth round). The load test's
+/// overloaded hold, which first withdrew the default, turned out to fail with and without a window
+/// alike (ha-sim's batches and a ramp that overrated the machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadBatching {
     window: Duration,

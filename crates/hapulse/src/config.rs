@@ -37,9 +37,8 @@
 //! (1ms to 1s) and read it with one wake-up (ha-client's `ReadBatching`): against Home Assistant a
 //! 50 ms window cut the client's CPU per change by four fifths or more on the project's test machine, and
 //! every event (and so every metric and alert) then arrives up to 50 ms later. Replies to hapulse's
-//! own commands (calls, pings) are never held back. Leave it off where Home Assistant may send more
-//! than hapulse can read: a client already behind fell further behind with a window (the load
-//! test's overloaded hold, docs/performance.md, "Read batching by default?").
+//! own commands (calls, pings) are never held back. It is off when absent (ha-client's default: see
+//! its `ReadBatching` for why).
 //!
 //! Where the URL and the token come from when `url` / `token_file` are not set (and no flag
 //! gives them): ha-client's one rule, `HASS_URL` + `HASS_TOKEN`, or `SUPERVISOR_TOKEN` with the
