@@ -225,6 +225,8 @@ struct Reading {
     accepted: u64,
     home_assistant: Option<CpuTimes>,
     driver: Option<CpuTimes>,
+    /// The machine's steal time so far, seconds.
+    steal: Option<f64>,
 }
 
 impl Reading {
@@ -234,6 +236,7 @@ impl Reading {
             accepted: counters.accepted.load(Ordering::Relaxed),
             home_assistant: home_assistant.and_then(cpu::read),
             driver: cpu::read(std::process::id()),
+            steal: cpu::read_steal(),
         }
     }
 
@@ -245,6 +248,7 @@ impl Reading {
             posted: later.accepted.saturating_sub(self.accepted),
             home_assistant: since(self.home_assistant, later.home_assistant),
             driver: since(self.driver, later.driver),
+            steal_seconds: self.steal.zip(later.steal).map(|(a, b)| (b - a).max(0.0)),
         }
     }
 }
@@ -440,12 +444,27 @@ mod tests {
     fn a_window_counts_what_happened_between_its_readings() {
         let at = Instant::now();
         let cpu = |user, system| Some(CpuTimes { user, system });
-        let opened = Reading { at, accepted: 100, home_assistant: cpu(1.0, 0.5), driver: cpu(0.2, 0.1) };
-        let closed =
-            Reading { at: at + Duration::from_secs(10), accepted: 35_100, home_assistant: cpu(9.0, 2.5), driver: None };
+        let opened =
+            Reading { at, accepted: 100, home_assistant: cpu(1.0, 0.5), driver: cpu(0.2, 0.1), steal: Some(30.0) };
+        let closed = Reading {
+            at: at + Duration::from_secs(10),
+            accepted: 35_100,
+            home_assistant: cpu(9.0, 2.5),
+            driver: None,
+            steal: Some(31.5),
+        };
 
         let window = opened.until(closed);
 
-        assert_eq!(window, Window { seconds: 10.0, posted: 35_000, home_assistant: cpu(8.0, 2.0), driver: None });
+        assert_eq!(
+            window,
+            Window {
+                seconds: 10.0,
+                posted: 35_000,
+                home_assistant: cpu(8.0, 2.0),
+                driver: None,
+                steal_seconds: Some(1.5)
+            }
+        );
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Window {
     pub(crate) home_assistant: Option<CpuTimes>,
     /// CPU of the churn driver, i.e. this xtask process, between them.
     pub(crate) driver: Option<CpuTimes>,
+    /// The machine's steal time between them (all CPUs), seconds.
+    pub(crate) steal_seconds: Option<f64>,
 }
 
 /// `target/perf/ha-churn.json`.
@@ -76,6 +78,11 @@ pub(crate) struct ChurnFile {
     pub(crate) home_assistant_cores: Option<f64>,
     /// The churn driver's (this xtask process's) CPU over the window, in cores.
     pub(crate) driver_cores: Option<f64>,
+    /// CPU the hypervisor gave to other machines while this one's wanted it, over the window, in
+    /// cores (`steal` of `/proc/stat`). On a shared VM a run with steal pays for waiting on locks
+    /// whose holder is not running (docs/performance.md, fourteenth round): compare runs without it.
+    #[serde(default)]
+    pub(crate) steal_cores: Option<f64>,
     /// [`TARGET_CPU_US_PER_CHANGE`], for whoever reads the file.
     pub(crate) target_cpu_us_per_change: f64,
     /// What a bare epoll reader pays per wake-up on this machine (`cargo xtask load`'s floor),
@@ -134,6 +141,7 @@ impl ChurnFile {
             reconnects: step.reconnects,
             home_assistant_cores: cores(window.home_assistant),
             driver_cores: cores(window.driver),
+            steal_cores: window.steal_seconds.and_then(|s| ratio(s, window.seconds)),
             target_cpu_us_per_change: TARGET_CPU_US_PER_CHANGE,
             wakeup_floor: None,
             read_batching_ms: step.read_batching_ms,
@@ -233,6 +241,7 @@ pub(crate) fn render(file: &ChurnFile) -> String {
                 opt(file.driver_cores, 2)
             ),
         ),
+        ("machine steal".to_owned(), format!("{} cores (taken by the hypervisor)", opt(file.steal_cores, 2))),
     ];
     let mut out = format!(
         "ha-churn: Home Assistant {}, {} REST-updated sensors, {} churners, client window {:.1} s\n",
@@ -279,6 +288,7 @@ mod tests {
             posted: 61_050,
             home_assistant: Some(CpuTimes { user: 15.0, system: 3.5 }),
             driver: Some(CpuTimes { user: 2.0, system: 1.7 }),
+            steal_seconds: Some(0.37),
         }
     }
 
@@ -314,6 +324,7 @@ mod tests {
         assert_eq!(file.changes_per_second, Some(48_085.0 / 18.0));
         assert_eq!(file.home_assistant_cores, Some(18.5 / 18.5));
         assert_eq!(file.driver_cores, Some(3.7 / 18.5));
+        assert_eq!(file.steal_cores, Some(0.37 / 18.5));
     }
 
     #[test]
@@ -348,7 +359,8 @@ mod tests {
              \x20 read batching          off (every frame read as it arrives)\n\
              \x20 peak RSS               21.0 MB\n\
              \x20 reconnects, dropped    0, 0\n\
-             \x20 other processes        Home Assistant 1.00 cores, churn driver (xtask) 0.20 cores\n"
+             \x20 other processes        Home Assistant 1.00 cores, churn driver (xtask) 0.20 cores\n\
+             \x20 machine steal          0.02 cores (taken by the hypervisor)\n"
         );
     }
 

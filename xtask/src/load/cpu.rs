@@ -47,6 +47,21 @@ pub(crate) fn read(pid: u32) -> Option<CpuTimes> {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
 }
 
+/// Parses the time the hypervisor ran something else while this machine's CPUs wanted to run
+/// (`steal`, the eighth value of the `cpu` line of `/proc/stat`, summed over every CPU), in
+/// seconds. On a shared VM it is what makes one run of a measurement pay for waiting: a lock whose
+/// holder's virtual CPU is not running is waited for in the kernel, as system time.
+pub(crate) fn parse_steal(proc_stat: &str) -> Option<f64> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(ticks as f64 / USER_HZ)
+}
+
+/// [`parse_steal`] of this machine now, `None` where `/proc/stat` cannot be read.
+pub(crate) fn read_steal() -> Option<f64> {
+    std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(parse_steal)
+}
+
 /// CPU use of the two processes of a ramp step over the same stretch of it, in cores (CPU seconds
 /// per wall second; 1.0 = one core busy all the time).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -183,6 +198,18 @@ impl CpuStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_value_of_the_cpu_line_in_seconds() {
+        let text = "cpu  9286 12 1873 523457 151 0 57 3150 0 0\ncpu0 4643 6 936 261728 75 0 28 1575 0 0\n";
+
+        assert_eq!(parse_steal(text), Some(31.5));
+    }
+
+    #[test]
+    fn a_proc_stat_without_a_cpu_line_has_no_steal() {
+        assert_eq!(parse_steal("intr 1 2 3\n"), None);
+    }
 
     /// A step as the `mirror` example prints it, with `extra` fields added.
     fn step(extra: &str) -> CpuStep {
