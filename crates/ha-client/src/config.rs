@@ -56,12 +56,12 @@ impl Default for Heartbeat {
 /// never used (too little to gather).
 ///
 /// Off by default, for now. Against Home Assistant on a second machine (Intel Xeon, 2 cores, a
-/// shared VM) a 10 ms window cost 6.3-15.5 µs per change in five runs and 30.6 µs in a sixth,
-/// against 19.0-24.3 µs without; such outliers came with the hypervisor taking the machine's CPU
-/// (a run without a window under more of it cost 98.9 µs), so the two are still to be compared at
-/// like steal (docs/performance.md, fourteenth round). The load test's overloaded hold, which first
-/// withdrew the default, turned out to fail with and without a window alike (ha-sim's batches and
-/// a ramp that overrated the machine).
+/// shared VM) the outliers of a 10 ms window came with the hypervisor taking the machine's CPU (a
+/// run without a window under more of it cost 98.9 µs per change); in four pairs with that steal
+/// reported the window cost 7.0-21.0 µs against 28.0-39.4 µs without, cheaper in every pair, also
+/// at like steal (docs/performance.md, fourteenth round). The load test's overloaded hold, which
+/// first withdrew the default, turned out to fail with and without a window alike (ha-sim's batches
+/// and a ramp that overrated the machine). Making the window the default again is the next step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadBatching {
     window: Duration,
