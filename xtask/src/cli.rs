@@ -414,9 +414,10 @@ pub(crate) struct HaConformanceArgs {
     #[arg(long, requires = "churn")]
     pub(crate) no_build: bool,
     /// With --churn: the client holds its reads back for windows this long, 1ms to 1s (ha-client's
-    /// `ReadBatching`; events arrive up to that much later).
-    #[arg(long, value_name = "WINDOW", requires = "churn", value_parser = parse_batch_window)]
-    pub(crate) batch_reads: Option<Duration>,
+    /// `ReadBatching`; events arrive up to that much later), or `off` to read every frame as it
+    /// arrives. Absent: ha-client's default (a 10 ms window on Linux).
+    #[arg(long, value_name = "WINDOW|off", requires = "churn", value_parser = parse_batch_reads)]
+    pub(crate) batch_reads: Option<BatchReads>,
     /// Arguments for the test binary, after `--` (e.g. a test name filter).
     #[arg(last = true)]
     pub(crate) test_args: Vec<String>,
@@ -446,8 +447,8 @@ pub(crate) struct ChurnConfig {
     pub(crate) churners: usize,
     /// Build the `mirror` example in release first.
     pub(crate) build: bool,
-    /// The client's read-batching window, if any.
-    pub(crate) batch_reads: Option<Duration>,
+    /// The client's read batching, when not ha-client's default.
+    pub(crate) batch_reads: Option<BatchReads>,
 }
 
 /// Most sensors `--churn` creates: Home Assistant keeps every state in memory and the snapshot grows with them.
@@ -524,9 +525,11 @@ pub(crate) struct LoadArgs {
     pub(crate) no_cpu: bool,
     /// The CPU steps' client (and both clients of --cpu-base) holds its reads back for windows this
     /// long, 1ms to 1s (ha-client's `ReadBatching`: one wake-up reads what a window brought; events
-    /// arrive up to that much later). Both revisions of --cpu-base must know `--batch-reads`.
-    #[arg(long, value_name = "WINDOW", value_parser = parse_batch_window)]
-    pub(crate) cpu_batch_reads: Option<Duration>,
+    /// arrive up to that much later), or `off` to read every frame as it arrives. Absent: ha-client's
+    /// default (a 10 ms window on Linux). Both revisions of --cpu-base must know `--batch-reads`
+    /// (and `off` needs revisions from 2026-12-07 on).
+    #[arg(long, value_name = "WINDOW|off", value_parser = parse_batch_reads)]
+    pub(crate) cpu_batch_reads: Option<BatchReads>,
     /// Instead of the load test, measure the bare client's CPU per change of --cpu-head and of this
     /// revision side by side (both against one simulator at the same time), at each of --cpu-rates;
     /// writes target/perf/load-cpu-ab.json.
@@ -542,6 +545,29 @@ pub(crate) struct LoadArgs {
 
 /// A read-batching window: a duration (`parse_duration`) of whole milliseconds from 1 ms to 1 s,
 /// what ha-client's `ReadBatching::new` accepts.
+/// `--batch-reads`, `--cpu-batch-reads`: the `mirror` example's read batching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchReads {
+    /// Every frame read as it arrives.
+    Off,
+    /// Reads held back for windows this long.
+    Window(Duration),
+}
+
+impl BatchReads {
+    /// The example's `--batch-reads` argument: `off` or whole milliseconds.
+    pub(crate) fn arg(self) -> String {
+        match self {
+            BatchReads::Off => "off".to_owned(),
+            BatchReads::Window(w) => w.as_millis().to_string(),
+        }
+    }
+}
+
+fn parse_batch_reads(s: &str) -> Result<BatchReads, String> {
+    if s == "off" { Ok(BatchReads::Off) } else { parse_batch_window(s).map(BatchReads::Window) }
+}
+
 fn parse_batch_window(s: &str) -> Result<Duration, String> {
     let window = parse_duration(s)?;
     let ok =
@@ -738,8 +764,22 @@ mod tests {
         let mode = ha_conformance_mode(&["--churn", "--batch-reads", "50ms"]).unwrap();
 
         assert!(
-            matches!(mode, HaConformanceMode::Churn(ChurnConfig { batch_reads: Some(w), .. }) if w == Duration::from_millis(50))
+            matches!(mode, HaConformanceMode::Churn(ChurnConfig { batch_reads: Some(BatchReads::Window(w)), .. }) if w == Duration::from_millis(50))
         );
+    }
+
+    #[test]
+    fn churn_takes_read_batching_off() {
+        let mode = ha_conformance_mode(&["--churn", "--batch-reads", "off"]).unwrap();
+
+        assert!(matches!(mode, HaConformanceMode::Churn(ChurnConfig { batch_reads: Some(BatchReads::Off), .. })));
+    }
+
+    #[test]
+    fn read_batching_goes_to_the_mirror_example_as_off_or_whole_milliseconds() {
+        let args = [BatchReads::Off, BatchReads::Window(Duration::from_millis(50))].map(BatchReads::arg);
+
+        assert_eq!(args, ["off", "50"]);
     }
 
     #[test]
@@ -753,7 +793,9 @@ mod tests {
     fn the_load_tests_cpu_steps_take_a_read_batching_window() {
         let cli = Cli::try_parse_from(["cargo xtask", "load", "--cpu-batch-reads", "20ms"]).unwrap();
 
-        assert!(matches!(cli.command, Command::Load(args) if args.cpu_batch_reads == Some(Duration::from_millis(20))));
+        assert!(
+            matches!(cli.command, Command::Load(args) if args.cpu_batch_reads == Some(BatchReads::Window(Duration::from_millis(20))))
+        );
     }
 
     #[test]

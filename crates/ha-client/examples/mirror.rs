@@ -48,9 +48,26 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Consumer::Task)]
     consumer: Consumer,
     /// Hold reads back for up to this many milliseconds, so that one wake-up reads what the
-    /// window brought (`ClientConfig::read_batching`; events arrive up to this much later).
-    #[arg(long, value_name = "MS")]
-    batch_reads: Option<u64>,
+    /// window brought (`ClientConfig::read_batching`; events arrive up to this much later), or
+    /// `off` to read every frame as it arrives. Absent: ha-client's default (10 ms on Linux).
+    #[arg(long, value_name = "MS|off", value_parser = parse_batch_reads)]
+    batch_reads: Option<BatchReads>,
+}
+
+/// `--batch-reads`: a window or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchReads {
+    Off,
+    Ms(u64),
+}
+
+fn parse_batch_reads(s: &str) -> Result<BatchReads, String> {
+    match s {
+        "off" => Ok(BatchReads::Off),
+        ms => {
+            ms.parse().map(BatchReads::Ms).map_err(|_| format!("{ms:?} is neither a number of milliseconds nor `off`"))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,8 +105,12 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = ClientConfig::new(&args.url, Secret::new(args.token.clone())).context("reading --url")?;
-    if let Some(ms) = args.batch_reads {
-        config.read_batching = Some(ReadBatching::new(Duration::from_millis(ms)).context("--batch-reads")?);
+    match args.batch_reads {
+        None => {}
+        Some(BatchReads::Off) => config.read_batching = None,
+        Some(BatchReads::Ms(ms)) => {
+            config.read_batching = Some(ReadBatching::new(Duration::from_millis(ms)).context("--batch-reads")?);
+        }
     }
     let client = Client::connect(config).await.context("connecting")?;
     let mut mirror = client.subscribe_entities(None).await.context("subscribing to entities")?;
@@ -172,7 +193,7 @@ struct Measured {
     reconnects: u64,
     resyncs: u64,
     entities: usize,
-    /// `--batch-reads`, ms (absent without it).
+    /// The client's read-batching window, ms (absent when it reads every frame as it arrives).
     #[serde(skip_serializing_if = "Option::is_none")]
     read_batching_ms: Option<u64>,
     /// Windows the reads were held back for.

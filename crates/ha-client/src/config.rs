@@ -47,21 +47,27 @@ impl Default for Heartbeat {
 /// Linux only (`SO_RCVLOWAT` and a timerfd on the runtime's epoll). Elsewhere, or where the socket
 /// refuses the option, the connection reads as if no window were set and logs why.
 ///
-/// Measured on the project's 2-core VM (docs/performance.md, "Read batching"), CPU per change of
-/// the `mirror` example without and with a window, alternating: against Home Assistant under REST
-/// churn (about 3 changes per frame) 12-14 µs without, about 2.2 µs with 50 ms; against ha-sim at
-/// 10,000 changes/s 2.3-2.8 µs without, 1.1 µs with 50 ms; at 1,000/s 13-21 µs without, 5.0-5.5 µs
-/// with 50 ms and 3.6-3.8 µs with 100 ms; against Home Assistant with 10 ms, 4.2-5.3 µs against
-/// 15-17 µs without. A window shorter than four times the server's interval between frames is
-/// never used (too little to gather).
+/// **On by default** on Linux, with a window of [`DEFAULT_WINDOW`](Self::DEFAULT_WINDOW) (10 ms;
+/// [`platform_default`](Self::platform_default)): a stream is held only while four frames come
+/// within 10 ms (over 300 frames a second, a very busy installation), an event then waits at
+/// most 10 ms more (less than one frame of a 60 Hz screen), and the client pays a third to a half
+/// of the CPU per change.
+/// Set [`ClientConfig::read_batching`] to `None` to read every frame as it arrives, or to a longer
+/// window to pay less still.
 ///
-/// Off by default, for now. Against Home Assistant on a second machine (Intel Xeon, 2 cores, a
-/// shared VM) the outliers of a 10 ms window came with the hypervisor taking the machine's CPU (a
-/// run without a window under more of it cost 98.9 µs per change); in four pairs with that steal
-/// reported the window cost 7.0-21.0 µs against 28.0-39.4 µs without, cheaper in every pair, also
-/// at like steal (docs/performance.md, fourteenth round). The load test's overloaded hold, which
-/// first withdrew the default, turned out to fail with and without a window alike (ha-sim's batches
-/// and a ramp that overrated the machine). Making the window the default again is the next step.
+/// Measured (docs/performance.md, "Read batching" and the fourteenth round), CPU per change of the
+/// `mirror` example against Home Assistant under REST churn, alternating: on an AMD EPYC VM
+/// (2 cores) 15.9-17.8 µs without a window, 7.4-7.9 µs with 5 ms, 4.6-4.8 µs with 10 ms,
+/// 2.8-3.6 µs with 20 ms, 2.0-2.6 µs with 50 ms; on an Intel Xeon VM (2 cores, with the
+/// hypervisor's steal reported) 28.0-39.4 µs without against 7.0-21.0 µs with 10 ms, cheaper in
+/// each of four pairs, also at like steal. Against ha-sim at 10,000 changes/s 2.3-2.8 µs without,
+/// 1.1 µs with 50 ms; at 1,000/s 13-21 µs without, 5.0-5.5 µs with 50 ms. A window shorter than
+/// four times the server's interval between frames is never used (too little to gather): ha-sim
+/// sends a frame every 5 ms, so the default window holds its streams only when frames come early.
+///
+/// The default was withdrawn once, when the load test's overloaded hold failed with it; that
+/// hold turned out to fail with and without a window alike (ha-sim's oversized batches and a ramp
+/// that overrated the machine, both since fixed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadBatching {
     window: Duration,
@@ -71,6 +77,8 @@ pub struct ReadBatching {
 impl ReadBatching {
     /// The longest window accepted: events later than this would be stale for any consumer.
     pub const MAX_WINDOW: Duration = Duration::from_secs(1);
+    /// The window of [`platform_default`](Self::platform_default): 10 ms.
+    pub const DEFAULT_WINDOW: Duration = Duration::from_millis(10);
     /// The burst that ends a window early unless [`with_min_bytes`](Self::with_min_bytes) says
     /// otherwise: 64 KiB, about 800 compressed changes.
     pub const DEFAULT_MIN_BYTES: u32 = 64 * 1024;
@@ -96,6 +104,14 @@ impl ReadBatching {
             });
         }
         Ok(ReadBatching { min_bytes: bytes, ..self })
+    }
+
+    /// What [`ClientConfig::new`] sets: a window of [`DEFAULT_WINDOW`](Self::DEFAULT_WINDOW) where
+    /// read batching is implemented (Linux), `None` elsewhere (where a window could only be
+    /// refused, with a warning on every connect).
+    pub fn platform_default() -> Option<Self> {
+        cfg!(target_os = "linux")
+            .then_some(ReadBatching { window: Self::DEFAULT_WINDOW, min_bytes: Self::DEFAULT_MIN_BYTES })
     }
 
     /// The longest an event waits before it is read.
@@ -176,8 +192,10 @@ pub struct ClientConfig {
     /// TLS settings for `wss://` and `https://` (default: rustls with the webpki roots).
     /// Set your own to trust, for example, a self-signed certificate.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-    /// Reads held back to wake less often, at the price of events arriving up to a window
-    /// later ([`ReadBatching`]). `None` (the default) reads every frame as it arrives.
+    /// Reads held back to wake less often while the stream is busy, at the price of events
+    /// arriving up to a window later ([`ReadBatching`]). The default is
+    /// [`ReadBatching::platform_default`]: a 10 ms window on Linux, none elsewhere. `None` reads
+    /// every frame as it arrives.
     pub read_batching: Option<ReadBatching>,
 }
 
@@ -209,7 +227,7 @@ impl ClientConfig {
             heartbeat: Some(Heartbeat::default()),
             stream_capacity: 4096,
             tls: None,
-            read_batching: None,
+            read_batching: ReadBatching::platform_default(),
         })
     }
 
@@ -298,7 +316,19 @@ mod tests {
     }
 
     #[test]
-    fn read_batching_is_off_by_default() {
+    #[cfg(target_os = "linux")]
+    fn read_batching_holds_a_busy_stream_for_10_ms_by_default_on_linux() {
+        let config = ClientConfig::new("http://127.0.0.1:8123", Secret::new("t".to_owned())).unwrap();
+
+        assert_eq!(
+            config.read_batching.map(|b| (b.window(), b.min_bytes())),
+            Some((Duration::from_millis(10), ReadBatching::DEFAULT_MIN_BYTES))
+        );
+    }
+
+    #[test]
+    #[cfg(not(target_os = "linux"))]
+    fn read_batching_is_off_by_default_where_it_is_not_implemented() {
         let config = ClientConfig::new("http://127.0.0.1:8123", Secret::new("t".to_owned())).unwrap();
 
         assert_eq!(config.read_batching, None);

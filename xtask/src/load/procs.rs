@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use super::cpu::{self, CpuStep, CpuTimes, StepCpu};
 use super::report::{Hold, Probe};
+use crate::cli::BatchReads;
 
 /// How long the mirror example may take beyond its warm-up and window (connecting, the snapshot).
 const MIRROR_GRACE: Duration = Duration::from_secs(120);
@@ -180,8 +181,8 @@ pub(crate) struct Driver {
     pub(crate) mirror: PathBuf,
     /// Entities of the simulated installation.
     pub(crate) entities: usize,
-    /// The CPU steps' client holds its reads back for windows this long (`--cpu-batch-reads`).
-    pub(crate) batch_reads: Option<Duration>,
+    /// The CPU steps' client's read batching (`--cpu-batch-reads`; `None`: ha-client's default).
+    pub(crate) batch_reads: Option<BatchReads>,
     /// The handler is installed.
     pub(crate) _handler: Children,
 }
@@ -362,8 +363,8 @@ pub(crate) struct MirrorMeasure<'a> {
     pub(crate) warmup: Duration,
     /// Measure this long.
     pub(crate) seconds: Duration,
-    /// Hold the client's reads back for windows this long (`--batch-reads`); `None` reads every frame.
-    pub(crate) batch_reads: Option<Duration>,
+    /// The client's read batching (`--batch-reads`); `None` leaves ha-client's default.
+    pub(crate) batch_reads: Option<BatchReads>,
 }
 
 impl std::fmt::Debug for MirrorMeasure<'_> {
@@ -388,9 +389,7 @@ impl MirrorMeasure<'_> {
         command
             .args(["--url", self.url, "--measure", &self.seconds.as_secs_f64().to_string()])
             .args(["--warmup", &self.warmup.as_secs_f64().to_string()])
-            .args(
-                self.batch_reads.map(|w| ["--batch-reads".to_owned(), w.as_millis().to_string()]).into_iter().flatten(),
-            )
+            .args(self.batch_reads.map(|b| ["--batch-reads".to_owned(), b.arg()]).into_iter().flatten())
             .env("HASS_TOKEN", self.token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
