@@ -8,6 +8,7 @@ mod ha_conformance;
 mod load;
 mod perf;
 mod release;
+mod steal;
 mod workspace;
 
 use clap::Parser;

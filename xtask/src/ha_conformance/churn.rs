@@ -236,7 +236,7 @@ impl Reading {
             accepted: counters.accepted.load(Ordering::Relaxed),
             home_assistant: home_assistant.and_then(cpu::read),
             driver: cpu::read(std::process::id()),
-            steal: cpu::read_steal(),
+            steal: crate::steal::read_steal(),
         }
     }
 

@@ -47,21 +47,6 @@ pub(crate) fn read(pid: u32) -> Option<CpuTimes> {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
 }
 
-/// Parses the time the hypervisor ran something else while this machine's CPUs wanted to run
-/// (`steal`, the eighth value of the `cpu` line of `/proc/stat`, summed over every CPU), in
-/// seconds. On a shared VM it is what makes one run of a measurement pay for waiting: a lock whose
-/// holder's virtual CPU is not running is waited for in the kernel, as system time.
-pub(crate) fn parse_steal(proc_stat: &str) -> Option<f64> {
-    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
-    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
-    Some(ticks as f64 / USER_HZ)
-}
-
-/// [`parse_steal`] of this machine now, `None` where `/proc/stat` cannot be read.
-pub(crate) fn read_steal() -> Option<f64> {
-    std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(parse_steal)
-}
-
 /// CPU use of the two processes of a ramp step over the same stretch of it, in cores (CPU seconds
 /// per wall second; 1.0 = one core busy all the time).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -70,6 +55,10 @@ pub(crate) struct StepCpu {
     pub(crate) client_cores: f64,
     /// The simulator.
     pub(crate) sim_cores: f64,
+    /// The machine's CPUs taken by the hypervisor meanwhile (`steal` of `/proc/stat`), in cores;
+    /// absent where it cannot be read and in files written before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) steal_cores: Option<f64>,
     /// Seconds the figures cover.
     pub(crate) seconds: f64,
 }
@@ -144,6 +133,10 @@ pub(crate) struct CpuStep {
     /// The simulator's CPU over the same window, in cores (set by the xtask).
     #[serde(default)]
     pub(crate) sim_cores: Option<f64>,
+    /// The machine's CPUs taken by the hypervisor over the same window, in cores (set by the
+    /// xtask): a step measured under steal pays for waiting (see [`crate::steal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) steal_cores: Option<f64>,
     /// The client held its reads back for windows of this many ms (`--batch-reads`), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) read_batching_ms: Option<u64>,
@@ -177,7 +170,7 @@ impl CpuStep {
         let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"));
         format!(
             "{:>6.0} changes/s{}: client {} µs CPU per change ({} per frame, {} changes per frame; user {:.2} s, \
-             system {:.2} s), {} context switches per frame, peak RSS {:.1} MB; simulator {} cores",
+             system {:.2} s), {} context switches per frame, peak RSS {:.1} MB; simulator {} cores{}",
             self.offered,
             self.read_batching_ms.map_or_else(String::new, |ms| format!(
                 " (reads held back up to {ms} ms, {} windows)",
@@ -191,25 +184,19 @@ impl CpuStep {
             opt(self.switches_per_frame(), 2),
             self.peak_rss_bytes as f64 / 1e6,
             opt(self.sim_cores, 2),
+            steal_suffix(self.steal_cores),
         )
     }
+}
+
+/// `, machine steal 0.12 cores` for a log line, or nothing when steal was not read.
+pub(crate) fn steal_suffix(steal_cores: Option<f64>) -> String {
+    steal_cores.map_or_else(String::new, |s| format!(", machine steal {s:.2} cores"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steal_is_the_eighth_value_of_the_cpu_line_in_seconds() {
-        let text = "cpu  9286 12 1873 523457 151 0 57 3150 0 0\ncpu0 4643 6 936 261728 75 0 28 1575 0 0\n";
-
-        assert_eq!(parse_steal(text), Some(31.5));
-    }
-
-    #[test]
-    fn a_proc_stat_without_a_cpu_line_has_no_steal() {
-        assert_eq!(parse_steal("intr 1 2 3\n"), None);
-    }
 
     /// A step as the `mirror` example prints it, with `extra` fields added.
     fn step(extra: &str) -> CpuStep {
@@ -229,6 +216,16 @@ mod tests {
 
         assert!(batched.contains("(reads held back up to 50 ms, 400 windows)"), "{batched}");
         assert!(!plain.contains("held back"), "{plain}");
+    }
+
+    #[test]
+    fn a_step_measured_under_steal_says_how_much() {
+        let (stolen, unknown) = (step(r#","steal_cores":0.25"#), step(""));
+
+        let (stolen, unknown) = (stolen.describe(), unknown.describe());
+
+        assert!(stolen.ends_with("; simulator - cores, machine steal 0.25 cores"), "{stolen}");
+        assert!(!unknown.contains("steal"), "{unknown}");
     }
 
     #[test]
@@ -266,9 +263,9 @@ mod tests {
     #[test]
     fn a_busy_client_is_the_limit_whatever_the_simulator_did() {
         let limits = [
-            Limit::of(&StepCpu { client_cores: 0.95, sim_cores: 1.2, seconds: 3.0 }),
-            Limit::of(&StepCpu { client_cores: 0.4, sim_cores: 1.1, seconds: 3.0 }),
-            Limit::of(&StepCpu { client_cores: 0.2, sim_cores: 0.5, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.95, sim_cores: 1.2, steal_cores: None, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.4, sim_cores: 1.1, steal_cores: None, seconds: 3.0 }),
+            Limit::of(&StepCpu { client_cores: 0.2, sim_cores: 0.5, steal_cores: None, seconds: 3.0 }),
         ];
 
         assert_eq!(limits, [Limit::Client, Limit::Simulator, Limit::Undetermined]);

@@ -109,16 +109,27 @@ impl Drop for Guard {
     }
 }
 
-/// Samples the CPU times of a simulator and a client between two moments: the first reading taken
-/// at or after `from`, the last at or before `until` (while both still run).
+/// Samples the CPU times of a simulator and a client, and the machine's steal, between two
+/// moments: the first reading taken at or after `from`, the last at or before `until` (while both
+/// still run).
 #[derive(Debug)]
 struct CpuWindow {
     sim: u32,
     client: u32,
     from: Instant,
     until: Instant,
-    first: Option<(Instant, CpuTimes, CpuTimes)>,
-    last: Option<(Instant, CpuTimes, CpuTimes)>,
+    first: Option<Reading>,
+    last: Option<Reading>,
+}
+
+/// One sample of a [`CpuWindow`].
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    sim: CpuTimes,
+    client: CpuTimes,
+    /// The machine's steal so far, seconds (`None` where `/proc/stat` cannot be read).
+    steal: Option<f64>,
 }
 
 impl CpuWindow {
@@ -127,27 +138,30 @@ impl CpuWindow {
     }
 
     fn poll(&mut self) {
-        let now = Instant::now();
-        if now < self.from || now > self.until {
+        let at = Instant::now();
+        if at < self.from || at > self.until {
             return;
         }
         if let (Some(sim), Some(client)) = (cpu::read(self.sim), cpu::read(self.client)) {
-            self.first.get_or_insert((now, sim, client));
-            self.last = Some((now, sim, client));
+            let reading = Reading { at, sim, client, steal: crate::steal::read_steal() };
+            self.first.get_or_insert(reading);
+            self.last = Some(reading);
         }
     }
 
-    /// CPU seconds of (simulator, client) and the wall seconds between the two readings.
-    fn used(&self) -> Option<(CpuTimes, CpuTimes, f64)> {
-        let ((t0, sim0, client0), (t1, sim1, client1)) = (self.first?, self.last?);
-        let seconds = t1.duration_since(t0).as_secs_f64();
-        (seconds > 0.5).then(|| (sim1.since(sim0), client1.since(client0), seconds))
+    /// The hold's figures: the step's cores and the client's CPU seconds.
+    fn hold_cpu(&self) -> Option<HoldCpu> {
+        let (first, last) = (self.first?, self.last?);
+        Some(HoldCpu { cpu: self.step_cpu()?, client: last.client.since(first.client) })
     }
 
     fn step_cpu(&self) -> Option<StepCpu> {
-        self.used().map(|(sim, client, seconds)| StepCpu {
-            client_cores: client.total() / seconds,
-            sim_cores: sim.total() / seconds,
+        let (first, last) = (self.first?, self.last?);
+        let seconds = last.at.duration_since(first.at).as_secs_f64();
+        (seconds > 0.5).then(|| StepCpu {
+            client_cores: last.client.since(first.client).total() / seconds,
+            sim_cores: last.sim.since(first.sim).total() / seconds,
+            steal_cores: crate::steal::steal_cores(first.steal, last.steal, seconds),
             seconds,
         })
     }
@@ -271,7 +285,7 @@ impl Driver {
             CpuWindow::new(sim.pid(), client.pid(), start + warmup + HOLD_CPU_LEAD, start + warmup + duration);
         let out = client.output_within(duration + warmup + Duration::from_secs(120), || window.poll())?;
         let hold = serde_json::from_str(out.trim()).with_context(|| format!("reading the hold's result {out:?}"))?;
-        let cpu = window.step_cpu().zip(window.used()).map(|(cpu, (_, client, _))| HoldCpu { cpu, client });
+        let cpu = window.hold_cpu();
         Ok((hold, cpu))
     }
 
@@ -280,8 +294,8 @@ impl Driver {
     /// (the example prints `measuring` when its window opens).
     pub(crate) fn cpu_step(&self, rate: f64, warmup: Duration, seconds: Duration) -> Result<CpuStep> {
         let (sim, url) = self.start_sim(rate)?;
-        let mut opened: Option<(Instant, CpuTimes)> = None;
-        let mut closed: Option<(Instant, CpuTimes)> = None;
+        let mut opened: Option<(Instant, CpuTimes, Option<f64>)> = None;
+        let mut closed: Option<(Instant, CpuTimes, Option<f64>)> = None;
         let measure = MirrorMeasure {
             program: &self.mirror,
             url: &url,
@@ -292,7 +306,7 @@ impl Driver {
         };
         let mut step = measure.run(
             |mark| {
-                let reading = cpu::read(sim.pid()).map(|c| (Instant::now(), c));
+                let reading = cpu::read(sim.pid()).map(|c| (Instant::now(), c, crate::steal::read_steal()));
                 match mark {
                     Mark::Opened => opened = reading,
                     Mark::Closed => closed = reading,
@@ -301,10 +315,11 @@ impl Driver {
             || false,
         )?;
         step.offered = rate;
-        step.sim_cores = opened.zip(closed).and_then(|((t0, c0), (t1, c1))| {
+        if let Some(((t0, c0, steal0), (t1, c1, steal1))) = opened.zip(closed) {
             let wall = t1.duration_since(t0).as_secs_f64();
-            (wall > 0.0).then(|| c1.since(c0).total() / wall)
-        });
+            step.sim_cores = (wall > 0.0).then(|| c1.since(c0).total() / wall);
+            step.steal_cores = crate::steal::steal_cores(steal0, steal1, wall);
+        }
         Ok(step)
     }
 

@@ -50,7 +50,12 @@ impl Probe {
         let lag = self.lag_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
         let calls = self.call_p99_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
         let cpu = self.cpu.map_or_else(String::new, |c| {
-            format!(", CPU client {:.2} / simulator {:.2} cores", c.client_cores, c.sim_cores)
+            format!(
+                ", CPU client {:.2} / simulator {:.2} cores{}",
+                c.client_cores,
+                c.sim_cores,
+                super::cpu::steal_suffix(c.steal_cores)
+            )
         });
         format!(
             "applied {:.0}/s, lag p99 {lag}, call p99 {calls}, failed calls {}, dropped {}, reconnects {}{cpu}: {}",
@@ -252,8 +257,10 @@ pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
     out.push_str(&format!("  ramp: {ramp_end}\n"));
     if let (Some(us), Some(cpu)) = (file.hold_cpu_us_per_change, file.hold_cpu) {
         out.push_str(&format!(
-            "  hold CPU: client {us:.2} µs per applied change ({:.2} cores), simulator {:.2} cores\n",
-            cpu.client_cores, cpu.sim_cores
+            "  hold CPU: client {us:.2} µs per applied change ({:.2} cores), simulator {:.2} cores{}\n",
+            cpu.client_cores,
+            cpu.sim_cores,
+            super::cpu::steal_suffix(cpu.steal_cores)
         ));
     }
     if let Some(floor) = file.wakeup_floor {
@@ -382,7 +389,7 @@ mod tests {
     #[test]
     fn a_ramp_that_fell_behind_names_its_limit() {
         let mut last = probe(8000.0, 5000.0, 20.0, 0);
-        last.cpu = Some(StepCpu { client_cores: 0.3, sim_cores: 0.9, seconds: 3.0 });
+        last.cpu = Some(StepCpu { client_cores: 0.3, sim_cores: 0.9, steal_cores: None, seconds: 3.0 });
 
         let file = LoadFile::new(&hold(), 4000.0, 3200.0, Duration::from_secs(20), vec![last]);
 
@@ -402,7 +409,7 @@ mod tests {
     #[test]
     fn hold_cpu_is_divided_by_the_changes_applied_meanwhile() {
         let cpu = HoldCpu {
-            cpu: StepCpu { client_cores: 0.2, sim_cores: 0.5, seconds: 10.0 },
+            cpu: StepCpu { client_cores: 0.2, sim_cores: 0.5, steal_cores: None, seconds: 10.0 },
             client: super::super::cpu::CpuTimes { user: 1.5, system: 0.5 },
         };
 

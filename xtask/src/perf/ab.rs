@@ -76,6 +76,8 @@ pub(crate) struct AbResult {
     pub(crate) rows: Vec<Row>,
     /// Head's figures (wall clock: the median over the rounds), for results.json and history.
     pub(crate) head: Vec<Measurement>,
+    /// What the report should say about how the rounds ran (the machine's steal).
+    pub(crate) notes: Vec<String>,
 }
 
 /// Measures `targets` of `head` against `base` (whose checkout has `base_targets`): instruction and
@@ -115,22 +117,24 @@ pub(crate) fn measure_ab(
     }
     if !wall.is_empty() {
         let sides = Sides::prepare(base, head, &wall, base_targets, &opts.filter, &ctx.config.wall.calibration_prefix)?;
-        let (rows, measured) = paired_wall(ctx, opts, &sides, None, reference)?;
+        let (rows, measured, note) = paired_wall(ctx, opts, &sides, None, reference)?;
         out.rows.extend(rows);
         out.head.extend(measured);
+        out.notes.extend(note);
     }
     Ok(out)
 }
 
 /// Paired rounds over `only` (every shared benchmark when `None`): the first pass, then a
-/// confirmation pass over what it flagged. Returns the rows and head's medians.
+/// confirmation pass over what it flagged. Returns the rows, head's medians and the note on the
+/// machine's steal over the rounds.
 fn paired_wall(
     ctx: &Ctx,
     opts: &AbSettings,
     sides: &Sides<'_>,
     only: Option<&BTreeSet<String>>,
     reference: &str,
-) -> Result<(Vec<Row>, Vec<Measurement>)> {
+) -> Result<(Vec<Row>, Vec<Measurement>, Option<String>)> {
     let paired = &ctx.config.wall.paired;
     let rounds = paired.rounds(opts.quick);
     let settled = |id: &str, pairs: &[(f64, f64)]| rules::settled(id, pairs, &ctx.config);
@@ -169,7 +173,22 @@ fn paired_wall(
             })
         })
         .collect();
-    Ok((rows, head))
+    Ok((rows, head, steal_note(&label, &[&first, &confirmation])))
+}
+
+/// The report's note on the machine's steal over paired runs (those that ran): on a shared VM the
+/// hypervisor's share of the CPUs slows whichever side runs meanwhile, so a reader weighing a wide
+/// interval or an inconclusive row should know it. `None` when steal could not be read.
+pub(crate) fn steal_note(label: &str, runs: &[&PairedRun]) -> Option<String> {
+    let ran: Vec<&PairedRun> = runs.iter().copied().filter(|r| r.seconds > 0.0).collect();
+    let seconds: f64 = ran.iter().map(|r| r.seconds).sum();
+    let stolen: Option<f64> = ran.iter().map(|r| r.steal_cores.map(|c| c * r.seconds)).sum();
+    let cores = stolen.filter(|_| seconds > 0.0)? / seconds;
+    Some(format!(
+        "wall: the paired rounds ({label}, {seconds:.0} s) ran with {cores:.2} cores of machine steal (CPU time \
+         the hypervisor gave elsewhere: it widens the intervals, and alternating the sides keeps it from \
+         favouring one)"
+    ))
 }
 
 /// Writes every round's figures to `target/perf/paired.json`, for anyone who wants to check a verdict.
@@ -185,6 +204,7 @@ fn write_rounds(ctx: &Ctx, first: &PairedRun, confirmation: &PairedRun) -> Resul
         "note": "median ns per iteration of each process, as [base, head] per round; rounds alternate base-first and head-first",
         "first_pass": rounds(first),
         "confirmation": rounds(confirmation),
+        "steal_cores": { "first_pass": first.steal_cores, "confirmation": confirmation.steal_cores },
     });
     let path = ctx.perf_dir().join("paired.json");
     std::fs::create_dir_all(ctx.perf_dir())?;
@@ -206,7 +226,7 @@ pub(crate) fn confirm_absolute(
     targets: &[Target],
     flagged: &BTreeSet<String>,
     rows: &mut [Row],
-) -> Result<()> {
+) -> Result<Option<String>> {
     eprintln!("perf: confirming {} wall regression(s) A/B against {}: {}", flagged.len(), base.label, join(flagged));
     let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let sides =
@@ -228,7 +248,7 @@ pub(crate) fn confirm_absolute(
         confirmed.detail = format!("{absolute}; confirmation A/B: {}", confirmed.detail);
         *row = confirmed;
     }
-    Ok(())
+    Ok(steal_note(&format!("confirmation {label}"), &[&run]))
 }
 
 /// `perf --base <rev>`: every suite A/B against a revision built in a git worktree.
@@ -250,8 +270,42 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options, rev: &str) -> Result<u8> {
         rows: result.rows,
         stale: Vec::new(),
         not_measured,
-        notes: Vec::new(),
+        notes: result.notes,
         machine,
     };
     emit(&ctx.perf_dir(), &judge(ctx, opts, &result.head, verdicts)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seconds: f64, steal_cores: Option<f64>) -> PairedRun {
+        PairedRun { seconds, steal_cores, ..PairedRun::default() }
+    }
+
+    #[test]
+    fn the_steal_note_weighs_each_pass_by_its_duration() {
+        let (first, confirmation) = (run(300.0, Some(0.1)), run(100.0, Some(0.5)));
+
+        let note = steal_note("A/B vs abc1234", &[&first, &confirmation]).unwrap();
+
+        assert!(note.starts_with("wall: the paired rounds (A/B vs abc1234, 400 s) ran with 0.20 cores"), "{note}");
+    }
+
+    #[test]
+    fn a_pass_that_did_not_run_leaves_the_steal_note_alone() {
+        let (first, skipped) = (run(200.0, Some(0.3)), PairedRun::default());
+
+        let note = steal_note("A/B vs abc1234", &[&first, &skipped]).unwrap();
+
+        assert!(note.contains("200 s) ran with 0.30 cores"), "{note}");
+    }
+
+    #[test]
+    fn without_a_steal_reading_there_is_no_note() {
+        let note = steal_note("A/B vs abc1234", &[&run(200.0, None)]);
+
+        assert_eq!(note, None);
+    }
 }

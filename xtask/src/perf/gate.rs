@@ -210,9 +210,10 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options) -> Result<u8> {
                 )?;
                 rows.extend(ab.rows);
                 current.extend(ab.head);
+                notes.extend(ab.notes);
             }
             if !flagged.is_empty() {
-                confirm_absolute(ctx, opts, &base, &head, &targets, &flagged, &mut rows)?;
+                notes.extend(confirm_absolute(ctx, opts, &base, &head, &targets, &flagged, &mut rows)?);
             }
         }
         _ => {

@@ -34,6 +34,17 @@ pub(crate) struct PairedRun {
     pub(crate) rounds: usize,
     /// Seconds the rounds took.
     pub(crate) seconds: f64,
+    /// The machine's CPUs taken by the hypervisor over the rounds, in cores (`None` where
+    /// `/proc/stat` cannot be read): steal slows whichever side runs while it lasts, so it widens
+    /// the rounds' ratios and makes a verdict more often inconclusive, never one-sided.
+    pub(crate) steal_cores: Option<f64>,
+}
+
+impl PairedRun {
+    /// `; machine steal 0.12 cores` for a log line or a note, or nothing when steal was not read.
+    pub(crate) fn steal_note(&self) -> String {
+        self.steal_cores.map_or_else(String::new, |s| format!("; machine steal {s:.2} cores"))
+    }
 }
 
 /// One wall target on both sides: its executables and the benchmark ids each side runs.
@@ -105,6 +116,7 @@ impl<'a> Sides<'a> {
         what: &str,
     ) -> Result<PairedRun> {
         let started = Instant::now();
+        let steal_before = crate::steal::read_steal();
         let mut run = PairedRun { rounds, ..PairedRun::default() };
         let mut active: BTreeSet<String> = self
             .targets
@@ -162,8 +174,9 @@ impl<'a> Sides<'a> {
             );
         }
         run.seconds = started.elapsed().as_secs_f64();
+        run.steal_cores = crate::steal::steal_cores(steal_before, crate::steal::read_steal(), run.seconds);
         let per_target: Vec<String> = seconds.iter().map(|(t, s)| format!("{t} {s:.0} s")).collect();
-        eprintln!("perf: {what} took {:.0} s ({})", run.seconds, per_target.join(", "));
+        eprintln!("perf: {what} took {:.0} s ({}){}", run.seconds, per_target.join(", "), run.steal_note());
         Ok(run)
     }
 }
