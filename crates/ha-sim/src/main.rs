@@ -6,6 +6,13 @@
 
 use std::time::Duration;
 
+/// mimalloc instead of the system allocator: the change generator allocates and frees every
+/// state's attributes, and glibc's malloc took a third of the simulator's CPU under load, which
+/// made the simulator, not the client under test, the load ramp's limit (docs/performance.md,
+/// fifteenth round). The library (`ha_sim::Sim` in tests) keeps whatever its host uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::Parser;
 use ha_sim::{Sim, SimConfig};
