@@ -227,6 +227,24 @@ fn rows(file: &LoadFile, b: &Budgets) -> [(&'static str, f64, f64, &'static str,
     ]
 }
 
+/// Why the ramp stopped when neither process was busy: the last step that fell behind, with its
+/// CPU and the machine's steal, so that a reader can tell the hypervisor's share from scheduling
+/// stalls (a writer or a reader waiting its turn for tens of milliseconds on 2 cores).
+fn undetermined(failed: Option<&Probe>) -> String {
+    let Some((probe, cpu)) = failed.and_then(|p| p.cpu.map(|c| (p, c))) else {
+        return "neither process was busy enough to be the limit (a shared machine?)".to_owned();
+    };
+    let steal = match cpu.steal_cores {
+        Some(s) if s >= 0.1 => format!("; machine steal {s:.2} cores: the hypervisor took part of the machine"),
+        Some(s) => format!("; machine steal {s:.2} cores: not the hypervisor, so scheduling stalls rather than work"),
+        None => " (a shared machine?)".to_owned(),
+    };
+    format!(
+        "neither process was busy enough to be the limit at {:.0} events/s (client {:.2}, simulator {:.2} cores){steal}",
+        probe.offered, cpu.client_cores, cpu.sim_cores
+    )
+}
+
 /// The figures with their margins to the budgets.
 pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
     let mut out = format!(
@@ -248,9 +266,7 @@ pub(crate) fn render(file: &LoadFile, b: &Budgets) -> String {
         (Some(Limit::Simulator), _) => {
             "the simulator was the limit (the client had CPU to spare): the client's maximum is higher".to_owned()
         }
-        (Some(Limit::Undetermined), _) => {
-            "neither process was busy enough to be the limit (a shared machine?)".to_owned()
-        }
+        (Some(Limit::Undetermined), _) => undetermined(file.ramp.iter().rev().find(|p| !sustained(p))),
         (None, Some(_)) => "the ramp reached its highest rate without falling behind".to_owned(),
         (None, None) => "no ramp (--rate)".to_owned(),
     };
@@ -395,6 +411,25 @@ mod tests {
 
         assert_eq!(file.ramp_limit, Some(Limit::Simulator));
         assert!(render(&file, &Budgets::default()).contains("the simulator was the limit"));
+    }
+
+    #[test]
+    fn an_undetermined_limit_names_the_step_and_tells_steal_from_stalls() {
+        let step = |steal: f64| {
+            let mut p = probe(128_000.0, 122_000.0, 20.0, 2);
+            p.cpu = Some(StepCpu { client_cores: 0.19, sim_cores: 0.68, steal_cores: Some(steal), seconds: 15.0 });
+            LoadFile::new(&hold(), 89_600.0, 71_680.0, Duration::from_secs(20), vec![p])
+        };
+
+        let (quiet, stolen) = (render(&step(0.01), &Budgets::default()), render(&step(0.4), &Budgets::default()));
+
+        assert!(
+            quiet.contains(
+                "at 128000 events/s (client 0.19, simulator 0.68 cores); machine steal 0.01 cores: not the hypervisor"
+            ),
+            "{quiet}"
+        );
+        assert!(stolen.contains("machine steal 0.40 cores: the hypervisor took part of the machine"), "{stolen}");
     }
 
     #[test]
