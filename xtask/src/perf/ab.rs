@@ -125,6 +125,55 @@ pub(crate) fn measure_ab(
     Ok(out)
 }
 
+/// The two passes of a paired A/B measurement: the first over the chosen benchmarks, then a
+/// confirmation over what the first flagged; a row can fail only when both call it a regression.
+struct Passes {
+    first: PairedRun,
+    screened: Vec<Screened>,
+    confirmation: PairedRun,
+}
+
+impl Passes {
+    /// Runs the first pass over `only` (every shared benchmark when `None`; a benchmark its rounds
+    /// settle leaves early), screens it, and confirms what it flagged in a second pass.
+    fn run(ctx: &Ctx, quick: bool, sides: &Sides<'_>, only: Option<&BTreeSet<String>>, what: &str) -> Result<Passes> {
+        let paired = &ctx.config.wall.paired;
+        let rounds = paired.rounds(quick);
+        let settled = |id: &str, pairs: &[(f64, f64)]| rules::settled(id, pairs, &ctx.config);
+        let first = sides.run(only, rounds, paired, &settled, what)?;
+        let screened = rules::screen_paired(&first.pairs, &ctx.config);
+        let flagged: BTreeSet<String> = screened.iter().filter(|s| s.flagged).map(|s| s.id.clone()).collect();
+        let confirmation = if flagged.is_empty() {
+            PairedRun::default()
+        } else {
+            eprintln!("perf: {} benchmark(s) flagged, re-measuring them: {}", flagged.len(), join(&flagged));
+            sides.run(Some(&flagged), rounds, paired, &|_: &str, _: &[(f64, f64)]| false, "confirmation")?
+        };
+        write_rounds(ctx, &first, &confirmation)?;
+        Ok(Passes { first, screened, confirmation })
+    }
+
+    /// One row per benchmark both sides ran, each naming `label`.
+    fn rows(&self, ctx: &Ctx, label: &str) -> Vec<Row> {
+        self.screened
+            .iter()
+            .map(|s| {
+                let evidence = PairedEvidence {
+                    first: &self.first.pairs[&s.id],
+                    screened: s,
+                    confirmation: self.confirmation.pairs.get(&s.id).map(Vec::as_slice),
+                };
+                rules::paired_row(&s.id, evidence, &ctx.config, label)
+            })
+            .collect()
+    }
+
+    /// The report's note on the machine's steal over both passes.
+    fn steal_note(&self, label: &str) -> Option<String> {
+        steal_note(label, &[&self.first, &self.confirmation])
+    }
+}
+
 /// Paired rounds over `only` (every shared benchmark when `None`): the first pass, then a
 /// confirmation pass over what it flagged. Returns the rows, head's medians and the note on the
 /// machine's steal over the rounds.
@@ -135,31 +184,10 @@ fn paired_wall(
     only: Option<&BTreeSet<String>>,
     reference: &str,
 ) -> Result<(Vec<Row>, Vec<Measurement>, Option<String>)> {
-    let paired = &ctx.config.wall.paired;
-    let rounds = paired.rounds(opts.quick);
-    let settled = |id: &str, pairs: &[(f64, f64)]| rules::settled(id, pairs, &ctx.config);
-    let first = sides.run(only, rounds, paired, &settled, "A/B")?;
-    let screened = rules::screen_paired(&first.pairs, &ctx.config);
-    let flagged: BTreeSet<String> = screened.iter().filter(|s| s.flagged).map(|s| s.id.clone()).collect();
-    let confirmation = if flagged.is_empty() {
-        PairedRun::default()
-    } else {
-        eprintln!("perf: {} benchmark(s) flagged, re-measuring them: {}", flagged.len(), join(&flagged));
-        sides.run(Some(&flagged), rounds, paired, &|_: &str, _: &[(f64, f64)]| false, "confirmation")?
-    };
-    write_rounds(ctx, &first, &confirmation)?;
+    let passes = Passes::run(ctx, opts.quick, sides, only, "A/B")?;
     let label = format!("A/B vs {reference}");
-    let mut rows: Vec<Row> = screened
-        .iter()
-        .map(|s| {
-            let evidence = PairedEvidence {
-                first: &first.pairs[&s.id],
-                screened: s,
-                confirmation: confirmation.pairs.get(&s.id).map(Vec::as_slice),
-            };
-            rules::paired_row(&s.id, evidence, &ctx.config, &label)
-        })
-        .collect();
+    let first = &passes.first;
+    let mut rows = passes.rows(ctx, &label);
     rows.extend(first.head_only.iter().map(|(id, r)| rules::one_sided_row(id, r, true, &label)));
     rows.extend(first.base_only.iter().map(|(id, r)| rules::one_sided_row(id, r, false, &label)));
     let head = rows
@@ -173,7 +201,7 @@ fn paired_wall(
             })
         })
         .collect();
-    Ok((rows, head, steal_note(&label, &[&first, &confirmation])))
+    Ok((rows, head, passes.steal_note(&label)))
 }
 
 /// The report's note on the machine's steal over paired runs (those that ran): on a shared VM the
@@ -217,7 +245,11 @@ fn join(ids: &BTreeSet<String>) -> String {
 }
 
 /// Re-measures the wall rows that the absolute comparison called regressions, paired against the
-/// revision that holds the baselines: the row fails only when that run confirms the slowdown.
+/// revision that holds the baselines, with the same two passes as any A/B run: a row fails only
+/// when the first paired pass flags it (significant among the re-measured rows) and the
+/// confirmation pass confirms it. One paired pass alone let a memory-bound benchmark on a noisy VM
+/// fail an unchanged tree (`synth/chase/large`, whose processes ranged 87-345 µs within one run).
+/// Returns the report's note on the machine's steal.
 pub(crate) fn confirm_absolute(
     ctx: &Ctx,
     opts: &Options,
@@ -231,24 +263,18 @@ pub(crate) fn confirm_absolute(
     let wall: Vec<Target> = targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let sides =
         Sides::prepare(&base.checkout, head, &wall, &base.ws.targets, &[], &ctx.config.wall.calibration_prefix)?;
-    let paired = &ctx.config.wall.paired;
-    let never = |_: &str, _: &[(f64, f64)]| false;
-    let run = sides.run(Some(flagged), paired.rounds(opts.quick), paired, &never, "confirmation")?;
+    let passes = Passes::run(ctx, opts.quick, &sides, Some(flagged), "A/B of the flagged")?;
     let label = format!("A/B vs {}", base.label);
+    let mut paired: BTreeMap<String, Row> = passes.rows(ctx, &label).into_iter().map(|r| (r.id.clone(), r)).collect();
     for row in rows.iter_mut().filter(|r| r.metric == Metric::WallNs && flagged.contains(&r.id)) {
-        let Some(pairs) = run.pairs.get(&row.id) else {
+        let Some(mut confirmed) = paired.remove(&row.id) else {
             row.detail.push_str("; not confirmed A/B: the benchmark does not exist at the reference");
             continue;
         };
-        let screened = rules::screen_paired(&BTreeMap::from([(row.id.clone(), pairs.clone())]), &ctx.config).remove(0);
-        let screened = Screened { flagged: true, ..screened };
-        let evidence = PairedEvidence { first: pairs, screened: &screened, confirmation: Some(pairs) };
-        let absolute = format!("against the baseline {}", row.detail);
-        let mut confirmed = rules::paired_row(&row.id, evidence, &ctx.config, &label);
-        confirmed.detail = format!("{absolute}; confirmation A/B: {}", confirmed.detail);
+        confirmed.detail = format!("against the baseline {}; A/B: {}", row.detail, confirmed.detail);
         *row = confirmed;
     }
-    Ok(steal_note(&format!("confirmation {label}"), &[&run]))
+    Ok(passes.steal_note(&label))
 }
 
 /// `perf --base <rev>`: every suite A/B against a revision built in a git worktree.
