@@ -108,6 +108,10 @@ struct PowerReport {
     syscall_ns: f64,
     work_unit_ns: f64,
     total_seconds: f64,
+    /// The machine's steal over the whole run, in cores (`None` where `/proc/stat` cannot be read):
+    /// power and false alarms measured under steal describe a noisier machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steal_cores: Option<f64>,
     experiments: Vec<Outcome>,
 }
 
@@ -212,6 +216,7 @@ fn is_target(row: &Row, target: Option<&(String, Metric)>) -> bool {
 pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Result<u8> {
     anyhow::ensure!(args.runs > 0 && args.aa_runs > 0, "--runs and --aa-runs must be at least 1");
     let started = Instant::now();
+    let steal_before = crate::steal::read_steal();
     let probe_bench = ctx.checkout("head");
     let wall: Vec<Target> = ctx.ws.targets.iter().filter(|t| t.suite == Suite::Wall).cloned().collect();
     let (syscall_ns, unit_ns) = probe_costs(&probe_bench, &wall)?;
@@ -296,6 +301,11 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Resul
         syscall_ns,
         work_unit_ns: unit_ns,
         total_seconds: started.elapsed().as_secs_f64(),
+        steal_cores: crate::steal::steal_cores(
+            steal_before,
+            crate::steal::read_steal(),
+            started.elapsed().as_secs_f64(),
+        ),
         experiments: outcomes,
     };
     let markdown = render_markdown(&report);
@@ -313,13 +323,14 @@ fn render_markdown(report: &PowerReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Measured {} on {} (commit {}), {}. One system call: {:.0} ns; the whole run took {:.0} min.\n",
+        "Measured {} on {} (commit {}), {}. One system call: {:.0} ns; the whole run took {:.0} min{}.\n",
         report.date.get(..10).unwrap_or(&report.date),
         report.machine,
         report.commit.get(..7).unwrap_or(&report.commit),
         report.settings,
         report.syscall_ns,
-        report.total_seconds / 60.0
+        report.total_seconds / 60.0,
+        report.steal_cores.map_or_else(String::new, |s| format!(", with {s:.2} cores of machine steal"))
     );
     out.push_str("| injected change | suite | runs | caught | runs with a false alarm | median estimate | median smallest detectable | median time per run |\n");
     out.push_str("|---|---|--:|--:|--:|--:|--:|--:|\n");
@@ -343,4 +354,32 @@ fn render_markdown(report: &PowerReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(steal_cores: Option<f64>) -> PowerReport {
+        PowerReport {
+            schema: SCHEMA_VERSION,
+            date: "2026-12-07T07:00:00Z".to_owned(),
+            machine: "Intel(R) Xeon(R), 2 cores".to_owned(),
+            commit: "966ba61aaaaaaaaa".to_owned(),
+            settings: "10 rounds".to_owned(),
+            syscall_ns: 169.0,
+            work_unit_ns: 1.0,
+            total_seconds: 600.0,
+            steal_cores,
+            experiments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_power_report_says_how_much_steal_its_runs_had() {
+        let (stolen, unknown) = (render_markdown(&report(Some(0.12))), render_markdown(&report(None)));
+
+        assert!(stolen.contains("the whole run took 10 min, with 0.12 cores of machine steal."), "{stolen}");
+        assert!(unknown.contains("the whole run took 10 min.\n"), "{unknown}");
+    }
 }
