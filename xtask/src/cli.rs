@@ -496,7 +496,7 @@ impl HaConformanceArgs {
 /// Arguments of `cargo xtask load`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct LoadArgs {
-    /// How long to hold 80% of the maximum sustainable rate (after a warm-up), e.g. 20s, 60s.
+    /// How long to hold 80% of the maximum sustainable rate, at most 64,000/s (after a warm-up), e.g. 20s, 60s.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub(crate) duration: Duration,
     /// A soak run: hold this long instead of --duration, e.g. 30m.
