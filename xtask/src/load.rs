@@ -71,7 +71,12 @@ pub(crate) const HOLD_CEILING: f64 = 64_000.0;
 /// The rate the hold runs at after a ramp whose confirmed maximum was `max_rate`: 80% of it, at most
 /// [`HOLD_CEILING`].
 pub(crate) fn hold_rate(max_rate: f64) -> f64 {
-    (max_rate * 0.8).round().min(HOLD_CEILING)
+    eighty_percent(max_rate).min(HOLD_CEILING)
+}
+
+/// 80% of a rate, rounded: the hold's rate before its ceiling.
+fn eighty_percent(rate: f64) -> f64 {
+    (rate * 0.8).round()
 }
 /// How long each doubling (and the bisection) of the ramp is measured, after a 1 s warm-up.
 const STEP_MEASURE: Duration = Duration::from_secs(3);
@@ -133,7 +138,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     };
     let hold_for = args.soak.unwrap_or(args.duration);
     let warmup = warmup_for(hold_for);
-    let why = if held < (max_rate * 0.8).round() {
+    let why = if held < eighty_percent(max_rate) {
         format!("80% of {max_rate}, capped at the hold's ceiling of {HOLD_CEILING}")
     } else {
         format!("80% of {max_rate}")

@@ -27,6 +27,11 @@ pub(crate) fn steal_cores(first: Option<f64>, last: Option<f64>, seconds: f64) -
     (seconds > 0.0).then(|| (last - first).max(0.0) / seconds)
 }
 
+/// `machine steal 0.12 cores`: how every report names a steal figure.
+pub(crate) fn describe(cores: f64) -> String {
+    format!("machine steal {cores:.2} cores")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

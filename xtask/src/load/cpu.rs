@@ -191,7 +191,7 @@ impl CpuStep {
 
 /// `, machine steal 0.12 cores` for a log line, or nothing when steal was not read.
 pub(crate) fn steal_suffix(steal_cores: Option<f64>) -> String {
-    steal_cores.map_or_else(String::new, |s| format!(", machine steal {s:.2} cores"))
+    steal_cores.map_or_else(String::new, |s| format!(", {}", crate::steal::describe(s)))
 }
 
 #[cfg(test)]

@@ -235,8 +235,10 @@ fn undetermined(failed: Option<&Probe>) -> String {
         return "neither process was busy enough to be the limit (a shared machine?)".to_owned();
     };
     let steal = match cpu.steal_cores {
-        Some(s) if s >= 0.1 => format!("; machine steal {s:.2} cores: the hypervisor took part of the machine"),
-        Some(s) => format!("; machine steal {s:.2} cores: not the hypervisor, so scheduling stalls rather than work"),
+        Some(s) if s >= 0.1 => format!("; {}: the hypervisor took part of the machine", crate::steal::describe(s)),
+        Some(s) => {
+            format!("; {}: not the hypervisor, so scheduling stalls rather than work", crate::steal::describe(s))
+        }
         None => " (a shared machine?)".to_owned(),
     };
     format!(

@@ -207,7 +207,7 @@ fn paired_wall(
 /// The report's note on the machine's steal over paired runs (those that ran): on a shared VM the
 /// hypervisor's share of the CPUs slows whichever side runs meanwhile, so a reader weighing a wide
 /// interval or an inconclusive row should know it. `None` when steal could not be read.
-pub(crate) fn steal_note(label: &str, runs: &[&PairedRun]) -> Option<String> {
+fn steal_note(label: &str, runs: &[&PairedRun]) -> Option<String> {
     let ran: Vec<&PairedRun> = runs.iter().copied().filter(|r| r.seconds > 0.0).collect();
     let seconds: f64 = ran.iter().map(|r| r.seconds).sum();
     let stolen: Option<f64> = ran.iter().map(|r| r.steal_cores.map(|c| c * r.seconds)).sum();

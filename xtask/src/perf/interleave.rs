@@ -43,7 +43,7 @@ pub(crate) struct PairedRun {
 impl PairedRun {
     /// `; machine steal 0.12 cores` for a log line or a note, or nothing when steal was not read.
     pub(crate) fn steal_note(&self) -> String {
-        self.steal_cores.map_or_else(String::new, |s| format!("; machine steal {s:.2} cores"))
+        self.steal_cores.map_or_else(String::new, |s| format!("; {}", crate::steal::describe(s)))
     }
 }
 
