@@ -523,6 +523,12 @@ pub(crate) struct LoadArgs {
     /// Skip the CPU steps.
     #[arg(long)]
     pub(crate) no_cpu: bool,
+    /// Instead of the load test, measure only the machine's wake-up floor (a bare epoll reader woken by
+    /// an 800-byte message over loopback TCP) at each of these gaps between messages, in ms
+    /// (comma-separated, 0.1 or more), e.g. 0.5,1,2,5,10: what a wake-up costs after that long asleep.
+    #[arg(long, value_name = "MS,...", value_delimiter = ',', value_parser = parse_gap_ms,
+          conflicts_with_all = ["cpu_base", "soak", "rate"])]
+    pub(crate) floor_gaps: Vec<Duration>,
     /// The CPU steps' client (and both clients of --cpu-base) holds its reads back for windows this
     /// long, 1ms to 1s (ha-client's `ReadBatching`: one wake-up reads what a window brought; events
     /// arrive up to that much later), or `off` to read every frame as it arrives. Absent: ha-client's
@@ -541,6 +547,20 @@ pub(crate) struct LoadArgs {
     /// With --cpu-base: pairs of windows per rate (the order of connecting alternates); at least 1.
     #[arg(long, default_value_t = 3, requires = "cpu_base", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) cpu_pairs: u32,
+}
+
+/// A gap of `--floor-gaps`: milliseconds, 0.1 or more (the floor's shortest gap).
+fn parse_gap_ms(text: &str) -> Result<Duration, String> {
+    let gap = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of milliseconds"))?;
+    if gap < crate::load::floor::MIN_GAP {
+        return Err(format!("{text} ms is below the shortest gap, {:?}", crate::load::floor::MIN_GAP));
+    }
+    Ok(gap)
 }
 
 /// A read-batching window: a duration (`parse_duration`) of whole milliseconds from 1 ms to 1 s,
@@ -787,6 +807,21 @@ mod tests {
         let refused = ["0ms", "1.5s", "2.5ms"].map(|w| parse_batch_window(w).is_err());
 
         assert_eq!(refused, [true, true, true]);
+    }
+
+    #[test]
+    fn floor_gaps_are_milliseconds_with_fractions() {
+        let cli = Cli::try_parse_from(["cargo xtask", "load", "--floor-gaps", "0.5,5"]).unwrap();
+
+        assert!(matches!(cli.command, Command::Load(args)
+            if args.floor_gaps == [Duration::from_micros(500), Duration::from_millis(5)]));
+    }
+
+    #[test]
+    fn a_floor_gap_below_the_shortest_is_refused() {
+        let err = Cli::try_parse_from(["cargo xtask", "load", "--floor-gaps", "0.01"]).unwrap_err();
+
+        assert!(err.to_string().contains("below the shortest gap"), "{err}");
     }
 
     #[test]

@@ -102,8 +102,20 @@ fn root() -> PathBuf {
     crate::workspace::root()
 }
 
+/// `--floor-gaps`: the machine's wake-up floor at each gap, nothing else (no build, no simulator).
+fn floor_only(gaps: &[Duration]) -> Result<()> {
+    for &gap in gaps {
+        let floor = floor::measure_at(gap, floor::MESSAGE_BYTES)?;
+        println!("load: wake-up floor {}", floor.describe());
+    }
+    Ok(())
+}
+
 /// Runs the load test.
 pub(crate) fn run(args: Args) -> Result<()> {
+    if !args.floor_gaps.is_empty() {
+        return floor_only(&args.floor_gaps);
+    }
     let root = root();
     let target = crate::workspace::target_dir();
     if !args.no_build {

@@ -10,7 +10,8 @@
 //!    `/proc/self/stat`, context switches of every thread, frames and changes from its own counters, peak RSS);
 //!    the xtask reads, at the two ends of that window, the updates accepted so far and the CPU of Home Assistant
 //!    and of itself (the churn driver) from `/proc`;
-//! 4. stops the churn and returns the figures ([`ChurnFile`]).
+//! 4. stops the churn, measures the machine's wake-up floor at the mean gap and size of the frames the client
+//!    read (Home Assistant idle; see [`floor_for`]) and returns the figures ([`ChurnFile`]).
 //!
 //! The token reaches the example in its environment (`HASS_TOKEN`) and the churners in the `Authorization`
 //! header; it is never printed.
@@ -33,7 +34,8 @@ use super::hass::Supervisor;
 use super::onboard::Token;
 use super::venv::HA_VERSION;
 use crate::cli::ChurnConfig;
-use crate::load::cpu::{self, CpuTimes};
+use crate::load::cpu::{self, CpuStep, CpuTimes};
+use crate::load::floor::{self, Floor};
 use crate::load::procs::{Mark, MirrorMeasure};
 
 /// Timeout of one REST request: Home Assistant under churn answers in milliseconds; a request this late means
@@ -263,8 +265,6 @@ pub(crate) fn run(
     mirror: &Path,
     progress: &Progress,
 ) -> anyhow::Result<ChurnFile> {
-    progress.stage(format_args!("measuring the machine's wake-up floor"));
-    let floor = crate::load::floor::measure_standard()?;
     let counters = Counters::default();
     progress.stage(format_args!("creating {} sensors over REST", config.entities));
     create(config, urls, token, &counters)?;
@@ -310,7 +310,32 @@ pub(crate) fn run(
     if let Some(first) = counters.first_failure() {
         eprintln!("warning: {failed} REST updates failed; first: {first}");
     }
+    let floor = floor_for(&step, progress)?;
     Ok(ChurnFile::new(HA_VERSION, config, &step, &window, failed).with_floor(floor))
+}
+
+/// The machine's wake-up floor for the client's run, measured after the churn (Home Assistant idle):
+/// when the client read each frame as it came, at the mean gap and size of those frames (a wake-up
+/// costs more the longer the reader slept before it, and Home Assistant sends a frame every
+/// millisecond or so, not every 5 ms); with read batching, as the load test measures it (the split
+/// per frame is not made then).
+fn floor_for(step: &CpuStep, progress: &Progress) -> anyhow::Result<Floor> {
+    let at = step
+        .frame_gap_and_size()
+        .filter(|(gap, size)| step.read_batching_ms.is_none() && *gap >= floor::MIN_GAP && *size > 0);
+    match at {
+        Some((gap, size)) => {
+            progress.stage(format_args!(
+                "measuring the machine's wake-up floor at the frames' mean gap ({:.2} ms, {size} bytes)",
+                gap.as_secs_f64() * 1e3
+            ));
+            floor::measure_at(gap, size)
+        }
+        None => {
+            progress.stage(format_args!("measuring the machine's wake-up floor"));
+            floor::measure_standard()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,8 @@ pub(crate) struct ChurnFile {
     /// [`TARGET_CPU_US_PER_CHANGE`], for whoever reads the file.
     pub(crate) target_cpu_us_per_change: f64,
     /// What a bare epoll reader pays per wake-up on this machine (`cargo xtask load`'s floor),
-    /// measured before the churn: the part of each frame's cost no client that wakes per frame avoids.
+    /// measured after the churn at the gap and size of the client's frames (when it read each one as
+    /// it came): the part of each frame's cost no client that wakes per frame avoids.
     #[serde(default)]
     pub(crate) wakeup_floor: Option<Floor>,
     /// The client held its reads back for windows of this many ms (`--batch-reads`), if it did: it
@@ -149,7 +150,8 @@ impl ChurnFile {
         }
     }
 
-    /// Adds the machine's wake-up floor, measured before the churn.
+    /// Adds the machine's wake-up floor (measured after the churn, at the frames' gap when each frame
+    /// was read as it came).
     pub(crate) fn with_floor(mut self, floor: Floor) -> Self {
         self.wakeup_floor = Some(floor);
         self
@@ -373,7 +375,7 @@ mod tests {
 
         // 94.17 µs per frame at 2.0035 changes per frame: 17.5 of it the floor, 76.7 the client's own.
         assert!(
-            table.contains("  split                of which the wake-up floor 17.5 µs per frame (8.73 µs per change), the client's own work 76.7 µs per frame (38.27 µs per change)"),
+            table.contains("  split                of which the wake-up floor 17.5 µs per frame (8.73 µs per change; a bare reader woken every 5 ms), the client's own work 76.7 µs per frame (38.27 µs per change)"),
             "{table}"
         );
     }

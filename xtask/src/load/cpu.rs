@@ -5,6 +5,8 @@
 //! `USER_HZ` (Linux fixes it at 100 on every architecture), so a figure is exact to 10 ms of CPU:
 //! windows of 10 s or more keep that under a few percent at 1,000 changes/s.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::floor::Floor;
@@ -110,6 +112,9 @@ pub(crate) struct CpuStep {
     pub(crate) entity_changes: u64,
     /// WebSocket frames read in the window.
     pub(crate) frames: u64,
+    /// Bytes of those frames (their WebSocket payloads).
+    #[serde(default)]
+    pub(crate) bytes: u64,
     /// User CPU seconds of the client process.
     pub(crate) user_seconds: f64,
     /// System CPU seconds of the client process.
@@ -149,6 +154,14 @@ impl CpuStep {
     /// Changes per frame (how much the server coalesced).
     pub(crate) fn changes_per_frame(&self) -> Option<f64> {
         (self.frames > 0).then(|| self.entity_changes as f64 / self.frames as f64)
+    }
+
+    /// The mean gap between the frames read, and their mean size in bytes; `None` without frames.
+    pub(crate) fn frame_gap_and_size(&self) -> Option<(Duration, usize)> {
+        let frames = u32::try_from(self.frames).ok().filter(|f| *f > 0)?;
+        let gap = Duration::try_from_secs_f64(self.seconds).ok()? / frames;
+        let size = usize::try_from(self.bytes / self.frames).ok()?;
+        Some((gap, size))
     }
 
     /// Context switches (voluntary and involuntary) per frame.
@@ -216,6 +229,23 @@ mod tests {
 
         assert!(batched.contains("(reads held back up to 50 ms, 400 windows)"), "{batched}");
         assert!(!plain.contains("held back"), "{plain}");
+    }
+
+    #[test]
+    fn a_step_knows_the_mean_gap_and_size_of_its_frames() {
+        let measured = step(r#","bytes":3300000"#);
+
+        let gap_and_size = measured.frame_gap_and_size();
+
+        assert_eq!(gap_and_size, Some((Duration::from_millis(5), 825)));
+    }
+
+    #[test]
+    fn a_step_without_frames_has_no_gap() {
+        let mut silent = step("");
+        silent.frames = 0;
+
+        assert_eq!(silent.frame_gap_and_size(), None);
     }
 
     #[test]
@@ -293,7 +323,7 @@ mod tests {
 
         let above = step.above_floor(&floor).unwrap();
 
-        assert!(above.contains("floor 15.0 µs per frame (3.00 µs per change)"), "{above}");
+        assert!(above.contains("floor 15.0 µs per frame (3.00 µs per change; a bare reader woken every 5 ms)"), "{above}");
         assert!(above.contains("own work 25.0 µs per frame (5.00 µs per change)"), "{above}");
     }
 }

@@ -23,13 +23,20 @@ use serde::{Deserialize, Serialize};
 
 /// The bytes of one message: about one frame of 5 compressed diffs (ha-sim at 1,000 changes/s
 /// sends 815 bytes per frame on average).
-const MESSAGE_BYTES: usize = 800;
+pub(crate) const MESSAGE_BYTES: usize = 800;
 /// The gap between messages: ha-sim's emit interval.
 const INTERVAL: Duration = Duration::from_millis(5);
 /// Messages measured (5 s at [`INTERVAL`]); a few more are sent first as a warm-up.
 const MESSAGES: u32 = 1_000;
 /// Messages read before the measurement starts.
 const WARMUP_MESSAGES: u32 = 20;
+/// About how long [`measure_at`] measures: its gap decides how many messages that is.
+const SPAN: Duration = Duration::from_secs(3);
+/// The fewest and the most messages [`measure_at`] measures.
+const AT_MESSAGES: std::ops::RangeInclusive<u32> = 200..=3_000;
+/// The shortest gap [`measure_at`] accepts: below it the writer's sleeps are not that precise, and
+/// messages would run together in the reader's socket.
+pub(crate) const MIN_GAP: Duration = Duration::from_micros(100);
 /// How long the reader waits for one message before giving up (the writer has died).
 const STALL: Duration = Duration::from_secs(5);
 
@@ -52,7 +59,10 @@ impl Floor {
         format!(
             "{:.1} µs CPU per wake-up (a bare epoll reader woken by {} messages of {} bytes, one every {} ms, \
              over loopback TCP)",
-            self.cpu_us_per_wakeup, self.wakeups, self.message_bytes, self.interval_ms
+            self.cpu_us_per_wakeup,
+            self.wakeups,
+            self.message_bytes,
+            gap_ms(self.interval_ms)
         )
     }
 
@@ -61,14 +71,20 @@ impl Floor {
     pub(crate) fn split(&self, per_frame: f64, changes_per_frame: f64) -> String {
         let above = per_frame - self.cpu_us_per_wakeup;
         format!(
-            "of which the wake-up floor {:.1} µs per frame ({:.2} µs per change), the client's own work {:.1} µs per \
-             frame ({:.2} µs per change)",
+            "of which the wake-up floor {:.1} µs per frame ({:.2} µs per change; a bare reader woken every {} ms), the \
+             client's own work {:.1} µs per frame ({:.2} µs per change)",
             self.cpu_us_per_wakeup,
             self.cpu_us_per_wakeup / changes_per_frame,
+            gap_ms(self.interval_ms),
             above,
             above / changes_per_frame,
         )
     }
+}
+
+/// A gap in ms as the log gives it: whole when it is (`5`), else to the hundredth (`0.77`).
+fn gap_ms(ms: f64) -> String {
+    if ms.fract() == 0.0 { format!("{ms:.0}") } else { format!("{ms:.2}") }
 }
 
 /// The nanoseconds a thread has run, the first field of `/proc/<pid>/task/<tid>/schedstat`.
@@ -87,6 +103,24 @@ fn thread_cpu() -> Result<Duration> {
 /// [`MESSAGE_BYTES`], one every [`INTERVAL`].
 pub(crate) fn measure_standard() -> Result<Floor> {
     measure(MESSAGES, MESSAGE_BYTES, INTERVAL).context("measuring the machine's wake-up floor")
+}
+
+/// Measures the floor at another gap between messages and another message size: about [`SPAN`] of
+/// messages of `bytes` bytes, one every `interval` ([`MIN_GAP`] at least). A wake-up costs more the
+/// longer the reader slept before it (docs/performance.md, sixteenth round: on a 2-core VM 10-12 µs
+/// at 0.5-1 ms, 18-21 µs at 5 ms, 29-32 µs at 10 ms), so a client's frames are split against the
+/// floor at their own gap.
+pub(crate) fn measure_at(interval: Duration, bytes: usize) -> Result<Floor> {
+    ensure!(interval >= MIN_GAP, "a gap of {interval:?} between messages is below the floor's {MIN_GAP:?}");
+    measure(messages_for(interval), bytes, interval)
+        .with_context(|| format!("measuring the machine's wake-up floor at one message every {interval:?}"))
+}
+
+/// How many messages of one every `interval` take about [`SPAN`], within [`AT_MESSAGES`].
+fn messages_for(interval: Duration) -> u32 {
+    let wanted = (SPAN.as_secs_f64() / interval.as_secs_f64()).round();
+    // Clamped to the range's bounds first, so the conversion cannot overflow.
+    wanted.clamp(f64::from(*AT_MESSAGES.start()), f64::from(*AT_MESSAGES.end())) as u32
 }
 
 /// Measures the floor with `messages` messages of `bytes` bytes, one every `interval`.
@@ -186,6 +220,37 @@ mod tests {
 
         assert_eq!((floor.wakeups, floor.message_bytes), (10, 64));
         assert!(floor.cpu_us_per_wakeup > 0.0 && floor.cpu_us_per_wakeup.is_finite(), "{floor:?}");
+    }
+
+    #[test]
+    fn a_floor_names_its_gap_whole_or_to_the_hundredth() {
+        let at = |interval_ms| Floor { wakeups: 600, cpu_us_per_wakeup: 12.34, message_bytes: 900, interval_ms };
+
+        let lines = [at(5.0).describe(), at(0.7712).describe()];
+
+        assert!(lines[0].contains("600 messages of 900 bytes, one every 5 ms"), "{}", lines[0]);
+        assert!(lines[1].contains("one every 0.77 ms"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn a_gap_sets_how_many_messages_fill_about_three_seconds() {
+        let counts = [Duration::from_millis(1), Duration::from_millis(5)].map(messages_for);
+
+        assert_eq!(counts, [3_000, 600]);
+    }
+
+    #[test]
+    fn a_long_gap_still_measures_the_fewest_messages() {
+        let count = messages_for(Duration::from_millis(100));
+
+        assert_eq!(count, 200);
+    }
+
+    #[test]
+    fn a_gap_below_the_shortest_is_refused() {
+        let floor = measure_at(Duration::from_micros(10), 64);
+
+        assert!(floor.is_err_and(|e| e.to_string().contains("below the floor's")));
     }
 
     #[test]
