@@ -323,7 +323,10 @@ mod tests {
 
         let above = step.above_floor(&floor).unwrap();
 
-        assert!(above.contains("floor 15.0 µs per frame (3.00 µs per change; a bare reader woken every 5 ms)"), "{above}");
+        assert!(
+            above.contains("floor 15.0 µs per frame (3.00 µs per change; a bare reader woken every 5 ms)"),
+            "{above}"
+        );
         assert!(above.contains("own work 25.0 µs per frame (5.00 µs per change)"), "{above}");
     }
 }
