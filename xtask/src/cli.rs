@@ -525,7 +525,7 @@ pub(crate) struct LoadArgs {
     pub(crate) no_cpu: bool,
     /// Instead of the load test, measure only the machine's wake-up floor (a bare epoll reader woken by
     /// an 800-byte message over loopback TCP) at each of these gaps between messages, in ms
-    /// (comma-separated, 0.1 or more), e.g. 0.5,1,2,5,10: what a wake-up costs after that long asleep.
+    /// (comma-separated, 0.1 to 100), e.g. 0.5,1,2,5,10: what a wake-up costs after that long asleep.
     #[arg(long, value_name = "MS,...", value_delimiter = ',', value_parser = parse_gap_ms,
           conflicts_with_all = ["cpu_base", "soak", "rate"])]
     pub(crate) floor_gaps: Vec<Duration>,
@@ -549,7 +549,7 @@ pub(crate) struct LoadArgs {
     pub(crate) cpu_pairs: u32,
 }
 
-/// A gap of `--floor-gaps`: milliseconds, 0.1 or more (the floor's shortest gap).
+/// A gap of `--floor-gaps`: milliseconds, 0.1 to 100 (the floor's gaps).
 fn parse_gap_ms(text: &str) -> Result<Duration, String> {
     let gap = text
         .trim()
@@ -557,8 +557,9 @@ fn parse_gap_ms(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok())
         .ok_or_else(|| format!("{text:?} is not a number of milliseconds"))?;
-    if gap < crate::load::floor::MIN_GAP {
-        return Err(format!("{text} ms is below the shortest gap, {:?}", crate::load::floor::MIN_GAP));
+    let gaps = crate::load::floor::GAPS;
+    if !gaps.contains(&gap) {
+        return Err(format!("{text} ms is outside the floor's gaps, {:?} to {:?}", gaps.start(), gaps.end()));
     }
     Ok(gap)
 }
@@ -821,7 +822,7 @@ mod tests {
     fn a_floor_gap_below_the_shortest_is_refused() {
         let err = Cli::try_parse_from(["cargo xtask", "load", "--floor-gaps", "0.01"]).unwrap_err();
 
-        assert!(err.to_string().contains("below the shortest gap"), "{err}");
+        assert!(err.to_string().contains("outside the floor's gaps"), "{err}");
     }
 
     #[test]

@@ -317,12 +317,12 @@ pub(crate) fn run(
 /// The machine's wake-up floor for the client's run, measured after the churn (Home Assistant idle):
 /// when the client read each frame as it came, at the mean gap and size of those frames (a wake-up
 /// costs more the longer the reader slept before it, and Home Assistant sends a frame every
-/// millisecond or so, not every 5 ms); with read batching, as the load test measures it (the split
-/// per frame is not made then).
+/// millisecond or so, not every 5 ms); with read batching, or frames further apart than the floor
+/// measures, as the load test measures it (the split per frame is not made with read batching).
 fn floor_for(step: &CpuStep, progress: &Progress) -> anyhow::Result<Floor> {
     let at = step
         .frame_gap_and_size()
-        .filter(|(gap, size)| step.read_batching_ms.is_none() && *gap >= floor::MIN_GAP && *size > 0);
+        .filter(|(gap, size)| step.read_batching_ms.is_none() && floor::GAPS.contains(gap) && *size > 0);
     match at {
         Some((gap, size)) => {
             progress.stage(format_args!(

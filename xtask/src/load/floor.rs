@@ -33,10 +33,11 @@ const WARMUP_MESSAGES: u32 = 20;
 /// About how long [`measure_at`] measures: its gap decides how many messages that is.
 const SPAN: Duration = Duration::from_secs(3);
 /// The fewest and the most messages [`measure_at`] measures.
-const AT_MESSAGES: std::ops::RangeInclusive<u32> = 200..=3_000;
-/// The shortest gap [`measure_at`] accepts: below it the writer's sleeps are not that precise, and
-/// messages would run together in the reader's socket.
-pub(crate) const MIN_GAP: Duration = Duration::from_micros(100);
+const AT_MESSAGES: std::ops::RangeInclusive<u32> = 100..=3_000;
+/// The gaps [`measure_at`] accepts. Below 0.1 ms the writer's sleeps are not that precise, and
+/// messages would run together in the reader's socket; above 100 ms the fewest messages would take
+/// longer than a floor is worth (and the wake-up's price stops rising after about 20 ms).
+pub(crate) const GAPS: std::ops::RangeInclusive<Duration> = Duration::from_micros(100)..=Duration::from_millis(100);
 /// How long the reader waits for one message before giving up (the writer has died).
 const STALL: Duration = Duration::from_secs(5);
 
@@ -106,12 +107,17 @@ pub(crate) fn measure_standard() -> Result<Floor> {
 }
 
 /// Measures the floor at another gap between messages and another message size: about [`SPAN`] of
-/// messages of `bytes` bytes, one every `interval` ([`MIN_GAP`] at least). A wake-up costs more the
-/// longer the reader slept before it (docs/performance.md, sixteenth round: on a 2-core VM 10-12 µs
-/// at 0.5-1 ms, 18-21 µs at 5 ms, 29-32 µs at 10 ms), so a client's frames are split against the
-/// floor at their own gap.
+/// messages of `bytes` bytes, one every `interval` (within [`GAPS`]). A wake-up costs more the
+/// longer the reader slept before it (docs/performance.md, sixteenth round: on the AMD VM 8-9 µs at
+/// 0.5 ms, 15-16 µs at 5 ms, 26-38 µs at 10 ms), so a client's frames are split against the floor at
+/// their own gap.
 pub(crate) fn measure_at(interval: Duration, bytes: usize) -> Result<Floor> {
-    ensure!(interval >= MIN_GAP, "a gap of {interval:?} between messages is below the floor's {MIN_GAP:?}");
+    ensure!(
+        GAPS.contains(&interval),
+        "a gap of {interval:?} between messages is outside the floor's {:?} to {:?}",
+        GAPS.start(),
+        GAPS.end()
+    );
     measure(messages_for(interval), bytes, interval)
         .with_context(|| format!("measuring the machine's wake-up floor at one message every {interval:?}"))
 }
@@ -243,14 +249,21 @@ mod tests {
     fn a_long_gap_still_measures_the_fewest_messages() {
         let count = messages_for(Duration::from_millis(100));
 
-        assert_eq!(count, 200);
+        assert_eq!(count, 100);
     }
 
     #[test]
     fn a_gap_below_the_shortest_is_refused() {
         let floor = measure_at(Duration::from_micros(10), 64);
 
-        assert!(floor.is_err_and(|e| e.to_string().contains("below the floor's")));
+        assert!(floor.is_err_and(|e| e.to_string().contains("outside the floor's")));
+    }
+
+    #[test]
+    fn a_gap_above_the_longest_is_refused() {
+        let floor = measure_at(Duration::from_secs(1), 64);
+
+        assert!(floor.is_err_and(|e| e.to_string().contains("outside the floor's")));
     }
 
     #[test]
