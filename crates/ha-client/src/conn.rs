@@ -220,7 +220,9 @@ enum GateStep {
 /// busy: a window then gathers about as many. A window of two frames cost more than it saved
 /// (ha-sim at 1,000 changes/s, a frame every 5 ms, a 10 ms window: 9.3-10.0 µs per change against
 /// 8.3-8.8 µs without, alternating): a window costs a timer wake-up and six system calls more than
-/// reading its frames as they come.
+/// reading its frames as they come, and on a VM a wake-up costs more the longer the process slept
+/// (docs/performance.md, sixteenth round: a bare `nanosleep` paid 21 µs per wake-up after 5 ms
+/// asleep, 25 µs after 10 ms), so the window's one wake-up saves little over the two it replaces.
 const BUSY_FRAMES: usize = 4;
 
 /// When the last frames were read, to tell whether a window would gather enough of them to pay
