@@ -283,6 +283,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Resul
     }
     let env = probe::environment(&ctx.sh, &ctx.ws)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("clock before 1970")?;
+    // One reading of the run's length, for its figure and for the steal over the same window.
+    let total_seconds = started.elapsed().as_secs_f64();
     let paired = &ctx.config.wall.paired;
     let report = PowerReport {
         schema: SCHEMA_VERSION,
@@ -300,12 +302,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PowerArgs, quick: bool, out: &Path) -> Resul
         ),
         syscall_ns,
         work_unit_ns: unit_ns,
-        total_seconds: started.elapsed().as_secs_f64(),
-        steal_cores: crate::steal::steal_cores(
-            steal_before,
-            crate::steal::read_steal(),
-            started.elapsed().as_secs_f64(),
-        ),
+        total_seconds,
+        steal_cores: crate::steal::steal_cores(steal_before, crate::steal::read_steal(), total_seconds),
         experiments: outcomes,
     };
     let markdown = render_markdown(&report);
