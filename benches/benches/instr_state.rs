@@ -92,6 +92,13 @@ fn apply_state_changed((mut input, mut report): (Updates, ChangeReport)) -> (Upd
 
 #[library_benchmark]
 #[bench::n2k(args = (2_000), setup = state_changed_events)]
+fn apply_state_changed_detached((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
+    black_box(hot::apply_state_changed_detached(&mut input.store, &input.messages, &mut report));
+    (input, report)
+}
+
+#[library_benchmark]
+#[bench::n2k(args = (2_000), setup = state_changed_events)]
 fn apply_state_changed_frames((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
     black_box(hot::apply_state_changed_frames(&mut input.store, &input.messages, &mut report));
     (input, report)
@@ -116,7 +123,7 @@ fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityS
 library_benchmark_group!(
     name = state;
     benchmarks = load_states, load_get_states, load_compressed, apply_compressed, apply_state_changed,
-        apply_state_changed_frames, apply_frame, query_domain
+        apply_state_changed_detached, apply_state_changed_frames, apply_frame, query_domain
 );
 
 main!(library_benchmark_groups = state);

@@ -96,6 +96,20 @@ fn apply(c: &mut Criterion) {
         });
     }
     group.throughput(Throughput::Elements(UPDATES_10K as u64));
+    group.bench_function("apply_state_changed_detached/n10k", |b| {
+        let mut report = ChangeReport::new();
+        b.iter_batched_ref(
+            || full.store.clone(),
+            |store| {
+                black_box(hot::apply_state_changed_detached(
+                    store,
+                    black_box(&full.messages[..UPDATES_10K]),
+                    &mut report,
+                ))
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.bench_function("apply_state_changed_frames/n10k", |b| {
         let mut report = ChangeReport::new();
         b.iter_batched_ref(

@@ -3,7 +3,8 @@
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
 use ha_proto::{
-    CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State, StateChangedFrame,
+    CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State, StateChangedEventBuf,
+    StateChangedFrame, Want,
 };
 use ha_state::{ChangeReport, EntityStore};
 
@@ -184,6 +185,39 @@ pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String]
     applied
 }
 
+/// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
+/// mirror fed by ha-client's `subscribe_state_changes` does: the client's part (`conn.rs`:
+/// [`Frame::parse_each_with`] decodes each event with its data in the frame's pass, and
+/// [`StateChangedEventBuf::detach`] detaches it from the frame for the subscription's stream),
+/// then the subscriber's: the change applied in place ([`EntityStore::apply_state_change_into`]);
+/// returns the number of entities added or updated.
+///
+/// # Panics
+/// When a text is not one `state_changed` event message (benchmark inputs always are).
+pub fn apply_state_changed_detached(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
+    let mut applied = 0;
+    for text in messages {
+        let mut detached = None;
+        Frame::parse_each_with(
+            text,
+            true,
+            |_| Want::StateChanged,
+            |item| match item {
+                FrameItem::StateChanged { event, raw, .. } => {
+                    detached = Some(StateChangedEventBuf::detach(raw.get(), event));
+                }
+                other => panic!("fixture frame holds {other:?}"),
+            },
+        )
+        .expect("fixture frames parse");
+        let event = detached.expect("one state_changed event message");
+        report.clear();
+        store.apply_state_change_into(&event.get().change, report);
+        applied += report.updated.len() + report.added.len();
+    }
+    applied
+}
+
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, each
 /// decoded in one pass from the frame's text ([`StateChangedFrame::parse`]) and applied in place
 /// ([`EntityStore::apply_state_change_into`]); returns the number of entities added or updated.
@@ -261,6 +295,19 @@ mod tests {
 
         assert_eq!((a, b), (300, 300));
         assert_eq!(by_frame.store.to_states(), by_client.store.to_states());
+    }
+
+    #[test]
+    fn detached_state_changes_give_the_mirror_the_event_path_gives() {
+        let mut by_events = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut detached = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut report = ChangeReport::new();
+
+        let a = apply_state_changed_messages(&mut by_events.store, &by_events.messages, &mut report);
+        let b = apply_state_changed_detached(&mut detached.store, &detached.messages, &mut report);
+
+        assert_eq!((a, b), (300, 300));
+        assert_eq!(detached.store.to_states(), by_events.store.to_states());
     }
 
     #[test]

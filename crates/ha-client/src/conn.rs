@@ -19,7 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
 use ha_proto::{
     AuthMessage, Command, CompressedEvent, ErrorCode, ErrorInfo, Event, Features, Frame, FrameItem, ProtoError,
-    ServerMessage,
+    ServerMessage, StateChangedEvent, StateChangedEventBuf, Want,
 };
 use ha_state::{ChangeReport, EntityStore, Snapshot, StateError};
 use serde_json::value::RawValue;
@@ -100,6 +100,8 @@ pub(crate) enum Request {
 pub(crate) enum Sink {
     /// `subscribe_events`: decoded events.
     Events(RingSender<Event<'static>>),
+    /// `subscribe_events` for `state_changed`: events decoded with their data.
+    StateChanges(RingSender<StateChangedEventBuf>),
     /// Any other subscription: the raw `event` objects.
     Raw(RingSender<Box<RawValue>>),
     /// `subscribe_entities`: applied to a mirror.
@@ -386,6 +388,8 @@ pub(crate) struct Actor {
     dirty: Vec<SubKey>,
     /// The wire ids of the mirrors, gathered at the start of each frame (kept for its capacity).
     mirror_ids: Vec<u64>,
+    /// The same for the subscriptions of state changes ([`Sink::StateChanges`]).
+    change_ids: Vec<u64>,
     /// Set when the earliest re-subscribe retry changed: the retry timer is reset to it.
     rearm_retry: Option<Instant>,
 }
@@ -406,6 +410,7 @@ impl Actor {
             generation: 0,
             dirty: Vec::new(),
             mirror_ids: Vec::new(),
+            change_ids: Vec::new(),
             rearm_retry: None,
         }
     }
@@ -678,6 +683,7 @@ impl Actor {
             if let Some(sub) = self.subs.get_mut(&key) {
                 match &mut sub.sink {
                     Sink::Events(tx) => tx.push(StreamItem::Reconnected),
+                    Sink::StateChanges(tx) => tx.push(StreamItem::Reconnected),
                     Sink::Raw(tx) => tx.push(StreamItem::Reconnected),
                     Sink::Entities(_) => {}
                 }
@@ -771,47 +777,65 @@ impl Actor {
         mirrors.extend(
             self.subs.values().filter(|sub| matches!(sub.sink, Sink::Entities(_))).filter_map(|sub| sub.wire_id),
         );
+        let mut changes = std::mem::take(&mut self.change_ids);
+        changes.clear();
+        changes.extend(
+            self.subs.values().filter(|sub| matches!(sub.sink, Sink::StateChanges(_))).filter_map(|sub| sub.wire_id),
+        );
         self.prefetch_mirrors(text);
         let (mut messages, mut events) = (0, 0);
         // The first bad message that costs the connection; the good messages are still applied.
         let mut reset = None;
-        let parsed = Frame::parse_each(
-            text,
-            |id| mirrors.contains(&id),
-            |item| match item {
-                FrameItem::Compressed(frame) => {
-                    (messages, events) = (messages + 1, events + 1);
-                    if let Some(&key) = self.wire.get(&frame.id) {
-                        self.apply_to_mirror(key, frame.id, &frame.event);
-                    }
+        let want = |id| {
+            if mirrors.contains(&id) {
+                Want::Compressed
+            } else if changes.contains(&id) {
+                Want::StateChanged
+            } else {
+                Want::Message
+            }
+        };
+        let parsed = Frame::parse_each_with(text, !changes.is_empty(), want, |item| match item {
+            FrameItem::Compressed(frame) => {
+                (messages, events) = (messages + 1, events + 1);
+                if let Some(&key) = self.wire.get(&frame.id) {
+                    self.apply_to_mirror(key, frame.id, &frame.event);
                 }
-                FrameItem::Message(msg) => {
-                    messages += 1;
-                    self.on_message(msg);
+            }
+            FrameItem::Message(msg) => {
+                messages += 1;
+                self.on_message(msg);
+            }
+            FrameItem::Event { id, event, raw } => {
+                messages += 1;
+                Stats::add(&stats.events_in, 1);
+                if let Some(&key) = self.wire.get(&id) {
+                    self.on_event(key, id, raw, Some(event));
                 }
-                FrameItem::Event { id, event, raw } => {
-                    messages += 1;
-                    Stats::add(&stats.events_in, 1);
-                    if let Some(&key) = self.wire.get(&id) {
-                        self.on_event(key, id, raw, Some(event));
-                    }
+            }
+            FrameItem::StateChanged { id, event, raw } => {
+                messages += 1;
+                Stats::add(&stats.events_in, 1);
+                if let Some(&key) = self.wire.get(&id) {
+                    self.on_state_change(key, id, raw, event);
                 }
-                // A valid message of a mirror's subscription: only that mirror pays (a resync).
-                FrameItem::BadEvent { id, error } => {
-                    (messages, events) = (messages + 1, events + 1);
-                    let _ = self.on_bad_message(Some(id), &error);
-                }
-                FrameItem::Invalid(err) if reset.is_none() => {
-                    let id = match &err {
-                        ProtoError::InvalidMessage { id, .. } => *id,
-                        _ => None,
-                    };
-                    reset = self.on_bad_message(id, &err).err();
-                }
-                FrameItem::Invalid(_) => {}
-            },
-        );
+            }
+            // A valid message of a mirror's subscription: only that mirror pays (a resync).
+            FrameItem::BadEvent { id, error } => {
+                (messages, events) = (messages + 1, events + 1);
+                let _ = self.on_bad_message(Some(id), &error);
+            }
+            FrameItem::Invalid(err) if reset.is_none() => {
+                let id = match &err {
+                    ProtoError::InvalidMessage { id, .. } => *id,
+                    _ => None,
+                };
+                reset = self.on_bad_message(id, &err).err();
+            }
+            FrameItem::Invalid(_) => {}
+        });
         self.mirror_ids = mirrors;
+        self.change_ids = changes;
         Stats::add(&stats.messages_in, messages);
         Stats::add(&stats.events_in, events);
         // Changes applied before a fault are in the mirror: report them either way.
@@ -909,6 +933,7 @@ impl Actor {
     fn mark_gap(&mut self, key: SubKey) {
         match self.subs.get_mut(&key).map(|sub| &mut sub.sink) {
             Some(Sink::Events(tx)) => tx.push(StreamItem::Reconnected),
+            Some(Sink::StateChanges(tx)) => tx.push(StreamItem::Reconnected),
             Some(Sink::Raw(tx)) => tx.push(StreamItem::Reconnected),
             Some(Sink::Entities(_)) | None => {}
         }
@@ -989,6 +1014,7 @@ impl Actor {
         let Some(sub) = self.subs.get_mut(&key) else { return };
         let bad = match &mut sub.sink {
             Sink::Events(tx) if tx.is_closed() => None,
+            Sink::StateChanges(tx) if tx.is_closed() => None,
             Sink::Raw(tx) if tx.is_closed() => None,
             Sink::Events(tx) => {
                 match decoded.map_or_else(|| Event::parse_raw(&event).map(Event::into_owned), |e| Ok(e.into_owned())) {
@@ -999,6 +1025,17 @@ impl Actor {
                     Err(e) => Some(e),
                 }
             }
+            // An event the frame's pass did not decode as a state change (a shape the scanner
+            // leaves to serde): decoded from its own copy. Events of another type are not this
+            // subscription's (it names `state_changed`).
+            Sink::StateChanges(tx) => match StateChangedEventBuf::parse(event.get()) {
+                Ok(Some(parsed)) => {
+                    tx.push(StreamItem::Item(parsed));
+                    None
+                }
+                Ok(None) => None,
+                Err(e) => Some(e),
+            },
             Sink::Raw(tx) => {
                 tx.push(StreamItem::Item(event.into_boxed()));
                 None
@@ -1014,6 +1051,18 @@ impl Actor {
         if let Some(err) = bad {
             // The id is the subscription's: never a reason to reset the connection.
             let _ = self.on_bad_message(Some(wire_id), &err);
+        }
+    }
+
+    /// One `state_changed` event of subscription `key`, decoded in the frame's pass: detached
+    /// from the frame (its text copied once, nothing decoded again) for a subscriber of state
+    /// changes, else handed over as any event.
+    fn on_state_change(&mut self, key: SubKey, wire_id: u64, raw: RawJson<'_>, event: Box<StateChangedEvent<'_>>) {
+        match self.subs.get_mut(&key).map(|sub| &mut sub.sink) {
+            Some(Sink::StateChanges(tx)) if tx.is_closed() => {}
+            Some(Sink::StateChanges(tx)) => tx.push(StreamItem::Item(StateChangedEventBuf::detach(raw.get(), event))),
+            Some(_) => self.on_event(key, wire_id, raw, None),
+            None => {}
         }
     }
 

@@ -293,3 +293,67 @@ async fn dropping_the_last_handle_closes_the_connection() {
     assert_eq!(sim.connections(), 0);
     assert_eq!(mirror.len(), 5, "the mirror keeps its last state");
 }
+
+/// What a subscriber of state changes got, as (entity id, new state text) per event.
+fn changes_of(items: &[StreamItem<ha_proto::StateChangedEventBuf>]) -> Vec<(String, Option<String>)> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            StreamItem::Item(event) => {
+                let change = &event.get().change;
+                Some((change.entity_id.as_str().to_owned(), change.new_state.as_ref().map(|s| s.state.to_string())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn subscribe_state_changes_gives_what_subscribe_events_then_state_change_give() {
+    // Arrange
+    let sim = sim(30).await;
+    let client = client(&sim).await;
+    let mut changes = within(client.subscribe_state_changes()).await.unwrap();
+    let mut events = within(client.subscribe_events(Some("state_changed"))).await.unwrap();
+
+    // Act
+    sim.emit_changes(20);
+    let got: Vec<_> = within(changes.by_ref().take(20).collect::<Vec<_>>()).await;
+    let expected: Vec<_> = within(events.by_ref().take(20).collect::<Vec<_>>()).await;
+
+    // Assert
+    let expected: Vec<_> = expected
+        .iter()
+        .filter_map(|item| match item {
+            StreamItem::Item(event) => {
+                let change = event.state_change().expect("a state_changed event").expect("valid data");
+                Some((change.entity_id.as_str().to_owned(), change.new_state.map(|s| s.state.to_string())))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!((changes_of(&got).len(), changes_of(&got)), (20, expected));
+}
+
+#[tokio::test]
+async fn a_store_fed_by_state_changes_converges_to_the_sims_truth() {
+    // Arrange
+    let sim = sim(40).await;
+    let client = client(&sim).await;
+    let mut changes = within(client.subscribe_state_changes()).await.unwrap();
+    let mut store = ha_state::EntityStore::new();
+    store.replace_from_states(within(client.get_states()).await.unwrap());
+
+    // Act
+    sim.emit_changes(25);
+    let mut report = ha_state::ChangeReport::new();
+    for item in within(changes.by_ref().take(25).collect::<Vec<_>>()).await {
+        let StreamItem::Item(event) = item else { panic!("expected an event, got {item:?}") };
+        store.apply_state_change_into(&event.get().change, &mut report);
+    }
+
+    // Assert
+    let truth = truth(&sim);
+    let held: Vec<_> = truth.iter().filter_map(|s| store.get(s.entity_id.as_str())).collect();
+    assert_eq!((store.len(), held), (truth.len(), truth));
+}

@@ -27,8 +27,9 @@ use crate::event_frame::{
     payload_then_id,
 };
 use crate::raw::RawJson;
-use crate::scan;
+use crate::scan::{self, BusEvent};
 use crate::server_msg::{Frame, MessageFields, ServerMessage, decode_message};
+use crate::state_change::StateChangedEvent;
 
 /// One message of a frame, as [`Frame::parse_each`] hands it over.
 #[derive(Debug)]
@@ -50,6 +51,19 @@ pub enum FrameItem<'a> {
         /// The event object as sent (valid JSON).
         raw: RawJson<'a>,
     },
+    /// A `state_changed` bus event of a subscription for which [`Frame::parse_each_with`] was
+    /// told [`Want::StateChanged`], in Home Assistant's envelope, decoded with its `data` in the
+    /// frame's pass: what [`StateChangedFrame::parse`](crate::StateChangedFrame::parse) gives for
+    /// the message. Such a subscription's events that the scanner does not know the shape of (or
+    /// of another type) come as [`Event`](Self::Event) or [`Message`](Self::Message).
+    StateChanged {
+        /// The subscribing command's id.
+        id: u64,
+        /// The event, decoded (boxed: it is some 300 bytes, handed on by value).
+        event: Box<StateChangedEvent<'a>>,
+        /// The event object as sent (valid JSON).
+        raw: RawJson<'a>,
+    },
     /// Any other message, as [`Frame::parse`] decodes it.
     Message(ServerMessage<'a>),
     /// A message that is not a valid message (as in [`Frame::errors`], naming its index, and its
@@ -64,6 +78,18 @@ pub enum FrameItem<'a> {
         /// Why the payload is not a compressed-state event.
         error: ProtoError,
     },
+}
+
+/// How [`Frame::parse_each_with`] hands over the events of one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// As any other message (a bus event in Home Assistant's envelope comes as
+    /// [`FrameItem::Event`]).
+    Message,
+    /// Decoded as compressed-state events (`subscribe_entities`): [`FrameItem::Compressed`].
+    Compressed,
+    /// `state_changed` events decoded with their `data`: [`FrameItem::StateChanged`].
+    StateChanged,
 }
 
 impl<'a> Frame<'a> {
@@ -108,44 +134,88 @@ impl<'a> Frame<'a> {
         mut wanted: impl FnMut(u64) -> bool,
         mut each: impl FnMut(FrameItem<'a>),
     ) -> Result<(), ProtoError> {
-        let body = text.trim_start_matches(JSON_WHITESPACE);
-        let Some(elements) = body.strip_prefix('[') else {
-            // One object: the one-pass decoder of a lone event, else the generic path. A bus
-            // event (`subscribe_events`) in Home Assistant's envelope is no compressed event: the
-            // bus-event scanner checks and decodes it (should a mirror's id carry one, its payload
-            // is decoded as a compressed event all the same), and what it declines goes to the
-            // generic path, not to the compressed decoder, which would only decline it too.
-            if starts_as_bus_event(text) {
-                if let Some((id, raw, decoded, after)) = scan::bus_event_message(text)
-                    && after.trim_start_matches(JSON_WHITESPACE).is_empty()
-                {
-                    hand_over_bus_event(id, raw, decoded, &mut wanted, &mut each);
-                    return Ok(());
-                }
-            } else if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut wanted) {
-                each(FrameItem::Compressed(frame));
+        walk(text, false, &mut |id| if wanted(id) { Want::Compressed } else { Want::Message }, &mut each)
+    }
+
+    /// [`Frame::parse_each`], each subscription's events handed over as `want` answers for its
+    /// id, which it is asked with as `wanted` is; its answer for an id should not change while
+    /// the frame is decoded.
+    ///
+    /// `state_changes` says whether `want` answers [`Want::StateChanged`] for any id. In Home
+    /// Assistant's envelope a bus event's id comes after the event, so with `state_changes` a
+    /// `state_changed` event is decoded with its `data` on speculation; one whose id wants it
+    /// otherwise is then read again. Without, no event comes as [`FrameItem::StateChanged`].
+    ///
+    /// ```
+    /// use ha_proto::{Frame, FrameItem, Want};
+    ///
+    /// let text = r#"{"type":"event","event":{"event_type":"state_changed","data":{"entity_id":"light.a",
+    ///   "old_state":null,"new_state":{"entity_id":"light.a","state":"on","attributes":{},
+    ///   "last_changed":"2024-03-01T10:00:00+00:00","last_updated":"2024-03-01T10:00:00+00:00",
+    ///   "context":{"id":"c1","parent_id":null,"user_id":null}}},"origin":"LOCAL",
+    ///   "time_fired":"2024-03-01T10:00:00+00:00","context":{"id":"c1","parent_id":null,"user_id":null}},"id":7}"#;
+    /// let mut seen = Vec::new();
+    /// Frame::parse_each_with(text, true, |_| Want::StateChanged, |item| match item {
+    ///     FrameItem::StateChanged { id, event, .. } => seen.push((id, event.change.entity_id.as_str().to_owned())),
+    ///     other => panic!("{other:?}"),
+    /// })?;
+    /// assert_eq!(seen, [(7, "light.a".to_owned())]);
+    /// # Ok::<(), ha_proto::ProtoError>(())
+    /// ```
+    pub fn parse_each_with(
+        text: &'a str,
+        state_changes: bool,
+        mut want: impl FnMut(u64) -> Want,
+        mut each: impl FnMut(FrameItem<'a>),
+    ) -> Result<(), ProtoError> {
+        walk(text, state_changes, &mut want, &mut each)
+    }
+}
+
+/// [`Frame::parse_each_with`].
+fn walk<'a>(
+    text: &'a str,
+    state_changes: bool,
+    want: &mut impl FnMut(u64) -> Want,
+    each: &mut impl FnMut(FrameItem<'a>),
+) -> Result<(), ProtoError> {
+    let body = text.trim_start_matches(JSON_WHITESPACE);
+    let Some(elements) = body.strip_prefix('[') else {
+        // One object: the one-pass decoder of a lone event, else the generic path. A bus
+        // event (`subscribe_events`) in Home Assistant's envelope is no compressed event: the
+        // bus-event scanner checks and decodes it (should a mirror's id carry one, its payload
+        // is decoded as a compressed event all the same), and what it declines goes to the
+        // generic path, not to the compressed decoder, which would only decline it too.
+        if starts_as_bus_event(text) {
+            if let Some((id, raw, decoded, after)) = scan::bus_event_message(text, state_changes)
+                && after.trim_start_matches(JSON_WHITESPACE).is_empty()
+            {
+                hand_over_bus_event(id, raw, decoded, want, each);
                 return Ok(());
             }
-            return generic(text, &mut wanted, &mut each);
-        };
-        let mut rest = elements.trim_start_matches(JSON_WHITESPACE);
-        if let Some(after) = rest.strip_prefix(']') {
-            return end_of_frame(text, after);
+        } else if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut |id| want(id) == Want::Compressed) {
+            each(FrameItem::Compressed(frame));
+            return Ok(());
         }
-        let mut index = 0;
-        loop {
-            rest = match element(rest, index, &mut wanted, &mut each) {
-                Some(after) => after.trim_start_matches(JSON_WHITESPACE),
-                None => return Err(whole_frame_error(text)),
-            };
-            index += 1;
-            if let Some(after) = rest.strip_prefix(',') {
-                rest = after.trim_start_matches(JSON_WHITESPACE);
-            } else if let Some(after) = rest.strip_prefix(']') {
-                return end_of_frame(text, after);
-            } else {
-                return Err(whole_frame_error(text));
-            }
+        return generic(text, want, each);
+    };
+    let mut rest = elements.trim_start_matches(JSON_WHITESPACE);
+    if let Some(after) = rest.strip_prefix(']') {
+        return end_of_frame(text, after);
+    }
+    let mut index = 0;
+    loop {
+        rest = match element(rest, index, state_changes, want, each) {
+            Some(after) => after.trim_start_matches(JSON_WHITESPACE),
+            None => return Err(whole_frame_error(text)),
+        };
+        index += 1;
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after.trim_start_matches(JSON_WHITESPACE);
+        } else if let Some(after) = rest.strip_prefix(']') {
+            return end_of_frame(text, after);
+        } else {
+            return Err(whole_frame_error(text));
         }
     }
 }
@@ -161,44 +231,48 @@ fn starts_as_bus_event(text: &str) -> bool {
 fn element<'a>(
     text: &'a str,
     index: usize,
-    wanted: &mut impl FnMut(u64) -> bool,
+    state_changes: bool,
+    want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) -> Option<&'a str> {
     if let Some((id, payload)) = home_assistant_envelope(text) {
-        let asked = wanted(id);
-        if asked && let Some((event, after)) = payload_then_brace(payload) {
+        let asked = want(id);
+        if asked == Want::Compressed
+            && let Some((event, after)) = payload_then_brace(payload)
+        {
             each(FrameItem::Compressed(CompressedEventFrame { id, event }));
             return Some(after);
         }
         // Another subscription's event, or a payload the fast decoder rejects: decode it as
         // `Frame::parse` would, without asking about the same id again (a repeated `id` key may
         // name another one).
-        return generic_element(text, index, &mut |other| if other == id { asked } else { wanted(other) }, each);
+        return generic_element(text, index, &mut |other| if other == id { asked } else { want(other) }, each);
     }
     // Home Assistant's order for diffs, the id after the payload: decoded on speculation (only
     // payloads that start like a compressed event), then handed over if the id is wanted.
     if let Some(payload) = id_last_envelope(text)
         && let Some((event, id, after)) = payload_then_id(payload)
     {
-        if wanted(id) {
+        let asked = want(id);
+        if asked == Want::Compressed {
             each(FrameItem::Compressed(CompressedEventFrame { id, event }));
             return Some(after);
         }
-        return generic_element(text, index, &mut |other| other != id && wanted(other), each);
+        return generic_element(text, index, &mut |other| if other == id { asked } else { want(other) }, each);
     }
     // A bus event (`subscribe_events`) in Home Assistant's envelope: checked and decoded.
-    if let Some((id, raw, decoded, after)) = scan::bus_event_message(text) {
-        hand_over_bus_event(id, raw, decoded, wanted, each);
+    if let Some((id, raw, decoded, after)) = scan::bus_event_message(text, state_changes) {
+        hand_over_bus_event(id, raw, decoded, want, each);
         return Some(after);
     }
-    generic_element(text, index, wanted, each)
+    generic_element(text, index, want, each)
 }
 
 /// The element at the start of `text` decoded as `Frame::parse` decodes an array's element.
 fn generic_element<'a>(
     text: &'a str,
     index: usize,
-    wanted: &mut impl FnMut(u64) -> bool,
+    want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) -> Option<&'a str> {
     let mut values = serde_json::Deserializer::from_str(text).into_iter::<&'a RawValue>();
@@ -206,7 +280,7 @@ fn generic_element<'a>(
     let after = &text[values.byte_offset()..];
     match serde_json::from_str::<MessageFields<'a>>(raw.get()) {
         Ok(MessageFields(fields)) => match decode_message(&fields, Some(raw)) {
-            Ok(message) => hand_over(message, wanted, each),
+            Ok(message) => hand_over(message, want, each),
             Err((msg_type, message)) => {
                 // The same id `Frame::parse` reports, so the client resyncs only what it belonged to.
                 let id = fields.readable_id();
@@ -226,12 +300,12 @@ fn generic_element<'a>(
 /// The generic path for a whole frame: `Frame::parse`, then each wanted event's payload decoded.
 fn generic<'a>(
     text: &'a str,
-    wanted: &mut impl FnMut(u64) -> bool,
+    want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) -> Result<(), ProtoError> {
     let frame = Frame::parse(text)?;
     for message in frame.messages {
-        hand_over(message, wanted, each);
+        hand_over(message, want, each);
     }
     for error in frame.errors {
         each(FrameItem::Invalid(error));
@@ -239,15 +313,11 @@ fn generic<'a>(
     Ok(())
 }
 
-/// Hands over one decoded message: a wanted event with its payload decoded.
-fn hand_over<'a>(
-    message: ServerMessage<'a>,
-    wanted: &mut impl FnMut(u64) -> bool,
-    each: &mut impl FnMut(FrameItem<'a>),
-) {
+/// Hands over one decoded message: an event wanted compressed with its payload decoded.
+fn hand_over<'a>(message: ServerMessage<'a>, want: &mut impl FnMut(u64) -> Want, each: &mut impl FnMut(FrameItem<'a>)) {
     match message {
         ServerMessage::Event { id, event } => match event.as_borrowed() {
-            Some(raw) if wanted(id) => each(match CompressedEvent::parse(raw) {
+            Some(raw) if want(id) == Want::Compressed => each(match CompressedEvent::parse(raw) {
                 Ok(event) => FrameItem::Compressed(CompressedEventFrame { id, event }),
                 Err(error) => FrameItem::BadEvent { id, error },
             }),
@@ -257,18 +327,26 @@ fn hand_over<'a>(
     }
 }
 
-/// Hands over a bus event found in Home Assistant's envelope: decoded when the scanner read it
-/// and no caller's subscription wants it as a compressed event, else as [`hand_over`] does.
+/// Hands over a bus event found in Home Assistant's envelope: as its id wants it when the
+/// scanner read it that way, read again when it was decoded as a state change on speculation
+/// and the id wants it as an event, else as [`hand_over`] does.
 fn hand_over_bus_event<'a>(
     id: u64,
     raw: RawJson<'a>,
-    decoded: Option<Event<'a>>,
-    wanted: &mut impl FnMut(u64) -> bool,
+    decoded: BusEvent<'a>,
+    want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) {
-    match decoded {
-        Some(event) if !wanted(id) => each(FrameItem::Event { id, event, raw }),
-        _ => hand_over(ServerMessage::Event { id, event: raw }, wanted, each),
+    match (decoded, want(id)) {
+        (BusEvent::StateChanged(event), Want::StateChanged) => each(FrameItem::StateChanged { id, event, raw }),
+        (BusEvent::StateChanged(_), Want::Message) => {
+            match raw.as_borrowed().and_then(|text| scan::event(text, true)) {
+                Some(event) => each(FrameItem::Event { id, event, raw }),
+                None => hand_over(ServerMessage::Event { id, event: raw }, want, each),
+            }
+        }
+        (BusEvent::Event(event), Want::Message | Want::StateChanged) => each(FrameItem::Event { id, event, raw }),
+        _ => hand_over(ServerMessage::Event { id, event: raw }, want, each),
     }
 }
 

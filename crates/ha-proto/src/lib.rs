@@ -38,6 +38,7 @@ mod cow;
 mod entity_id;
 mod error;
 mod event;
+mod event_buf;
 mod event_frame;
 mod frame_items;
 mod hints;
@@ -60,8 +61,9 @@ pub use compressed::{
 pub use entity_id::{EntityId, InvalidEntityId, validate as validate_entity_id};
 pub use error::ProtoError;
 pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
+pub use event_buf::StateChangedEventBuf;
 pub use event_frame::CompressedEventFrame;
-pub use frame_items::FrameItem;
+pub use frame_items::{FrameItem, Want};
 pub use hints::changed_id_hints;
 pub use server_msg::{ErrorCode, ErrorInfo, Frame, ServerMessage};
 pub use snapshot::{SnapshotRest, lone_event_payload, parse_snapshot_each};

@@ -29,7 +29,7 @@ use serde_json::value::RawValue;
 use wide::u8x16;
 
 pub(crate) use events::{
-    bus_event_message, event, state_change, state_changed_event_prefix_into, state_views, state_views_each,
+    BusEvent, bus_event_message, event, state_change, state_changed_event_prefix_into, state_views, state_views_each,
     success_message, success_state_list_each,
 };
 

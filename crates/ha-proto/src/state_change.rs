@@ -136,14 +136,18 @@ impl<'a> StateView<'a> {
 impl StateChangedFrame<'_> {
     /// A placeholder the scanner fills in place.
     fn blank() -> Self {
-        StateChangedFrame {
-            id: 0,
-            event: StateChangedEvent {
-                change: StateChange { entity_id: EntityKey::blank(), new_state: None },
-                origin: None,
-                time_fired: Timestamp::from_micros(0),
-                context: ContextView::default(),
-            },
+        StateChangedFrame { id: 0, event: StateChangedEvent::blank() }
+    }
+}
+
+impl StateChangedEvent<'_> {
+    /// A placeholder the scanner fills in place.
+    pub(crate) fn blank() -> Self {
+        StateChangedEvent {
+            change: StateChange { entity_id: EntityKey::blank(), new_state: None },
+            origin: None,
+            time_fired: Timestamp::from_micros(0),
+            context: ContextView::default(),
         }
     }
 }
@@ -171,7 +175,7 @@ impl<'a> StateChange<'a> {
 }
 
 /// The `event` object of a `state_changed` event, decoded in one pass.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, yoke::Yokeable)]
 pub struct StateChangedEvent<'a> {
     /// The event's `data`.
     pub change: StateChange<'a>,
@@ -181,6 +185,23 @@ pub struct StateChangedEvent<'a> {
     pub time_fired: Timestamp,
     /// What caused the event.
     pub context: ContextView<'a>,
+}
+
+impl<'a> StateChangedEvent<'a> {
+    /// Decodes an event object that is the whole of `text` (whitespace around it aside): by the
+    /// scanner when it knows the shape, else by serde, which words any error. `Ok(None)` for an
+    /// event of another type.
+    pub(crate) fn parse_object(text: &'a str) -> Result<Option<Self>, ProtoError> {
+        let mut event = StateChangedEvent::blank();
+        let body = text.trim_start_matches(JSON_WHITESPACE);
+        if let Some(len) = crate::scan::state_changed_event_prefix_into(body, &mut event)
+            && body[len..].trim_start_matches(JSON_WHITESPACE).is_empty()
+        {
+            return Ok(Some(event));
+        }
+        let event = serde_json::from_str::<MaybeStateChanged<'_>>(text).map_err(|e| ProtoError::json(WHAT, &e))?;
+        Ok(event.0)
+    }
 }
 
 /// One `subscribe_events` event message alone in a frame whose event is a `state_changed`
@@ -701,7 +722,7 @@ mod tests {
         for text in fixture_messages() {
             // arrange: the scanner must take these (else this test would compare serde with itself)
             let payload = text.strip_prefix(r#"{"type":"event","event":"#).expect("id-last envelope");
-            let mut event = StateChangedFrame::blank().event;
+            let mut event = StateChangedEvent::blank();
             assert!(
                 crate::scan::state_changed_event_prefix_into(payload, &mut event).is_some(),
                 "declined: {text:.200}"

@@ -14,7 +14,7 @@ use std::path::Path;
 
 mod common;
 
-use ha_proto::{CompressedEvent, Frame, FrameItem, ServerMessage};
+use ha_proto::{CompressedEvent, Frame, FrameItem, ServerMessage, StateChangedEventBuf, Want};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -46,6 +46,12 @@ fn seen(item: FrameItem<'_>) -> Seen {
             assert_eq!(Some(event), ha_proto::Event::parse(raw.get()).ok(), "{raw}");
             Seen::Message(ServerMessage::Event { id, event: raw }.into_owned())
         }
+        // The same message too, its event decoded as `StateChangedEventBuf::parse` decodes it.
+        FrameItem::StateChanged { id, event, raw } => {
+            let parsed = StateChangedEventBuf::parse(raw.get()).ok().flatten();
+            assert_eq!(Some(&*event), parsed.as_ref().map(StateChangedEventBuf::get), "{raw}");
+            Seen::Message(ServerMessage::Event { id, event: raw }.into_owned())
+        }
         FrameItem::Invalid(error) => Seen::Invalid(error.to_string()),
         FrameItem::BadEvent { error, .. } => Seen::Invalid(error.to_string()),
     }
@@ -55,6 +61,15 @@ fn seen(item: FrameItem<'_>) -> Seen {
 fn one_pass(text: &str, wanted: impl FnMut(u64) -> bool) -> Result<Vec<Seen>, String> {
     let mut items = Vec::new();
     Frame::parse_each(text, wanted, |item| items.push(seen(item))).map_err(|e| e.to_string())?;
+    Ok(items)
+}
+
+/// What `parse_each_with` gives with state changes decoded on speculation, every subscription but
+/// the mirror's wanting `others`.
+fn one_pass_with(text: &str, others: Want) -> Result<Vec<Seen>, String> {
+    let mut items = Vec::new();
+    let want = |id| if id == MIRROR { Want::Compressed } else { others };
+    Frame::parse_each_with(text, true, want, |item| items.push(seen(item))).map_err(|e| e.to_string())?;
     Ok(items)
 }
 
@@ -108,8 +123,14 @@ fn repeats_an_envelope_key(text: &str) -> bool {
 /// Checks the contract of the module docs on one text.
 fn assert_contract(text: &str) {
     let one = one_pass(text, |id| id == MIRROR);
+    let with_changes = [Want::StateChanged, Want::Message].map(|others| one_pass_with(text, others));
     if repeats_an_envelope_key(text) {
         return;
+    }
+    // State changes decoded on speculation, handed over as such or read again as events, keep the
+    // same contract.
+    for with in with_changes {
+        assert_eq!(with, one, "{text}");
     }
     match (one, two_passes(text, |id| id == MIRROR)) {
         (Err(one), Err(two)) => assert_eq!(one, two, "{text}"),
@@ -340,6 +361,77 @@ fn a_lone_bus_event_is_asked_about_once_and_handed_over_raw() {
 
     assert_eq!(asked, [9]);
     assert_eq!(Ok(items.unwrap()), two_passes(text, |id| id == MIRROR).map(|(items, _)| items));
+}
+
+/// How many items of each kind `parse_each_with` hands over for `text`: state changes, events.
+fn kinds_with(text: &str, state_changes: bool, others: Want) -> (usize, usize) {
+    let mut kinds = (0, 0);
+    let want = |id| if id == MIRROR { Want::Compressed } else { others };
+    Frame::parse_each_with(text, state_changes, want, |item| match item {
+        FrameItem::StateChanged { .. } => kinds.0 += 1,
+        FrameItem::Event { .. } => kinds.1 += 1,
+        _ => {}
+    })
+    .unwrap();
+    kinds
+}
+
+/// Two `state_changed` bus events coalesced as Home Assistant writes them.
+fn two_state_changes() -> String {
+    let event = |entity: &str, id: u64| {
+        format!(
+            r#"{{"type":"event","event":{{"event_type":"state_changed","data":{{"entity_id":"{entity}","old_state":null,"new_state":{{"entity_id":"{entity}","state":"on","attributes":{{}},"last_changed":"2024-03-01T10:00:00+00:00","last_updated":"2024-03-01T10:00:00+00:00","context":{{"id":"c1","parent_id":null,"user_id":null}}}}}},"origin":"LOCAL","time_fired":"2024-03-01T10:00:00+00:00","context":{{"id":"c1","parent_id":null,"user_id":null}}}},"id":{id}}}"#
+        )
+    };
+    format!("[{},{}]", event("light.a", 9), event("light.b", 9))
+}
+
+#[test]
+fn state_changes_of_a_subscription_that_wants_them_come_decoded() {
+    // Arrange
+    let text = two_state_changes();
+
+    // Act
+    let kinds = kinds_with(&text, true, Want::StateChanged);
+
+    // Assert
+    assert_eq!(kinds, (2, 0));
+}
+
+#[test]
+fn state_changes_decoded_on_speculation_come_as_events_to_a_subscription_that_wants_events() {
+    // Arrange
+    let text = two_state_changes();
+
+    // Act
+    let kinds = kinds_with(&text, true, Want::Message);
+
+    // Assert
+    assert_eq!(kinds, (0, 2));
+}
+
+#[test]
+fn without_state_changes_no_event_comes_as_a_state_change() {
+    // Arrange
+    let text = two_state_changes();
+
+    // Act
+    let kinds = kinds_with(&text, false, Want::StateChanged);
+
+    // Assert
+    assert_eq!(kinds, (0, 2));
+}
+
+#[test]
+fn a_state_change_the_scanner_declines_still_comes_as_an_event() {
+    // Arrange: an escaped quote in the state, which the scanner leaves to serde
+    let text = two_state_changes().replacen(r#""state":"on""#, r#""state":"o\"n""#, 1);
+
+    // Act
+    let kinds = kinds_with(&text, true, Want::StateChanged);
+
+    // Assert
+    assert_eq!(kinds, (1, 1));
 }
 
 #[test]
