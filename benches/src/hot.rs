@@ -187,8 +187,8 @@ pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String]
 
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
 /// mirror fed by ha-client's `subscribe_state_changes` does: the client's part (`conn.rs`:
-/// [`Frame::parse_each_with`] decodes each event with its data in the frame's pass, and
-/// [`StateChangedEventBuf::detach`] detaches it from the frame for the subscription's stream),
+/// [`StateChangedEventBuf::parse_frame_each`] copies the frame's text and decodes each event with
+/// its data from the copy, for the subscription's stream),
 /// then the subscriber's: the change applied in place ([`EntityStore::apply_state_change_into`]);
 /// returns the number of entities added or updated.
 ///
@@ -198,16 +198,11 @@ pub fn apply_state_changed_detached(store: &mut EntityStore, messages: &[String]
     let mut applied = 0;
     for text in messages {
         let mut detached = None;
-        Frame::parse_each_with(
+        StateChangedEventBuf::parse_frame_each(
             text,
-            true,
             |_| Want::StateChanged,
-            |item| match item {
-                FrameItem::StateChanged { event, raw, .. } => {
-                    detached = Some(StateChangedEventBuf::detach(raw.get(), event));
-                }
-                other => panic!("fixture frame holds {other:?}"),
-            },
+            |other| panic!("fixture frame holds {other:?}"),
+            |_, event| detached = Some(event),
         )
         .expect("fixture frames parse");
         let event = detached.expect("one state_changed event message");

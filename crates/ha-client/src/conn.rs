@@ -19,7 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
 use ha_proto::{
     AuthMessage, Command, CompressedEvent, ErrorCode, ErrorInfo, Event, Features, Frame, FrameItem, ProtoError,
-    ServerMessage, StateChangedEvent, StateChangedEventBuf, Want,
+    ServerMessage, StateChangedEventBuf, Want,
 };
 use ha_state::{ChangeReport, EntityStore, Snapshot, StateError};
 use serde_json::value::RawValue;
@@ -333,6 +333,13 @@ async fn next_auth_message(ws: &mut Ws) -> Result<ServerMessage<'static>, String
     }
 }
 
+/// Whether a frame may hold a `state_changed` bus event: a coalesced array, or one such event in
+/// Home Assistant's envelope (the id last).
+fn may_hold_state_changes(text: &str) -> bool {
+    let body = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    body.starts_with('[') || body.starts_with(r#"{"type":"event","event":{"event_type":"state_changed""#)
+}
+
 fn frame_kind(msg: &Message) -> &'static str {
     match msg {
         Message::Text(_) => "text",
@@ -388,8 +395,11 @@ pub(crate) struct Actor {
     dirty: Vec<SubKey>,
     /// The wire ids of the mirrors, gathered at the start of each frame (kept for its capacity).
     mirror_ids: Vec<u64>,
-    /// The same for the subscriptions of state changes ([`Sink::StateChanges`]).
-    change_ids: Vec<u64>,
+    /// The same for the subscriptions of state changes ([`Sink::StateChanges`]), with their keys.
+    change_ids: Vec<(u64, SubKey)>,
+    /// The state changes of the frame being read, handed over once it is read (kept for its
+    /// buffer).
+    detached: Vec<(u64, StateChangedEventBuf)>,
     /// Set when the earliest re-subscribe retry changed: the retry timer is reset to it.
     rearm_retry: Option<Instant>,
 }
@@ -411,6 +421,7 @@ impl Actor {
             dirty: Vec::new(),
             mirror_ids: Vec::new(),
             change_ids: Vec::new(),
+            detached: Vec::new(),
             rearm_retry: None,
         }
     }
@@ -777,11 +788,15 @@ impl Actor {
         mirrors.extend(
             self.subs.values().filter(|sub| matches!(sub.sink, Sink::Entities(_))).filter_map(|sub| sub.wire_id),
         );
+        // The same for the subscriptions of state changes, with their keys: their events are
+        // handed over after the frame was read, by the key their id had while it was read.
         let mut changes = std::mem::take(&mut self.change_ids);
         changes.clear();
-        changes.extend(
-            self.subs.values().filter(|sub| matches!(sub.sink, Sink::StateChanges(_))).filter_map(|sub| sub.wire_id),
-        );
+        changes.extend(self.subs.iter().filter_map(|(key, sub)| match sub.sink {
+            Sink::StateChanges(_) => sub.wire_id.map(|id| (id, *key)),
+            _ => None,
+        }));
+        let mut detached = std::mem::take(&mut self.detached);
         self.prefetch_mirrors(text);
         let (mut messages, mut events) = (0, 0);
         // The first bad message that costs the connection; the good messages are still applied.
@@ -789,13 +804,13 @@ impl Actor {
         let want = |id| {
             if mirrors.contains(&id) {
                 Want::Compressed
-            } else if changes.contains(&id) {
+            } else if changes.iter().any(|&(wire, _)| wire == id) {
                 Want::StateChanged
             } else {
                 Want::Message
             }
         };
-        let parsed = Frame::parse_each_with(text, !changes.is_empty(), want, |item| match item {
+        let mut each = |item: FrameItem<'_>| match item {
             FrameItem::Compressed(frame) => {
                 (messages, events) = (messages + 1, events + 1);
                 if let Some(&key) = self.wire.get(&frame.id) {
@@ -813,11 +828,12 @@ impl Actor {
                     self.on_event(key, id, raw, Some(event));
                 }
             }
-            FrameItem::StateChanged { id, event, raw } => {
+            // (Only `parse_frame_each` decodes state changes, and it keeps them.)
+            FrameItem::StateChanged { id, raw, .. } => {
                 messages += 1;
                 Stats::add(&stats.events_in, 1);
                 if let Some(&key) = self.wire.get(&id) {
-                    self.on_state_change(key, id, raw, event);
+                    self.on_event(key, id, raw, None);
                 }
             }
             // A valid message of a mirror's subscription: only that mirror pays (a resync).
@@ -833,7 +849,23 @@ impl Actor {
                 reset = self.on_bad_message(id, &err).err();
             }
             FrameItem::Invalid(_) => {}
-        });
+        };
+        // A frame that may hold state changes for their subscribers is read from a copy, which
+        // the state changes then borrow from ([`StateChangedEventBuf::parse_frame_each`]); any
+        // other frame as it is.
+        let parsed = if !changes.is_empty() && may_hold_state_changes(text) {
+            StateChangedEventBuf::parse_frame_each(text, want, &mut each, |id, event| detached.push((id, event)))
+        } else {
+            Frame::parse_each_with(text, false, want, &mut each)
+        };
+        for (id, event) in detached.drain(..) {
+            messages += 1;
+            Stats::add(&stats.events_in, 1);
+            if let Some(&(_, key)) = changes.iter().find(|&&(wire, _)| wire == id) {
+                self.on_state_change(key, event);
+            }
+        }
+        self.detached = detached;
         self.mirror_ids = mirrors;
         self.change_ids = changes;
         Stats::add(&stats.messages_in, messages);
@@ -1054,15 +1086,13 @@ impl Actor {
         }
     }
 
-    /// One `state_changed` event of subscription `key`, decoded in the frame's pass: detached
-    /// from the frame (its text copied once, nothing decoded again) for a subscriber of state
-    /// changes, else handed over as any event.
-    fn on_state_change(&mut self, key: SubKey, wire_id: u64, raw: RawJson<'_>, event: Box<StateChangedEvent<'_>>) {
-        match self.subs.get_mut(&key).map(|sub| &mut sub.sink) {
-            Some(Sink::StateChanges(tx)) if tx.is_closed() => {}
-            Some(Sink::StateChanges(tx)) => tx.push(StreamItem::Item(StateChangedEventBuf::detach(raw.get(), event))),
-            Some(_) => self.on_event(key, wire_id, raw, None),
-            None => {}
+    /// One `state_changed` event of subscription `key` (a subscriber of state changes), decoded
+    /// in the frame's pass.
+    fn on_state_change(&mut self, key: SubKey, event: StateChangedEventBuf) {
+        if let Some(Sink::StateChanges(tx)) = self.subs.get_mut(&key).map(|sub| &mut sub.sink)
+            && !tx.is_closed()
+        {
+            tx.push(StreamItem::Item(event));
         }
     }
 

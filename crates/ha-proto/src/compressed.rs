@@ -46,12 +46,6 @@ impl<'a> EntityKey<'a> {
         &self.0
     }
 
-    /// The same id with its text moved by `text` (which returns the same characters, borrowed
-    /// from elsewhere or owned), so not checked again.
-    pub(crate) fn moved<'b>(self, text: impl FnOnce(Cow<'a, str>) -> Cow<'b, str>) -> EntityKey<'b> {
-        EntityKey(text(self.0))
-    }
-
     /// An owned [`EntityId`] (already validated, so this cannot fail).
     pub fn to_entity_id(&self) -> EntityId {
         // Every way to build an `EntityKey` validates its text.

@@ -4,22 +4,25 @@
 //! from, so it cannot outlive the frame; a subscriber on another task needs an owned value. An
 //! [`Event<'static>`](crate::Event) is one, but its `data` is then decoded again by whoever reads
 //! it ([`Event::state_change`](crate::Event::state_change)), which had been a third of a
-//! subscriber's cost per event (`docs/performance.md`). Here the event object's text is copied
-//! once into a box, and the event decoded in the frame's pass is moved onto that copy: each
-//! borrowed string is re-pointed at the same bytes of the box, nothing is decoded again.
-//! [`yoke`] keeps the box and the event that borrows from it together without unsafe code of ours.
+//! subscriber's cost per event (`docs/performance.md`). Here the frame's text is copied once, the
+//! frame is decoded from that copy ([`StateChangedEventBuf::parse_frame_each`]), and its state
+//! changes are kept as decoded, borrowing from the copy, which they share: nothing is decoded
+//! again and no string is copied on its own. [`yoke`] keeps the copy and the events that borrow
+//! from it together without unsafe code of ours.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use yoke::Yoke;
 
-use crate::compressed::AttrPatch;
 use crate::error::ProtoError;
-use crate::state_change::{ContextView, StateChange, StateChangedEvent, StateView};
+use crate::frame_items::{FrameItem, Want, walk};
+use crate::raw::RawJson;
+use crate::state_change::StateChangedEvent;
 
 /// A `state_changed` event that owns its text: what [`StateChangedEvent`] holds, borrowed from
-/// the event object's own copy rather than from a frame.
+/// a copy of the frame it came in (shared with the other state changes of that frame) rather
+/// than from the frame. Cloning it shares that copy.
 ///
 /// ```
 /// use ha_proto::StateChangedEventBuf;
@@ -34,7 +37,52 @@ use crate::state_change::{ContextView, StateChange, StateChangedEvent, StateView
 /// assert_eq!((event.get().change.entity_id.as_str(), &*new.state), ("light.a", "on"));
 /// # Ok::<(), ha_proto::ProtoError>(())
 /// ```
-pub struct StateChangedEventBuf(Box<Yoke<StateChangedEvent<'static>, Box<str>>>);
+#[derive(Clone)]
+pub struct StateChangedEventBuf {
+    /// The frame's copy and its state changes.
+    frame: Arc<Yoke<Detached<'static>, Box<str>>>,
+    /// Which of them this is.
+    index: usize,
+}
+
+/// The state changes decoded from a copy of a frame, borrowing from it: the first one (a lone
+/// event's frame needs no list), then the others.
+#[derive(yoke::Yokeable)]
+struct Detached<'a> {
+    first: Option<Change<'a>>,
+    rest: Vec<Change<'a>>,
+}
+
+/// One state change of a frame: its subscription's id, the event, and its text.
+struct Change<'a> {
+    id: u64,
+    event: StateChangedEvent<'a>,
+    raw: RawJson<'a>,
+}
+
+impl<'a> Detached<'a> {
+    /// Keeps one more state change.
+    fn push(&mut self, change: Change<'a>) {
+        if self.first.is_none() {
+            self.first = Some(change);
+        } else {
+            self.rest.push(change);
+        }
+    }
+
+    /// The state change at `index`, in frame order.
+    fn get(&self, index: usize) -> &Change<'a> {
+        match index.checked_sub(1) {
+            None => self.first.as_ref().expect("a handle's index is one of its frame's"),
+            Some(i) => &self.rest[i],
+        }
+    }
+
+    /// How many there are.
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+}
 
 impl StateChangedEventBuf {
     /// Decodes an `event` object (the `event` of an event message, as JSON text) into an owned
@@ -42,43 +90,63 @@ impl StateChangedEventBuf {
     /// object or its `data` is not what Home Assistant sends (see
     /// [`StateChangedFrame::parse`](crate::StateChangedFrame::parse)). The text is copied once.
     pub fn parse(event: &str) -> Result<Option<Self>, ProtoError> {
-        let cart: Box<str> = event.into();
-        fn decode(text: &str) -> Result<StateChangedEvent<'_>, Failed> {
+        fn decode(text: &str) -> Result<Detached<'_>, Failed> {
             match StateChangedEvent::parse_object(text) {
-                Ok(Some(event)) => Ok(event),
+                Ok(Some(event)) => {
+                    let raw = RawJson::checked(text.trim_matches(crate::event_frame::JSON_WHITESPACE));
+                    Ok(Detached { first: Some(Change { id: 0, event, raw }), rest: Vec::new() })
+                }
                 Ok(None) => Err(Failed::NotOurs),
                 Err(e) => Err(Failed::Invalid(e)),
             }
         }
-        match Yoke::<StateChangedEvent<'static>, Box<str>>::try_attach_to_cart(cart, decode) {
-            Ok(yoke) => Ok(Some(StateChangedEventBuf(Box::new(yoke)))),
+        match Yoke::<Detached<'static>, Box<str>>::try_attach_to_cart(event.into(), decode) {
+            Ok(frame) => Ok(Some(StateChangedEventBuf { frame: Arc::new(frame), index: 0 })),
             Err(Failed::NotOurs) => Ok(None),
             Err(Failed::Invalid(e)) => Err(e),
         }
     }
 
-    /// Detaches `event`, decoded from `text` (the event object's text; every string `event`
-    /// borrows from it is then borrowed from a copy of it, and any other string is copied).
-    pub fn detach(text: &str, event: Box<StateChangedEvent<'_>>) -> Self {
-        let cart: Box<str> = text.into();
-        let from = text.as_ptr() as usize;
-        StateChangedEventBuf(Box::new(Yoke::attach_to_cart(cart, |to: &str| event.moved(&mut Mover { from, to }))))
+    /// Decodes a frame as [`Frame::parse_each_with`](crate::Frame::parse_each_with) does with
+    /// `state_changes`, from a copy of its text: each [`FrameItem::StateChanged`] is kept and
+    /// handed to `detached` once the frame is read (with its subscription's id, in frame order,
+    /// the events of one frame sharing the copy); every other item goes to `each` as it is read,
+    /// borrowed from the copy. The result is `parse_each_with`'s: on an error, the state changes
+    /// read before it are still handed over.
+    pub fn parse_frame_each(
+        text: &str,
+        mut want: impl FnMut(u64) -> Want,
+        mut each: impl FnMut(FrameItem<'_>),
+        mut detached: impl FnMut(u64, StateChangedEventBuf),
+    ) -> Result<(), ProtoError> {
+        let mut outcome = Ok(());
+        let frame = Yoke::<Detached<'static>, Box<str>>::attach_to_cart(text.into(), |copy: &str| {
+            let mut changes = Detached { first: None, rest: Vec::new() };
+            outcome = walk::<true>(copy, &mut want, &mut |item| match item {
+                FrameItem::StateChanged { id, event, raw } => changes.push(Change { id, event: *event, raw }),
+                other => each(other),
+            });
+            changes
+        });
+        let count = frame.get().len();
+        if count > 0 {
+            let frame = Arc::new(frame);
+            for index in 0..count {
+                let id = frame.get().get(index).id;
+                detached(id, StateChangedEventBuf { frame: Arc::clone(&frame), index });
+            }
+        }
+        outcome
     }
 
     /// The event.
     pub fn get(&self) -> &StateChangedEvent<'_> {
-        self.0.get()
+        &self.frame.get().get(self.index).event
     }
 
     /// The event object as sent (valid JSON).
     pub fn as_str(&self) -> &str {
-        self.0.backing_cart()
-    }
-}
-
-impl Clone for StateChangedEventBuf {
-    fn clone(&self) -> Self {
-        StateChangedEventBuf::detach(self.as_str(), Box::new(self.get().clone()))
+        self.frame.get().get(self.index).raw.get()
     }
 }
 
@@ -102,77 +170,6 @@ enum Failed {
     Invalid(ProtoError),
 }
 
-/// Re-points strings borrowed from one text (starting at address `from`) at the same bytes of
-/// its copy `to`.
-struct Mover<'b> {
-    from: usize,
-    to: &'b str,
-}
-
-impl<'b> Mover<'b> {
-    /// `text` borrowed from the copy when it was borrowed from the original, else owned.
-    fn str(&mut self, text: &str) -> Cow<'b, str> {
-        let start = (text.as_ptr() as usize).wrapping_sub(self.from);
-        match start.checked_add(text.len()).and_then(|end| self.to.get(start..end)) {
-            Some(moved) => Cow::Borrowed(moved),
-            None => Cow::Owned(text.to_owned()),
-        }
-    }
-
-    /// A `Cow` moved: a borrowed text re-pointed, an owned one kept.
-    fn cow(&mut self, text: Cow<'_, str>) -> Cow<'b, str> {
-        match text {
-            Cow::Borrowed(t) => self.str(t),
-            Cow::Owned(t) => Cow::Owned(t),
-        }
-    }
-}
-
-impl StateChangedEvent<'_> {
-    /// The same event, its borrowed strings re-pointed by `mover`.
-    fn moved<'b>(self: Box<Self>, mover: &mut Mover<'b>) -> StateChangedEvent<'b> {
-        let StateChangedEvent { change, origin, time_fired, context } = *self;
-        StateChangedEvent {
-            change: StateChange {
-                entity_id: change.entity_id.moved(|t| mover.cow(t)),
-                new_state: change.new_state.map(|s| s.moved(mover)),
-            },
-            origin: origin.map(|o| mover.cow(o)),
-            time_fired,
-            context: context.moved(mover),
-        }
-    }
-}
-
-impl StateView<'_> {
-    /// [`StateChangedEvent::moved`] for a state.
-    fn moved<'b>(self, mover: &mut Mover<'b>) -> StateView<'b> {
-        StateView {
-            entity_id: self.entity_id.moved(|t| mover.cow(t)),
-            state: mover.cow(self.state),
-            // Collected into the same heap block: the pairs are the same size.
-            attributes: AttrPatch(
-                self.attributes.0.into_iter().map(|(k, v)| (mover.cow(k), v.moved(|t| mover.str(t)))).collect(),
-            ),
-            last_changed: self.last_changed,
-            last_reported: self.last_reported,
-            last_updated: self.last_updated,
-            context: self.context.moved(mover),
-        }
-    }
-}
-
-impl ContextView<'_> {
-    /// [`StateChangedEvent::moved`] for a context.
-    fn moved<'b>(self, mover: &mut Mover<'b>) -> ContextView<'b> {
-        ContextView {
-            id: mover.cow(self.id),
-            parent_id: self.parent_id.map(|t| mover.cow(t)),
-            user_id: self.user_id.map(|t| mover.cow(t)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,62 +180,92 @@ mod tests {
         )
     }
 
-    /// Whether every text `event` borrows lies within `text`.
-    fn borrows_only_from(event: &StateChangedEvent<'_>, text: &str) -> bool {
-        let range = text.as_bytes().as_ptr_range();
-        let within = |t: &str| range.contains(&t.as_ptr()) && t.len() <= text.len();
-        let new = event.change.new_state.as_ref().expect("a new state");
-        let borrowed = |c: &Cow<'_, str>| matches!(c, Cow::Borrowed(t) if within(t));
-        borrowed(&new.state)
-            && new.attributes.0.iter().all(|(k, v)| borrowed(k) && within(v.get()))
-            && borrowed(&event.context.id)
-            && within(event.change.entity_id.as_str())
+    fn message(entity: &str, state: &str, id: u64) -> String {
+        format!(r#"{{"type":"event","event":{},"id":{id}}}"#, event_text(entity, state))
+    }
+
+    /// What `parse_frame_each` gives for `text`: the detached events with their ids, and the
+    /// other items as their debug text.
+    fn detach_all(text: &str, want: Want) -> (Vec<(u64, StateChangedEventBuf)>, Vec<String>) {
+        let (mut detached, mut others) = (Vec::new(), Vec::new());
+        StateChangedEventBuf::parse_frame_each(
+            text,
+            |_| want,
+            |item| others.push(format!("{item:?}")),
+            |id, event| {
+                detached.push((id, event));
+            },
+        )
+        .expect("a valid frame");
+        (detached, others)
     }
 
     #[test]
-    fn a_detached_event_equals_the_one_decoded_from_the_frame() {
+    fn each_state_change_of_a_frame_is_detached_with_its_id() {
         // Arrange
-        let text = event_text("light.kitchen", "on");
-        let decoded = StateChangedEvent::parse_object(&text).expect("valid").expect("ours");
+        let text = format!("[{},{}]", message("light.a", "on", 7), message("light.b", "off", 8));
 
         // Act
-        let detached = StateChangedEventBuf::detach(&text, Box::new(decoded.clone()));
+        let (detached, others) = detach_all(&text, Want::StateChanged);
 
         // Assert
-        assert_eq!(detached.get(), &decoded);
+        let got: Vec<_> = detached.iter().map(|(id, e)| (*id, e.get().change.entity_id.as_str())).collect();
+        assert_eq!((got, others.len()), (vec![(7, "light.a"), (8, "light.b")], 0));
     }
 
     #[test]
-    fn a_detached_event_borrows_from_its_own_copy_of_the_text() {
+    fn a_detached_event_equals_the_one_decoded_from_its_text() {
         // Arrange
-        let text = event_text("light.kitchen", "on");
-        let decoded = StateChangedEvent::parse_object(&text).expect("valid").expect("ours");
+        let text = message("light.kitchen", "on", 7);
 
         // Act
-        let detached = StateChangedEventBuf::detach(&text, Box::new(decoded));
+        let (detached, _) = detach_all(&text, Want::StateChanged);
 
         // Assert
-        assert!(borrows_only_from(detached.get(), detached.as_str()));
+        let parsed = StateChangedEventBuf::parse(&event_text("light.kitchen", "on")).expect("valid").expect("ours");
+        assert_eq!(detached[0].1, parsed);
     }
 
     #[test]
-    fn a_text_borrowed_from_elsewhere_is_copied() {
+    fn a_detached_event_keeps_its_own_text() {
         // Arrange
-        let text = event_text("light.kitchen", "on");
-        let mut decoded = StateChangedEvent::parse_object(&text).expect("valid").expect("ours");
-        let elsewhere = String::from("off");
-        decoded.change.new_state.as_mut().expect("a new state").state = Cow::Borrowed(&elsewhere);
+        let text = format!("[{},{}]", message("light.a", "on", 7), message("light.b", "off", 7));
 
         // Act
-        let detached = StateChangedEventBuf::detach(&text, Box::new(decoded));
+        let (detached, _) = detach_all(&text, Want::StateChanged);
 
         // Assert
-        let state = &detached.get().change.new_state.as_ref().expect("a new state").state;
-        assert!(matches!(state, Cow::Owned(s) if s == "off"), "{state:?}");
+        assert_eq!(detached[1].1.as_str(), event_text("light.b", "off"));
     }
 
     #[test]
-    fn a_clone_borrows_from_its_own_text() {
+    fn events_of_a_subscription_that_wants_them_as_events_go_to_each() {
+        // Arrange
+        let text = message("light.kitchen", "on", 7);
+
+        // Act
+        let (detached, others) = detach_all(&text, Want::Message);
+
+        // Assert
+        assert!(detached.is_empty() && others.len() == 1 && others[0].starts_with("Event"), "{others:?}");
+    }
+
+    #[test]
+    fn state_changes_read_before_a_broken_frame_ends_are_still_handed_over() {
+        // Arrange
+        let text = format!("[{},{{", message("light.a", "on", 7));
+        let mut detached = Vec::new();
+
+        // Act
+        let result =
+            StateChangedEventBuf::parse_frame_each(&text, |_| Want::StateChanged, |_| {}, |id, _| detached.push(id));
+
+        // Assert
+        assert!(result.is_err() && detached == [7], "{result:?} {detached:?}");
+    }
+
+    #[test]
+    fn a_clone_shares_the_frame_and_reads_the_same_event() {
         // Arrange
         let event = StateChangedEventBuf::parse(&event_text("light.kitchen", "on")).expect("valid").expect("ours");
 
@@ -246,7 +273,7 @@ mod tests {
         let clone = event.clone();
 
         // Assert
-        assert!(clone == event && borrows_only_from(clone.get(), clone.as_str()));
+        assert!(clone == event && std::ptr::eq(clone.as_str(), event.as_str()));
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl<'a> Frame<'a> {
         mut wanted: impl FnMut(u64) -> bool,
         mut each: impl FnMut(FrameItem<'a>),
     ) -> Result<(), ProtoError> {
-        walk(text, false, &mut |id| if wanted(id) { Want::Compressed } else { Want::Message }, &mut each)
+        walk::<false>(text, &mut |id| if wanted(id) { Want::Compressed } else { Want::Message }, &mut each)
     }
 
     /// [`Frame::parse_each`], each subscription's events handed over as `want` answers for its
@@ -168,14 +168,15 @@ impl<'a> Frame<'a> {
         mut want: impl FnMut(u64) -> Want,
         mut each: impl FnMut(FrameItem<'a>),
     ) -> Result<(), ProtoError> {
-        walk(text, state_changes, &mut want, &mut each)
+        if state_changes { walk::<true>(text, &mut want, &mut each) } else { walk::<false>(text, &mut want, &mut each) }
     }
 }
 
-/// [`Frame::parse_each_with`].
-fn walk<'a>(
+/// [`Frame::parse_each_with`], state changes decoded on speculation with `STATE_CHANGES` (a
+/// constant, so that the walk without them is compiled without that code at all).
+#[inline]
+pub(crate) fn walk<'a, const STATE_CHANGES: bool>(
     text: &'a str,
-    state_changes: bool,
     want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) -> Result<(), ProtoError> {
@@ -187,10 +188,8 @@ fn walk<'a>(
         // is decoded as a compressed event all the same), and what it declines goes to the
         // generic path, not to the compressed decoder, which would only decline it too.
         if starts_as_bus_event(text) {
-            if let Some((id, raw, decoded, after)) = scan::bus_event_message(text, state_changes)
-                && after.trim_start_matches(JSON_WHITESPACE).is_empty()
-            {
-                hand_over_bus_event(id, raw, decoded, want, each);
+            let hand = |id, raw, decoded| hand_over_bus_event(id, raw, decoded, want, each);
+            if scan::bus_event_message::<STATE_CHANGES>(text, true, hand).is_some() {
                 return Ok(());
             }
         } else if let Ok(Some(frame)) = CompressedEventFrame::parse_if(text, &mut |id| want(id) == Want::Compressed) {
@@ -205,7 +204,7 @@ fn walk<'a>(
     }
     let mut index = 0;
     loop {
-        rest = match element(rest, index, state_changes, want, each) {
+        rest = match element::<STATE_CHANGES>(rest, index, want, each) {
             Some(after) => after.trim_start_matches(JSON_WHITESPACE),
             None => return Err(whole_frame_error(text)),
         };
@@ -228,10 +227,9 @@ fn starts_as_bus_event(text: &str) -> bool {
 
 /// Decodes the array element at the start of `text` (message `index` of the frame) and returns
 /// the text after it; `None` when it is not JSON (the whole frame is then malformed).
-fn element<'a>(
+fn element<'a, const STATE_CHANGES: bool>(
     text: &'a str,
     index: usize,
-    state_changes: bool,
     want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) -> Option<&'a str> {
@@ -261,8 +259,8 @@ fn element<'a>(
         return generic_element(text, index, &mut |other| if other == id { asked } else { want(other) }, each);
     }
     // A bus event (`subscribe_events`) in Home Assistant's envelope: checked and decoded.
-    if let Some((id, raw, decoded, after)) = scan::bus_event_message(text, state_changes) {
-        hand_over_bus_event(id, raw, decoded, want, each);
+    let hand = |id, raw, decoded| hand_over_bus_event(id, raw, decoded, want, each);
+    if let Some(after) = scan::bus_event_message::<STATE_CHANGES>(text, false, hand) {
         return Some(after);
     }
     generic_element(text, index, want, each)
@@ -330,6 +328,7 @@ fn hand_over<'a>(message: ServerMessage<'a>, want: &mut impl FnMut(u64) -> Want,
 /// Hands over a bus event found in Home Assistant's envelope: as its id wants it when the
 /// scanner read it that way, read again when it was decoded as a state change on speculation
 /// and the id wants it as an event, else as [`hand_over`] does.
+#[inline(always)]
 fn hand_over_bus_event<'a>(
     id: u64,
     raw: RawJson<'a>,
@@ -337,15 +336,19 @@ fn hand_over_bus_event<'a>(
     want: &mut impl FnMut(u64) -> Want,
     each: &mut impl FnMut(FrameItem<'a>),
 ) {
-    match (decoded, want(id)) {
-        (BusEvent::StateChanged(event), Want::StateChanged) => each(FrameItem::StateChanged { id, event, raw }),
-        (BusEvent::StateChanged(_), Want::Message) => {
+    // (Matched without a tuple of the two: the event, some 200 bytes, would be copied into it.)
+    let asked = want(id);
+    match decoded {
+        BusEvent::Event(event) if asked != Want::Compressed => each(FrameItem::Event { id, event, raw }),
+        BusEvent::StateChanged(event) if asked == Want::StateChanged => {
+            each(FrameItem::StateChanged { id, event, raw })
+        }
+        BusEvent::StateChanged(_) if asked == Want::Message => {
             match raw.as_borrowed().and_then(|text| scan::event(text, true)) {
                 Some(event) => each(FrameItem::Event { id, event, raw }),
                 None => hand_over(ServerMessage::Event { id, event: raw }, want, each),
             }
         }
-        (BusEvent::Event(event), Want::Message | Want::StateChanged) => each(FrameItem::Event { id, event, raw }),
         _ => hand_over(ServerMessage::Event { id, event: raw }, want, each),
     }
 }

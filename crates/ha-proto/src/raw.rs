@@ -51,22 +51,6 @@ impl<'a> RawJson<'a> {
         }
     }
 
-    /// The same JSON with a borrowed text moved by `text` (which returns the same characters,
-    /// borrowed from elsewhere or owned), so not checked again; an owned one stays as it is.
-    pub(crate) fn moved<'b>(self, text: impl FnOnce(&'a str) -> std::borrow::Cow<'b, str>) -> RawJson<'b> {
-        use std::borrow::Cow;
-        let moved = |t| match text(t) {
-            Cow::Borrowed(t) => Repr::Checked(t),
-            Cow::Owned(t) => Repr::OwnedChecked(t.into_boxed_str()),
-        };
-        RawJson(match self.0 {
-            Repr::Value(raw) => moved(raw.get()),
-            Repr::Checked(t) => moved(t),
-            Repr::OwnedValue(raw) => Repr::OwnedValue(raw),
-            Repr::OwnedChecked(t) => Repr::OwnedChecked(t),
-        })
-    }
-
     /// The JSON `null`.
     pub fn null() -> RawJson<'static> {
         RawJson(Repr::Checked("null"))
