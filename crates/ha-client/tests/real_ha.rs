@@ -227,6 +227,38 @@ async fn coalesced_array_frames_arrive_during_bulk_changes_and_are_applied() {
 }
 
 #[tokio::test]
+async fn subscribe_state_changes_sees_a_toggle_with_the_calls_context() {
+    // Arrange
+    let Some(real) = real_ha() else { return };
+    let client = real.client().await;
+    let mut changes = within(client.subscribe_state_changes()).await.expect("subscribe_state_changes");
+    let before = within(client.rest().get_state(SWITCH)).await.expect("GET state").expect("switch exists");
+    let flipped = if before.state == "on" { "off" } else { "on" };
+    let call = ServiceCall::new("input_boolean", "toggle").target(Target::entities([SWITCH]));
+
+    // Act
+    let result = within(client.call_service(&call)).await.expect("toggle succeeds");
+    let (state, context) = within(async {
+        loop {
+            match changes.next().await.expect("change stream open") {
+                StreamItem::Item(event) => {
+                    let change = &event.get().change;
+                    if change.entity_id.as_str() == SWITCH {
+                        let new = change.new_state.as_ref().expect("switch not removed");
+                        return (new.state.to_string(), new.context.id.to_string());
+                    }
+                }
+                other => panic!("unexpected stream item {other:?}"),
+            }
+        }
+    })
+    .await;
+
+    // Assert
+    assert_eq!((state.as_str(), context), (flipped, result.context.id));
+}
+
+#[tokio::test]
 async fn call_service_toggle_changes_state_seen_by_events_and_mirror_with_the_calls_context() {
     let Some(real) = real_ha() else { return };
     let client = real.client().await;
