@@ -9,6 +9,10 @@
 //!   current by the connection task itself, replaced by a fresh snapshot after each reconnect.
 //!   [`Mirror::freshness`] says whether it is current, resyncing since when (reconnecting, or
 //!   re-subscribing: a refused re-subscribe is retried with the backoff), or ended with the error.
+//! - [`Client::subscribe_state_changes`] streams `state_changed` events already decoded
+//!   ([`ha_proto::StateChangedEventBuf`]: the frame's pass decodes each event once, and the events
+//!   of a frame share one copy of its text), for a mirror of one's own or any consumer of state
+//!   changes; [`Client::subscribe_events`] gives events of any type with their `data` raw.
 //! - Streams never make the connection wait: a consumer that falls behind gets
 //!   [`StreamItem::Lagged`] instead of silently missing items.
 //! - [`Client::stats`] is a cheap snapshot of counters and latencies.
@@ -22,7 +26,7 @@
 //! reading never blocks the reader. Events go to per-subscription rings that drop the
 //! oldest item and report `Lagged(n)`; mirrors are applied in the reader itself, one
 //! change report per frame. A frame (one message, or a coalesced array of them) is decoded in
-//! one pass, a mirror's events straight into the compressed types (`ha_proto::Frame::parse_each`).
+//! one pass, a mirror's events straight into the compressed types (`ha_proto::Frame::parse_each_with`).
 //!
 //! Where the change stream is read decides what a frame costs: read it in a spawned task
 //! (`tokio::spawn`), not in the future `block_on` (or `#[tokio::main]`) runs. On the

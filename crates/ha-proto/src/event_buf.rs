@@ -22,7 +22,8 @@ use crate::state_change::StateChangedEvent;
 
 /// A `state_changed` event that owns its text: what [`StateChangedEvent`] holds, borrowed from
 /// a copy of the frame it came in (shared with the other state changes of that frame) rather
-/// than from the frame. Cloning it shares that copy.
+/// than from the frame. Cloning it shares that copy, which lives until the last event of the frame
+/// is dropped (a consumer that keeps one event of a large coalesced frame keeps the whole copy).
 ///
 /// ```
 /// use ha_proto::StateChangedEventBuf;
