@@ -238,7 +238,7 @@ async fn rejected_auth_on_reconnect_stops_for_good_after_one_attempt() {
 }
 
 /// What one malformed item inside an array frame cost: two entity mirrors (`a` gets the bad
-/// item, `b` does not) and an event stream, all fed by the same frame.
+/// item, `b` does not), an event stream and a stream of state changes, all fed by the same frame.
 struct BadItemOutcome {
     stats: ha_client::ClientStats,
     a_snapshots: u64,
@@ -246,6 +246,11 @@ struct BadItemOutcome {
     b_snapshots: u64,
     b_state: String,
     events: Vec<StreamItem<String>>,
+    /// The entities of the state changes seen, in order.
+    changes: Vec<String>,
+    /// The ids of entities `a` and `b`.
+    a: String,
+    b: String,
 }
 
 async fn bad_item_in_an_array(item: impl FnOnce(String) -> MalformedItem) -> BadItemOutcome {
@@ -256,6 +261,7 @@ async fn bad_item_in_an_array(item: impl FnOnce(String) -> MalformedItem) -> Bad
     let mut mirror_a = within(client.subscribe_entities(Some(vec![a.clone()]))).await.unwrap();
     let mut mirror_b = within(client.subscribe_entities(Some(vec![b.clone()]))).await.unwrap();
     let mut events = within(client.subscribe_events(Some("state_changed"))).await.unwrap();
+    let mut state_changes = within(client.subscribe_state_changes()).await.unwrap();
     settle(&client).await;
 
     // One batch (the sim's writer cannot run before the next await): b changes, the bad item
@@ -272,6 +278,12 @@ async fn bad_item_in_an_array(item: impl FnOnce(String) -> MalformedItem) -> Bad
             StreamItem::Reconnected => StreamItem::Reconnected,
         });
     }
+    let mut changes = Vec::new();
+    while changes.len() < 3 {
+        if let StreamItem::Item(change) = within(state_changes.next()).await.expect("stream open") {
+            changes.push(change.get().change.entity_id.as_str().to_owned());
+        }
+    }
     let _ = within(mirror_a.wait_for_snapshot(2)).await;
     let _ = within(mirror_b.wait_for_snapshot(1)).await;
     settle(&client).await;
@@ -283,6 +295,9 @@ async fn bad_item_in_an_array(item: impl FnOnce(String) -> MalformedItem) -> Bad
         b_snapshots: mirror_b.snapshots(),
         b_state: state_of(&mirror_b, &b),
         events: seen,
+        changes,
+        a,
+        b,
     }
 }
 
@@ -294,6 +309,15 @@ async fn bad_payload_inside_an_array_resyncs_only_the_mirror_it_belonged_to() {
     assert_eq!((o.a_snapshots, o.a_state.as_str()), (2, "changed-in-the-same-frame"));
     assert_eq!((o.b_snapshots, o.b_state.as_str()), (1, "after-bad-item"));
     assert_eq!(o.events, vec![StreamItem::Item("state_changed".to_owned()); 3]);
+}
+
+#[tokio::test]
+async fn a_bad_item_inside_an_array_costs_a_subscriber_of_state_changes_nothing() {
+    // Arrange + Act: the array is read from the copy the state changes borrow from
+    let o = bad_item_in_an_array(|entity_id| MalformedItem::EntitiesPayload { entity_id }).await;
+
+    // Assert
+    assert_eq!(o.changes, [o.b.clone(), o.b.clone(), o.a.clone()]);
 }
 
 #[tokio::test]
