@@ -333,11 +333,14 @@ async fn next_auth_message(ws: &mut Ws) -> Result<ServerMessage<'static>, String
     }
 }
 
-/// Whether a frame may hold a `state_changed` bus event: a coalesced array, or one such event in
-/// Home Assistant's envelope (the id last).
+/// Whether a frame may hold a `state_changed` bus event that the scanner decodes: one such event
+/// in Home Assistant's envelope (the id last), or a coalesced array in which one begins. (An array
+/// of diffs or a result is searched, not copied: the search reads the text once, the copy would
+/// write it too.)
 fn may_hold_state_changes(text: &str) -> bool {
     let body = text.trim_start_matches([' ', '\t', '\n', '\r']);
-    body.starts_with('[') || body.starts_with(r#"{"type":"event","event":{"event_type":"state_changed""#)
+    body.starts_with(r#"{"type":"event","event":{"event_type":"state_changed""#)
+        || (body.starts_with('[') && body.contains(r#"{"event_type":"state_changed""#))
 }
 
 fn frame_kind(msg: &Message) -> &'static str {
@@ -1210,9 +1213,34 @@ impl Actor {
 }
 
 #[cfg(test)]
-mod tests {
+mod state_change_frames {
+    const STATE_CHANGE: &str = r#"{"type":"event","event":{"event_type":"state_changed","data":{}},"id":7}"#;
+
+    #[test]
+    fn a_state_changed_bus_event_may_hold_state_changes() {
+        assert!(super::may_hold_state_changes(STATE_CHANGE));
+    }
+
+    #[test]
+    fn an_array_with_a_state_changed_event_may_hold_state_changes() {
+        let text = format!(r#"[{{"id":3,"type":"event","event":{{"c":{{}}}}}},{STATE_CHANGE}]"#);
+
+        assert!(super::may_hold_state_changes(&text));
+    }
+
+    #[test]
+    fn an_array_of_diffs_and_results_holds_no_state_change() {
+        let text = r#"[{"type":"event","event":{"c":{"light.a":{"+":{"s":"on"}}}},"id":3},{"id":4,"type":"result","success":true,"result":null}]"#;
+
+        assert!(!super::may_hold_state_changes(text));
+    }
+
     // A counting global allocator cannot be written without `unsafe`; it only forwards to
     // `System`, counts on the current thread, and lives in this crate's unit-test binary alone.
+}
+
+#[cfg(test)]
+mod tests {
     #![allow(unsafe_code)]
 
     use std::alloc::{GlobalAlloc, Layout, System};
