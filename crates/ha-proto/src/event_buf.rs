@@ -278,6 +278,13 @@ mod tests {
     }
 
     #[test]
+    fn an_event_can_be_sent_to_and_shared_with_another_task() {
+        fn send_and_sync<T: Send + Sync>() {}
+
+        send_and_sync::<StateChangedEventBuf>();
+    }
+
+    #[test]
     fn another_event_type_parses_to_none() {
         // Arrange
         let text = r#"{"event_type":"call_service","data":{},"origin":"LOCAL","time_fired":"2024-03-01T10:00:00+00:00","context":{"id":"c1","parent_id":null,"user_id":null}}"#;
