@@ -529,6 +529,12 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "MS,...", value_delimiter = ',', value_parser = parse_gap_ms,
           conflicts_with_all = ["cpu_base", "soak", "rate"])]
     pub(crate) floor_gaps: Vec<Duration>,
+    /// Instead of the load test, count the code the bare client runs per frame: the `mirror` example
+    /// under callgrind against ha-sim at --rate (default 1000 changes/s, which the client keeps up
+    /// with under valgrind) for --cpu-seconds; prints the 64-byte lines of code that ran at least
+    /// once per two frames, by crate, and writes target/perf/footprint.json. Needs valgrind.
+    #[arg(long, conflicts_with_all = ["cpu_base", "soak", "floor_gaps"])]
+    pub(crate) code_footprint: bool,
     /// The CPU steps' client (and both clients of --cpu-base) holds its reads back for windows this
     /// long, 1ms to 1s (ha-client's `ReadBatching`: one wake-up reads what a window brought; events
     /// arrive up to that much later), or `off` to read every frame as it arrives. Absent: ha-client's
@@ -816,6 +822,13 @@ mod tests {
 
         assert!(matches!(cli.command, Command::Load(args)
             if args.floor_gaps == [Duration::from_micros(500), Duration::from_millis(5)]));
+    }
+
+    #[test]
+    fn the_code_footprint_is_a_mode_of_its_own() {
+        let err = Cli::try_parse_from(["cargo xtask", "load", "--code-footprint", "--cpu-base", "HEAD~1"]).unwrap_err();
+
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
     }
 
     #[test]

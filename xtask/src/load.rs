@@ -41,10 +41,11 @@
 mod ab;
 pub(crate) mod cpu;
 pub(crate) mod floor;
+mod footprint;
 pub(crate) mod procs;
 mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -111,6 +112,31 @@ fn floor_only(gaps: &[Duration]) -> Result<()> {
     Ok(())
 }
 
+/// `--code-footprint`'s rate when no --rate is given: what a busy real installation sends, and what
+/// the client keeps up with under callgrind.
+const FOOTPRINT_RATE: f64 = 1000.0;
+
+/// `--code-footprint`: the code the bare client runs per frame at `rate`, counted by callgrind.
+fn code_footprint(driver: &Driver, target: &Path, rate: f64, seconds: Duration) -> Result<()> {
+    if std::process::Command::new("valgrind").arg("--version").output().is_err() {
+        bail!(
+            "--code-footprint runs the client under valgrind, which was not found: install it (Debian/Ubuntu: \
+             `sudo apt-get install valgrind`, Fedora: `sudo dnf install valgrind`)"
+        );
+    }
+    let dir = target.join("perf");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    println!("load: the mirror example under callgrind at {rate} changes/s for {}s", seconds.as_secs());
+    let (step, dump) = driver.footprint_step(rate, CPU_WARMUP, seconds, &dir.join("footprint.callgrind"))?;
+    let footprint = dump.per_frame(step.frames);
+    print!("load: {}", footprint.describe());
+    let path = dir.join("footprint.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&footprint)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("load: wrote {}", path.display());
+    Ok(())
+}
+
 /// Runs the load test.
 pub(crate) fn run(args: Args) -> Result<()> {
     if !args.floor_gaps.is_empty() {
@@ -139,6 +165,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
 
     if let Some(rev) = &args.cpu_base {
         return ab::run(&driver, &root, &target, rev, &args, CPU_WARMUP);
+    }
+    if args.code_footprint {
+        return code_footprint(&driver, &target, args.rate.unwrap_or(FOOTPRINT_RATE), args.cpu_seconds);
     }
     let started = std::time::Instant::now();
     let (max_rate, held, ramp) = match args.rate {

@@ -323,6 +323,60 @@ impl Driver {
         Ok(step)
     }
 
+    /// `--code-footprint`: a steady step at `rate` with the bare client under callgrind, its
+    /// collection on only over the example's measuring window; returns the example's own figures
+    /// for that window (its frames) and the dump callgrind wrote (`out` with `.1` appended).
+    pub(crate) fn footprint_step(
+        &self,
+        rate: f64,
+        warmup: Duration,
+        seconds: Duration,
+        out: &Path,
+    ) -> Result<(CpuStep, super::footprint::Dump)> {
+        let (_sim, url) = self.start_sim(rate)?;
+        let measure = MirrorMeasure {
+            program: &self.mirror,
+            url: &url,
+            token: TOKEN,
+            warmup,
+            seconds,
+            batch_reads: self.batch_reads,
+        };
+        let _ = std::fs::remove_file(
+            out.with_file_name(format!("{}.1", out.file_name().and_then(|n| n.to_str()).unwrap_or_default())),
+        );
+        let launcher = [
+            "valgrind".to_owned(),
+            "-q".to_owned(),
+            "--tool=callgrind".to_owned(),
+            "--instr-atstart=no".to_owned(),
+            "--dump-instr=yes".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        // The first failure of callgrind_control, if any.
+        let mut failed = None;
+        let mut step = measure.run_under(
+            &launcher,
+            |mark, pid| {
+                let commands: &[&[&str]] = match mark {
+                    Mark::Opened => &[&["-i", "on"]],
+                    Mark::Closed => &[&["-i", "off"], &["-d"]],
+                };
+                for command in commands {
+                    if failed.is_none() {
+                        failed = super::footprint::control(pid, command).err();
+                    }
+                }
+            },
+            || false,
+        )?;
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        step.offered = rate;
+        Ok((step, super::footprint::read_dump(out)?))
+    }
+
     /// One pair of the CPU A/B (`--cpu-base`): the head and base builds of the `mirror` example run
     /// at the same time against one simulator at `rate`, each on its own connection; `head_first`
     /// says which one is started (and so connects) first. Returns (head, base).
@@ -400,7 +454,26 @@ impl MirrorMeasure<'_> {
     /// its result arrives; `cancelled` is polled while waiting, and ends the run with an error when true.
     /// The example is killed when this returns.
     pub(crate) fn run(&self, mut mark: impl FnMut(Mark), cancelled: impl Fn() -> bool) -> Result<CpuStep> {
-        let mut command = Command::new(self.program);
+        self.run_under(&[], |m, _| mark(m), cancelled)
+    }
+
+    /// [`run`](Self::run), the example started by `launcher` (a program and its arguments, the
+    /// example's path and arguments after them; none: the example itself); `mark` also gets the
+    /// process id of what was started.
+    pub(crate) fn run_under(
+        &self,
+        launcher: &[String],
+        mut mark: impl FnMut(Mark, u32),
+        cancelled: impl Fn() -> bool,
+    ) -> Result<CpuStep> {
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(self.program);
+                command
+            }
+            None => Command::new(self.program),
+        };
         command
             .args(["--url", self.url, "--measure", &self.seconds.as_secs_f64().to_string()])
             .args(["--warmup", &self.warmup.as_secs_f64().to_string()])
@@ -439,13 +512,13 @@ impl MirrorMeasure<'_> {
             };
             let line = line.trim();
             if line == "measuring" {
-                mark(Mark::Opened);
+                mark(Mark::Opened, client.pid());
                 continue;
             }
             if !line.starts_with('{') {
                 continue;
             }
-            mark(Mark::Closed);
+            mark(Mark::Closed, client.pid());
             let step: CpuStep =
                 serde_json::from_str(line).with_context(|| format!("reading the mirror example's result {line:?}"))?;
             drop(client);
