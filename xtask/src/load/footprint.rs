@@ -291,9 +291,14 @@ pub(crate) fn control(pid: u32, command: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The dump callgrind wrote when asked (`<out>.1`, next to `out`).
+/// Where callgrind writes its first dump on request, given `--callgrind-out-file=<out>`.
+pub(crate) fn dump_path(out: &Path) -> std::path::PathBuf {
+    out.with_file_name(format!("{}.1", out.file_name().and_then(|n| n.to_str()).unwrap_or_default()))
+}
+
+/// The dump callgrind wrote when asked ([`dump_path`]).
 pub(crate) fn read_dump(out: &Path) -> Result<Dump> {
-    let part = out.with_file_name(format!("{}.1", out.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+    let part = dump_path(out);
     let text =
         std::fs::read_to_string(&part).with_context(|| format!("reading callgrind's dump {}", part.display()))?;
     Dump::parse(&text).with_context(|| format!("reading {}", part.display()))

@@ -296,15 +296,7 @@ impl Driver {
         let (sim, url) = self.start_sim(rate)?;
         let mut opened: Option<(Instant, CpuTimes, Option<f64>)> = None;
         let mut closed: Option<(Instant, CpuTimes, Option<f64>)> = None;
-        let measure = MirrorMeasure {
-            program: &self.mirror,
-            url: &url,
-            token: TOKEN,
-            warmup,
-            seconds,
-            batch_reads: self.batch_reads,
-        };
-        let mut step = measure.run(
+        let mut step = self.mirror_measure(&url, warmup, seconds).run(
             |mark| {
                 let reading = cpu::read(sim.pid()).map(|c| (Instant::now(), c, crate::steal::read_steal()));
                 match mark {
@@ -323,6 +315,11 @@ impl Driver {
         Ok(step)
     }
 
+    /// The bare client measuring itself against the simulator at `url`.
+    fn mirror_measure<'a>(&'a self, url: &'a str, warmup: Duration, seconds: Duration) -> MirrorMeasure<'a> {
+        MirrorMeasure { program: &self.mirror, url, token: TOKEN, warmup, seconds, batch_reads: self.batch_reads }
+    }
+
     /// `--code-footprint`: a steady step at `rate` with the bare client under callgrind, its
     /// collection on only over the example's measuring window; returns the example's own figures
     /// for that window (its frames) and the dump callgrind wrote (`out` with `.1` appended).
@@ -334,17 +331,8 @@ impl Driver {
         out: &Path,
     ) -> Result<(CpuStep, super::footprint::Dump)> {
         let (_sim, url) = self.start_sim(rate)?;
-        let measure = MirrorMeasure {
-            program: &self.mirror,
-            url: &url,
-            token: TOKEN,
-            warmup,
-            seconds,
-            batch_reads: self.batch_reads,
-        };
-        let _ = std::fs::remove_file(
-            out.with_file_name(format!("{}.1", out.file_name().and_then(|n| n.to_str()).unwrap_or_default())),
-        );
+        let measure = self.mirror_measure(&url, warmup, seconds);
+        let _ = std::fs::remove_file(super::footprint::dump_path(out));
         let launcher = [
             "valgrind".to_owned(),
             "-q".to_owned(),
