@@ -118,12 +118,6 @@ const FOOTPRINT_RATE: f64 = 1000.0;
 
 /// `--code-footprint`: the code the bare client runs per frame at `rate`, counted by callgrind.
 fn code_footprint(driver: &Driver, target: &Path, rate: f64, seconds: Duration) -> Result<()> {
-    if std::process::Command::new("valgrind").arg("--version").output().is_err() {
-        bail!(
-            "--code-footprint runs the client under valgrind, which was not found: install it (Debian/Ubuntu: \
-             `sudo apt-get install valgrind`, Fedora: `sudo dnf install valgrind`)"
-        );
-    }
     let dir = target.join("perf");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("load: the mirror example under callgrind at {rate} changes/s for {}s", seconds.as_secs());
@@ -141,6 +135,13 @@ fn code_footprint(driver: &Driver, target: &Path, rate: f64, seconds: Duration) 
 pub(crate) fn run(args: Args) -> Result<()> {
     if !args.floor_gaps.is_empty() {
         return floor_only(&args.floor_gaps);
+    }
+    // Before the build: the footprint cannot be counted without valgrind.
+    if args.code_footprint && crate::perf::probe::valgrind_version(&Shell::new()?).is_none() {
+        bail!(
+            "--code-footprint runs the client under valgrind, which was not found: {}",
+            crate::perf::probe::VALGRIND_INSTALL
+        );
     }
     let root = root();
     let target = crate::workspace::target_dir();

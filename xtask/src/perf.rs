@@ -17,7 +17,7 @@ mod lock;
 mod merge;
 mod pipeline;
 pub(crate) mod power;
-mod probe;
+pub(crate) mod probe;
 mod progress;
 mod record;
 mod trend;

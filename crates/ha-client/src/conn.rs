@@ -1234,13 +1234,12 @@ mod state_change_frames {
 
         assert!(!super::may_hold_state_changes(text));
     }
-
-    // A counting global allocator cannot be written without `unsafe`; it only forwards to
-    // `System`, counts on the current thread, and lives in this crate's unit-test binary alone.
 }
 
 #[cfg(test)]
 mod tests {
+    // A counting global allocator cannot be written without `unsafe`; it only forwards to
+    // `System`, counts on the current thread, and lives in this crate's unit-test binary alone.
     #![allow(unsafe_code)]
 
     use std::alloc::{GlobalAlloc, Layout, System};

@@ -27,9 +27,7 @@ pub(crate) fn prepare_tools(ctx: &Ctx, targets: &mut Vec<Target>) -> Result<Vec<
     }
     if probe::valgrind_version(&ctx.sh).is_none() {
         targets.retain(|t| t.suite != Suite::Instr);
-        let reason = "valgrind not found: install it (Debian/Ubuntu: `sudo apt-get install valgrind`, Fedora: \
-                      `sudo dnf install valgrind`); instruction counts were not measured"
-            .to_owned();
+        let reason = format!("valgrind not found: {}; instruction counts were not measured", probe::VALGRIND_INSTALL);
         eprintln!("perf: {reason}");
         return Ok(vec![NotMeasured { suite: Suite::Instr, reason }]);
     }

@@ -110,6 +110,10 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// How to install valgrind, for the messages of whatever needs it.
+pub(crate) const VALGRIND_INSTALL: &str =
+    "install it (Debian/Ubuntu: `sudo apt-get install valgrind`, Fedora: `sudo dnf install valgrind`)";
+
 /// `valgrind --version`, or `None` when valgrind cannot be run.
 pub(crate) fn valgrind_version(sh: &Shell) -> Option<String> {
     cmd!(sh, "valgrind --version").quiet().ignore_stderr().read().ok().map(|v| v.trim().to_owned())
