@@ -135,6 +135,37 @@ impl<'a> Cursor<'a> {
         Some(key)
     }
 
+    /// [`key`](Self::key) for the compact shapes, whose keys are mostly one or two letters (`s`,
+    /// `c`, `lc`, `+`): such a key written directly before its colon is recognised from the four
+    /// or five bytes `"s":` or `"lc":`, compared in place, without the string search that
+    /// [`plain_str`](Self::plain_str) sets up for a string of any length. Anything else takes
+    /// `key`. Only where short keys are the rule: before the longer keys of full states and
+    /// attributes the test is wasted, which cost `state_changed` decoding 4–8% more
+    /// instructions when `key` itself did it (measured).
+    #[inline(always)]
+    fn short_key(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let bytes = &self.text.as_bytes()[self.pos..];
+        // A byte that stands for itself inside a JSON string: printable ASCII, neither the quote
+        // nor the escape character.
+        let plain = |b: u8| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\';
+        if let Some(&[b'"', a, close, colon, after]) = bytes.first_chunk::<5>() {
+            if plain(a) {
+                if close == b'"' && colon == b':' {
+                    let key = &self.text[self.pos + 1..self.pos + 2];
+                    self.pos += 4;
+                    return Some(key);
+                }
+                if plain(close) && colon == b'"' && after == b':' {
+                    let key = &self.text[self.pos + 1..self.pos + 3];
+                    self.pos += 5;
+                    return Some(key);
+                }
+            }
+        }
+        self.key()
+    }
+
     /// `null` (`Some(None)`) or a string without escapes.
     fn nullable_str(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.eat_word(b"null") {
@@ -244,7 +275,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
-            match self.key()? {
+            match self.short_key()? {
                 "id" if out.id.is_none() => out.id = Some(Cow::Borrowed(self.plain_str()?)),
                 "parent_id" if out.parent_id.is_none() => out.parent_id = Some(self.nullable_str()?),
                 "user_id" if out.user_id.is_none() => out.user_id = Some(self.nullable_str()?),
@@ -270,7 +301,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
-            match self.key()? {
+            match self.short_key()? {
                 "s" if state.is_none() => state = Some(Cow::Borrowed(self.plain_str()?)),
                 "a" if attributes.is_none() => attributes = Some(self.attributes_into(std::mem::take(spare))?),
                 "c" if context.is_none() => context = Some(self.context()?),
@@ -309,7 +340,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
-            match self.key()? {
+            match self.short_key()? {
                 "s" if add.state.is_none() => add.state = Some(Cow::Borrowed(self.plain_str()?)),
                 "a" if add.attributes.is_none() => add.attributes = Some(self.attributes()?),
                 "c" if add.context.is_none() => add.context = Some(self.context()?),
@@ -324,7 +355,7 @@ impl<'a> Cursor<'a> {
     /// `-` of a change: `{"a":[keys]}`.
     fn removals(&mut self) -> Option<DiffRemovals<'a>> {
         self.eat(b'{')?;
-        if self.key()? != "a" {
+        if self.short_key()? != "a" {
             return None;
         }
         self.eat(b'[')?;
@@ -345,7 +376,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
-            match self.key()? {
+            match self.short_key()? {
                 "+" if diff.additions.is_none() => diff.additions = Some(self.additions()?),
                 "-" if diff.removals.is_none() => diff.removals = Some(self.removals()?),
                 _ => return None,
@@ -375,7 +406,7 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.next_member(b'}', first)? {
             first = false;
-            match self.key()? {
+            match self.short_key()? {
                 "a" if !added => {
                     added = true;
                     event.added = self.keyed(Self::compressed_state)?;
@@ -865,6 +896,29 @@ mod tests {
         let (event, _) = compressed_event_prefix(text).expect("scanned");
 
         assert_eq!(event, serde_event(text));
+    }
+
+    #[test]
+    fn a_short_key_is_read_in_place_up_to_its_colon() {
+        let mut cursor = Cursor::new(r#"{"lc":1.5}"#);
+        cursor.eat(b'{').expect("an object");
+
+        let key = cursor.short_key();
+
+        assert_eq!((key, cursor.rest()), (Some("lc"), "1.5}"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_key_reads_what_key_reads(key in "[\\x00-\\x7f\u{e9}]{0,3}", space in "[ ]?", after in "[:\"a1]{0,2}") {
+            let text = format!("\"{key}\"{space}:{after}");
+            let (mut short, mut any) = (Cursor::new(&text), Cursor::new(&text));
+
+            let (read_short, read_any) = (short.short_key(), any.key());
+
+            proptest::prop_assert_eq!(read_short, read_any);
+            proptest::prop_assert_eq!(short.offset(), any.offset());
+        }
     }
 
     #[test]
