@@ -215,22 +215,33 @@ impl<'a> Cursor<'a> {
         const MAX_DIGITS: usize = 19;
         self.skip_whitespace();
         let bytes = &self.text.as_bytes()[self.pos..];
-        let (whole, mut mantissa) = leading_digits(bytes);
+        let (whole, seconds) = leading_digits(bytes);
         if whole == 0 || whole > MAX_DIGITS || (whole > 1 && bytes[0] == b'0') {
             return None;
         }
         let mut len = whole;
-        let mut fraction = 0;
+        let (mut fraction, mut fraction_value) = (0, 0);
         if bytes.get(whole) == Some(&b'.') {
-            let digits;
-            (fraction, digits) = leading_digits(&bytes[whole + 1..]);
+            (fraction, fraction_value) = leading_digits(&bytes[whole + 1..]);
             if fraction == 0 || whole + fraction > MAX_DIGITS {
                 return None;
             }
-            mantissa = mantissa * POW10_U64[fraction] + digits;
             len += 1 + fraction;
         }
-        if mantissa > 1 << 53 || matches!(bytes.get(len), Some(b'e' | b'E')) {
+        if matches!(bytes.get(len), Some(b'e' | b'E')) {
+            return None;
+        }
+        // Below 2^33 seconds (the year 2242) with at most six decimals, Home Assistant's case:
+        // the float of the digits lies within half a microsecond of them (its ulp is below one
+        // microsecond), so `from_epoch_secs` rounds it to exactly the microseconds they spell,
+        // which are then computed without the float.
+        if seconds < 1 << 33 && fraction <= 6 {
+            self.pos += len;
+            let micros = seconds * 1_000_000 + fraction_value * POW10_U64[6 - fraction];
+            return Some(Timestamp::from_micros(micros as i64));
+        }
+        let mantissa = seconds * POW10_U64[fraction] + fraction_value;
+        if mantissa > 1 << 53 {
             return None;
         }
         self.pos += len;
@@ -957,6 +968,22 @@ mod tests {
             .collect();
 
         assert!(pairs.iter().all(|(ours, serde)| ours == serde), "{pairs:?}");
+    }
+
+    proptest::proptest! {
+        /// Around and below 2^33 seconds, with up to seven decimals: what the integer path and
+        /// the float path read is what serde reads, and below 2^33 with at most six decimals
+        /// (Home Assistant's timestamps) nothing is declined.
+        #[test]
+        fn epochs_near_and_below_2_pow_33_read_as_serde_reads_them(seconds in 0_u64..(1 << 33) + (1 << 20), fraction in "(\\.[0-9]{1,7})?") {
+            let text = format!("{seconds}{fraction}");
+
+            let ours = Cursor::new(&text).epoch_secs();
+
+            let serde: Timestamp = serde_json::from_str(&text).expect("a number");
+            let home_assistants = seconds < 1 << 33 && fraction.len() <= 7;
+            proptest::prop_assert!(ours == Some(serde) || (ours.is_none() && !home_assistants), "{:?} against serde's {:?}", ours, serde);
+        }
     }
 
     proptest::proptest! {
