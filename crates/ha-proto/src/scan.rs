@@ -703,6 +703,7 @@ const POW10_U64: [u64; 20] = {
 /// overflow it: the value is then meaningless, and callers decline such runs). Eight bytes are
 /// tested and converted at a time as one word: a byte by byte walk and fold had cost an epoch
 /// timestamp (`1710928803.123456`) about 300 instructions (callgrind, 2026-12-06).
+#[inline(always)]
 fn leading_digits(bytes: &[u8]) -> (usize, u64) {
     const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
     let (mut count, mut value) = (0, 0_u64);
