@@ -149,18 +149,18 @@ impl<'a> Cursor<'a> {
         // A byte that stands for itself inside a JSON string: printable ASCII, neither the quote
         // nor the escape character.
         let plain = |b: u8| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\';
-        if let Some(&[b'"', a, close, colon, after]) = bytes.first_chunk::<5>() {
-            if plain(a) {
-                if close == b'"' && colon == b':' {
-                    let key = &self.text[self.pos + 1..self.pos + 2];
-                    self.pos += 4;
-                    return Some(key);
-                }
-                if plain(close) && colon == b'"' && after == b':' {
-                    let key = &self.text[self.pos + 1..self.pos + 3];
-                    self.pos += 5;
-                    return Some(key);
-                }
+        if let Some(&[b'"', a, close, colon, after]) = bytes.first_chunk::<5>()
+            && plain(a)
+        {
+            if close == b'"' && colon == b':' {
+                let key = &self.text[self.pos + 1..self.pos + 2];
+                self.pos += 4;
+                return Some(key);
+            }
+            if plain(close) && colon == b'"' && after == b':' {
+                let key = &self.text[self.pos + 1..self.pos + 3];
+                self.pos += 5;
+                return Some(key);
             }
         }
         self.key()
