@@ -985,9 +985,7 @@ mod tests {
             let home_assistants = seconds < 1 << 33 && fraction.len() <= 7;
             proptest::prop_assert!(ours == Some(serde) || (ours.is_none() && !home_assistants), "{:?} against serde's {:?}", ours, serde);
         }
-    }
 
-    proptest::proptest! {
         /// Any text: the count and (up to 19 digits) the value a byte by byte walk gives.
         #[test]
         fn leading_digits_read_as_a_byte_walk(text in "[0-9]{0,24}[.e/:0-9\"a-z]{0,9}") {

@@ -74,6 +74,17 @@ impl Names {
     }
 }
 
+/// The index of `name` in `names`, which `ids` maps names into: a name seen before keeps its
+/// index, a new one is appended. (Objects and functions are both numbered this way.)
+fn intern(name: String, ids: &mut HashMap<String, usize>, names: &mut Vec<String>) -> usize {
+    let next = ids.len();
+    let id = *ids.entry(name.clone()).or_insert(next);
+    if id == names.len() {
+        names.push(name);
+    }
+    id
+}
+
 /// One position of a cost line: absolute (`0x1f`, `31`), relative to the previous (`+4`, `-0x8`)
 /// or the same (`*`).
 fn position(token: &str, previous: u64) -> Option<u64> {
@@ -137,25 +148,11 @@ impl Dump {
                 "events" if value.split_ascii_whitespace().next() != Some("Ir") => {
                     bail!("events are {value:?}: the first must be Ir");
                 }
-                "ob" => {
-                    let name = objects.resolve(value);
-                    let next = object_ids.len();
-                    object = *object_ids.entry(name.clone()).or_insert(next);
-                    if object == dump.objects.len() {
-                        dump.objects.push(name);
-                    }
-                }
+                "ob" => object = intern(objects.resolve(value), &mut object_ids, &mut dump.objects),
                 // Callees' names are defined here too; they do not change the current function.
                 "cob" => drop(objects.resolve(value)),
                 "cfn" => drop(functions.resolve(value)),
-                "fn" => {
-                    let name = functions.resolve(value);
-                    let next = function_ids.len();
-                    function = *function_ids.entry(name.clone()).or_insert(next);
-                    if function == dump.functions.len() {
-                        dump.functions.push(name);
-                    }
-                }
+                "fn" => function = intern(functions.resolve(value), &mut function_ids, &mut dump.functions),
                 "calls" => {
                     call = value.split_ascii_whitespace().next().and_then(|n| n.parse().ok());
                 }
