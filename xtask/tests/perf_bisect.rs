@@ -70,7 +70,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = dir.path().join("repo");
         let mut fixture = Fixture { repo: repo.clone(), _dir: dir, commits: Vec::new() };
-        let (synth, crate_dir) = (Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/synth"), fixture.root());
+        let (synth, crate_dir) = (common::manifest_dir().join("test_data/synth"), fixture.root());
         std::fs::create_dir_all(&crate_dir).unwrap();
         for item in ["Cargo.toml", "Cargo.lock", "perf.toml"] {
             std::fs::copy(synth.join(item), crate_dir.join(item)).unwrap();

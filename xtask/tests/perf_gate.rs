@@ -27,7 +27,7 @@ const INJECTIONS: [&str; 7] = [
 ];
 
 fn synth_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/synth")
+    common::manifest_dir().join("test_data/synth")
 }
 
 fn target_dir() -> PathBuf {

@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::fs;
-use std::path::Path;
 
 mod common;
 
@@ -100,7 +99,7 @@ fn assert_contract(text: &str) {
 }
 
 fn golden_server_frames() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir = common::manifest_dir().join("tests/data");
     let mut texts = Vec::new();
     for sub in ["server", "malformed"] {
         let mut paths: Vec<_> = fs::read_dir(dir.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();

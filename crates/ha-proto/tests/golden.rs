@@ -4,6 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+#[allow(dead_code)] // only `manifest_dir` is used here
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use ha_proto::rest::{
@@ -163,7 +166,7 @@ const GOLDENS: &[Golden] = &[
 // ---------------------------------------------------------------- helpers
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    common::manifest_dir().join("tests/data")
 }
 
 fn read(file: &str) -> String {

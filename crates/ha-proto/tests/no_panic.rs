@@ -22,7 +22,7 @@ fn corpus() -> &'static [Vec<u8>] {
     static CORPUS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     CORPUS.get_or_init(|| {
         let mut files = Vec::new();
-        collect(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), &mut files);
+        collect(&common::manifest_dir().join("tests/data"), &mut files);
         files.sort();
         files.iter().map(|p| fs::read(p).unwrap()).collect()
     })

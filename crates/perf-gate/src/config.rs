@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn checked_in_perf_toml_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../perf.toml");
+        let path = crate::test_manifest_dir().join("../../perf.toml");
 
         let config = Config::load(&path);
 

@@ -3,7 +3,7 @@
 //! committed baselines and paired rounds to the report and its exit code. No valgrind, no git, no
 //! network, no benchmark run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use perf_gate::baseline::{Provenance, SuiteBaseline};
 use perf_gate::config::Config;
@@ -14,7 +14,7 @@ use perf_gate::rules::{self, Learning, PairedEvidence, Verdict, compare, paired_
 use perf_gate::schema::{Measurement, Metric, Suite};
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
+    manifest_dir().join("test_data")
 }
 
 /// Every measurement the sample files hold, as a run would read them.
@@ -104,4 +104,14 @@ fn a_paired_slowdown_confirmed_in_a_second_pass_fails_and_says_what_it_could_see
     let row = &report.rows[0];
     assert_eq!((row.verdict, row.reference.as_str()), (Verdict::Regression, "A/B vs abc1234"));
     assert!(row.detectable.is_some_and(|d| d > rules::MIN_LEARNED_TOLERANCE && d < 0.08), "{row:?}");
+}
+
+/// This package's directory: cargo's run-time `CARGO_MANIFEST_DIR` (the checkout being tested),
+/// else the compile-time one. Cargo reuses a test binary built from another checkout of the same
+/// sources that shares the `CARGO_TARGET_DIR` (as `.ci/run`'s cache does), and the compile-time
+/// path names that other checkout, which may be gone.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from)
 }

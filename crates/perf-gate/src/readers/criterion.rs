@@ -140,7 +140,7 @@ mod tests {
     use super::*;
 
     fn sample_dir(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/criterion").join(name)
+        crate::test_manifest_dir().join("test_data/criterion").join(name)
     }
 
     fn read(name: &str, file: &str) -> String {

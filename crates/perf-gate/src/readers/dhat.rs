@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn stats_file_written_by_a_real_scenario_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/dhat/synth_alloc_hundred.json");
+        let path = crate::test_manifest_dir().join("test_data/dhat/synth_alloc_hundred.json");
         let text = std::fs::read_to_string(path).unwrap();
 
         let stats = parse_stats(&text).unwrap();

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/iai").join(name)).unwrap()
+        std::fs::read_to_string(crate::test_manifest_dir().join("test_data/iai").join(name)).unwrap()
     }
 
     #[test]
