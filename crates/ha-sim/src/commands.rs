@@ -252,12 +252,12 @@ pub(crate) fn handle(shared: &Shared, conn: &Arc<Conn>, admitted: Admitted) {
                 }
             };
             // Listener first, then the snapshot, under one lock: no change can fall between.
-            let mut core = shared.core();
+            let mut guard = shared.core();
+            let core = &mut *guard;
+            let states = core.world.states().iter();
             let snapshot = match &filter {
-                None => hub::encode_snapshot(core.world.states().iter().map(|s| &**s)),
-                Some(f) => {
-                    hub::encode_snapshot(core.world.states().iter().map(|s| &**s).filter(|s| f.contains(&s.entity_id)))
-                }
+                None => core.snapshots.encode(states),
+                Some(f) => core.snapshots.encode(states.filter(|s| f.contains(&s.entity_id))),
             };
             core.hub.add(conn.outbox.clone(), id, SubKind::Entities(filter));
             conn.send(result_json(id, &()));

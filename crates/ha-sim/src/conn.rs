@@ -76,7 +76,12 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         // when the transport itself failed or the server stops; the drop faults imitate those.
         let _ = tokio::time::timeout(CLOSE_GRACE, close_normally(&mut sink)).await;
     }
-    tracing::debug!(conn = conn_id, overflowed = outbox.overflowed.load(Ordering::Acquire), "closed");
+    tracing::debug!(
+        conn = conn_id,
+        overflowed = outbox.overflowed.load(Ordering::Acquire),
+        most_pending = outbox.most_pending(),
+        "closed"
+    );
 }
 
 /// Checks the flow-control peak rule every second, also while nothing new is queued.
@@ -327,7 +332,10 @@ fn oversized(bytes: usize) -> String {
     s
 }
 
-async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn: Arc<Conn>, shared: Arc<Shared>) {
+async fn write_loop<S>(sink: &mut S, mut rx: mpsc::UnboundedReceiver<Out>, conn: Arc<Conn>, shared: Arc<Shared>)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
     let mut drops = DropCount { generation: 0, limit: None, sent: 0 };
     if let Some((generation, n)) = shared.faults.drop_after() {
         drops = DropCount { generation, limit: Some(n), sent: 0 };
@@ -373,10 +381,13 @@ async fn write_loop(sink: &mut Sink, mut rx: mpsc::UnboundedReceiver<Out>, conn:
                 }
             }
         }
-        let taken = batch.len();
+        // What the writer took has left the queue: Home Assistant's writer pops each message
+        // before it writes, and its flow control counts only what is still queued. Counting the
+        // batch until the socket accepted all of it cut clients up to `MAX_BATCH` messages sooner
+        // than Home Assistant does while a large frame (a snapshot) was being written.
+        conn.outbox.dequeued(batch.len());
         let allowance = drops.allowance(&shared);
         let ok = send_batch(sink, &mut batch, allowance, &mut drops.sent).await;
-        conn.outbox.sent(taken);
         if !ok {
             // The drop-after fault (or a dead socket): no close frame either way.
             conn.outbox.abrupt.store(true, Ordering::Release);
@@ -395,7 +406,10 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
 
 /// Writes a batch: runs of plain messages as one frame each (an array when more than one, or
 /// when it holds a malformed item), fault frames alone. Returns false when the connection must end.
-async fn send_batch(sink: &mut Sink, batch: &mut Vec<Out>, allowance: Option<u64>, sent: &mut u64) -> bool {
+async fn send_batch<S>(sink: &mut S, batch: &mut Vec<Out>, allowance: Option<u64>, sent: &mut u64) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
     let mut budget = allowance.unwrap_or(u64::MAX);
     let mut frame = Run::default();
     let mut result = true;
@@ -456,8 +470,73 @@ struct Run {
     array: bool,
 }
 
-async fn flush(sink: &mut Sink, frame: &mut Run) -> bool {
+async fn flush<S>(sink: &mut S, frame: &mut Run) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
     let run = std::mem::take(frame);
     let body = if run.len > 1 || run.array { format!("[{}]", run.text) } else { run.text };
     sink.feed(text(body)).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::SimConfig;
+
+    /// A socket whose peer stopped reading: it never takes another frame.
+    struct StalledSink;
+
+    impl futures_util::Sink<Message> for StalledSink {
+        type Error = std::convert::Infallible;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_the_writer_took_no_longer_count_toward_flow_control() {
+        // Arrange: a limit of 10 with 9 messages queued, coalescing on, a peer that stopped reading.
+        let config = SimConfig { entities: 0, max_pending: 10, heartbeat: Duration::ZERO, ..SimConfig::default() };
+        let shared = Arc::new(Shared::new(config));
+        let (outbox, rx) = Outbox::new(1, shared.limits());
+        outbox.coalesce.store(true, Ordering::Release);
+        let conn = Arc::new(Conn { outbox: outbox.clone(), pong_seen: AtomicBool::new(true) });
+        for _ in 0..9 {
+            assert!(outbox.push(Out::Msg("{}".to_owned())));
+        }
+        let writer = tokio::spawn(async move { write_loop(&mut StalledSink, rx, conn, shared).await });
+
+        // Act: the writer takes all 9 into one frame and waits for the socket; 9 more are queued.
+        for _ in 0..10_000 {
+            if outbox.pending() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let accepted = (0..9).filter(|_| outbox.push(Out::Msg("{}".to_owned()))).count();
+
+        // Assert: only the 9 still queued are pending, as in Home Assistant, so none was refused.
+        assert_eq!(accepted, 9);
+        assert!(!outbox.cancel.is_cancelled());
+        assert!(!writer.is_finished(), "the writer waits for the socket");
+        writer.abort();
+    }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Outbox {
     pub(crate) conn_id: u64,
     tx: mpsc::UnboundedSender<Out>,
     pending: AtomicUsize,
+    /// The most messages ever pending at once (the connection's closing log reports it).
+    most_pending: AtomicUsize,
     /// Cancelled when the connection must close (abruptly, without a close frame).
     pub(crate) cancel: CancellationToken,
     /// Set when flow control cut the connection.
@@ -71,6 +73,7 @@ impl Outbox {
             conn_id,
             tx,
             pending: AtomicUsize::new(0),
+            most_pending: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
             overflowed: AtomicBool::new(false),
             abrupt: AtomicBool::new(false),
@@ -87,6 +90,7 @@ impl Outbox {
             return false;
         }
         let pending = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        self.most_pending.fetch_max(pending, Ordering::Relaxed);
         if pending >= self.limits.max_pending || self.peak_exceeded(pending) {
             tracing::warn!(conn = self.conn_id, pending, "client unable to keep up with pending messages");
             self.overflowed.store(true, Ordering::Release);
@@ -115,7 +119,7 @@ impl Outbox {
     /// The peak rule without a new message (Home Assistant checks it with a timer too):
     /// cuts the connection when it has stayed over the peak for the peak time.
     pub(crate) fn check_peak(&self) {
-        let pending = self.pending.load(Ordering::Acquire);
+        let pending = self.pending();
         if self.peak_exceeded(pending) {
             tracing::warn!(conn = self.conn_id, pending, "client stayed over the pending-message peak");
             self.overflowed.store(true, Ordering::Release);
@@ -129,8 +133,19 @@ impl Outbox {
         self.cancel.cancel();
     }
 
-    /// Called by the writer once `n` messages have left.
-    pub(crate) fn sent(&self, n: usize) {
+    /// Messages queued and not yet taken by the writer.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The most messages that were ever pending at once on this connection.
+    pub(crate) fn most_pending(&self) -> usize {
+        self.most_pending.load(Ordering::Relaxed)
+    }
+
+    /// Called by the writer when it takes `n` messages off the queue to write them: from then on
+    /// they are no longer pending (Home Assistant counts its queue's length).
+    pub(crate) fn dequeued(&self, n: usize) {
         self.pending.fetch_sub(n, Ordering::AcqRel);
     }
 }
@@ -427,20 +442,134 @@ pub(crate) fn encode_compressed(change: &Change) -> Arc<str> {
     serde_json::to_string(&event).expect("compressed events serialise").into()
 }
 
-/// The snapshot event of `subscribe_entities`: every (filtered) state under `a`.
-pub(crate) fn encode_snapshot<'s>(states: impl Iterator<Item = &'s State>) -> Arc<str> {
-    let added: Vec<_> = states.map(|s| (EntityKey::from(&s.entity_id), CompressedState::from_state(s))).collect();
-    if added.is_empty() {
-        // Home Assistant sends `{"a":{}}` when nothing matches (ha-proto leaves empty keys out).
-        return Arc::from(r#"{"a":{}}"#);
+/// The snapshot event of `subscribe_entities`: every (filtered) state under `a`, joined from
+/// each state's cached entry.
+///
+/// Home Assistant caches each state object's compressed JSON (`as_compressed_state_json`), so its
+/// snapshot of a large installation is a join of ready bytes. Serialising 16,384 states afresh
+/// took ha-sim 10-60 ms under the core lock, during which the load generator owed its stream; it
+/// then emitted that backlog at once to a connection whose writer was still busy with the 5 MB
+/// snapshot. At 64,000 changes/s that alone was up to 3,200 of the 4,096 messages flow control
+/// allows, and the load test's hold saw new connections cut before their first diff.
+///
+/// States are immutable and replaced on change (`Arc<State>`), so an entry is keyed by the state
+/// object it was made from and holds it, which keeps the key's address from being reused while
+/// the entry lives.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotCache {
+    /// `"<entity_id>":{<compressed state>}` by the address of the state it encodes.
+    entries: std::collections::HashMap<usize, (Arc<State>, Box<str>)>,
+    /// The length of the last snapshot, to size the next one.
+    last_len: usize,
+}
+
+impl SnapshotCache {
+    /// The snapshot event of `states`, byte for byte what serialising a [`CompressedEvent`] of
+    /// them gives.
+    pub(crate) fn encode<'s>(&mut self, states: impl Iterator<Item = &'s Arc<State>>) -> Arc<str> {
+        // Entries of states only the cache still holds are stale: the world replaced them.
+        self.entries.retain(|_, (state, _)| Arc::strong_count(state) > 1);
+        let mut text = String::with_capacity(self.last_len);
+        text.push_str(r#"{"a":{"#);
+        let mut first = true;
+        for state in states {
+            let (_, entry) = self
+                .entries
+                .entry(Arc::as_ptr(state) as usize)
+                .or_insert_with(|| (Arc::clone(state), encode_entry(state)));
+            if !first {
+                text.push(',');
+            }
+            first = false;
+            text.push_str(entry);
+        }
+        text.push_str("}}");
+        self.last_len = text.len();
+        // Home Assistant sends `{"a":{}}` when nothing matches, which this is then too.
+        text.into()
     }
-    let event = CompressedEvent { added, ..CompressedEvent::default() };
-    serde_json::to_string(&event).expect("compressed events serialise").into()
+}
+
+/// One entry of a snapshot's `a` map: the entity id and its compressed state.
+fn encode_entry(state: &State) -> Box<str> {
+    let key = serde_json::to_string(&EntityKey::from(&state.entity_id)).expect("entity ids serialise");
+    let value = serde_json::to_string(&CompressedState::from_state(state)).expect("compressed states serialise");
+    let mut entry = String::with_capacity(key.len() + 1 + value.len());
+    entry.push_str(&key);
+    entry.push(':');
+    entry.push_str(&value);
+    entry.into_boxed_str()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::World;
+
+    /// What serde writes for the compressed event of `states` (the snapshot before the cache).
+    fn serde_snapshot<'s>(states: impl Iterator<Item = &'s Arc<State>>) -> String {
+        let added = states.map(|s| (EntityKey::from(&s.entity_id), CompressedState::from_state(s))).collect();
+        serde_json::to_string(&CompressedEvent { added, ..CompressedEvent::default() }).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_is_what_serde_writes_for_its_compressed_event() {
+        let world = World::new(7, 300, 16);
+        let mut cache = SnapshotCache::default();
+
+        let text = cache.encode(world.states().iter());
+
+        assert_eq!(*text, *serde_snapshot(world.states().iter()));
+    }
+
+    #[test]
+    fn a_snapshot_after_changes_holds_the_new_states_not_the_cached_ones() {
+        let mut world = World::new(7, 300, 16);
+        let mut cache = SnapshotCache::default();
+        cache.encode(world.states().iter());
+        for _ in 0..500 {
+            world.next_change();
+        }
+
+        let text = cache.encode(world.states().iter());
+
+        assert_eq!(*text, *serde_snapshot(world.states().iter()));
+    }
+
+    #[test]
+    fn a_filtered_snapshot_holds_only_the_filtered_states() {
+        let world = World::new(7, 300, 16);
+        let mut cache = SnapshotCache::default();
+        cache.encode(world.states().iter());
+        let lights = || world.states().iter().filter(|s| s.entity_id.domain() == "light");
+
+        let text = cache.encode(lights());
+
+        assert_eq!(*text, *serde_snapshot(lights()));
+    }
+
+    #[test]
+    fn a_snapshot_of_nothing_is_an_empty_added_map() {
+        let mut cache = SnapshotCache::default();
+
+        let text = cache.encode(std::iter::empty());
+
+        assert_eq!(&*text, r#"{"a":{}}"#);
+    }
+
+    #[test]
+    fn the_snapshot_cache_drops_the_entries_of_replaced_states() {
+        let mut world = World::new(7, 300, 0);
+        let mut cache = SnapshotCache::default();
+        cache.encode(world.states().iter());
+        for _ in 0..500 {
+            world.next_change();
+        }
+
+        cache.encode(world.states().iter());
+
+        assert_eq!(cache.entries.len(), world.states().len());
+    }
 
     fn limits() -> FlowLimits {
         FlowLimits { max_pending: 100, peak: 5, peak_time: Duration::from_secs(10) }
@@ -466,7 +595,7 @@ mod tests {
         for _ in 0..10 {
             outbox.push(Out::Msg(String::new()));
         }
-        outbox.sent(10);
+        outbox.dequeued(10);
         outbox.push(Out::Msg(String::new()));
 
         tokio::time::advance(Duration::from_secs(10)).await;

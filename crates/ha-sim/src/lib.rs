@@ -110,7 +110,9 @@ pub struct SimConfig {
     pub ha_version: String,
     /// How long a new connection may take to send its auth message.
     pub auth_timeout: Duration,
-    /// Flow control: a client this many messages behind is disconnected.
+    /// Flow control: a client this many messages behind is disconnected. Counted as Home
+    /// Assistant counts them: messages queued and not yet taken by the connection's writer (a
+    /// frame being written no longer counts).
     pub max_pending: usize,
     /// Flow control: a client more than this many messages behind for `pending_peak_time`
     /// is disconnected too.
@@ -214,6 +216,8 @@ impl fmt::Debug for Shared {
 pub(crate) struct Core {
     pub(crate) world: World,
     pub(crate) hub: Hub,
+    /// Each state's snapshot entry, as Home Assistant caches them.
+    pub(crate) snapshots: hub::SnapshotCache,
     pub(crate) conns: HashMap<u64, Arc<Outbox>>,
     pub(crate) ha_version: String,
     /// Extra valid tokens (`auth/long_lived_access_token`).
@@ -228,6 +232,39 @@ impl Core {
 }
 
 impl Shared {
+    /// The world of `config` with no connection, no fault and the load at `config.rate`.
+    pub(crate) fn new(config: SimConfig) -> Shared {
+        let mut world = World::new(config.seed, config.entities, config.history_capacity);
+        if config.conformance_fixtures {
+            world.install_conformance_fixtures();
+        }
+        let mut ids = world::IdGen::new(config.seed ^ 0x05E5);
+        let user_id = ids.hex32();
+        // As in a Home Assistant whose frontend has connected once: every state's compressed JSON
+        // is cached, so even the first `subscribe_entities` joins ready entries.
+        let mut snapshots = hub::SnapshotCache::default();
+        snapshots.encode(world.states().iter());
+        Shared {
+            core: Mutex::new(Core {
+                world,
+                hub: Hub::default(),
+                snapshots,
+                conns: HashMap::new(),
+                ha_version: config.ha_version.clone(),
+                extra_tokens: Vec::new(),
+            }),
+            faults: faults::FaultState::default(),
+            connections: watch::channel(0).0,
+            auth_failures: AtomicUsize::new(0),
+            load_changes: AtomicU64::new(0),
+            rate: load::Rate::new(config.rate),
+            next_conn: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            user_id,
+            config,
+        }
+    }
+
     pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -355,30 +392,7 @@ impl Sim {
             .await
             .map_err(|source| SimError::Bind { port, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { port, source })?;
-        let mut world = World::new(config.seed, config.entities, config.history_capacity);
-        if config.conformance_fixtures {
-            world.install_conformance_fixtures();
-        }
-        let mut ids = world::IdGen::new(config.seed ^ 0x05E5);
-        let user_id = ids.hex32();
-        let shared = Arc::new(Shared {
-            core: Mutex::new(Core {
-                world,
-                hub: Hub::default(),
-                conns: HashMap::new(),
-                ha_version: config.ha_version.clone(),
-                extra_tokens: Vec::new(),
-            }),
-            faults: faults::FaultState::default(),
-            connections: watch::channel(0).0,
-            auth_failures: AtomicUsize::new(0),
-            load_changes: AtomicU64::new(0),
-            rate: load::Rate::new(config.rate),
-            next_conn: AtomicU64::new(1),
-            shutdown: CancellationToken::new(),
-            user_id,
-            config,
-        });
+        let shared = Arc::new(Shared::new(config));
         let app = rest::router(shared.clone());
         let stop = shared.shutdown.clone();
         let server = tokio::spawn(async move {
