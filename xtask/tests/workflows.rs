@@ -5,13 +5,16 @@
 //! builds, third-party actions are pinned by full commit SHA with their version (as docs/benchmarking.md
 //! records them), and `.github/CODEOWNERS` guards what decides the gate's verdict.
 
+#[allow(dead_code)] // only `manifest_dir` is used here
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_yaml::Value;
 
 fn workflows_dir() -> PathBuf {
-    manifest_dir().join("../.github/workflows")
+    common::manifest_dir().join("../.github/workflows")
 }
 
 /// Every workflow file, by file name, with its text.
@@ -435,7 +438,7 @@ fn third_party_actions_are_pinned_by_full_commit_sha_with_the_version_in_a_comme
 #[test]
 fn each_action_is_pinned_to_one_commit_everywhere_and_that_pin_is_recorded_in_the_docs() {
     let workflows = all_workflows();
-    let docs = std::fs::read_to_string(manifest_dir().join("../docs/benchmarking.md")).unwrap();
+    let docs = std::fs::read_to_string(common::manifest_dir().join("../docs/benchmarking.md")).unwrap();
 
     let mut seen: BTreeMap<String, (Pin, String)> = BTreeMap::new();
     for (name, text) in &workflows {
@@ -544,7 +547,7 @@ fn soak_runs_weekly_on_a_schedule_and_by_hand() {
 #[test]
 fn soak_holds_thirty_minutes_and_fails_the_run_on_a_broken_budget() {
     let doc = load("soak.yml");
-    let perf_toml = std::fs::read_to_string(manifest_dir().join("../perf.toml")).unwrap();
+    let perf_toml = std::fs::read_to_string(common::manifest_dir().join("../perf.toml")).unwrap();
     let config: toml::Value = toml::from_str(&perf_toml).unwrap();
 
     let steps = steps(&doc);
@@ -612,7 +615,7 @@ fn owners_of(codeowners: &str, path: &str) -> Vec<String> {
 
 #[test]
 fn codeowners_guard_the_gate_config_the_baselines_and_the_workflows() {
-    let path = manifest_dir().join("../.github/CODEOWNERS");
+    let path = common::manifest_dir().join("../.github/CODEOWNERS");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 
     let guarded = [
@@ -646,14 +649,4 @@ fn codeowners_matcher_takes_the_last_matching_line() {
         [vec!["@perf"], vec!["@perf"], vec!["@all"], vec![], vec!["@all"]]
             .map(|v| v.into_iter().map(String::from).collect::<Vec<_>>())
     );
-}
-
-/// This package's directory: cargo's run-time `CARGO_MANIFEST_DIR` (the checkout being tested),
-/// else the compile-time one. Cargo reuses a test binary built from another checkout of the same
-/// sources that shares the `CARGO_TARGET_DIR` (as `.ci/run`'s cache does), and the compile-time
-/// path names that other checkout, which may be gone.
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from)
 }

@@ -90,7 +90,10 @@ impl Outbox {
             return false;
         }
         let pending = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
-        self.most_pending.fetch_max(pending, Ordering::Relaxed);
+        // A plain load first: a new peak is rare, and a push should not pay a locked update.
+        if pending > self.most_pending.load(Ordering::Relaxed) {
+            self.most_pending.fetch_max(pending, Ordering::Relaxed);
+        }
         if pending >= self.limits.max_pending || self.peak_exceeded(pending) {
             tracing::warn!(conn = self.conn_id, pending, "client unable to keep up with pending messages");
             self.overflowed.store(true, Ordering::Release);
