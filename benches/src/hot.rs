@@ -3,8 +3,8 @@
 
 use ha_monitor::{Counter, Histogram, Millis, StdMetrics};
 use ha_proto::{
-    CompressedEvent, CompressedEventFrame, Event, Frame, FrameItem, ServerMessage, State, StateChangedEventBuf,
-    StateChangedFrame, Want,
+    CompressedEvent, CompressedEventFrame, Event, Frame, FrameCopies, FrameItem, ServerMessage, State,
+    StateChangedEventBuf, StateChangedFrame, Want,
 };
 use ha_state::{ChangeReport, EntityStore};
 
@@ -187,18 +187,20 @@ pub fn apply_state_changed_messages(store: &mut EntityStore, messages: &[String]
 
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, as a
 /// mirror fed by ha-client's `subscribe_state_changes` does: the client's part (`conn.rs`:
-/// [`StateChangedEventBuf::parse_frame_each`] copies the frame's text and decodes each event with
-/// its data from the copy, for the subscription's stream),
+/// [`StateChangedEventBuf::parse_frame_each`] copies the frame's text, into the buffer of a frame
+/// whose events were dropped when there is one ([`FrameCopies`], one per reader as the client
+/// keeps), and decodes each event with its data from the copy, for the subscription's stream),
 /// then the subscriber's: the change applied in place ([`EntityStore::apply_state_change_into`]);
 /// returns the number of entities added or updated.
 ///
 /// # Panics
 /// When a text is not one `state_changed` event message (benchmark inputs always are).
 pub fn apply_state_changed_detached(store: &mut EntityStore, messages: &[String], report: &mut ChangeReport) -> usize {
-    let mut applied = 0;
+    let (mut applied, mut copies) = (0, FrameCopies::new());
     for text in messages {
         let mut detached = None;
         StateChangedEventBuf::parse_frame_each(
+            &mut copies,
             text,
             |_| Want::StateChanged,
             |other| panic!("fixture frame holds {other:?}"),

@@ -18,8 +18,8 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ha_proto::raw::RawJson;
 use ha_proto::{
-    AuthMessage, Command, CompressedEvent, ErrorCode, ErrorInfo, Event, Features, Frame, FrameItem, ProtoError,
-    ServerMessage, StateChangedEventBuf, Want,
+    AuthMessage, Command, CompressedEvent, ErrorCode, ErrorInfo, Event, Features, Frame, FrameCopies, FrameItem,
+    ProtoError, ServerMessage, StateChangedEventBuf, Want,
 };
 use ha_state::{ChangeReport, EntityStore, Snapshot, StateError};
 use serde_json::value::RawValue;
@@ -403,6 +403,9 @@ pub(crate) struct Actor {
     /// The state changes of the frame being read, handed over once it is read (kept for its
     /// buffer).
     detached: Vec<(u64, StateChangedEventBuf)>,
+    /// The copies of frames those state changes borrow from, reused once their subscribers have
+    /// dropped them.
+    copies: FrameCopies,
     /// Set when the earliest re-subscribe retry changed: the retry timer is reset to it.
     rearm_retry: Option<Instant>,
 }
@@ -425,6 +428,7 @@ impl Actor {
             mirror_ids: Vec::new(),
             change_ids: Vec::new(),
             detached: Vec::new(),
+            copies: FrameCopies::new(),
             rearm_retry: None,
         }
     }
@@ -800,6 +804,7 @@ impl Actor {
             _ => None,
         }));
         let mut detached = std::mem::take(&mut self.detached);
+        let mut copies = std::mem::take(&mut self.copies);
         self.prefetch_mirrors(text);
         let (mut messages, mut events) = (0, 0);
         // The first bad message that costs the connection; the good messages are still applied.
@@ -857,7 +862,9 @@ impl Actor {
         // the state changes then borrow from ([`StateChangedEventBuf::parse_frame_each`]); any
         // other frame as it is.
         let parsed = if !changes.is_empty() && may_hold_state_changes(text) {
-            StateChangedEventBuf::parse_frame_each(text, want, &mut each, |id, event| detached.push((id, event)))
+            StateChangedEventBuf::parse_frame_each(&mut copies, text, want, &mut each, |id, event| {
+                detached.push((id, event));
+            })
         } else {
             Frame::parse_each_with(text, false, want, &mut each)
         };
@@ -869,6 +876,7 @@ impl Actor {
             }
         }
         self.detached = detached;
+        self.copies = copies;
         self.mirror_ids = mirrors;
         self.change_ids = changes;
         Stats::add(&stats.messages_in, messages);

@@ -41,9 +41,78 @@ use crate::state_change::StateChangedEvent;
 #[derive(Clone)]
 pub struct StateChangedEventBuf {
     /// The frame's copy and its state changes.
-    frame: Arc<Yoke<Detached<'static>, Box<str>>>,
+    frame: Arc<DetachedFrame>,
     /// Which of them this is.
     index: usize,
+}
+
+/// A copy of a frame's text and the state changes decoded from it.
+type DetachedFrame = Yoke<Detached<'static>, String>;
+
+/// The copies [`StateChangedEventBuf::parse_frame_each`] makes of frames, kept for reuse: once
+/// every event of a frame has been dropped, its copy's buffer and shared block take the next
+/// frame's text, so a stream of frames that each consumer is done with before the next few
+/// arrive costs no allocation for them. Without this, a detached `state_changed` event paid
+/// three allocations (the copy, usually over the allocator's small-block caches, the shared block
+/// and the event's box) and their frees: about 660 of the 9,450 instructions it cost in
+/// `state/apply_state_changed_detached/n2k` (`docs/performance.md`).
+///
+/// At most [`FrameCopies::SLOTS`] copies are kept, none whose buffer has grown past
+/// [`FrameCopies::KEPT_BYTES`]; a frame whose events are still held elsewhere when all slots are
+/// in use gets a new copy, which replaces a slot's (whose events keep it alive until they are
+/// dropped). One per connection: its reader is the one that parses.
+#[derive(Default)]
+pub struct FrameCopies {
+    slots: Vec<Arc<DetachedFrame>>,
+    /// The slot the next new copy replaces when all are in use.
+    next: usize,
+}
+
+impl FrameCopies {
+    /// How many copies are kept.
+    pub const SLOTS: usize = 8;
+    /// The largest buffer kept for reuse (a larger copy is freed with its last event).
+    pub const KEPT_BYTES: usize = 64 * 1024;
+
+    /// No copies yet.
+    pub fn new() -> Self {
+        FrameCopies::default()
+    }
+
+    /// A copy of `text` decoded by `decode`, in a kept slot no event holds any more, or else new.
+    fn detach(&mut self, text: &str, decode: impl FnOnce(&str) -> Detached<'_>) -> Arc<DetachedFrame> {
+        let free = self.slots.iter_mut().position(|slot| Arc::strong_count(slot) == 1 && Arc::get_mut(slot).is_some());
+        let Some(at) = free else {
+            let frame = Arc::new(DetachedFrame::attach_to_cart(text.to_owned(), decode));
+            if text.len() <= Self::KEPT_BYTES {
+                if self.slots.len() < Self::SLOTS {
+                    self.slots.push(Arc::clone(&frame));
+                } else {
+                    self.slots[self.next] = Arc::clone(&frame);
+                    self.next = (self.next + 1) % Self::SLOTS;
+                }
+            }
+            return frame;
+        };
+        let slot = Arc::get_mut(&mut self.slots[at]).expect("a slot no event holds");
+        let mut buffer = std::mem::replace(slot, DetachedFrame::attach_to_cart(String::new(), |_| Detached::EMPTY))
+            .into_backing_cart();
+        buffer.clear();
+        buffer.push_str(text);
+        *slot = DetachedFrame::attach_to_cart(buffer, decode);
+        let frame = Arc::clone(&self.slots[at]);
+        if frame.backing_cart().capacity() > Self::KEPT_BYTES {
+            self.slots.swap_remove(at);
+            self.next = 0;
+        }
+        frame
+    }
+}
+
+impl fmt::Debug for FrameCopies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameCopies").field("slots", &self.slots.len()).finish_non_exhaustive()
+    }
 }
 
 /// The state changes decoded from a copy of a frame, borrowing from it: the first one (a lone
@@ -65,6 +134,9 @@ struct Change<'a> {
 }
 
 impl<'a> Detached<'a> {
+    /// No state changes.
+    const EMPTY: Self = Detached { first: None, rest: Vec::new() };
+
     /// Keeps one more state change.
     fn push(&mut self, change: Change<'a>) {
         if self.first.is_none() {
@@ -104,7 +176,7 @@ impl StateChangedEventBuf {
                 Err(e) => Err(Failed::Invalid(e)),
             }
         }
-        match Yoke::<Detached<'static>, Box<str>>::try_attach_to_cart(event.into(), decode) {
+        match DetachedFrame::try_attach_to_cart(event.to_owned(), decode) {
             Ok(frame) => Ok(Some(StateChangedEventBuf { frame: Arc::new(frame), index: 0 })),
             Err(Failed::NotOurs) => Ok(None),
             Err(Failed::Invalid(e)) => Err(e),
@@ -112,20 +184,21 @@ impl StateChangedEventBuf {
     }
 
     /// Decodes a frame as [`Frame::parse_each_with`](crate::Frame::parse_each_with) does with
-    /// `state_changes`, from a copy of its text: each [`FrameItem::StateChanged`] is kept and
+    /// `state_changes`, from a copy of its text (in a buffer of `copies` when one is free): each [`FrameItem::StateChanged`] is kept and
     /// handed to `detached` once the frame is read (with its subscription's id, in frame order,
     /// the events of one frame sharing the copy); every other item goes to `each` as it is read,
     /// borrowed from the copy. The result is `parse_each_with`'s: on an error, the state changes
     /// read before it are still handed over.
     pub fn parse_frame_each(
+        copies: &mut FrameCopies,
         text: &str,
         mut want: impl FnMut(u64) -> Want,
         mut each: impl FnMut(FrameItem<'_>),
         mut detached: impl FnMut(u64, StateChangedEventBuf),
     ) -> Result<(), ProtoError> {
         let mut outcome = Ok(());
-        let frame = Yoke::<Detached<'static>, Box<str>>::attach_to_cart(text.into(), |copy: &str| {
-            let mut changes = Detached { first: None, rest: Vec::new() };
+        let frame = copies.detach(text, |copy| {
+            let mut changes = Detached::EMPTY;
             outcome = walk::<true>(copy, &mut want, &mut |item| match item {
                 FrameItem::StateChanged { id, event, raw } => changes.push(Change { id, event, raw }),
                 other => each(other),
@@ -134,7 +207,6 @@ impl StateChangedEventBuf {
         });
         let count = frame.get().len();
         if count > 0 {
-            let frame = Arc::new(frame);
             for index in 0..count {
                 let id = frame.get().get(index).id;
                 detached(id, StateChangedEventBuf { frame: Arc::clone(&frame), index });
@@ -193,6 +265,7 @@ mod tests {
     fn detach_all(text: &str, want: Want) -> (Vec<(u64, StateChangedEventBuf)>, Vec<String>) {
         let (mut detached, mut others) = (Vec::new(), Vec::new());
         StateChangedEventBuf::parse_frame_each(
+            &mut FrameCopies::new(),
             text,
             |_| want,
             |item| others.push(format!("{item:?}")),
@@ -261,11 +334,100 @@ mod tests {
         let mut detached = Vec::new();
 
         // Act
-        let result =
-            StateChangedEventBuf::parse_frame_each(&text, |_| Want::StateChanged, |_| {}, |id, _| detached.push(id));
+        let result = StateChangedEventBuf::parse_frame_each(
+            &mut FrameCopies::new(),
+            &text,
+            |_| Want::StateChanged,
+            |_| {},
+            |id, _| detached.push(id),
+        );
 
         // Assert
         assert!(result.is_err() && detached == [7], "{result:?} {detached:?}");
+    }
+
+    /// The events `parse_frame_each` detaches from `text`, copied into `copies`.
+    fn detach_into(copies: &mut FrameCopies, text: &str) -> Vec<StateChangedEventBuf> {
+        let mut detached = Vec::new();
+        StateChangedEventBuf::parse_frame_each(copies, text, |_| Want::StateChanged, |_| {}, |_, e| detached.push(e))
+            .expect("a valid frame");
+        detached
+    }
+
+    #[test]
+    fn a_frame_whose_events_are_dropped_lends_its_copy_to_the_next() {
+        // Arrange
+        let mut copies = FrameCopies::new();
+        let first = detach_into(&mut copies, &message("light.a", "on", 7));
+        let first_at = first[0].as_str().as_ptr();
+        drop(first);
+
+        // Act
+        let second = detach_into(&mut copies, &message("light.b", "on", 7));
+
+        // Assert
+        assert!(
+            std::ptr::eq(second[0].as_str().as_ptr(), first_at) && second[0].as_str() == event_text("light.b", "on")
+        );
+    }
+
+    #[test]
+    fn a_held_event_keeps_its_text_while_later_frames_are_copied() {
+        // Arrange
+        let mut copies = FrameCopies::new();
+        let held = detach_into(&mut copies, &message("light.a", "on", 7));
+
+        // Act
+        let later: Vec<_> = (0..FrameCopies::SLOTS + 2)
+            .flat_map(|i| detach_into(&mut copies, &message(&format!("light.l{i}"), "off", 7)))
+            .collect();
+
+        // Assert
+        assert_eq!(held[0].as_str(), event_text("light.a", "on"));
+        assert_eq!(later.last().map(StateChangedEventBuf::as_str), Some(&*event_text("light.l9", "off")));
+    }
+
+    #[test]
+    fn no_more_than_the_slots_are_kept_while_every_event_is_held() {
+        // Arrange
+        let mut copies = FrameCopies::new();
+
+        // Act
+        let held: Vec<_> =
+            (0..FrameCopies::SLOTS * 2).flat_map(|_| detach_into(&mut copies, &message("light.a", "on", 7))).collect();
+
+        // Assert
+        assert_eq!((held.len(), copies.slots.len()), (FrameCopies::SLOTS * 2, FrameCopies::SLOTS));
+    }
+
+    #[test]
+    fn a_copy_larger_than_kept_bytes_is_not_kept() {
+        // Arrange
+        let mut copies = FrameCopies::new();
+        let big = message(&format!("light.{}", "x".repeat(FrameCopies::KEPT_BYTES)), "on", 7);
+
+        // Act
+        drop(detach_into(&mut copies, &big));
+
+        // Assert
+        assert!(copies.slots.is_empty());
+    }
+
+    #[test]
+    fn a_kept_copy_that_grows_past_kept_bytes_is_let_go() {
+        // Arrange
+        let mut copies = FrameCopies::new();
+        drop(detach_into(&mut copies, &message("light.a", "on", 7)));
+        let big = message(&format!("light.{}", "x".repeat(FrameCopies::KEPT_BYTES)), "on", 7);
+
+        // Act
+        let event = detach_into(&mut copies, &big);
+
+        // Assert
+        assert!(
+            copies.slots.is_empty()
+                && event[0].as_str() == event_text(&format!("light.{}", "x".repeat(FrameCopies::KEPT_BYTES)), "on")
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub use compressed::{
 pub use entity_id::{EntityId, InvalidEntityId, validate as validate_entity_id};
 pub use error::ProtoError;
 pub use event::{Event, STATE_CHANGED, StateChangedData, TriggerEvent};
-pub use event_buf::StateChangedEventBuf;
+pub use event_buf::{FrameCopies, StateChangedEventBuf};
 pub use event_frame::CompressedEventFrame;
 pub use frame_items::{FrameItem, Want};
 pub use hints::changed_id_hints;
