@@ -60,7 +60,7 @@ type DetachedFrame = Yoke<Detached<'static>, String>;
 /// At most [`FrameCopies::SLOTS`] copies are kept, none whose buffer has grown past
 /// [`FrameCopies::KEPT_BYTES`]; a frame whose events are still held elsewhere when all slots are
 /// in use gets a new copy, which replaces a slot's (whose events keep it alive until they are
-/// dropped). One per connection: its reader is the one that parses.
+/// dropped). One per reader of frames (ha-client keeps one per client, across reconnects).
 #[derive(Default)]
 pub struct FrameCopies {
     slots: Vec<Arc<DetachedFrame>>,
@@ -184,11 +184,11 @@ impl StateChangedEventBuf {
     }
 
     /// Decodes a frame as [`Frame::parse_each_with`](crate::Frame::parse_each_with) does with
-    /// `state_changes`, from a copy of its text (in a buffer of `copies` when one is free): each [`FrameItem::StateChanged`] is kept and
-    /// handed to `detached` once the frame is read (with its subscription's id, in frame order,
-    /// the events of one frame sharing the copy); every other item goes to `each` as it is read,
-    /// borrowed from the copy. The result is `parse_each_with`'s: on an error, the state changes
-    /// read before it are still handed over.
+    /// `state_changes`, from a copy of its text (in a buffer of `copies` when one is free): each
+    /// [`FrameItem::StateChanged`] is kept and handed to `detached` once the frame is read (with
+    /// its subscription's id, in frame order, the events of one frame sharing the copy); every
+    /// other item goes to `each` as it is read, borrowed from the copy. The result is
+    /// `parse_each_with`'s: on an error, the state changes read before it are still handed over.
     pub fn parse_frame_each(
         copies: &mut FrameCopies,
         text: &str,
