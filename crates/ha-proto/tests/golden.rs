@@ -4,9 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-#[allow(dead_code)] // only `manifest_dir` is used here
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use ha_proto::rest::{
@@ -20,6 +17,9 @@ use ha_proto::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+#[allow(dead_code)] // only `manifest_dir` is used here
+mod common;
 
 // ---------------------------------------------------------------- the table of goldens
 

@@ -525,14 +525,20 @@ mod tests {
         assert_eq!(*text, *serde_snapshot(world.states().iter()));
     }
 
-    #[test]
-    fn a_snapshot_after_changes_holds_the_new_states_not_the_cached_ones() {
-        let mut world = World::new(7, 300, 16);
-        let mut cache = SnapshotCache::default();
+    /// A world of 300 entities whose every state `cache` encoded, then 500 changes later.
+    fn changed_after_caching(cache: &mut SnapshotCache, history: usize) -> World {
+        let mut world = World::new(7, 300, history);
         cache.encode(world.states().iter());
         for _ in 0..500 {
             world.next_change();
         }
+        world
+    }
+
+    #[test]
+    fn a_snapshot_after_changes_holds_the_new_states_not_the_cached_ones() {
+        let mut cache = SnapshotCache::default();
+        let world = changed_after_caching(&mut cache, 16);
 
         let text = cache.encode(world.states().iter());
 
@@ -562,12 +568,8 @@ mod tests {
 
     #[test]
     fn the_snapshot_cache_drops_the_entries_of_replaced_states() {
-        let mut world = World::new(7, 300, 0);
         let mut cache = SnapshotCache::default();
-        cache.encode(world.states().iter());
-        for _ in 0..500 {
-            world.next_change();
-        }
+        let world = changed_after_caching(&mut cache, 0);
 
         cache.encode(world.states().iter());
 
