@@ -36,6 +36,10 @@ fn state_changed_events(count: usize) -> (Updates, ChangeReport) {
     (inputs::state_changed_events(ha_fixtures::SMALL, count), ChangeReport::new())
 }
 
+fn coalesced_state_changed(per_frame: usize, count: usize) -> (Updates, ChangeReport) {
+    (inputs::coalesced_state_changed(ha_fixtures::SMALL, per_frame, count), ChangeReport::new())
+}
+
 fn frames(per_frame: usize) -> Updates {
     inputs::coalesced_frames(ha_fixtures::SMALL, per_frame, inputs::FRAME_CHANGES)
 }
@@ -98,6 +102,13 @@ fn apply_state_changed_detached((mut input, mut report): (Updates, ChangeReport)
 }
 
 #[library_benchmark]
+#[bench::c3_n2k(args = (3, 2_000), setup = coalesced_state_changed)]
+fn apply_state_changed_coalesced((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
+    black_box(hot::apply_state_changed_coalesced(&mut input.store, &input.messages, &mut report));
+    (input, report)
+}
+
+#[library_benchmark]
 #[bench::n2k(args = (2_000), setup = state_changed_events)]
 fn apply_state_changed_frames((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
     black_box(hot::apply_state_changed_frames(&mut input.store, &input.messages, &mut report));
@@ -123,7 +134,8 @@ fn query_domain((store, domain): (EntityStore, &'static str)) -> (usize, EntityS
 library_benchmark_group!(
     name = state;
     benchmarks = load_states, load_get_states, load_compressed, apply_compressed, apply_state_changed,
-        apply_state_changed_detached, apply_state_changed_frames, apply_frame, query_domain
+        apply_state_changed_detached, apply_state_changed_coalesced, apply_state_changed_frames, apply_frame,
+        query_domain
 );
 
 main!(library_benchmark_groups = state);

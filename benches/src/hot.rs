@@ -215,6 +215,34 @@ pub fn apply_state_changed_detached(store: &mut EntityStore, messages: &[String]
     applied
 }
 
+/// [`apply_state_changed_detached`] for frames that may each hold several `state_changed` event
+/// messages, as Home Assistant coalesces them under load (2.9 changes per frame in the churn of
+/// `cargo xtask ha-conformance --churn`): each frame's events are detached in one pass from one
+/// copy of it, which they share, and then applied in order; returns the number of entities added or
+/// updated.
+///
+/// # Panics
+/// When a frame holds anything but `state_changed` event messages (benchmark inputs never do).
+pub fn apply_state_changed_coalesced(store: &mut EntityStore, frames: &[String], report: &mut ChangeReport) -> usize {
+    let (mut applied, mut copies, mut events) = (0, FrameCopies::new(), Vec::new());
+    for text in frames {
+        StateChangedEventBuf::parse_frame_each(
+            &mut copies,
+            text,
+            |_| Want::StateChanged,
+            |other| panic!("fixture frame holds {other:?}"),
+            |_, event| events.push(event),
+        )
+        .expect("fixture frames parse");
+        for event in events.drain(..) {
+            report.clear();
+            store.apply_state_change_into(&event.get().change, report);
+            applied += report.updated.len() + report.added.len();
+        }
+    }
+    applied
+}
+
 /// Parses and applies `state_changed` event messages one after another, reusing `report`, each
 /// decoded in one pass from the frame's text ([`StateChangedFrame::parse`]) and applied in place
 /// ([`EntityStore::apply_state_change_into`]); returns the number of entities added or updated.
@@ -305,6 +333,19 @@ mod tests {
 
         assert_eq!((a, b), (300, 300));
         assert_eq!(detached.store.to_states(), by_events.store.to_states());
+    }
+
+    #[test]
+    fn coalesced_state_changes_give_the_mirror_of_single_messages() {
+        let mut single = inputs::state_changed_events(ha_fixtures::SMALL, 300);
+        let mut coalesced = inputs::coalesced_state_changed(ha_fixtures::SMALL, 3, 300);
+        let mut report = ChangeReport::new();
+
+        let a = apply_state_changed_detached(&mut single.store, &single.messages, &mut report);
+        let b = apply_state_changed_coalesced(&mut coalesced.store, &coalesced.messages, &mut report);
+
+        assert_eq!((a, b, coalesced.messages.len()), (300, 300, 100));
+        assert_eq!(coalesced.store.to_states(), single.store.to_states());
     }
 
     #[test]

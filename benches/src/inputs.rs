@@ -66,17 +66,42 @@ pub fn state_changed_events(entities: usize, count: usize) -> Updates {
 /// frame holding one message is that message alone, a frame holding more is a JSON array of them
 /// (`[msg,msg,...]`). The last frame holds the rest when `changes` is not a multiple of `per_frame`.
 pub fn coalesced_frames(entities: usize, per_frame: usize, changes: usize) -> Updates {
-    let per_frame = per_frame.max(1);
     let mut input = compressed_diffs(entities, changes);
-    input.messages = input
-        .messages
-        .chunks(per_frame)
-        .map(|chunk| match chunk {
-            [one] => one.clone(),
-            many => format!("[{}]", many.join(",")),
-        })
-        .collect();
+    input.messages = coalesce(std::mem::take(&mut input.messages), per_frame);
     input
+}
+
+/// The messages of [`state_changed_events`], coalesced `per_frame` to a frame as
+/// [`coalesced_frames`] coalesces diffs: what a `subscribe_events` subscription receives when Home
+/// Assistant's writer finds several events queued.
+pub fn coalesced_state_changed(entities: usize, per_frame: usize, count: usize) -> Updates {
+    let mut input = state_changed_events(entities, count);
+    input.messages = coalesce(std::mem::take(&mut input.messages), per_frame);
+    input
+}
+
+/// Each message is dropped as soon as its frame is written, so that the set-up's heap peaks at
+/// about one copy of the messages: under callgrind a larger one overflows valgrind's brk segment
+/// (docs/benchmarking.md, Limits).
+fn coalesce(messages: Vec<String>, per_frame: usize) -> Vec<String> {
+    let per_frame = per_frame.max(1);
+    let mut frames = Vec::with_capacity(messages.len().div_ceil(per_frame));
+    let mut messages = messages.into_iter().peekable();
+    while let Some(first) = messages.next() {
+        if per_frame == 1 || messages.peek().is_none() {
+            frames.push(first);
+            continue;
+        }
+        let mut frame = format!("[{first}");
+        drop(first);
+        for message in messages.by_ref().take(per_frame - 1) {
+            frame.push(',');
+            frame.push_str(&message);
+        }
+        frame.push(']');
+        frames.push(frame);
+    }
+    frames
 }
 
 /// The message of median length among the first 1,000 of `messages` (ties: the earliest):
@@ -164,6 +189,15 @@ pub fn instants(start: Millis, count: usize) -> impl Iterator<Item = Millis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalescing_makes_arrays_and_leaves_a_last_lone_message_bare() {
+        let messages = ["{1}", "{2}", "{3}", "{4}", "{5}", "{6}", "{7}"].map(str::to_owned).to_vec();
+
+        let frames = coalesce(messages, 3);
+
+        assert_eq!(frames, ["[{1},{2},{3}]", "[{4},{5},{6}]", "{7}"]);
+    }
 
     #[test]
     fn median_message_is_neither_the_shortest_nor_the_longest() {
