@@ -29,6 +29,24 @@ fn batch_size(owed: u64, max_pending: usize) -> u64 {
     owed.min(MAX_BATCH).min(quarter)
 }
 
+/// The most changes the generator makes up after a stall of its own (a starved CPU, the core lock
+/// held for a snapshot): two ticks' worth, and at least a quarter of what flow control lets a
+/// connection fall behind (`max_pending`). The rest of what the stall owes is never made: a server
+/// that stalls delays its changes, it does not send them at once (Home Assistant, stalled by a
+/// long task in its event loop, then works through what its callers queued meanwhile, at its own
+/// pace). Until 2026-12-08 a stall was made up to one second's worth, so the 22-88 ms for which a
+/// snapshot of 16,384 states held the core lock at 50,000 changes/s (every state changed since the
+/// last snapshot, so none of them was cached) came out as one burst of 1,100-4,400 messages to a
+/// connection whose writer was still busy with that snapshot, and flow control (4,096) cut the
+/// client as it started: in 2 of 6 runs at 50,000/s and 3 of 3 at 100,000/s, none of 9 with this
+/// limit (docs/performance.md, twenty-second round). The client then reconnected and loaded the
+/// snapshot again, which is what peaked its memory at 26-38 MB instead of 19 MB.
+fn catch_up_limit(rate: f64, max_pending: usize) -> u64 {
+    let two_ticks = (rate * 2.0 * TICK.as_secs_f64()).ceil() as u64;
+    let quarter = u64::try_from(max_pending / 4).unwrap_or(u64::MAX);
+    two_ticks.max(quarter).max(1)
+}
+
 /// The rate, changeable while running (`Sim::set_rate`).
 #[derive(Debug, Default)]
 pub(crate) struct Rate {
@@ -86,9 +104,7 @@ async fn emit_at(shared: &Shared, rate: f64) {
             return;
         }
         let owed = (start.elapsed().as_secs_f64() * rate) as u64;
-        // After a stall (a starved CPU, a long snapshot), make up at most one second's
-        // worth: a larger burst would only trip every client's flow control.
-        emitted = emitted.max(owed.saturating_sub(rate.ceil() as u64));
+        emitted = emitted.max(owed.saturating_sub(catch_up_limit(rate, shared.config.max_pending)));
         while emitted < owed {
             let batch = batch_size(owed - emitted, shared.config.max_pending);
             {
@@ -122,5 +138,17 @@ mod tests {
             [batch_size(100_000, 4096), batch_size(100_000, 400), batch_size(100_000, 2), batch_size(50, 4096)];
 
         assert_eq!(batches, [256, 100, 1, 50]);
+    }
+
+    #[test]
+    fn a_stall_is_made_up_to_two_ticks_or_a_quarter_of_the_flow_control_limit() {
+        let limits = [
+            catch_up_limit(50_000.0, 4096),
+            catch_up_limit(256_000.0, 4096),
+            catch_up_limit(1_000.0, 4096),
+            catch_up_limit(1_000.0, 2),
+        ];
+
+        assert_eq!(limits, [1024, 2560, 1024, 10]);
     }
 }
