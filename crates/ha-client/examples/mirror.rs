@@ -191,6 +191,9 @@ struct Measured {
     peak_rss_bytes: u64,
     lagged: u64,
     reconnects: u64,
+    /// Reconnections between the first connection and the window: not in its CPU, but in its peak
+    /// RSS (each loads a snapshot again while the mirror it replaces still holds memory).
+    reconnects_before_window: u64,
     resyncs: u64,
     entities: usize,
     /// The client's read-batching window, ms (absent when it reads every frame as it arrives).
@@ -228,6 +231,7 @@ async fn measure(client: &Client, mirror: &mut Mirror, warmup: Duration, window:
         peak_rss_bytes: after.peak_rss_bytes,
         lagged: delta(|s| s.lagged),
         reconnects: delta(|s| s.reconnects),
+        reconnects_before_window: stats_before.reconnects,
         resyncs: delta(|s| s.resyncs),
         entities: mirror.len(),
         read_batching_ms,

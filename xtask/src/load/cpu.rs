@@ -135,6 +135,10 @@ pub(crate) struct CpuStep {
     /// Reconnections in the window.
     #[serde(default)]
     pub(crate) reconnects: u64,
+    /// Reconnections before the window (while the client started or warmed up): not in the CPU
+    /// figures, but in the peak RSS, which is the process's.
+    #[serde(default)]
+    pub(crate) reconnects_before_window: u64,
     /// The simulator's CPU over the same window, in cores (set by the xtask).
     #[serde(default)]
     pub(crate) sim_cores: Option<f64>,
@@ -198,7 +202,19 @@ impl CpuStep {
             self.peak_rss_bytes as f64 / 1e6,
             opt(self.sim_cores, 2),
             steal_suffix(self.steal_cores),
-        )
+        ) + &self.reconnect_note()
+    }
+
+    /// `; reconnected …` when the client reconnected at all, saying how often before the window:
+    /// a reconnect loads the snapshot again, and the peak RSS shows it.
+    fn reconnect_note(&self) -> String {
+        match (self.reconnects, self.reconnects_before_window) {
+            (0, 0) => String::new(),
+            (during, before) => format!(
+                "; reconnected {} times, {before} of them before the window (the peak RSS includes their snapshots)",
+                during + before
+            ),
+        }
     }
 }
 
@@ -229,6 +245,21 @@ mod tests {
 
         assert!(batched.contains("(reads held back up to 50 ms, 400 windows)"), "{batched}");
         assert!(!plain.contains("held back"), "{plain}");
+    }
+
+    #[test]
+    fn a_step_that_reconnected_before_its_window_says_so() {
+        let (reconnected, steady) = (step(r#","reconnects":1,"reconnects_before_window":2"#), step(""));
+
+        let (reconnected, steady) = (reconnected.describe(), steady.describe());
+
+        assert!(
+            reconnected.ends_with(
+                "; reconnected 3 times, 2 of them before the window (the peak RSS includes their snapshots)"
+            ),
+            "{reconnected}"
+        );
+        assert!(!steady.contains("reconnected"), "{steady}");
     }
 
     #[test]
