@@ -80,9 +80,10 @@ pub fn coalesced_state_changed(entities: usize, per_frame: usize, count: usize) 
     input
 }
 
-/// Each message is dropped as soon as its frame is written, so that the set-up's heap peaks at
-/// about one copy of the messages: under callgrind a larger one overflows valgrind's brk segment
-/// (docs/benchmarking.md, Limits).
+/// `messages` joined `per_frame` to a frame, as [`coalesced_frames`] describes. Each message is
+/// dropped as soon as its frame is written, so that the set-up's heap peaks at about one copy of
+/// the messages: under callgrind a larger one overflows valgrind's brk segment (docs/benchmarking.md,
+/// Limits).
 fn coalesce(messages: Vec<String>, per_frame: usize) -> Vec<String> {
     let per_frame = per_frame.max(1);
     let mut frames = Vec::with_capacity(messages.len().div_ceil(per_frame));
