@@ -110,15 +110,6 @@ fn apply(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    let coalesced = inputs::coalesced_state_changed(ha_fixtures::MAX, 3, UPDATES_10K);
-    group.bench_function("apply_state_changed_coalesced/c3_n10k", |b| {
-        let mut report = ChangeReport::new();
-        b.iter_batched_ref(
-            || coalesced.store.clone(),
-            |store| black_box(hot::apply_state_changed_coalesced(store, black_box(&coalesced.messages), &mut report)),
-            BatchSize::PerIteration,
-        )
-    });
     group.bench_function("apply_state_changed_frames/n10k", |b| {
         let mut report = ChangeReport::new();
         b.iter_batched_ref(
