@@ -101,8 +101,8 @@ fn apply_state_changed_detached((mut input, mut report): (Updates, ChangeReport)
     (input, report)
 }
 
-// No wall twin yet: blessing one re-measures every wall row, and the three tries of 2026-12-08 ran in
-// hours that read the unchanged memory-bound rows 20-70% slower than their baselines.
+// No wall twin yet: blessing one re-measures every wall row, and the four tries of 2026-12-08 ran in
+// hours that read the unchanged memory-bound rows up to 70% slower than their baselines.
 #[library_benchmark]
 #[bench::c3_n2k(args = (3, 2_000), setup = coalesced_state_changed)]
 fn apply_state_changed_coalesced((mut input, mut report): (Updates, ChangeReport)) -> (Updates, ChangeReport) {
