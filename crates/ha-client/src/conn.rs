@@ -57,8 +57,8 @@ const READ_BUFFER: usize = 16 * 1024;
 /// Dropped at once, the view leaves the buffer with no other owner, and the next read takes all of
 /// it back: a 16,384-entity snapshot (5 MB) stayed allocated as the read buffer for the life of the
 /// connection. While the view lives, the next read cannot, starts a buffer of the usual size, and the
-/// big one is freed with the view. The `mirror` example at 10,000 changes/s held 13.7 MB of RSS after
-/// its snapshot this way, against 18.4-19.0 MB (docs/performance.md, twenty-second round).
+/// big one is freed with the view. The `mirror` example at 10,000 changes/s held 13.8-13.9 MB of RSS
+/// after its snapshot this way, against 18.5-18.7 MB (docs/performance.md, twenty-second round).
 const HOLD_FRAMES_FROM: usize = 1 << 20;
 
 /// Identifies a subscription across reconnects (its wire id changes; this does not).

@@ -25,8 +25,13 @@ const MAX_BATCH: u64 = 256;
 /// connection whose writer was idle 80-90% of each second still had 2,000-4,096 messages queued
 /// when the writer woke; with batches of 256, at most about 550 in steady state.
 fn batch_size(owed: u64, max_pending: usize) -> u64 {
-    let quarter = u64::try_from(max_pending / 4).unwrap_or(u64::MAX).max(1);
-    owed.min(MAX_BATCH).min(quarter)
+    owed.min(MAX_BATCH).min(quarter_of_flow_control(max_pending))
+}
+
+/// A quarter of what flow control lets a connection fall behind, at least 1: the most the
+/// generator queues at once, in a batch or after a stall.
+fn quarter_of_flow_control(max_pending: usize) -> u64 {
+    u64::try_from(max_pending / 4).unwrap_or(u64::MAX).max(1)
 }
 
 /// The most changes the generator makes up after a stall of its own (a starved CPU, the core lock
@@ -43,8 +48,7 @@ fn batch_size(owed: u64, max_pending: usize) -> u64 {
 /// snapshot again, which is what peaked its memory at 26-38 MB instead of 19 MB.
 fn catch_up_limit(rate: f64, max_pending: usize) -> u64 {
     let two_ticks = (rate * 2.0 * TICK.as_secs_f64()).ceil() as u64;
-    let quarter = u64::try_from(max_pending / 4).unwrap_or(u64::MAX);
-    two_ticks.max(quarter).max(1)
+    two_ticks.max(quarter_of_flow_control(max_pending))
 }
 
 /// The rate, changeable while running (`Sim::set_rate`).
